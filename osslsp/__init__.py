@@ -1,0 +1,3 @@
+"""osslsp: a private, offline AI code assistant served over the Language Server Protocol."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""The languages osslsp understands: one registry from file names to tree-sitter grammars.
+
+Adding a language is data: a `Language` row below. Grammars come from the per-language wheels
+(`tree-sitter-python`, ...), which ship compiled grammars and work offline.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import PurePath
+
+import tree_sitter
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language: its LSP id, file suffixes, and where its grammar lives."""
+
+    name: str  # LSP languageId, also our key everywhere
+    suffixes: tuple[str, ...]
+    grammar_module: str  # the wheel's module
+    grammar_function: str = "language"  # the module's function returning the grammar pointer
+    line_comment: str = "//"
+
+
+LANGUAGES: tuple[Language, ...] = (
+    Language("python", (".py", ".pyi"), "tree_sitter_python", line_comment="#"),
+    Language("javascript", (".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript"),
+    Language("typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript"),
+    Language("typescriptreact", (".tsx",), "tree_sitter_typescript", "language_tsx"),
+    Language("go", (".go",), "tree_sitter_go"),
+    Language("rust", (".rs",), "tree_sitter_rust"),
+    Language("java", (".java",), "tree_sitter_java"),
+    Language("c", (".c", ".h"), "tree_sitter_c"),
+    Language("cpp", (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), "tree_sitter_cpp"),
+)
+
+_BY_NAME = {language.name: language for language in LANGUAGES}
+_BY_SUFFIX = {suffix: language for language in LANGUAGES for suffix in language.suffixes}
+# Editors name some languages differently from us.
+_ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "tsx": "typescriptreact",
+            "javascriptreact": "javascript", "c++": "cpp", "golang": "go"}
+
+
+def language_for_path(path: str | PurePath) -> Language | None:
+    """The language of a file, by its suffix; None for files we do not parse."""
+    return _BY_SUFFIX.get(PurePath(path).suffix.lower())
+
+
+def language_named(name: str | None) -> Language | None:
+    """The language for an LSP languageId (or one of its common aliases)."""
+    if not name:
+        return None
+    name = name.lower()
+    return _BY_NAME.get(_ALIASES.get(name, name))
+
+
+def language_for(path: str | PurePath, language_id: str | None = None) -> Language | None:
+    """The language of a document: the client's languageId first, else the file suffix."""
+    return language_named(language_id) or language_for_path(path)
+
+
+@cache
+def grammar(name: str) -> tree_sitter.Language:
+    """The compiled tree-sitter grammar of a language; ImportError if its wheel is missing."""
+    language = _BY_NAME[name]
+    module = importlib.import_module(language.grammar_module)
+    return tree_sitter.Language(getattr(module, language.grammar_function)())
+
+
+def parser(name: str) -> tree_sitter.Parser:
+    """A new parser for a language (parsers are not thread-safe: one per thread or use)."""
+    return tree_sitter.Parser(grammar(name))
+
+
+def available_grammars() -> dict[str, str | None]:
+    """Each language and the problem loading its grammar (None when it loads)."""
+    problems: dict[str, str | None] = {}
+    for language in LANGUAGES:
+        try:
+            grammar(language.name)
+            problems[language.name] = None
+        except Exception as error:  # a broken or missing wheel: doctor reports it
+            problems[language.name] = f"{type(error).__name__}: {error}"
+    return problems
