@@ -25,9 +25,9 @@ export function serverLaunch(read: SettingReader): ServerLaunch {
   const warnings: string[] = [];
   const rawPath = read("serverPath");
   let command = DEFAULT_SERVER_PATH;
-  if (typeof rawPath === "string" && rawPath.trim() !== "") {
-    command = rawPath.trim();
-  } else if (rawPath !== undefined && rawPath !== "") {
+  if (typeof rawPath === "string") {
+    command = rawPath.trim() || DEFAULT_SERVER_PATH;
+  } else if (rawPath !== undefined) {
     warnings.push(`osslsp.serverPath must be a string; using "${DEFAULT_SERVER_PATH}" from PATH`);
   }
   const rawArgs = read("serverArgs");
