@@ -1,0 +1,5 @@
+import sys
+
+from osslsp.cli import main
+
+sys.exit(main())

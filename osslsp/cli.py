@@ -1,0 +1,178 @@
+"""The `osslsp` command: serve the editor, or run one job from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from osslsp import __version__
+from osslsp.models import offline
+from osslsp.settings import DEFAULT_MODEL, DEVICES, DTYPES, Settings
+
+MEANINGLESS = "note: the {model} model has random weights; its text is meaningless (it checks the set-up)"
+
+
+class Target:
+    """`PATH:LINE:COL` (1-based line, 1-based column in characters), PATH relative to --root."""
+
+    def __init__(self, spec: str, root: Path):
+        path, _, rest = spec.rpartition(":")
+        path2, _, line = path.rpartition(":")
+        try:
+            self.line, self.column = int(line), int(rest)
+        except ValueError:
+            raise SystemExit(f"osslsp: {spec!r} is not PATH:LINE:COL") from None
+        self.spec = spec
+        self.path = Path(path2) if Path(path2).is_absolute() else root / path2
+        if not self.path.is_file():
+            raise SystemExit(f"osslsp: {self.path} is not a file")
+        self.text = self.path.read_text(errors="replace")
+
+    def offset(self) -> int:
+        """The string offset of the target; exits with a message when it is not in the file."""
+        lines = self.text.split("\n")
+        if not 1 <= self.line <= len(lines):
+            raise SystemExit(f"osslsp: {self.spec}: line {self.line} is not in the file ({len(lines)} lines)")
+        if not 1 <= self.column <= len(lines[self.line - 1]) + 1:
+            raise SystemExit(f"osslsp: {self.spec}: column {self.column} is past the end of the line")
+        return sum(len(line) + 1 for line in lines[: self.line - 1]) + self.column - 1
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(model=args.model, dtype=args.dtype, device=args.device,
+                    max_gpu_memory_gib=args.max_gpu_memory)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="checkpoint directory, hub id in the local cache, .gguf file, "
+                             "'smollm2', 'tiny' or random:CONFIG_DIR (default: %(default)s)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float16", help="default: %(default)s")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
+    parser.add_argument("--max-gpu-memory", type=float, default=0.0, metavar="GIB",
+                        help="cap per GPU, to split the model across GPUs (default: no cap)")
+
+
+def _add_target_options(parser: argparse.ArgumentParser, many: bool) -> None:
+    parser.add_argument("targets" if many else "target", nargs="+" if many else None,
+                        metavar="PATH:LINE:COL", help="1-based line and column (in characters)")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="workspace root (default: .)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"osslsp: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the language server on stdio (or TCP)."""
+    from osslsp.server import create_server
+
+    server = create_server(_settings(args))
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    """Print one completion at a target."""
+    from osslsp.assistant import Assistant, AssistantError
+
+    target = Target(args.target, args.root)
+    assistant = Assistant(_settings(args), args.root.resolve())
+    try:
+        completion = asyncio.run(assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
+    except AssistantError as error:
+        return _fail(str(error))
+    finally:
+        assistant.close()
+    meaningless = assistant.source is not None and assistant.source.meaningless
+    if args.json:
+        print(json.dumps({"target": args.target, "completion": completion.text, "raw": completion.raw,
+                          "meaningless": meaningless, **completion.timings}))
+    else:
+        print(completion.text if completion.text is not None else "(no completion)")
+        if meaningless:
+            print(MEANINGLESS.format(model=args.model), file=sys.stderr)
+    return 0
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    """Print the exact prompt for each target, without loading weights."""
+    from osslsp.assistant import Assistant, AssistantError
+
+    assistant = Assistant(_settings(args), args.root.resolve())
+    try:
+        assistant.load_text()
+        for spec in args.targets:
+            target = Target(spec, args.root)
+            started = time.perf_counter()
+            prompt = assistant.completion_prompt(assistant.cursor_at(target.path, target.text, target.offset()))
+            elapsed = (time.perf_counter() - started) * 1000
+            if args.json:
+                print(json.dumps({"target": spec, "prompt": prompt.text, "prompt_tokens": len(prompt.ids),
+                                  "ms": round(elapsed, 2), "sections": prompt.sections}))
+            else:
+                print(f"=== {spec}: {len(prompt.ids)} tokens, {elapsed:.1f} ms ===\n{prompt.text}")
+    except AssistantError as error:
+        return _fail(str(error))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the set-up; print each problem with its fix."""
+    from osslsp.doctor import run_doctor
+
+    return run_doctor(args.model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="osslsp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"osslsp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the language server", description=cmd_serve.__doc__)
+    _add_model_options(serve)
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--log-file", type=Path, help="write the log here (default: stderr)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    serve.set_defaults(func=cmd_serve)
+
+    complete = commands.add_parser("complete", help="print one completion", description=cmd_complete.__doc__)
+    _add_model_options(complete)
+    _add_target_options(complete, many=False)
+    complete.set_defaults(func=cmd_complete)
+
+    prompt = commands.add_parser("prompt", help="print the prompt for targets", description=cmd_prompt.__doc__)
+    _add_model_options(prompt)
+    _add_target_options(prompt, many=True)
+    prompt.set_defaults(func=cmd_prompt)
+
+    doctor = commands.add_parser("doctor", help="check the set-up", description=cmd_doctor.__doc__)
+    doctor.add_argument("--model", default=DEFAULT_MODEL)
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    offline()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        filename=getattr(args, "log_file", None),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The model engine: the only part of osslsp that imports torch."""

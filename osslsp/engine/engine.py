@@ -1,0 +1,197 @@
+"""The engine: one thread owns the model; requests queue to it and stream tokens back.
+
+Model work never runs on the server's event loop or on pygls's thread pool (which also reads
+stdin): a long prefill there would starve cancels and keystrokes. Each request carries a stop flag
+that the decode loop checks every step, and the newest request for a document supersedes older ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
+from osslsp.engine.runner import Runner, TransformersRunner
+from osslsp.models import ModelSource
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """A request failed inside the engine; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to generate. `key` groups requests that supersede each other (one per document)."""
+
+    prompt_ids: list[int]
+    sampling: Sampling = Sampling()
+    key: str | None = None
+    stop_ids: frozenset[int] = frozenset()
+    # Called with the ids generated so far after each token; True ends the generation.
+    stop_when: Callable[[list[int]], bool] | None = None
+
+
+@dataclass
+class Generation:
+    """A request in flight: iterate it for token ids (sync or async); cancel it from anywhere."""
+
+    request: Request
+    loop: asyncio.AbstractEventLoop | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    finish_reason: str = ""  # "stop", "length", "cancelled" or "error"
+
+    def __post_init__(self) -> None:
+        self._events: queue.SimpleQueue | asyncio.Queue = (
+            asyncio.Queue() if self.loop else queue.SimpleQueue()
+        )
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def _emit(self, kind: str, value: object) -> None:
+        if self.loop:
+            self.loop.call_soon_threadsafe(self._events.put_nowait, (kind, value))
+        else:
+            self._events.put((kind, value))
+
+    def __iter__(self) -> Iterator[int]:
+        while True:
+            kind, value = self._events.get()
+            if kind == "token":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    async def __aiter__(self) -> AsyncIterator[int]:
+        while True:
+            kind, value = await self._events.get()
+            if kind == "token":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+
+def _user_message(error: BaseException) -> str:
+    if isinstance(error, torch.OutOfMemoryError):
+        return ("the GPU ran out of memory for this request: lower osslsp.contextTokens, "
+                "or free the GPU (engine = \"shared\" lets windows share one model)")
+    return str(error) or type(error).__name__
+
+
+class Engine:
+    """Loads a model on its own thread, then serves requests one at a time, newest first per key."""
+
+    def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
+                 max_gpu_memory_gib: float = 0.0,
+                 on_state: Callable[[str, str], None] = lambda state, message: None):
+        self.source = source
+        self._load_args = (dtype, device, max_gpu_memory_gib)
+        self._on_state = on_state
+        self.state = "idle"  # idle, loading, ready, error, closed
+        self.error = ""
+        self.loaded: LoadedModel | None = None
+        self.runner: Runner | None = None
+        self._queue: queue.Queue[Generation | None] = queue.Queue()
+        self._latest: dict[str, Generation] = {}
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="osslsp-engine", daemon=True)
+
+    def start(self) -> None:
+        """Start loading in the background (returns at once)."""
+        self._thread.start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until loading finished (well or not); True when the model is ready."""
+        self._ready.wait(timeout)
+        return self.state == "ready"
+
+    def submit(self, request: Request, loop: asyncio.AbstractEventLoop | None = None) -> Generation:
+        """Queue a request; an older one with the same key is cancelled."""
+        generation = Generation(request, loop)
+        with self._lock:
+            if request.key is not None:
+                older = self._latest.get(request.key)
+                if older is not None:
+                    older.cancel()
+                self._latest[request.key] = generation
+        if self.state == "error":
+            generation._emit("error", EngineError(self.error))
+        else:
+            self._queue.put(generation)
+        return generation
+
+    def close(self) -> None:
+        """Stop the engine thread after the request in progress."""
+        self.state = "closed"
+        self._queue.put(None)
+
+    def _set_state(self, state: str, message: str) -> None:
+        self.state = state
+        self._on_state(state, message)
+
+    def _run(self) -> None:
+        dtype, device, max_gpu_memory_gib = self._load_args
+        self._set_state("loading", f"loading {self.source.spec}")
+        try:
+            self.loaded = load_model(self.source, dtype, device, max_gpu_memory_gib)
+            self.runner = TransformersRunner(self.loaded.model)
+        except ModelLoadError as error:
+            self.error = str(error)
+        except Exception as error:  # a bug or a broken checkpoint: report it, keep the server up
+            log.exception("loading %s failed", self.source.spec)
+            self.error = f"loading {self.source.spec} failed: {_user_message(error)}"
+        if self.error:
+            self._set_state("error", self.error)
+        else:
+            self._set_state("ready", f"{self.source.spec} ready on {self.loaded.device}")
+        self._ready.set()
+        while (generation := self._queue.get()) is not None:
+            if self.error:
+                generation._emit("error", EngineError(self.error))
+            else:
+                self._serve(generation)
+
+    def _serve(self, generation: Generation) -> None:
+        request = generation.request
+        produced: list[int] = []
+
+        def should_stop() -> bool:
+            if generation.cancelled.is_set():
+                return True
+            return request.stop_when is not None and bool(produced) and request.stop_when(produced)
+
+        try:
+            for token in generate(self.runner, request.prompt_ids, request.sampling,
+                                  self.loaded.stop_ids | request.stop_ids, should_stop):
+                produced.append(token)
+                generation._emit("token", token)
+        except Exception as error:
+            log.warning("generation failed: %s", error)
+            generation.finish_reason = "error"
+            generation._emit("error", EngineError(_user_message(error)))
+            return
+        finally:
+            with self._lock:
+                if self._latest.get(request.key) is generation:
+                    del self._latest[request.key]
+        if generation.cancelled.is_set():
+            generation.finish_reason = "cancelled"
+        elif len(produced) >= request.sampling.max_new_tokens:
+            generation.finish_reason = "length"
+        else:
+            generation.finish_reason = "stop"
+        generation._emit("done", generation.finish_reason)

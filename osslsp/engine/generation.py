@@ -1,0 +1,69 @@
+"""One generation as named steps: prefill, sample, decode one, stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from osslsp.engine.runner import Runner
+
+
+class NonFiniteLogits(RuntimeError):
+    """The model produced inf/NaN logits, typically FP16 overflow."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the model produced non-finite logits (FP16 overflow?). "
+            "Try --dtype bfloat16 (setting osslsp.dtype = \"bfloat16\")."
+        )
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick tokens. Temperature 0 is greedy, and then results are reproducible."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+def sample(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
+    """The next token from logits (vocab,)."""
+    if not torch.isfinite(logits).all():
+        raise NonFiniteLogits()
+    if sampling.temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits / sampling.temperature, dim=-1)  # (vocab,)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = probs.sort(descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generate(
+    runner: Runner,
+    prompt_ids: list[int],
+    sampling: Sampling,
+    stop_ids: frozenset[int],
+    should_stop: Callable[[], bool],
+) -> Iterator[int]:
+    """Yield new token ids until a stop id, `max_new_tokens`, or `should_stop()` (checked every step)."""
+    logits = runner.prefill(prompt_ids)  # (vocab,)
+    generator = None
+    if sampling.temperature > 0:
+        generator = torch.Generator(logits.device).manual_seed(sampling.seed)
+    for _ in range(sampling.max_new_tokens):
+        if should_stop():
+            return
+        token = sample(logits, sampling, generator)
+        if token in stop_ids:
+            return
+        yield token
+        if should_stop():
+            return
+        logits = runner.decode_one(token)

@@ -1,0 +1,337 @@
+"""The fast gpt-oss runner: the loaded Transformers model's own weights, driven by our own steps.
+
+What makes it fast, against `generate()`:
+- a static KV cache of `max_context` positions for every layer (sliding ones too), so prefix reuse
+  only moves a length: nothing is cropped or copied;
+- decode computes only the 4 chosen experts of each layer (GEMVs that pick the experts by index on
+  the device, no host sync), and the whole decode step is one CUDA graph replay;
+- prefill runs grouped GEMMs over (token, expert) pairs sorted by expert, flash attention with
+  sinks and windows, and the LM head on the last position only.
+
+Weights stay those of the model (no copy): at start the expert weights are transposed in place to
+(E, out, in), and q/k/v become views of one fused matrix. The model keeps working through its own
+forward afterwards (its experts are switched to `grouped_mm`, which reads either layout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+
+import torch
+import torch.nn.functional as F
+
+from osslsp.engine.runner import Runner, TransformersRunner, shared_prefix_length
+
+log = logging.getLogger(__name__)
+
+
+def make_runner(model, max_context: int) -> Runner:
+    """The fast runner for a gpt-oss model held on CUDA GPUs; the generic one for anything else."""
+    reason = unsupported_reason(model)
+    if reason is None:
+        return FastGptOssRunner(model, max_context)
+    log.info("generic Transformers runner: %s", reason)
+    return TransformersRunner(model)
+
+
+def unsupported_reason(model) -> str | None:
+    """Why the fast runner cannot drive this model, or None when it can."""
+    config = model.config
+    if getattr(config, "model_type", None) != "gpt_oss":
+        return f"model type {getattr(config, 'model_type', '?')} is not gpt_oss"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    devices = {parameter.device.type for parameter in model.parameters()}
+    if devices != {"cuda"}:
+        return f"weights are on {sorted(devices)}, not all on CUDA GPUs"
+    if model.dtype not in (torch.float16, torch.bfloat16):
+        return f"dtype {model.dtype} (the fast runner does float16/bfloat16)"
+    if config.hidden_size % 64 or config.intermediate_size % 64 or config.head_dim != 64:
+        return "shapes the kernels were not written for"
+    return None
+
+
+@dataclass
+class _Layer:
+    """One decoder layer's weights (views of the model's parameters) and its slice of the KV cache."""
+
+    device: torch.device
+    input_norm: torch.Tensor  # (H,)
+    post_norm: torch.Tensor  # (H,)
+    qkv_weight: torch.Tensor  # ((NQ + 2 NKV) D, H)
+    qkv_bias: torch.Tensor  # ((NQ + 2 NKV) D,)
+    o_weight: torch.Tensor  # (H, NQ D)
+    o_bias: torch.Tensor  # (H,)
+    sinks: torch.Tensor  # (NQ,)
+    window: int  # sliding window, or kernels.NO_WINDOW
+    router_weight: torch.Tensor  # (E, H)
+    router_bias: torch.Tensor  # (E,)
+    gate_up: torch.Tensor  # (E, 2I, H), rows interleaved gate0, up0, gate1, ...
+    gate_up_bias: torch.Tensor  # (E, 2I)
+    down: torch.Tensor  # (E, H, I)
+    down_bias: torch.Tensor  # (E, H)
+    k_cache: torch.Tensor  # (NKV, T, D)
+    v_cache: torch.Tensor  # (NKV, T, D)
+
+
+def _experts_to_output_major(experts: torch.nn.Module) -> None:
+    """(E, in, out) -> (E, out, in) in place, one expert at a time (no second copy of the weights)."""
+    if not getattr(experts, "is_transposed", True):
+        return  # already done (a second runner on the same model)
+    with torch.no_grad():
+        for name in ("gate_up_proj", "down_proj"):
+            parameter = getattr(experts, name)
+            n_experts, d_in, d_out = parameter.shape
+            flat = parameter.data.view(n_experts, d_in * d_out)
+            for expert in range(n_experts):
+                flat[expert].copy_(parameter.data[expert].t().contiguous().view(-1))
+            parameter.data = parameter.data.view(n_experts, d_out, d_in)
+    experts.is_transposed = False  # what Transformers' grouped_mm/batched_mm read
+
+
+def _fuse_qkv(attention: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """One (q|k|v) matrix and bias; the three projections become views of it (memory unchanged)."""
+    projections = (attention.q_proj, attention.k_proj, attention.v_proj)
+    weight = torch.cat([p.weight.data for p in projections])
+    bias = torch.cat([p.bias.data for p in projections])
+    start = 0
+    for projection in projections:
+        rows = projection.weight.shape[0]
+        projection.weight.data = weight[start:start + rows]
+        projection.bias.data = bias[start:start + rows]
+        start += rows
+    return weight, bias
+
+
+class FastGptOssRunner:
+    """Runner protocol for gpt-oss on CUDA: static cache, expert-gather decode in a CUDA graph."""
+
+    def __init__(self, model, max_context: int, kernels: ModuleType | None = None):
+        """`kernels`: the Triton kernels by default; `kernels_torch` runs the same steps anywhere."""
+        if kernels is None:
+            from osslsp.engine import kernels  # Triton: imported only here, on CUDA
+        self.kernels = kernels
+        config = model.config
+        self.model = model
+        self.max_context = max_context
+        self.cached_ids: list[int] = []
+        self.n_q, self.n_kv, self.head_dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+        self.scale = self.head_dim ** -0.5
+        self.eps = config.rms_norm_eps
+        self.top_k = config.num_experts_per_tok
+        first_experts = model.model.layers[0].mlp.experts
+        self.limit, self.alpha = float(first_experts.limit), float(first_experts.alpha)
+        self.dtype = model.dtype
+
+        with torch.inference_mode():
+            self.layers = [self._prepare_layer(layer, config) for layer in model.model.layers]
+        try:
+            model.set_experts_implementation("grouped_mm")  # the model's own forward must read the new layout
+        except Exception as error:  # noqa: BLE001 - any failure leaves the model to our runner alone
+            log.warning("could not switch the model's experts to grouped_mm: %s", error)
+        self.embed = model.model.embed_tokens.weight  # (V, H)
+        self.final_norm = model.model.norm.weight  # (H,)
+        self.lm_head = model.lm_head.weight  # (V, H)
+        self.device = self.embed.device
+        devices = {layer.device for layer in self.layers} | {self.device, self.lm_head.device}
+        self.rope = {device: self._rope_tables(device) for device in devices}
+        # Decode inputs live on the device so that a graph replay reads them: token and position.
+        self.token = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.position = {device: torch.zeros(1, dtype=torch.long, device=device) for device in devices}
+        self.decode_attention = {d: kernels.DecodeAttention(self.n_q, self.n_kv, self.head_dim, d) for d in devices}
+        self.decode_experts = {
+            d: kernels.DecodeExperts(config.hidden_size, config.intermediate_size, self.top_k, self.dtype, d)
+            for d in devices
+        }
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graph_logits: torch.Tensor | None = None
+        self._warm_up()
+        if devices == {self.device} and self.device.type == "cuda":  # a graph spans one GPU; split models
+            self._capture_decode_graph()  # decode eagerly
+
+    # -- setup ------------------------------------------------------------------------------------
+
+    def _prepare_layer(self, layer: torch.nn.Module, config) -> _Layer:
+        attention, experts = layer.self_attn, layer.mlp.experts
+        device = attention.q_proj.weight.device
+        _experts_to_output_major(experts)
+        qkv_weight, qkv_bias = _fuse_qkv(attention)
+        cache_shape = (self.n_kv, self.max_context, self.head_dim)
+        window = attention.sliding_window or self.kernels.NO_WINDOW
+        return _Layer(
+            device=device,
+            input_norm=layer.input_layernorm.weight,
+            post_norm=layer.post_attention_layernorm.weight,
+            qkv_weight=qkv_weight,
+            qkv_bias=qkv_bias,
+            o_weight=attention.o_proj.weight,
+            o_bias=attention.o_proj.bias,
+            sinks=attention.sinks,
+            window=int(window),
+            router_weight=layer.mlp.router.weight,
+            router_bias=layer.mlp.router.bias,
+            gate_up=experts.gate_up_proj,
+            gate_up_bias=experts.gate_up_proj_bias,
+            down=experts.down_proj,
+            down_bias=experts.down_proj_bias,
+            k_cache=torch.zeros(cache_shape, dtype=self.dtype, device=device),
+            v_cache=torch.zeros(cache_shape, dtype=self.dtype, device=device),
+        )
+
+    def _rope_tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (T, D/2): the model's own rotary embedding (YaRN scaling included) at every position."""
+        rotary = self.model.model.rotary_emb
+        positions = torch.arange(self.max_context, device=rotary.inv_freq.device)[None]  # (1, T)
+        probe = torch.empty(1, dtype=self.dtype, device=rotary.inv_freq.device)
+        with torch.inference_mode():
+            cos, sin = rotary(probe, positions)  # (1, T, D/2), or (1, T, D) as [half, half] in older versions
+        half = self.head_dim // 2
+        return cos[0, :, :half].contiguous().to(device), sin[0, :, :half].contiguous().to(device)
+
+    def _warm_up(self) -> None:
+        """Compile every kernel variant once (prefill of a long and a short piece, one decode)."""
+        long_piece = min(80, self.max_context - 8)
+        self.prefill(list(range(long_piece)))
+        self.prefill(list(range(long_piece - 4)) + [1, 2, 3, 4, 5])  # prefix reuse: a few tokens
+        self.decode_one(7)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.cached_ids = []
+
+    @torch.inference_mode()
+    def _capture_decode_graph(self) -> None:
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            for _ in range(2):  # warm-up runs on a side stream, as CUDA graph capture wants
+                self._decode_step()
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.graph_logits = self._decode_step()  # (1, V), rewritten by every replay
+        torch.cuda.synchronize(self.device)
+
+    # -- Runner protocol --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def prefill(self, ids: list[int]) -> torch.Tensor:
+        if not ids:
+            raise ValueError("cannot prefill an empty prompt")
+        if len(ids) > self.max_context:
+            raise ValueError(f"prompt of {len(ids)} tokens is longer than the context of {self.max_context}")
+        keep = shared_prefix_length(self.cached_ids, ids)
+        self.cached_ids = self.cached_ids[:keep]  # the static cache only needs its length cut back
+        new_ids = ids[keep:]
+        try:
+            logits = self._prefill_step(new_ids, start=keep)
+        except BaseException:
+            self.cached_ids = []  # a failed step may have written part of its keys
+            raise
+        self.cached_ids.extend(new_ids)
+        return logits[0].float()  # (V,)
+
+    @torch.inference_mode()
+    def decode_one(self, token_id: int) -> torch.Tensor:
+        position = len(self.cached_ids)
+        if position >= self.max_context:
+            raise ValueError(f"the context of {self.max_context} tokens is full")
+        self.token.fill_(token_id)
+        for tensor in self.position.values():
+            tensor.fill_(position)
+        try:
+            if self.graph is not None:
+                self.graph.replay()
+                logits = self.graph_logits
+            else:
+                logits = self._decode_step()
+        except BaseException:
+            self.cached_ids = []
+            raise
+        self.cached_ids.append(token_id)
+        return logits[0].float()  # (V,): a copy, so the next replay cannot change it
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _decode_step(self) -> torch.Tensor:
+        """One token (self.token at self.position) through every layer; logits (1, V)."""
+        k = self.kernels
+        residual = F.embedding(self.token, self.embed)  # (1, H)
+        delta = None
+        for layer in self.layers:
+            residual, delta = _to_device(residual, delta, layer.device)
+            with _on(layer.device):
+                position = self.position[layer.device]
+                cos, sin = self.rope[layer.device]
+                normed = torch.empty_like(residual)
+                k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
+                qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (1, (NQ + 2 NKV) D)
+                q = torch.empty(1, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
+                k.rope_and_cache(qkv, cos, sin, position, q, layer.k_cache, layer.v_cache)
+                attended = torch.empty_like(q)  # (1, NQ D)
+                self.decode_attention[layer.device](
+                    q[0], layer.k_cache, layer.v_cache, position, layer.window, layer.sinks, self.scale, attended[0]
+                )
+                delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
+                k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)
+                expert_ids, expert_weights = self._route(normed, layer)  # (1, K) each
+                delta = torch.empty_like(residual)
+                self.decode_experts[layer.device](
+                    normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
+                    expert_ids[0], expert_weights[0], self.limit, self.alpha, delta[0],
+                )
+        return self._logits(residual, delta)
+
+    def _prefill_step(self, new_ids: list[int], start: int) -> torch.Tensor:
+        """The new tokens at positions start.. through every layer; logits (1, V) of the last one."""
+        k = self.kernels
+        n = len(new_ids)
+        residual = F.embedding(torch.tensor(new_ids, device=self.device), self.embed)  # (n, H)
+        positions = {d: torch.arange(start, start + n, device=d) for d in self.position}  # (n,)
+        delta = None
+        for layer in self.layers:
+            residual, delta = _to_device(residual, delta, layer.device)
+            with _on(layer.device):
+                cos, sin = self.rope[layer.device]
+                normed = torch.empty_like(residual)
+                k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
+                qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (n, (NQ + 2 NKV) D)
+                q = torch.empty(n, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
+                k.rope_and_cache(qkv, cos, sin, positions[layer.device], q, layer.k_cache, layer.v_cache)
+                attended = torch.empty_like(q)  # (n, NQ D)
+                k.prefill_attention(q, layer.k_cache, layer.v_cache, start, layer.window, layer.sinks, self.scale,
+                                    attended)
+                delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (n, H)
+                k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)
+                expert_ids, expert_weights = self._route(normed, layer)  # (n, K) each
+                delta = k.prefill_experts(normed, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
+                                          layer.down, layer.down_bias, self.limit, self.alpha)  # (n, H)
+        return self._logits(residual[-1:], delta[-1:])  # only the last position's logits
+
+    def _route(self, normed: torch.Tensor, layer: _Layer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k expert ids and their softmax weights, exactly as the model's router computes them."""
+        router_logits = F.linear(normed, layer.router_weight, layer.router_bias)  # (n, E)
+        top_values, top_ids = torch.topk(router_logits, self.top_k, dim=-1)  # (n, K)
+        return top_ids, torch.softmax(top_values, dim=-1, dtype=top_values.dtype)
+
+    def _logits(self, residual: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """Final residual add, norm and LM head of rows (m, H) -> (m, V)."""
+        residual, delta = _to_device(residual, delta, self.lm_head.device)
+        with _on(self.lm_head.device):
+            normed = torch.empty_like(residual)
+            self.kernels.add_rmsnorm(residual, delta, self.final_norm, self.eps, normed)
+            return F.linear(normed, self.lm_head)
+
+
+def _to_device(residual: torch.Tensor, delta: torch.Tensor | None, device: torch.device):
+    """Hidden states follow the layers across GPUs of a split model (a no-op on one GPU)."""
+    if residual.device == device:
+        return residual, delta
+    return residual.to(device), None if delta is None else delta.to(device)
+
+
+def _on(device: torch.device):
+    """Make `device` current, so that Triton launches there (kernels go to the current device)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()

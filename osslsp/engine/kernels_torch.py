@@ -1,0 +1,95 @@
+"""Plain PyTorch versions of the fast runner's kernels (same functions, same arguments).
+
+They run anywhere (the CPU tests drive the fast runner's steps through them) and are the oracle
+the Triton kernels are checked against on the GPU. They follow the model's own arithmetic
+(Transformers' gpt-oss modeling code) step by step, not the kernels' tiling.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
+
+
+def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float,
+                normed: torch.Tensor) -> None:
+    if delta is not None:
+        residual += delta
+    x = residual.float()
+    y = weight.float() * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+    normed.copy_(y.to(normed.dtype))
+
+
+def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
+                   q_out: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> None:
+    n_kv, _, head_dim = k_cache.shape
+    n = qkv.shape[0]
+    n_q = q_out.shape[-1] // head_dim
+    heads = qkv.view(n, n_q + 2 * n_kv, head_dim)
+    cos_p, sin_p = cos[positions][:, None].float(), sin[positions][:, None].float()  # (n, 1, D/2)
+    first, second = heads[:, : n_q + n_kv].float().chunk(2, dim=-1)
+    rotated = torch.cat([first * cos_p - second * sin_p, second * cos_p + first * sin_p], dim=-1).to(qkv.dtype)
+    q_out.copy_(rotated[:, :n_q].reshape(n, n_q * head_dim))
+    k_cache[:, positions] = rotated[:, n_q:].transpose(0, 1)  # (NKV, n, D)
+    v_cache[:, positions] = heads[:, n_q + n_kv:].transpose(0, 1)
+
+
+def _attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, q_positions: torch.Tensor,
+               window: int, sinks: torch.Tensor, scale: float) -> torch.Tensor:
+    """Eager attention with sinks, as the model computes it: q (n, NQ D) at q_positions (n,)."""
+    n_kv, _, head_dim = k_cache.shape
+    n = q.shape[0]
+    n_q = q.shape[1] // head_dim
+    length = int(q_positions.max()) + 1
+    keys = k_cache[:, :length].float().repeat_interleave(n_q // n_kv, dim=0)  # (NQ, L, D)
+    values = v_cache[:, :length].float().repeat_interleave(n_q // n_kv, dim=0)
+    queries = q.view(n, n_q, head_dim).transpose(0, 1).float()  # (NQ, n, D)
+    scores = queries @ keys.transpose(1, 2) * scale  # (NQ, n, L)
+    key_positions = torch.arange(length, device=q.device)
+    visible = (key_positions[None] <= q_positions[:, None]) & (key_positions[None] > q_positions[:, None] - window)
+    scores = scores.masked_fill(~visible, float("-inf"))
+    sink = sinks.float()[:, None, None].expand(n_q, n, 1)
+    probs = torch.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]  # the sink's share is dropped
+    return (probs @ values).transpose(0, 1).reshape(n, n_q * head_dim)
+
+
+class DecodeAttention:
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device):
+        pass
+
+    def __call__(self, q, k_cache, v_cache, position, window, sinks, scale, out) -> None:
+        out.copy_(_attention(q[None], k_cache, v_cache, position, window, sinks, scale)[0])
+
+
+def prefill_attention(q, k_cache, v_cache, start, window, sinks, scale, out) -> None:
+    positions = torch.arange(start, start + q.shape[0], device=q.device)
+    out.copy_(_attention(q, k_cache, v_cache, positions, window, sinks, scale))
+
+
+def _expert(x, gate_up, gate_up_bias, down, down_bias, limit, alpha):
+    """One expert on rows x (m, H); weights in the runner's (out, in) layout."""
+    gate_up_out = x @ gate_up.t() + gate_up_bias  # (m, 2I), gate and up interleaved
+    gate = gate_up_out[..., ::2].clamp(max=limit)
+    up = gate_up_out[..., 1::2].clamp(min=-limit, max=limit)
+    return ((up + 1) * (gate * torch.sigmoid(gate * alpha))) @ down.t() + down_bias
+
+
+def prefill_experts(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias, limit, alpha):
+    """x (n, H), expert_ids/weights (n, K) -> (n, H), experts in ascending order like the model's loop."""
+    out = torch.zeros_like(x)
+    for expert in expert_ids.unique().tolist():
+        token, slot = torch.where(expert_ids == expert)
+        y = _expert(x[token], gate_up[expert], gate_up_bias[expert], down[expert], down_bias[expert], limit, alpha)
+        out.index_add_(0, token, (y * expert_weights[token, slot, None]).to(x.dtype))
+    return out
+
+
+class DecodeExperts:
+    def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device):
+        pass
+
+    def __call__(self, x, gate_up, gate_up_bias, down, down_bias, expert_ids, expert_weights, limit, alpha,
+                 out) -> None:
+        out.copy_(prefill_experts(x[None], expert_ids[None], expert_weights[None], gate_up, gate_up_bias, down,
+                                  down_bias, limit, alpha)[0])

@@ -1,0 +1,16 @@
+"""LSP features: one module per feature, each a thin adapter over the assistant."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from osslsp.server import OsslspServer
+
+
+def register(server: OsslspServer) -> None:
+    """Register every feature's handlers on a server."""
+    from osslsp.features import commands, completion, inline_completion, lifecycle
+
+    for feature in (lifecycle, inline_completion, completion, commands):
+        feature.register(server)

@@ -1,0 +1,46 @@
+"""Commands for our editor plugins: the prompt at the cursor, and the server's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from osslsp.assistant import AssistantError
+from osslsp.server import OsslspServer
+
+SHOW_PROMPT = "osslsp.showPrompt"
+STATUS = "osslsp.status"
+
+
+def _position(value: Any) -> types.Position:
+    try:
+        return types.Position(line=int(value["line"]), character=int(value["character"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise JsonRpcInvalidParams(f"expected a position {{line, character}}, got {value!r}") from error
+
+
+def register(server: OsslspServer) -> None:
+    @server.command(SHOW_PROMPT)
+    def show_prompt(ls: OsslspServer, arguments: list[Any]) -> dict[str, Any]:
+        """The exact prompt the model would read for a completion at [uri, position]."""
+        if len(arguments) != 2 or not isinstance(arguments[0], str):
+            raise JsonRpcInvalidParams(f"{SHOW_PROMPT} takes [uri, position]")
+        path, text, offset, language_id = ls.document_at(arguments[0], _position(arguments[1]))
+        assistant = ls.assistant
+        if assistant is None:
+            raise JsonRpcInvalidParams("the server is not initialized yet")
+        try:
+            prompt = assistant.completion_prompt(assistant.cursor_at(path, text, offset, language_id))
+        except AssistantError as error:
+            raise JsonRpcInvalidParams(str(error)) from error
+        return {"prompt": prompt.text, "promptTokens": len(prompt.ids), "sections": prompt.sections}
+
+    @server.command(STATUS)
+    def status(ls: OsslspServer, arguments: list[Any]) -> dict[str, Any]:
+        """State, model, device and memory, for status lines and `:OsslspStatus`."""
+        state, message = ls.state
+        engine = ls.assistant.engine if ls.assistant else None
+        details = engine.loaded.describe() if engine is not None and engine.loaded else {}
+        return {"state": state, "message": message, "model": ls.settings.model, **details}

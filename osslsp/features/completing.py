@@ -1,0 +1,34 @@
+"""What inline and classic completion share: from a document position to the text to insert."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lsprotocol import types
+
+from osslsp.assistant import AssistantError
+from osslsp.languages import language_for
+from osslsp.server import OsslspServer
+
+
+async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> str | None:
+    """The cleaned completion at a position, or None; bad positions raise InvalidParams."""
+    path, text, offset, language_id = ls.document_at(uri, position)
+    settings = ls.settings
+    if not settings.enabled or ls.assistant is None:
+        return None
+    language = language_for(path, language_id)
+    name = language.name if language else language_id
+    if settings.languages and name not in settings.languages:
+        return None
+    if settings.debounce_ms:
+        await asyncio.sleep(settings.debounce_ms / 1000)  # cancelled if the user typed on
+    assistant = ls.assistant
+    try:
+        completion = await assistant.complete(assistant.cursor_at(path, text, offset, language_id), key=uri)
+    except AssistantError as error:
+        ls.tell_once(str(error))
+        return None
+    ls.log(f"completion {completion.timings}", types.MessageType.Log)
+    return completion.text
+

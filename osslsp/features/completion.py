@@ -1,0 +1,33 @@
+"""`textDocument/completion`: the same suggestion for clients without inline completion."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from osslsp.features.completing import complete_at
+from osslsp.server import OsslspServer
+
+
+def register(server: OsslspServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
+    async def completion(ls: OsslspServer, params: types.CompletionParams) -> types.CompletionList:
+        """The suggestion as one completion item whose label is its first line.
+
+        The list is marked incomplete so that the client asks again as the user types on.
+        """
+        text = await complete_at(ls, params.text_document.uri, params.position)
+        if text is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        here = types.Range(start=params.position, end=params.position)
+        label = text.strip().splitlines()[0][:80]
+        item = types.CompletionItem(
+            label=label,
+            kind=types.CompletionItemKind.Snippet,
+            detail="osslsp",
+            documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"),
+            text_edit=types.TextEdit(range=here, new_text=text),
+            insert_text_format=types.InsertTextFormat.PlainText,
+            sort_text="0",
+            filter_text=label,
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])

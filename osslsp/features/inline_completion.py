@@ -1,0 +1,20 @@
+"""`textDocument/inlineCompletion`: ghost text at the cursor (LSP 3.18)."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from osslsp.features.completing import complete_at
+from osslsp.server import OsslspServer
+
+
+def register(server: OsslspServer) -> None:
+    # Registered with options, or pygls never advertises inlineCompletionProvider.
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls: OsslspServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        """One suggestion, inserted at the cursor; an empty list when there is nothing to say."""
+        text = await complete_at(ls, params.text_document.uri, params.position)
+        if text is None:
+            return types.InlineCompletionList(items=[])
+        here = types.Range(start=params.position, end=params.position)
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)])

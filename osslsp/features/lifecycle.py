@@ -1,0 +1,95 @@
+"""Start-up, settings and shutdown: settings from initializationOptions, workspace configuration
+and didChangeConfiguration; the model starts loading once the client is initialized, with
+`$/progress` while it loads."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from osslsp.server import OsslspServer
+
+
+def _workspace_root(params: types.InitializeParams) -> Path | None:
+    if params.workspace_folders:
+        return Path(to_fs_path(params.workspace_folders[0].uri))
+    if params.root_uri:
+        return Path(to_fs_path(params.root_uri))
+    return Path(params.root_path) if params.root_path else None
+
+
+async def _pull_configuration(server: OsslspServer) -> None:
+    """Ask the client for section "osslsp", if it can answer; shielded, as pygls 2.1 crashes
+    when a task is cancelled while it awaits a client request."""
+    workspace = server.client_capabilities.workspace
+    if not (workspace and workspace.configuration):
+        return
+    request = types.ConfigurationParams(items=[types.ConfigurationItem(section="osslsp")])
+    try:
+        result = await asyncio.shield(server.workspace_configuration_async(request))
+    except Exception as error:  # a client that fails this request still gets completions
+        server.log(f"workspace/configuration failed: {error}", types.MessageType.Warning)
+        return
+    if result and result[0] is not None:
+        server.apply_settings(result[0])
+
+
+async def _begin_progress(server: OsslspServer, title: str) -> str | None:
+    window = server.client_capabilities.window
+    if not (window and window.work_done_progress):
+        return None
+    token = f"osslsp-{uuid.uuid4()}"
+    try:
+        await asyncio.shield(server.work_done_progress.create_async(token))
+    except Exception:
+        return None
+    server.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False))
+    return token
+
+
+async def _start_with_progress(server: OsslspServer) -> None:
+    token = await _begin_progress(server, f"osslsp: loading {server.settings.model}")
+    server.start_assistant()
+    if token is None:
+        return
+    engine = server.assistant.engine
+    while engine is not None and not engine.wait_ready(0):
+        await asyncio.sleep(0.1)
+    state, message = server.state
+    server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message or state))
+
+
+def register(server: OsslspServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: OsslspServer, params: types.InitializeParams) -> None:
+        """Read the workspace root and the settings sent as initializationOptions."""
+        ls.root = _workspace_root(params)
+        options = params.initialization_options
+        if isinstance(options, dict):
+            ls.explanation_notifications = bool(options.pop("explanationNotifications", False))
+        ls.apply_settings(options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: OsslspServer, params: types.InitializedParams) -> None:
+        """Merge the workspace configuration, then load the model in the background."""
+        await _pull_configuration(ls)
+        await _start_with_progress(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: OsslspServer, params: types.DidChangeConfigurationParams) -> None:
+        """New settings take effect at once; a new model, dtype or device reloads the model."""
+        reload = ls.apply_settings(params.settings) if params.settings else False
+        if not params.settings:
+            await _pull_configuration(ls)
+        if reload:
+            await _start_with_progress(ls)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: OsslspServer, params: None) -> None:
+        """Stop the engine thread."""
+        if ls.assistant is not None:
+            ls.assistant.close()

@@ -1,0 +1,270 @@
+"""Extraction: from one file's bytes to its definitions, imports and identifiers (pure functions)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import textwrap
+from dataclasses import dataclass
+from functools import cache
+
+import tree_sitter
+
+from osslsp.index.specs import SPECS, LanguageSpec
+from osslsp.languages import grammar, parser
+
+MAX_SIGNATURE_LINES = 10
+MAX_SIGNATURE_CHARS = 800
+MAX_DOC_CHARS = 600
+IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")
+_NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
+                         "private_property_identifier", "destructor_name", "operator_name",
+                         "package_identifier"})
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A named thing a file defines, with what a prompt needs to use it correctly."""
+
+    name: str
+    kind: str  # function, method, class, type, constant, namespace, module
+    scope: str  # dotted names of the enclosing classes/impls/namespaces, "" at top level
+    signature: str  # the declaration line(s), without the body
+    doc: str  # docstring or doc comment, cleaned
+    line: int  # 1-based first line (decorators and `export` included)
+    end_line: int  # 1-based last line
+    path: str = ""  # workspace-relative posix path, set by the index
+
+
+@dataclass(frozen=True)
+class Import:
+    """One name a file takes from a module: `from .m import a as b` is Import('m', 'a', 'b', 1)."""
+
+    module: str  # as written, without leading dots: "os.path", "./utils", "crate::a", "x.h"
+    name: str  # the imported name, "" for the whole module, "default" for a JS default import
+    bound: str  # the local name this import binds ("" when it binds none, as C includes)
+    level: int  # Python's leading dots in a relative import
+    line: int
+    wildcard: bool = False
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """Everything the index keeps about one file."""
+
+    language: str
+    definitions: tuple[Definition, ...]
+    imports: tuple[Import, ...]
+    identifiers: frozenset[str]  # names the file mentions, for the reference graph
+
+
+def extract(language: str, source: bytes) -> FileSummary:
+    """Definitions, imports and identifiers of a source file. Broken code gives what parses."""
+    spec = SPECS[language]
+    tree = parser(language).parse(source)
+    walker = _Walker(language, spec, source)
+    walker.walk(tree.root_node, (), in_scope=False)
+    identifiers = frozenset(word.decode() for word in set(IDENTIFIER.findall(source))) - spec.keywords
+    definitions = tuple(sorted(walker.definitions, key=lambda definition: definition.line))
+    return FileSummary(language, definitions, tuple(walker.imports), identifiers)
+
+
+@cache
+def _import_query(language: str) -> tree_sitter.Query | None:
+    source = SPECS[language].import_query
+    return tree_sitter.Query(grammar(language), source) if source else None
+
+
+class _Walker:
+    """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
+
+    def __init__(self, language: str, spec: LanguageSpec, source: bytes) -> None:
+        self.language = language
+        self.spec = spec
+        self.source = source
+        self.definitions: list[Definition] = []
+        self.imports: list[Import] = []
+
+    def walk(self, node: tree_sitter.Node, scope: tuple[str, ...], in_scope: bool) -> None:
+        spec = self.spec
+        for child in node.named_children:
+            kind_of_child = child.type
+            if kind_of_child in spec.imports:
+                self._collect_imports(child)
+            kind = spec.definitions.get(kind_of_child)
+            if kind is not None:
+                self._definition(child, kind, scope, in_scope)
+            elif kind_of_child in spec.transparent:
+                self.walk(child, scope, in_scope)
+
+    def _definition(self, node: tree_sitter.Node, kind: str, scope: tuple[str, ...],
+                    in_scope: bool) -> None:
+        name, qualifier = self._name(node)
+        if not name:
+            return
+        kind = self._refine_kind(node, kind, in_scope)
+        if kind is None:
+            return
+        own_scope = scope + qualifier
+        if node.type == "method_declaration" and self.language == "go":
+            own_scope = scope + tuple(self._go_receiver(node))
+        if node.type in self.spec.scopes:
+            body = (node.child_by_field_name("body") or node.child_by_field_name("type")
+                    or node)
+            self.walk(body, own_scope + (name,), in_scope=True)
+        if kind == "impl":  # an impl block only gives its members a scope
+            return
+        outer = node.parent if node.parent is not None and node.parent.type in \
+            self.spec.prefix_wrappers else node
+        self.definitions.append(Definition(
+            name=name, kind=kind, scope=".".join(own_scope),
+            signature=self._signature(outer, node), doc=self._doc(node, outer),
+            line=outer.start_point.row + 1, end_line=node.end_point.row + 1))
+
+    def _refine_kind(self, node: tree_sitter.Node, kind: str, in_scope: bool) -> str | None:
+        """The kind, adjusted for context; None for nodes that define nothing useful."""
+        node_type = node.type
+        if node_type in ("declaration", "field_declaration") and self.language in ("c", "cpp"):
+            kind = "function" if _find_descendant(node, "function_declarator") else "constant"
+        elif node_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
+                node.child_by_field_name("body") is None:
+            return None  # a mere use such as `struct s *p`
+        elif node_type == "variable_declarator":
+            value = node.child_by_field_name("value")
+            if value is not None and value.type in ("arrow_function", "function_expression",
+                                                    "function"):
+                kind = "function"
+        if in_scope and kind in self.spec.function_kinds:
+            return "method"
+        return kind
+
+    def _name(self, node: tree_sitter.Node) -> tuple[str, tuple[str, ...]]:
+        """The defined name and any qualifier written with it (C++ `Foo::bar`)."""
+        named = node.child_by_field_name("name")
+        if named is None and node.type == "assignment":
+            named = node.child_by_field_name("left")
+        if named is None and node.type == "impl_item":
+            named = node.child_by_field_name("type")
+            if named is not None and named.type == "generic_type":
+                named = named.child_by_field_name("type")
+        if named is None:
+            named = node.child_by_field_name("declarator")
+            while named is not None and named.type not in _NAME_TYPES and \
+                    named.type != "qualified_identifier":
+                named = named.child_by_field_name("declarator")
+        if named is None:
+            return "", ()
+        if named.type == "qualified_identifier":
+            last = named.child_by_field_name("name")
+            scope = named.child_by_field_name("scope")
+            qualifier = (_text(scope).replace("::", "."),) if scope is not None else ()
+            return (_text(last) if last is not None else ""), qualifier
+        if named.type not in _NAME_TYPES:
+            return "", ()
+        return _text(named), ()
+
+    def _go_receiver(self, node: tree_sitter.Node) -> list[str]:
+        receiver = node.child_by_field_name("receiver")
+        found = _find_descendant(receiver, "type_identifier") if receiver is not None else None
+        return [_text(found)] if found is not None else []
+
+    def _signature(self, outer: tree_sitter.Node, node: tree_sitter.Node) -> str:
+        """The text from the definition's start (decorators, export) to its body."""
+        body = node.child_by_field_name("body")
+        if body is None and node.type == "variable_declarator":
+            value = node.child_by_field_name("value")
+            if value is not None:
+                body = value.child_by_field_name("body")
+        end = body.start_byte if body is not None else outer.end_byte
+        text = self.source[outer.start_byte:end].decode(errors="replace").rstrip(" \t\n{:=>")
+        lines = text.splitlines()
+        if len(lines) > MAX_SIGNATURE_LINES:
+            lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
+        indent = outer.start_point.column
+        return textwrap.dedent(" " * indent + "\n".join(lines))[:MAX_SIGNATURE_CHARS]
+
+    def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node) -> str:
+        if self.spec.doc_style == "docstring":
+            return self._docstring(node)
+        return self._doc_comment(outer)
+
+    def _docstring(self, node: tree_sitter.Node) -> str:
+        body = node.child_by_field_name("body")
+        if body is None or body.named_child_count == 0:
+            return ""
+        first = body.named_children[0]
+        if first.type != "expression_statement" or first.named_child_count != 1 or \
+                first.named_children[0].type != "string":
+            return ""
+        raw = _text(first.named_children[0])
+        stripped = raw.lstrip("rRbBuUfF")
+        quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
+        inner = stripped[len(quote):len(stripped) - len(quote)]
+        return _clean_doc(inspect.cleandoc(inner))
+
+    def _doc_comment(self, outer: tree_sitter.Node) -> str:
+        comments: list[str] = []
+        expected_row = outer.start_point.row
+        sibling = outer.prev_named_sibling
+        while sibling is not None and sibling.type in self.spec.comment_types and \
+                sibling.end_point.row >= expected_row - 1:
+            if sibling.type != "attribute_item":
+                comments.append(_text(sibling))
+            expected_row = sibling.start_point.row
+            sibling = sibling.prev_named_sibling
+        lines = []
+        for comment in reversed(comments):
+            for line in comment.splitlines():
+                lines.append(re.sub(r"^\s*(///?!?|/\*\*?|\*/|\*(?!/)|#)\s?", "", line)
+                             .removesuffix("*/").rstrip())
+        return _clean_doc("\n".join(lines))
+
+    def _collect_imports(self, node: tree_sitter.Node) -> None:
+        query = _import_query(self.language)
+        if query is None:
+            return
+        for _, captures in tree_sitter.QueryCursor(query).matches(node):
+            module_node = captures.get("module")
+            if not module_node:
+                continue
+            module = _text(module_node[0]).strip("<>")
+            level = 0
+            if self.language == "python":
+                level = len(module) - len(module.lstrip("."))
+                module = module[level:]
+            name = _text(captures["name"][0]) if "name" in captures else ""
+            alias = _text(captures["alias"][0]) if "alias" in captures else ""
+            self.imports.append(Import(
+                module=module, name=name, bound=alias or self._bound_name(module, name),
+                level=level, line=module_node[0].start_point.row + 1,
+                wildcard="wildcard" in captures))
+
+    def _bound_name(self, module: str, name: str) -> str:
+        """The local name an import without alias binds."""
+        if name:
+            return name
+        if self.language == "python":
+            return module.split(".")[0]
+        if self.language in ("go", "java"):
+            return module.rstrip("/").split("/")[-1].split(".")[-1]
+        return ""
+
+
+def _text(node: tree_sitter.Node) -> str:
+    return node.text.decode(errors="replace") if node.text is not None else ""
+
+
+def _find_descendant(node: tree_sitter.Node, node_type: str) -> tree_sitter.Node | None:
+    """The first descendant of a type, searched breadth-first (declarators are shallow)."""
+    queue = [node]
+    while queue:
+        current = queue.pop(0)
+        if current.type == node_type:
+            return current
+        queue.extend(current.named_children)
+    return None
+
+
+def _clean_doc(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_DOC_CHARS else text[:MAX_DOC_CHARS].rstrip() + " ..."

@@ -1,0 +1,235 @@
+"""The index on disk: one SQLite file per workspace, safe to read from several threads."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from osslsp.index.extract import Definition, FileSummary, Import
+
+SCHEMA_VERSION = "osslsp-index-1"
+_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, language TEXT NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL,
+    rank REAL NOT NULL DEFAULT 0, identifiers TEXT NOT NULL DEFAULT '');
+CREATE TABLE defs(file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    scope TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL,
+    signature TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE imports(file_id INTEGER NOT NULL, module TEXT NOT NULL, name TEXT NOT NULL,
+    bound TEXT NOT NULL, level INTEGER NOT NULL, line INTEGER NOT NULL, wildcard INTEGER NOT NULL);
+"""
+# Dropped while an empty index is filled (building them once at the end is faster).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS defs_by_name ON defs(name);
+CREATE INDEX IF NOT EXISTS defs_by_file ON defs(file_id);
+CREATE INDEX IF NOT EXISTS imports_by_file ON imports(file_id);
+"""
+_DEF_COLUMNS = "d.name, d.kind, d.scope, d.signature, d.doc, d.line, d.end_line, f.path"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the index remembers of a file to tell whether it changed."""
+
+    size: int
+    mtime_ns: int
+    hash: str
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run SQL statements inside the current transaction (`executescript` would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def default_db_path(root: Path, cache_dir: Path | None = None) -> Path:
+    """Where a workspace's index lives: one file per workspace under the user's cache."""
+    directory = cache_dir or Path(platformdirs.user_cache_dir("osslsp")) / "index"
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return directory / f"{root.resolve().name or 'root'}-{digest}.sqlite3"
+
+
+class IndexStore:
+    """SQLite storage of file summaries. Reads from any thread; writes are serialised."""
+
+    def __init__(self, db_path: Path, root: Path) -> None:
+        self.db_path = db_path
+        self.root_key = str(root.resolve())
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._usable():
+            self._recreate()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.db_path, check_same_thread=False, timeout=30)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        self._connections.append(connection)
+        return connection
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        return connection
+
+    def _usable(self) -> bool:
+        """Whether the file on disk is an intact index of this workspace in this schema."""
+        if not self.db_path.exists():
+            return False
+        try:
+            meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError:
+            return False
+        return meta.get("schema") == SCHEMA_VERSION and meta.get("root") == self.root_key
+
+    def _recreate(self) -> None:
+        """Throw a damaged, foreign or missing index away and start an empty one."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        with self.transaction() as db:
+            _run_script(db, _SCHEMA + _INDEXES)
+            db.executemany("INSERT INTO meta VALUES (?, ?)",
+                           [("schema", SCHEMA_VERSION), ("root", self.root_key)])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (one writer at a time)."""
+        with self._write_lock:
+            db = self.db
+            try:
+                db.execute("BEGIN")
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        for connection in self._connections:
+            connection.close()
+        self._connections.clear()
+        self._local = threading.local()
+
+    # writes (inside `transaction()`)
+    @staticmethod
+    def put_file(db: sqlite3.Connection, path: str, state: FileState, summary: FileSummary,
+                 known: bool = True) -> None:
+        """Replace everything known about a file (`known`: the index may hold it) by a summary."""
+        if known:
+            IndexStore.delete_file(db, path)
+        file_id = db.execute(
+            "INSERT INTO files(path, language, size, mtime_ns, hash, identifiers) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (path, summary.language, state.size, state.mtime_ns, state.hash,
+             " ".join(summary.identifiers))).lastrowid
+        db.executemany("INSERT INTO defs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+            (file_id, d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc)
+            for d in summary.definitions])
+        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            (file_id, i.module, i.name, i.bound, i.level, i.line, int(i.wildcard))
+            for i in summary.imports])
+
+    @staticmethod
+    def touch_file(db: sqlite3.Connection, path: str, state: FileState) -> None:
+        """Record a new size and mtime for a file whose content did not change."""
+        db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+                   (state.size, state.mtime_ns, path))
+
+    @staticmethod
+    def delete_file(db: sqlite3.Connection, path: str) -> None:
+        """Forget a file."""
+        row = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row is not None:
+            db.execute("DELETE FROM defs WHERE file_id = ?", row)
+            db.execute("DELETE FROM imports WHERE file_id = ?", row)
+            db.execute("DELETE FROM files WHERE id = ?", row)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Fill an empty index faster: lookup indexes are built once, after the rows."""
+        with self.transaction() as db:
+            for name in ("defs_by_name", "defs_by_file", "imports_by_file"):
+                db.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:
+            with self.transaction() as db:
+                _run_script(db, _INDEXES)
+
+    def set_ranks(self, ranks: dict[str, float]) -> None:
+        """Store each file's importance in the reference graph."""
+        with self.transaction() as db:
+            db.executemany("UPDATE files SET rank = ? WHERE path = ?",
+                           [(rank, path) for path, rank in ranks.items()])
+
+    # reads
+    def file_states(self) -> dict[str, FileState]:
+        """Every indexed file and what it looked like when indexed."""
+        return {path: FileState(size, mtime, digest) for path, size, mtime, digest in
+                self.db.execute("SELECT path, size, mtime_ns, hash FROM files")}
+
+    def paths(self) -> list[str]:
+        return [path for (path,) in self.db.execute("SELECT path FROM files")]
+
+    def ranks(self) -> dict[str, float]:
+        return dict(self.db.execute("SELECT path, rank FROM files"))
+
+    def definitions_named(self, name: str) -> list[Definition]:
+        return self._definitions(f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f "
+                                 "ON f.id = d.file_id WHERE d.name = ?", (name,))
+
+    def definitions_prefixed(self, prefix: str, limit: int) -> list[Definition]:
+        return self._definitions(
+            f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f ON f.id = d.file_id "
+            "WHERE d.name >= ? AND d.name < ? LIMIT ?", (prefix, prefix + "\uffff", limit))
+
+    def definitions_in(self, path: str) -> list[Definition]:
+        return self._definitions(f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f "
+                                 "ON f.id = d.file_id WHERE f.path = ? ORDER BY d.line", (path,))
+
+    def members_of(self, path: str, scope: str) -> list[Definition]:
+        return self._definitions(f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f "
+                                 "ON f.id = d.file_id WHERE f.path = ? AND d.scope = ? "
+                                 "ORDER BY d.line", (path, scope))
+
+    def _definitions(self, sql: str, parameters: tuple) -> list[Definition]:
+        return [Definition(name, kind, scope, signature, doc, line, end_line, path)
+                for name, kind, scope, signature, doc, line, end_line, path in
+                self.db.execute(sql, parameters)]
+
+    def imports_of(self, path: str) -> list[Import]:
+        return [Import(module, name, bound, level, line, bool(wildcard))
+                for module, name, bound, level, line, wildcard in self.db.execute(
+                    "SELECT i.module, i.name, i.bound, i.level, i.line, i.wildcard FROM imports i "
+                    "JOIN files f ON f.id = i.file_id WHERE f.path = ?", (path,))]
+
+    def language_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT language, COUNT(*) FROM files GROUP BY language"))
+
+    def definition_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM defs").fetchone()[0]
+
+    def reference_graph_inputs(self) -> tuple[dict[str, set[str]], Iterable[tuple[str, str]]]:
+        """Top-level and member names by defining file, and each file's identifiers."""
+        defined: dict[str, set[str]] = {}
+        for name, path in self.db.execute(
+                "SELECT d.name, f.path FROM defs d JOIN files f ON f.id = d.file_id "
+                "WHERE d.scope = '' AND length(d.name) > 2"):
+            defined.setdefault(name, set()).add(path)
+        return defined, self.db.execute("SELECT path, identifiers FROM files")

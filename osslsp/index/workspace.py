@@ -1,0 +1,327 @@
+"""The workspace index: files on disk and open buffers, kept in SQLite, queried for a cursor."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from osslsp.index.extract import Definition, FileSummary, extract
+from osslsp.index.files import IgnoreRules, WorkspaceFile, indexable, unreadable_reason, \
+    workspace_files
+from osslsp.index.resolve import ModuleResolver
+from osslsp.index.retrieval import Retriever, Snippet
+from osslsp.index.secrets import is_secret_path
+from osslsp.index.store import FileState, IndexStore, default_db_path
+from osslsp.languages import language_for_path
+
+Progress = Callable[[int, int, str], None]
+PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+PAGERANK_ITERATIONS = 20
+PAGERANK_DAMPING = 0.85
+COMMON_NAME_FILES = 8  # a name defined in more files than this says nothing about relations
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an index holds and how long its last refresh took."""
+
+    files: int
+    definitions: int
+    languages: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    db_path: str = ""
+    changed: int = 0  # files (re)extracted by the last refresh
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class _Extracted:
+    path: str
+    state: FileState
+    summary: FileSummary | None  # None: unchanged content, or not indexable (see reason)
+    reason: str | None = None
+
+
+def _content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _extract_file(root: str, file: WorkspaceFile, known_hash: str | None) -> _Extracted:
+    """Read, hash and extract one file (runs in worker processes)."""
+    try:
+        data = (Path(root) / file.path).read_bytes()
+    except OSError as error:
+        return _Extracted(file.path, FileState(file.size, file.mtime_ns, ""), None, str(error))
+    state = FileState(len(data), file.mtime_ns, _content_hash(data))
+    if state.hash == known_hash:
+        return _Extracted(file.path, state, None)
+    reason = unreadable_reason(data)
+    if reason is not None:
+        return _Extracted(file.path, state, None, reason)
+    return _Extracted(file.path, state, extract(file.language, data))
+
+
+def _extract_batch(root: str, batch: list[tuple[WorkspaceFile, str | None]]) -> list[_Extracted]:
+    return [_extract_file(root, file, known) for file, known in batch]
+
+
+class WorkspaceIndex:
+    """The index of one workspace. Refresh on one thread while others retrieve."""
+
+    def __init__(self, root: Path, cache_dir: Path | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.store = IndexStore(default_db_path(self.root, cache_dir), self.root)
+        self._buffers: set[str] = set()
+        self._refresh_lock = threading.Lock()
+        self._resolver_lock = threading.Lock()
+        self._resolver: ModuleResolver | None = None
+        self._last_seconds = 0.0
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
+
+    # paths
+    def relative(self, path: Path | str) -> str | None:
+        """The workspace-relative posix path of a file, None when it lies outside."""
+        try:
+            return Path(path).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    @property
+    def resolver(self) -> ModuleResolver:
+        with self._resolver_lock:
+            if self._resolver is None:
+                self._resolver = ModuleResolver(self.store.paths())
+            return self._resolver
+
+    def _paths_changed(self) -> None:
+        with self._resolver_lock:
+            self._resolver = None
+
+    # building
+    def refresh(self, progress: Progress | None = None,
+                cancel: threading.Event | None = None) -> IndexStats:
+        """Bring the index up to date with the workspace on disk: new, changed, gone files."""
+        started = time.perf_counter()
+        with self._refresh_lock:
+            known = self.store.file_states()
+            current = [file for file in workspace_files(self.root) if file.path not in
+                       self._buffers]
+            present = {file.path for file in current} | self._buffers
+            gone = [path for path in known if path not in present]
+            touched = [file for file in current if file.path not in known or
+                       (known[file.path].size, known[file.path].mtime_ns) !=
+                       (file.size, file.mtime_ns)]
+            if known:
+                changed, cancelled = self._extract_all(touched, known, progress, cancel)
+            else:
+                with self.store.bulk_load():
+                    changed, cancelled = self._extract_all(touched, known, progress, cancel)
+            if gone:
+                with self.store.transaction() as db:
+                    for path in gone:
+                        IndexStore.delete_file(db, path)
+            if changed or gone:
+                self._paths_changed()
+                if not cancelled:
+                    self.store.set_ranks(self._pagerank())
+            self._last_seconds = time.perf_counter() - started
+        return self._stats(changed, cancelled)
+
+    def _extract_all(self, touched: list[WorkspaceFile], known: dict[str, FileState],
+                     progress: Progress | None,
+                     cancel: threading.Event | None) -> tuple[int, bool]:
+        """Extract touched files (in worker processes when many) and store what changed."""
+        work = [(file, known[file.path].hash if file.path in known else None) for file in touched]
+        batches = [work[start:start + 16] for start in range(0, len(work), 16)]
+        done = changed = 0
+        executor = None
+        if len(work) >= PARALLEL_MIN_FILES and WORKERS > 1:
+            executor = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        cancelled = False
+        try:
+            for batch_results in self._results(executor, batches):
+                with self.store.transaction() as db:
+                    for result in batch_results:
+                        changed += self._store_result(db, result, result.path in known)
+                done += len(batch_results)
+                if progress is not None:
+                    progress(done, len(work), batch_results[-1].path)
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=not cancelled, cancel_futures=True)
+        return changed, cancelled
+
+    def _results(self, executor: ProcessPoolExecutor | None,
+                 batches: list[list[tuple[WorkspaceFile, str | None]]]):
+        """Extracted batches in order; in this process when workers are absent or broken."""
+        root = str(self.root)
+        finished = 0
+        if executor is not None:
+            try:
+                for batch_results in executor.map(_extract_batch, [root] * len(batches), batches):
+                    finished += 1
+                    yield batch_results
+            except BrokenProcessPool:  # a worker could not start (no `__main__` guard) or died
+                pass
+        for batch in batches[finished:]:
+            yield _extract_batch(root, batch)
+
+    @staticmethod
+    def _store_result(db: sqlite3.Connection, result: _Extracted, known: bool = True) -> int:
+        """Store one extraction result; 1 when the index changed."""
+        if result.summary is not None:
+            IndexStore.put_file(db, result.path, result.state, result.summary, known)
+            return 1
+        if result.reason is not None:
+            IndexStore.delete_file(db, result.path)
+            return 1
+        IndexStore.touch_file(db, result.path, result.state)
+        return 0
+
+    def _pagerank(self) -> dict[str, float]:
+        """Each file's PageRank in the graph of files naming what other files define."""
+        defined, identifier_rows = self.store.reference_graph_inputs()
+        nodes: list[str] = []
+        raw_edges: list[dict[str, float]] = []
+        for path, identifiers in identifier_rows:
+            nodes.append(path)
+            targets: dict[str, float] = {}
+            for name in identifiers.split():
+                definers = defined.get(name)
+                if definers is None or len(definers) > COMMON_NAME_FILES:
+                    continue
+                weight = 1.0 / len(definers)
+                for target in definers:
+                    if target != path:
+                        targets[target] = targets.get(target, 0.0) + weight
+            raw_edges.append(targets)
+        if not nodes:
+            return {}
+        index = {path: number for number, path in enumerate(nodes)}
+        edges: list[list[tuple[int, float]]] = []
+        for targets in raw_edges:  # normalised once: outgoing weights sum to the damping factor
+            total = sum(targets.values())
+            edges.append([(index[target], PAGERANK_DAMPING * weight / total)
+                          for target, weight in targets.items()] if total else [])
+        count = len(nodes)
+        rank = [1.0 / count] * count
+        for _ in range(PAGERANK_ITERATIONS):
+            dangling = sum(rank[source] for source in range(count) if not edges[source])
+            next_rank = [(1.0 - PAGERANK_DAMPING + PAGERANK_DAMPING * dangling) / count] * count
+            for source, outgoing in enumerate(edges):
+                mass = rank[source]
+                for target, share in outgoing:
+                    next_rank[target] += mass * share
+            rank = next_rank
+        return dict(zip(nodes, rank))
+
+    # editor buffers and outside changes
+    def set_buffer(self, path: Path, text: str) -> None:
+        """An open editor buffer is the truth for its file until dropped."""
+        relative = self.relative(path)
+        language = language_for_path(path)
+        if relative is None or language is None or is_secret_path(relative):
+            return
+        data = text.encode()
+        summary = extract(language.name, data)
+        with self.store.transaction() as db:
+            new = db.execute("SELECT 1 FROM files WHERE path = ?", (relative,)).fetchone() is None
+            IndexStore.put_file(db, relative, FileState(len(data), -1, _content_hash(data)),
+                                summary)
+        self._buffers.add(relative)
+        if new:
+            self._paths_changed()
+
+    def drop_buffer(self, path: Path) -> None:
+        """A buffer was closed: read the file from disk again."""
+        relative = self.relative(path)
+        if relative is None:
+            return
+        self._buffers.discard(relative)
+        self.reindex_path(relative)
+
+    def reindex_path(self, relative: str) -> None:
+        """Re-read one file from disk (or forget it when gone or no longer indexable)."""
+        if relative in self._buffers:
+            return
+        full = self.root / relative
+        try:
+            stat = full.stat() if not full.is_symlink() else None
+        except OSError:
+            stat = None
+        file = indexable(relative, stat, IgnoreRules(self.root)) if stat is not None else None
+        with self.store.transaction() as db:
+            if file is None:
+                IndexStore.delete_file(db, relative)
+            else:
+                self._store_result(db, _extract_file(str(self.root), file, None))
+        self._paths_changed()
+
+    def start_watching(self) -> None:
+        """Pick up files changed outside the editor, on a daemon thread."""
+        if self._watcher is not None:
+            return
+        self._stop_watching.clear()
+        self._watcher = threading.Thread(target=self._watch, name="osslsp-index-watch",
+                                         daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        for changes in watchfiles.watch(self.root, stop_event=self._stop_watching,
+                                        rust_timeout=500, yield_on_timeout=False):
+            for _, changed_path in changes:
+                relative = self.relative(changed_path)
+                if relative is not None and language_for_path(relative) is not None and \
+                        not relative.startswith(".git/"):
+                    self.reindex_path(relative)
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._stop_watching.set()
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    # queries
+    def context_for(self, path: Path, text: str, offset: int, budget_tokens: int,
+                    count_tokens: Callable[[str], int]) -> list[Snippet]:
+        """Snippets for a prompt at a cursor, most relevant first, within the token budget."""
+        relative = self.relative(path) or Path(path).name
+        language = language_for_path(path)
+        if language is None or budget_tokens <= 0:
+            return []
+        retriever = Retriever(self.store, self.resolver)
+        return retriever.context_for(relative, language.name, text, offset, budget_tokens,
+                                     count_tokens)
+
+    def definitions_named(self, name: str) -> list[Definition]:
+        """Every definition of a name in the workspace."""
+        return self.store.definitions_named(name)
+
+    def stats(self) -> IndexStats:
+        return self._stats(0, False)
+
+    def _stats(self, changed: int, cancelled: bool) -> IndexStats:
+        languages = self.store.language_counts()
+        return IndexStats(files=sum(languages.values()), definitions=self.store.definition_count(),
+                          languages=languages, seconds=self._last_seconds,
+                          db_path=str(self.store.db_path), changed=changed, cancelled=cancelled)
+
+    def close(self) -> None:
+        self.stop_watching()
+        self.store.close()

@@ -1,0 +1,1 @@
+"""Prompts: what the model reads, built from the code around the cursor within a token budget."""

@@ -1,0 +1,157 @@
+"""The inline-completion prompt.
+
+Chat models have no fill-in-the-middle tokens, so the completion is asked for as a conversation
+(see NOTES: Continue's hole filler, Copilot Arena's snip-it): the instructions and the style guide
+come first (they never change, so their cache is reused), then the workspace context, then the code
+after the cursor, then the code before it. The assistant's answer is pre-filled with an opening
+code fence and the current line up to the cursor, so the model continues mid-line like a code
+model would, and each keystroke only changes the last few tokens of the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from osslsp.prompts.budget import fit_head, fit_tail
+from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText
+
+INSTRUCTIONS = """You are the code completion engine of a code editor.
+The user shows you a file split at the cursor: the code after the cursor, then the code before it.
+Reply with exactly one fenced code block holding the code that goes at the cursor.
+Your reply is already started for you: the fence and the current line up to the cursor are written;
+continue that line from where it stops, then add lines only while they belong to the same
+statement or block. Close the code block before the code that already follows the cursor:
+never repeat it. No explanations, no comments about the task."""
+
+# What share of the budget each section may take; unused tokens go to the code before the cursor.
+GUIDE_SHARE = 0.10
+CONTEXT_SHARE = 0.25
+SUFFIX_SHARE = 0.20
+
+
+@dataclass(frozen=True)
+class ContextSnippet:
+    """Code from elsewhere in the workspace, labelled with where it comes from."""
+
+    path: str
+    line: int
+    text: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A document split at the cursor."""
+
+    path: str  # as shown to the model: relative to the workspace when possible
+    language: str  # LSP language id ("python", ...) or "" when unknown
+    prefix: str  # the text before the cursor
+    suffix: str  # the text after the cursor
+
+    @property
+    def line_prefix(self) -> str:
+        """The current line up to the cursor."""
+        return self.prefix.rpartition("\n")[2]
+
+    @property
+    def line_suffix(self) -> str:
+        """The current line after the cursor."""
+        return self.suffix.partition("\n")[0]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt as the model receives it, and what post-processing needs to know of it."""
+
+    text: str
+    ids: list[int]
+    prefill: str  # the start of the answer we wrote for the model (it continues after it)
+    stop_ids: frozenset[int]
+    sections: dict[str, int] = field(default_factory=dict)  # tokens used per section
+
+
+def _fence(language: str) -> str:
+    return "```" + (language or "")
+
+
+def _context_block(snippets: Sequence[ContextSnippet], budget: int, text: ModelText) -> str:
+    """As many snippets, in the order given (best first), as fit the budget."""
+    parts: list[str] = []
+    used = 0
+    for snippet in snippets:
+        part = f"# {snippet.path}:{snippet.line}\n{snippet.text.rstrip()}\n"
+        cost = text.count(part)
+        if used + cost > budget:
+            continue  # a smaller, later snippet may still fit
+        parts.append(part)
+        used += cost
+    return "\n".join(parts)
+
+
+def _user_message(cursor: Cursor, context: str, suffix: str, prefix: str) -> str:
+    fence = _fence(cursor.language)
+    sections = []
+    if context:
+        sections.append(f"Definitions from other files of the workspace:\n{fence}\n{context}```")
+    sections.append(f"File: {cursor.path}")
+    sections.append(f"Code after the cursor:\n{fence}\n{suffix}\n```")
+    sections.append(f"Code before the cursor (the cursor is at the end of the last line):\n{fence}\n{prefix}")
+    return "\n\n".join(sections)
+
+
+def _developer_message(guide: str) -> str:
+    if not guide:
+        return INSTRUCTIONS
+    return f"{INSTRUCTIONS}\n\nFollow the team's style guide:\n{guide}"
+
+
+def _assemble(text: ModelText, cursor: Cursor, guide: str, context: str, suffix: str,
+              prefix_lines: str) -> tuple[str, str]:
+    """The full prompt text and its pre-filled answer start."""
+    messages = [
+        Message("developer" if text.is_harmony else "system", _developer_message(guide)),
+        Message("user", _user_message(cursor, context, suffix, prefix_lines)),
+    ]
+    rendered = text.render(messages, reasoning_effort="low" if text.is_harmony else None)
+    prefill = f"{_fence(cursor.language)}\n{cursor.line_prefix}"
+    channel = HARMONY_FINAL if text.is_harmony else ""
+    return rendered + channel + prefill, prefill
+
+
+def build_completion_prompt(
+    text: ModelText,
+    cursor: Cursor,
+    budget: int,
+    guide: str = "",
+    snippets: Sequence[ContextSnippet] = (),
+) -> Prompt:
+    """The completion prompt for a cursor, never longer than `budget` tokens."""
+    skeleton, _ = _assemble(text, cursor, "", "", "", "")
+    free = budget - text.count(skeleton)
+    if free <= 0:
+        raise ValueError(f"a budget of {budget} tokens cannot hold the instructions and the current line")
+    guide_part = fit_head(guide, int(free * GUIDE_SHARE), text.count)
+    context_part = _context_block(snippets, int(free * CONTEXT_SHARE), text)
+    suffix_part = fit_head(cursor.suffix, int(free * SUFFIX_SHARE), text.count).rstrip("\n")
+    before_line = cursor.prefix[: len(cursor.prefix) - len(cursor.line_prefix)]
+    used = text.count(guide_part) + text.count(context_part) + text.count(suffix_part)
+    prefix_budget = free - used
+    while True:
+        prefix_part = fit_tail(before_line, prefix_budget, text.count)
+        prompt_text, prefill = _assemble(text, cursor, guide_part, context_part, suffix_part, prefix_part)
+        ids = text.encode(prompt_text)
+        if len(ids) <= budget or not prefix_part:
+            break
+        # Tokens merge differently across section borders: give back the difference and refit.
+        prefix_budget -= len(ids) - budget
+    if len(ids) > budget:
+        raise ValueError(f"the prompt needs {len(ids)} tokens, over the budget of {budget}")
+    sections = {
+        "guide": text.count(guide_part),
+        "context": text.count(context_part),
+        "suffix": text.count(suffix_part),
+        "prefix": text.count(prefix_part),
+        "total": len(ids),
+    }
+    return Prompt(prompt_text, ids, prefill, text.stop_ids, sections)
