@@ -19,7 +19,7 @@ MAX_DOC_CHARS = 600
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
-                         "package_identifier"})
+                         "package_identifier", "namespace_identifier"})
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,9 @@ class _Walker:
             self.walk(body, own_scope + (name,), in_scope=True)
         if kind == "impl":  # an impl block only gives its members a scope
             return
-        outer = node.parent if node.parent is not None and node.parent.type in \
-            self.spec.prefix_wrappers else node
+        outer = node
+        while outer.parent is not None and outer.parent.type in self.spec.prefix_wrappers:
+            outer = outer.parent
         self.definitions.append(Definition(
             name=name, kind=kind, scope=".".join(own_scope),
             signature=self._signature(outer, node), doc=self._doc(node, outer),
@@ -154,14 +155,17 @@ class _Walker:
                 named = named.child_by_field_name("declarator")
         if named is None:
             return "", ()
-        if named.type == "qualified_identifier":
-            last = named.child_by_field_name("name")
+        qualifier: tuple[str, ...] = ()
+        while named is not None and named.type == "qualified_identifier":
             scope = named.child_by_field_name("scope")
-            qualifier = (_text(scope).replace("::", "."),) if scope is not None else ()
-            return (_text(last) if last is not None else ""), qualifier
+            if scope is not None:
+                qualifier += (_text(scope),)
+            named = named.child_by_field_name("name")
+        if named is None:
+            return "", ()
         if named.type not in _NAME_TYPES:
             return "", ()
-        return _text(named), ()
+        return _text(named), qualifier
 
     def _go_receiver(self, node: tree_sitter.Node) -> list[str]:
         receiver = node.child_by_field_name("receiver")
@@ -176,7 +180,8 @@ class _Walker:
             if value is not None:
                 body = value.child_by_field_name("body")
         end = body.start_byte if body is not None else outer.end_byte
-        text = self.source[outer.start_byte:end].decode(errors="replace").rstrip(" \t\n{:=>")
+        text = self.source[outer.start_byte:end].decode(errors="replace").rstrip()
+        text = text.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
         lines = text.splitlines()
         if len(lines) > MAX_SIGNATURE_LINES:
             lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
@@ -223,6 +228,7 @@ class _Walker:
         query = _import_query(self.language)
         if query is None:
             return
+        found: list[Import] = []
         for _, captures in tree_sitter.QueryCursor(query).matches(node):
             module_node = captures.get("module")
             if not module_node:
@@ -234,10 +240,14 @@ class _Walker:
                 module = module[level:]
             name = _text(captures["name"][0]) if "name" in captures else ""
             alias = _text(captures["alias"][0]) if "alias" in captures else ""
-            self.imports.append(Import(
+            found.append(Import(
                 module=module, name=name, bound=alias or self._bound_name(module, name),
                 level=level, line=module_node[0].start_point.row + 1,
                 wildcard="wildcard" in captures))
+        # `import a.b.*` also matches the plain pattern as `b` from `a`: the wildcard wins.
+        wildcards = {imported.module for imported in found if imported.wildcard}
+        self.imports.extend(imported for imported in found if imported.wildcard or
+                            f"{imported.module}.{imported.name}" not in wildcards)
 
     def _bound_name(self, module: str, name: str) -> str:
         """The local name an import without alias binds."""

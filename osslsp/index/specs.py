@@ -84,7 +84,7 @@ JAVASCRIPT = LanguageSpec(
     transparent=frozenset({"export_statement", "lexical_declaration", "variable_declaration",
                            "class_body", "statement_block", "interface_body", "object_type",
                            "ambient_declaration", "expression_statement"}),
-    prefix_wrappers=frozenset({"export_statement"}),
+    prefix_wrappers=frozenset({"export_statement", "lexical_declaration", "variable_declaration"}),
     imports=frozenset({"import_statement", "lexical_declaration", "variable_declaration"}),
     import_query=_JS_IMPORT_QUERY,
     keywords=frozenset("function class return if else for while const let var new this import "
