@@ -111,7 +111,7 @@ class _Walker:
         if node.type in self.spec.scopes:
             body = (node.child_by_field_name("body") or node.child_by_field_name("type")
                     or node)
-            self.walk(body, own_scope + (name,), in_scope=True)
+            self.walk(body, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
         if kind == "impl":  # an impl block only gives its members a scope
             return
         outer = node
@@ -241,7 +241,8 @@ class _Walker:
             name = _text(captures["name"][0]) if "name" in captures else ""
             alias = _text(captures["alias"][0]) if "alias" in captures else ""
             found.append(Import(
-                module=module, name=name, bound=alias or self._bound_name(module, name),
+                module=module, name=name,
+                bound="" if "wildcard" in captures else alias or self._bound_name(module, name),
                 level=level, line=module_node[0].start_point.row + 1,
                 wildcard="wildcard" in captures))
         # `import a.b.*` also matches the plain pattern as `b` from `a`: the wildcard wins.

@@ -99,6 +99,7 @@ GO = LanguageSpec(
     scopes=frozenset({"type_spec"}),
     transparent=frozenset({"type_declaration", "const_declaration", "var_declaration",
                            "interface_type", "var_spec_list"}),
+    prefix_wrappers=frozenset({"type_declaration"}),
     imports=frozenset({"import_declaration"}),
     import_query="""
     (import_spec name: (_)? @alias
@@ -174,6 +175,7 @@ CPP = LanguageSpec(
     scopes=frozenset({"class_specifier", "struct_specifier", "namespace_definition"}),
     transparent=C.transparent | {"template_declaration", "field_declaration_list",
                                  "access_specifier"},
+    prefix_wrappers=frozenset({"template_declaration"}),
     imports=C.imports,
     import_query=C.import_query,
     keywords=_C_LIKE_KEYWORDS,

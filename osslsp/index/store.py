@@ -178,7 +178,15 @@ class IndexStore:
             db.executemany("UPDATE files SET rank = ? WHERE path = ?",
                            [(rank, path) for path, rank in ranks.items()])
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # reads
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file and what it looked like when indexed."""
         return {path: FileState(size, mtime, digest) for path, size, mtime, digest in

@@ -85,7 +85,6 @@ class WorkspaceIndex:
         self._refresh_lock = threading.Lock()
         self._resolver_lock = threading.Lock()
         self._resolver: ModuleResolver | None = None
-        self._last_seconds = 0.0
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
 
@@ -135,7 +134,7 @@ class WorkspaceIndex:
                 self._paths_changed()
                 if not cancelled:
                     self.store.set_ranks(self._pagerank())
-            self._last_seconds = time.perf_counter() - started
+            self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
         return self._stats(changed, cancelled)
 
     def _extract_all(self, touched: list[WorkspaceFile], known: dict[str, FileState],
@@ -319,7 +318,7 @@ class WorkspaceIndex:
     def _stats(self, changed: int, cancelled: bool) -> IndexStats:
         languages = self.store.language_counts()
         return IndexStats(files=sum(languages.values()), definitions=self.store.definition_count(),
-                          languages=languages, seconds=self._last_seconds,
+                          languages=languages, seconds=float(self.store.meta("refresh_seconds") or 0),
                           db_path=str(self.store.db_path), changed=changed, cancelled=cancelled)
 
     def close(self) -> None:

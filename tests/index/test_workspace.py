@@ -1,0 +1,204 @@
+"""The workspace index: incremental refresh, buffers, retrieval across files, secrets."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from osslsp.index import WorkspaceIndex, is_secret_path, redact_secrets
+
+FILES = {
+    "app/__init__.py": "from .client import Client\n",
+    "app/client.py": (
+        "from .render import render\n\n"
+        "class Client:\n"
+        "    \"\"\"Talks to the server.\"\"\"\n\n"
+        "    def __init__(self, base_url: str, timeout: float = 5.0) -> None:\n"
+        "        self.base_url = base_url\n\n"
+        "    def fetch_json(self, path: str) -> dict:\n"
+        "        \"\"\"GET a path and decode the JSON body.\"\"\"\n"
+        "        return {}\n"),
+    "app/render.py": (
+        "def render(template: str, *, escape: bool = True) -> str:\n"
+        "    \"\"\"Fill a template.\"\"\"\n"
+        "    return template\n"),
+    "app/settings.py": 'AWS_KEY = "AKIAIOSFODNN7EXAMPLE"\nREGION = "eu-west-1"\n',
+    "web/page.ts": ("import { layout } from './layout';\n"
+                    "export function page(title: string): string { return layout(title); }\n"),
+    "web/layout.ts": "export function layout(body: string, width = 80): string { return body; }\n",
+    "ignored/secret_plan.py": "def hidden_plan(): ...\n",
+    ".gitignore": "ignored/\n",
+    ".env": "API_TOKEN=supersecretvalue123\n",
+    "certs/server.pem": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n",
+}
+
+
+def _chars(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    for relative, text in FILES.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+@pytest.fixture()
+def index(workspace: Path, tmp_path: Path):
+    built = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache")
+    built.refresh()
+    yield built
+    built.close()
+
+
+def _context(index: WorkspaceIndex, path: Path, text: str, budget: int = 2000) -> str:
+    snippets = index.context_for(path, text, len(text), budget, _chars)
+    return "\n".join(f"{s.path}:{s.line} {s.reason}\n{s.text}" for s in snippets)
+
+
+def test_refresh_indexes_sources_and_skips_ignored_and_secret_files(index: WorkspaceIndex) -> None:
+    stats = index.stats()
+    assert stats.languages == {"python": 4, "typescript": 2}
+    assert index.definitions_named("hidden_plan") == []
+    render = index.definitions_named("render")[0]
+    assert (render.path, render.line) == ("app/render.py", 1)
+
+
+def test_call_site_gets_callee_from_another_file(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "from app.render import render\n\nhtml = render("
+    context = _context(index, workspace / "main.py", text)
+    assert "app/render.py:1 definition of render" in context
+    assert "def render(template: str, *, escape: bool = True) -> str:" in context
+
+
+def test_class_call_brings_constructor_signature(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "from app import Client\n\nclient = Client("
+    context = _context(index, workspace / "main.py", text)
+    assert "class Client:" in context
+    assert "def __init__(self, base_url: str, timeout: float = 5.0) -> None:" in context
+
+
+def test_partial_member_name_finds_method(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "from app import Client\n\nclient = Client('x')\nclient.fetch_"
+    assert "def fetch_json(self, path: str) -> dict:" in _context(index, workspace / "m.py", text)
+
+
+def test_typescript_relative_import(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "import { layout } from './layout';\nconst html = layout("
+    context = _context(index, workspace / "web" / "other.ts", text)
+    assert "export function layout(body: string, width = 80): string" in context
+
+
+def test_budget_is_respected(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "from app import Client\nfrom app.render import render\nrender(Client("
+    snippets = index.context_for(workspace / "main.py", text, len(text), 30, _chars)
+    assert snippets and sum(_chars(s.text) for s in snippets) <= 30
+    assert index.context_for(workspace / "main.py", text, len(text), 0, _chars) == []
+
+
+def test_secrets_never_reach_a_prompt(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "from app.settings import AWS_KEY, REGION\nimport os\nx = (AWS_KEY, REGION, API_TOKEN"
+    context = _context(index, workspace / "main.py", text, budget=10_000)
+    assert "AKIAIOSFODNN7EXAMPLE" not in context and "supersecretvalue" not in context
+    assert "REGION" in context  # the file is used, only the credential line is cut
+    assert "hidden_plan" not in _context(index, workspace / "main.py", "hidden_plan(", 10_000)
+    assert is_secret_path(".env") and is_secret_path("certs/server.pem")
+    assert not is_secret_path("app/client.py")
+    assert "AKIA" not in redact_secrets('key = "AKIAIOSFODNN7EXAMPLE"\n')
+
+
+def test_own_region_around_cursor_is_left_out(index: WorkspaceIndex, workspace: Path) -> None:
+    path = workspace / "app" / "render.py"
+    text = path.read_text() + "\nrender("
+    assert all(s.path != "app/render.py" for s in index.context_for(
+        path, text, len(text), 2000, _chars))
+
+
+def test_incremental_refresh_and_deletion(index: WorkspaceIndex, workspace: Path) -> None:
+    assert index.refresh().changed == 0
+    (workspace / "app" / "render.py").write_text("def render_page(name: str) -> str: ...\n")
+    (workspace / "web" / "layout.ts").unlink()
+    stats = index.refresh()
+    assert stats.changed == 1
+    assert index.definitions_named("render") == []
+    assert index.definitions_named("render_page")[0].path == "app/render.py"
+    assert index.definitions_named("layout") == []
+
+
+def test_buffer_overrides_disk_until_dropped(index: WorkspaceIndex, workspace: Path) -> None:
+    path = workspace / "app" / "render.py"
+    index.set_buffer(path, "def render_unsaved(x): ...\n")
+    assert index.definitions_named("render") == []
+    index.refresh()  # the open buffer stays the truth
+    assert index.definitions_named("render_unsaved")
+    index.drop_buffer(path)
+    assert index.definitions_named("render") and not index.definitions_named("render_unsaved")
+
+
+def test_warm_start_reuses_the_index(workspace: Path, tmp_path: Path, index) -> None:
+    again = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache")
+    try:
+        assert again.refresh().changed == 0
+        assert again.stats().files == 6
+    finally:
+        again.close()
+
+
+def test_damaged_or_foreign_index_is_rebuilt(workspace: Path, tmp_path: Path) -> None:
+    first = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache")
+    db_path = first.store.db_path
+    first.close()
+    db_path.write_bytes(b"this is not a database" * 100)
+    damaged = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache")
+    assert damaged.refresh().files == 6
+    damaged.close()
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE meta SET value = '/elsewhere' WHERE key = 'root'")
+    db.close()
+    foreign = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache")
+    assert foreign.stats().files == 0  # not trusted: emptied, then rebuilt by refresh
+    assert foreign.refresh().files == 6
+    foreign.close()
+
+
+def test_refresh_can_be_cancelled(workspace: Path, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    index = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache")
+    seen: list[tuple[int, int]] = []
+    stats = index.refresh(progress=lambda done, total, _: seen.append((done, total)),
+                          cancel=cancel)
+    assert stats.cancelled and seen
+    index.close()
+
+
+def test_symlinks_out_of_the_workspace_are_not_followed(workspace: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "leak.py").write_text("def leaked(): ...\n")
+    (workspace / "link").symlink_to(outside)
+    index = WorkspaceIndex(workspace, cache_dir=tmp_path / "cache2")
+    index.refresh()
+    assert index.definitions_named("leaked") == []
+    index.close()
+
+
+def test_watcher_picks_up_outside_changes(index: WorkspaceIndex, workspace: Path) -> None:
+    index.start_watching()
+    try:
+        import time
+
+        time.sleep(0.3)
+        (workspace / "app" / "new_module.py").write_text("def brand_new(): ...\n")
+        deadline = time.monotonic() + 10
+        while not index.definitions_named("brand_new") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert index.definitions_named("brand_new")
+    finally:
+        index.stop_watching()
