@@ -41,7 +41,11 @@ class Edit:
 
 @dataclass(frozen=True)
 class Issue:
+    """A finding, the text it is about (character offsets, end exclusive), and its safe fix if any."""
+
     finding: Finding
+    start: int
+    end: int
     fix: Edit | None = None
 
 
@@ -76,9 +80,8 @@ class _Source:
             self._line_offsets = offsets
         return self._line_offsets[row] + col
 
-    def finding(self, node: Node, rule: str, message: str) -> Finding:
-        row, byte_col = node.start_point
-        return Finding(row + 1, self.char_col(row, byte_col) + 1, rule, message)
+    def point_offset(self, point: tree_sitter.Point) -> int:
+        return self.offset(point.row, self.char_col(point.row, point.column))
 
     @staticmethod
     def node_text(node: Node | None) -> str:
@@ -109,8 +112,17 @@ class _Checker:
     def in_rows(self, node: Node) -> bool:
         return self.rows is None or self.rows[0] <= node.start_point.row <= self.rows[1]
 
-    def add(self, node: Node, rule: str, message: str, fix: Edit | None = None) -> None:
-        self.issues.append(Issue(self.source.finding(node, rule, message), fix))
+    def add(self, node: Node, rule: str, message: str, fix: Edit | None = None, until: Node | None = None) -> None:
+        """An issue about `node` (through `until`, when given)."""
+        row, byte_col = node.start_point
+        col = self.source.char_col(row, byte_col)
+        end = self.source.point_offset((until or node).end_point)
+        self.issues.append(Issue(Finding(row + 1, col + 1, rule, message), self.source.offset(row, col), end, fix))
+
+    def add_on_line(self, row: int, col: int, end_col: int, rule: str, message: str, fix: Edit | None = None) -> None:
+        """An issue about characters col..end_col (0-based) of a line."""
+        start = self.source.offset(row, col)
+        self.issues.append(Issue(Finding(row + 1, col + 1, rule, message), start, start + end_col - col, fix))
 
     # --- symbols ---------------------------------------------------------------------------------
 
@@ -157,8 +169,9 @@ class _Checker:
             self.check_docstring(kind, node, name_node)
         elif self.in_rows(node) and self.is_public(node, name_node) and not self.follows_other_convention(
                 node, name_node) and not self.has_doc_comment(node):
+            # About the declaration up to its name: whoever wrote that owes the doc comment.
             self.add(node, "docs-required", f"public {kind} {self.declared_name(node, name_node)!r} "
-                                            "has no doc comment above it")
+                                            "has no doc comment above it", until=name_node)
 
     def check_docstring(self, kind: str, node: Node, name_node: Node | None) -> None:
         name = self.source.node_text(name_node)
@@ -264,7 +277,9 @@ class _Checker:
         if wanted == "any" or not strings:
             return
         if wanted == "consistent":
-            wanted = next((quote for quote in map(self.quote_of, strings) if quote), "double")
+            # The query hands strings over in no particular order; the file's first one sets the style.
+            ordered = sorted(strings, key=lambda node: node.start_byte)
+            wanted = next((quote for quote in map(self.quote_of, ordered) if quote), '"')
             wanted = "single" if wanted == "'" else "double"
         char, other = ('"', "'") if wanted == "double" else ("'", '"')
         for node in strings:
@@ -298,18 +313,13 @@ class _Checker:
     # --- lines -----------------------------------------------------------------------------------
 
     def check_lines(self, literals: dict[str, list[Node]]) -> None:
-        source, guide, syntax = self.source, self.guide, self.syntax
+        source, syntax = self.source, self.syntax
         masked = bytearray(source.data)
-        inside_literal: set[int] = set()  # rows whose start lies inside a string or comment
-        newline_in_literal: set[int] = set()  # rows whose line break belongs to a string or comment
         for nodes in literals.values():
             for node in nodes:
                 start, end = node.start_byte, node.end_byte
                 masked[start:end] = source.data[start:end].translate(_MASK)
-                first, last = node.start_point.row, node.end_point.row
-                if first != last:
-                    inside_literal.update(range(first + 1, last + 1))
-                    newline_in_literal.update(range(first, last))
+        inside_literal, newline_in_literal = _literal_rows(literals)
         masked_lines = bytes(masked).split(b"\n")
         lo, hi = self.rows if self.rows is not None else (0, len(source.lines) - 1)
         brackets = syntax.continuation_brackets
@@ -345,13 +355,13 @@ class _Checker:
             width = len(body.expandtabs(guide.indent_width)) if "\t" in body else len(body)
             exempt = guide.line_length_exemption is not None and guide.line_length_exemption.search(body)
             if width > guide.max_line_length and not exempt:
-                self.issues.append(Issue(Finding(row + 1, guide.max_line_length + 1, "line-length",
-                                                 f"line longer than {guide.max_line_length} characters")))
+                self.add_on_line(row, guide.max_line_length, len(body), "line-length",
+                                 f"line longer than {guide.max_line_length} characters")
         content = body.rstrip(" \t")
         if guide.no_trailing_whitespace and len(content) < len(body) and not newline_in_literal:
             start = source.offset(row, len(content))
-            self.issues.append(Issue(Finding(row + 1, len(content) + 1, "trailing-whitespace",
-                                             "trailing whitespace"), Edit(start, start + len(body) - len(content), "")))
+            self.add_on_line(row, len(content), len(body), "trailing-whitespace", "trailing whitespace",
+                             Edit(start, start + len(body) - len(content), ""))
         if guide.indent and content and not inside_literal and not (
                 guide.indent_exemption is not None and guide.indent_exemption.match(body)):
             self.check_indent(row, body, content, structural, opener_indent)
@@ -363,23 +373,43 @@ class _Checker:
         columns = len(lead.expandtabs(width))
         begin = self.source.offset(row, 0)
         if guide.indent == "spaces" and "\t" in lead:
-            self.issues.append(Issue(Finding(row + 1, lead.index("\t") + 1, "indent-char", "indent with spaces, not tabs"),
-                                     Edit(begin, begin + len(lead), " " * columns)))
+            self.add_on_line(row, lead.index("\t"), len(lead), "indent-char", "indent with spaces, not tabs",
+                             Edit(begin, begin + len(lead), " " * columns))
             return
         if guide.indent == "tabs":
             if structural and " " in lead or " \t" in lead:
                 tabs = "\t" * (columns // width) + " " * (columns % width)
-                self.issues.append(Issue(Finding(row + 1, lead.index(" ") + 1, "indent-char",
-                                                 "indent with tabs, not spaces"), Edit(begin, begin + len(lead), tabs)))
+                self.add_on_line(row, lead.index(" "), len(lead), "indent-char", "indent with tabs, not spaces",
+                                 Edit(begin, begin + len(lead), tabs))
             return
         if not structural:
             return
         if columns % width:
-            self.issues.append(Issue(Finding(row + 1, 1, "indent-width",
-                                             f"indentation of {columns} is not a multiple of {width}")))
+            self.add_on_line(row, 0, len(lead), "indent-width", f"indentation of {columns} is not a multiple of {width}")
         elif opener_indent is not None and columns > opener_indent + width:
-            self.issues.append(Issue(Finding(row + 1, 1, "indent-width",
-                                             f"block indented by {columns - opener_indent}, not {width}")))
+            self.add_on_line(row, 0, len(lead), "indent-width", f"block indented by {columns - opener_indent}, not {width}")
+
+
+def _literal_rows(literals: dict[str, list[Node]]) -> tuple[set[int], set[int]]:
+    """Rows whose start lies inside a string or comment, and rows whose line break does."""
+    inside: set[int] = set()
+    newline_inside: set[int] = set()
+    for nodes in literals.values():
+        for node in nodes:
+            first, last = node.start_point.row, node.end_point.row
+            if first != last:
+                inside.update(range(first + 1, last + 1))
+                newline_inside.update(range(first, last))
+    return inside, newline_inside
+
+
+def rows_inside_literals(text: str, language: str) -> set[int]:
+    """The 0-based rows of `text` that begin inside a multi-line string or comment."""
+    if language not in SYNTAXES:
+        return set()
+    source = _Source(text, language)
+    _, literals_query = queries(language)
+    return _literal_rows(_captures(literals_query, source.tree.root_node, None))[0]
 
 
 def collect_issues(text: str, language: str, guide: StyleGuide, rows: tuple[int, int] | None = None) -> list[Issue]:

@@ -9,14 +9,11 @@ is cut away, and when nothing is left the candidate is withheld.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 
-from osslsp.style.check import Finding, Issue, collect_issues
+from osslsp.style.check import Finding, Issue, collect_issues, rows_inside_literals
 from osslsp.style.guide import StyleGuide
 
-# Re-indenting text inside these would change a string's value, not just its layout.
-_MULTILINE_LITERAL_MARKS = ('"""', "'''", "`", 'R"(', 'r#"')
 _MAX_CUTS = 8
 
 
@@ -38,21 +35,19 @@ def _rows(prefix: str, candidate: str) -> tuple[int, int]:
 
 
 def _introduced(prefix: str, candidate: str, suffix: str, language: str, guide: StyleGuide) -> list[Issue]:
-    """The issues on the candidate's lines that the document without it does not have."""
+    """The issues the candidate introduces: those about text it wrote.
+
+    A finding about text that was there before (the user's own `def badName(` on the cursor line, a
+    long line elsewhere) does not count. A line made too long counts unless the cursor line was
+    already too long without the candidate.
+    """
     rows = _rows(prefix, candidate)
-    issues = collect_issues(prefix + candidate + suffix, language, guide, rows)
-    if not issues:
-        return []
-    already = Counter((issue.finding.rule, issue.finding.message)
-                      for issue in collect_issues(prefix + suffix, language, guide, (rows[0], rows[0])))
-    introduced = []
-    for issue in issues:
-        key = (issue.finding.rule, issue.finding.message)
-        if already[key]:
-            already[key] -= 1
-        else:
-            introduced.append(issue)
-    return introduced
+    begin, end = len(prefix), len(prefix) + len(candidate)
+    cursor_line = prefix.rsplit("\n", 1)[-1] + suffix.split("\n", 1)[0]
+    was_long = len(cursor_line.expandtabs(guide.indent_width)) > guide.max_line_length
+    return [issue for issue in collect_issues(prefix + candidate + suffix, language, guide, rows)
+            if (issue.finding.rule == "line-length" and not was_long)
+            or (issue.finding.rule != "line-length" and issue.start < end and issue.end > begin)]
 
 
 def _apply_fixes(prefix: str, candidate: str, issues: list[Issue]) -> tuple[str, list[str]]:
@@ -72,13 +67,16 @@ def _leading(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _reindent(prefix: str, candidate: str, width: int) -> str | None:
+def _reindent(prefix: str, candidate: str, suffix: str, language: str, width: int) -> str | None:
     """The candidate re-indented from its own unit to `width` spaces; None when that is not safe.
 
     Lines after the first are measured from the cursor line's indentation; when their offsets
-    share a unit of 2, 3, 4 or 8 other than `width`, every offset is scaled to `width`.
+    share a unit of 2, 3, 4 or 8 other than `width`, every offset is scaled to `width`. A line
+    that starts inside a multi-line string keeps the candidate as it is: its spaces are text.
     """
-    if any(mark in candidate for mark in _MULTILINE_LITERAL_MARKS) or "\t" in candidate:
+    first_row, last_row = _rows(prefix, candidate)
+    in_literals = rows_inside_literals(prefix + candidate + suffix, language)
+    if "\t" in candidate or any(row in in_literals for row in range(first_row + 1, last_row + 1)):
         return None
     lines = candidate.split("\n")
     anchor = _leading(prefix.rsplit("\n", 1)[-1] + lines[0])
@@ -106,7 +104,7 @@ def _fix(prefix: str, candidate: str, suffix: str, language: str,
     if fixed:
         issues = _introduced(prefix, candidate, suffix, language, guide)
     if guide.indent == "spaces" and any(issue.finding.rule == "indent-width" for issue in issues):
-        reindented = _reindent(prefix, candidate, guide.indent_width)
+        reindented = _reindent(prefix, candidate, suffix, language, guide.indent_width)
         if reindented is not None:
             remaining = _introduced(prefix, reindented, suffix, language, guide)
             if not any(issue.finding.rule == "indent-width" for issue in remaining):
