@@ -345,7 +345,12 @@ function registerCommands(
     const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
     const range = client.code2ProtocolConverter.asRange(editor.selection);
     explanations.show(uri, range, "", false);
-    await executeOnServer(client, "osslsp.explain", [uri, range]);
+    try {
+      await executeOnServer(client, "osslsp.explain", [uri, range]);
+    } catch (error) {
+      explanations.show(uri, range, `The explanation failed: ${errorText(error)}`, true);
+      throw error;
+    }
   });
 
   register("osslsp.generateFromDocstring", "Generate function from docstring", async () => {
