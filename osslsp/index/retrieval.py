@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ OWN_LINES_AFTER = 30
 MAX_DEFINITIONS_PER_NAME = 3
 MAX_CLASS_MEMBERS = 12
 MAX_RELATED = 12
+MAX_RELATED_NAMES = 300  # the file's most frequent names looked up for related definitions
 MAX_REEXPORT_HOPS = 3
 CONSTRUCTORS = ("__init__", "__new__", "constructor", "new", "New")
 _CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>()]*>)?\s*$")
@@ -113,9 +115,12 @@ def _strip_strings(line: str) -> str:
 class Retriever:
     """Turns a cursor into snippets using the index's store and module resolver."""
 
-    def __init__(self, store: IndexStore, resolver: ModuleResolver) -> None:
+    def __init__(self, store: IndexStore, resolver: ModuleResolver,
+                 related_cache: dict[str, list[Definition]] | None = None) -> None:
         self.store = store
         self.resolver = resolver
+        # Related definitions hardly change between keystrokes: computed once per file.
+        self.related_cache = related_cache if related_cache is not None else {}
 
     def context_for(self, path: str, language: str, text: str, offset: int, budget_tokens: int,
                     count_tokens: Callable[[str], int]) -> list[Snippet]:
@@ -217,7 +222,10 @@ class Retriever:
         The aider-like part: files central to the workspace's reference graph come first, and a
         name defined in many files counts for less.
         """
-        names = list(set(_WORD.findall(text)))[:2000]
+        if path in self.related_cache:
+            return self.related_cache[path]
+        counts = Counter(_WORD.findall(text))
+        names = [name for name, _ in counts.most_common(MAX_RELATED_NAMES)]
         if not names:
             return []
         marks = ",".join("?" * len(names))
@@ -225,12 +233,14 @@ class Retriever:
             "SELECT d.name, d.kind, d.scope, d.signature, d.doc, d.line, d.end_line, f.path, "
             "f.rank FROM defs d JOIN files f ON f.id = d.file_id "
             f"WHERE d.name IN ({marks}) AND d.scope = '' AND f.path != ? "
-            "AND d.kind != 'constant'", (*names, path)).fetchall()
+            "AND d.kind != 'constant' ORDER BY f.rank DESC LIMIT 400", (*names, path)).fetchall()
         per_name: dict[str, int] = {}
         for row in rows:
             per_name[row[0]] = per_name.get(row[0], 0) + 1
         rows.sort(key=lambda row: row[8] / per_name[row[0]], reverse=True)
-        return [Definition(*row[:8]) for row in rows[:MAX_RELATED]]
+        related = [Definition(*row[:8]) for row in rows[:MAX_RELATED]]
+        self.related_cache[path] = related
+        return related
 
     def snippet_text(self, definition: Definition) -> str:
         """Signature and documentation; for a class its constructor and method signatures too."""

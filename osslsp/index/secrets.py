@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from fnmatch import fnmatch
+from fnmatch import translate
 from pathlib import PurePath
 
 SECRET_FILE_PATTERNS = (
@@ -12,6 +12,7 @@ SECRET_FILE_PATTERNS = (
     ".netrc", ".pgpass", ".npmrc", ".pypirc", "*.kdbx", "secrets.*", "*.secret", "*.secrets",
 )
 REDACTED = "<redacted>"
+_SECRET_NAME = re.compile("|".join(translate(pattern) for pattern in SECRET_FILE_PATTERNS))
 
 _SECRET_LINE = re.compile(
     r"""AKIA[0-9A-Z]{16}"""  # AWS access key id
@@ -27,8 +28,7 @@ _KEY_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z 
 
 def is_secret_path(path: str | PurePath) -> bool:
     """Whether a file's name says it holds secrets (`.env`, keys, certificates, credentials)."""
-    name = PurePath(path).name.lower()
-    return any(fnmatch(name, pattern) for pattern in SECRET_FILE_PATTERNS)
+    return _SECRET_NAME.match(PurePath(path).name.lower()) is not None
 
 
 def has_secret(text: str) -> bool:

@@ -193,7 +193,7 @@ class IndexStore:
                 self.db.execute("SELECT path, size, mtime_ns, hash FROM files")}
 
     def paths(self) -> list[str]:
-        return [path for (path,) in self.db.execute("SELECT path FROM files")]
+        return [path for (path,) in self.db.execute("SELECT path FROM files WHERE language != ''")]
 
     def ranks(self) -> dict[str, float]:
         return dict(self.db.execute("SELECT path, rank FROM files"))
@@ -228,7 +228,8 @@ class IndexStore:
                     "JOIN files f ON f.id = i.file_id WHERE f.path = ?", (path,))]
 
     def language_counts(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT language, COUNT(*) FROM files GROUP BY language"))
+        return dict(self.db.execute("SELECT language, COUNT(*) FROM files WHERE language != '' "
+                         "GROUP BY language"))
 
     def definition_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM defs").fetchone()[0]

@@ -28,7 +28,8 @@ PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 PAGERANK_ITERATIONS = 20
 PAGERANK_DAMPING = 0.85
-COMMON_NAME_FILES = 8  # a name defined in more files than this says nothing about relations
+COMMON_NAME_FILES = 8
+SKIPPED = FileSummary("", (), (), frozenset())  # a binary or generated file: no content indexed  # a name defined in more files than this says nothing about relations
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class WorkspaceIndex:
         self._refresh_lock = threading.Lock()
         self._resolver_lock = threading.Lock()
         self._resolver: ModuleResolver | None = None
+        self.related_cache: dict[str, list[Definition]] = {}  # per file, until the index changes
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
 
@@ -132,6 +134,7 @@ class WorkspaceIndex:
                         IndexStore.delete_file(db, path)
             if changed or gone:
                 self._paths_changed()
+                self.related_cache.clear()
                 if not cancelled:
                     self.store.set_ranks(self._pagerank())
             self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
@@ -185,8 +188,8 @@ class WorkspaceIndex:
         if result.summary is not None:
             IndexStore.put_file(db, result.path, result.state, result.summary, known)
             return 1
-        if result.reason is not None:
-            IndexStore.delete_file(db, result.path)
+        if result.reason is not None:  # remembered without content, so not read again
+            IndexStore.put_file(db, result.path, result.state, SKIPPED, known)
             return 1
         IndexStore.touch_file(db, result.path, result.state)
         return 0
@@ -242,6 +245,8 @@ class WorkspaceIndex:
             IndexStore.put_file(db, relative, FileState(len(data), -1, _content_hash(data)),
                                 summary)
         self._buffers.add(relative)
+        for cached in [path for path in self.related_cache if path != relative]:
+            del self.related_cache[cached]
         if new:
             self._paths_changed()
 
@@ -304,7 +309,7 @@ class WorkspaceIndex:
         language = language_for_path(path)
         if language is None or budget_tokens <= 0:
             return []
-        retriever = Retriever(self.store, self.resolver)
+        retriever = Retriever(self.store, self.resolver, self.related_cache)
         return retriever.context_for(relative, language.name, text, offset, budget_tokens,
                                      count_tokens)
 

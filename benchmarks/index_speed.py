@@ -1,0 +1,97 @@
+"""Speed of the workspace index on CPython's standard library, next to universal-ctags.
+
+Copies this interpreter's lib/python3.x (without site-packages) to a scratch workspace, then in
+one run: `ctags -R` on it, a cold index, a warm start, re-indexing one edited file, retrieval for
+many cursors, and the peak resident memory. Targets (2 cores): cold <= 2.5x ctags' wall time,
+warm start <= 0.3 s, one edited file <= 20 ms, retrieval p95 <= 10 ms, memory <= 300 MB.
+
+    python benchmarks/index_speed.py [--cursors 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from osslsp.index import WorkspaceIndex
+
+CTAGS = "/usr/bin/ctags"
+
+
+def copy_stdlib(destination: Path) -> Path:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    shutil.copytree(stdlib, destination, symlinks=True,
+                    ignore=shutil.ignore_patterns("site-packages", "__pycache__"))
+    return destination
+
+
+def timed(function, *arguments):
+    started = time.perf_counter()
+    result = function(*arguments)
+    return time.perf_counter() - started, result
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--cursors", type=int, default=300)
+    arguments = options.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = copy_stdlib(Path(scratch) / "stdlib")
+        cache = Path(scratch) / "cache"
+        ctags_seconds, _ = timed(subprocess.run, [CTAGS, "-R", "-f", str(Path(scratch) / "tags"),
+                                                  str(root)], )
+        index = WorkspaceIndex(root, cache_dir=cache)
+        cold_seconds, stats = timed(index.refresh)
+        index.close()
+        warm_seconds, _ = timed(lambda: WorkspaceIndex(root, cache_dir=cache).refresh())
+        index = WorkspaceIndex(root, cache_dir=cache)
+        edited = root / "json" / "decoder.py"
+        text = edited.read_text()
+        edit_times = []
+        for number in range(20):
+            edit_times.append(timed(index.set_buffer, edited, text + f"\nEDIT_{number} = 1\n")[0])
+        rng = random.Random(3)
+        files = sorted(root.rglob("*.py"))
+        cursor_times = []
+        for path in rng.sample(files, min(arguments.cursors, len(files))):
+            source = path.read_text(errors="replace")
+            calls = [position + 1 for position, char in enumerate(source) if char == "("]
+            if not calls:
+                continue
+            offset = rng.choice(calls)
+            cursor_times.append(timed(index.context_for, path, source, offset, 1024,
+                                      count_tokens)[0])
+        index.close()
+    cursor_times.sort()
+    p95 = cursor_times[int(0.95 * (len(cursor_times) - 1))]
+    peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"workspace: {stats.files} files, {stats.definitions} definitions, {stats.languages}")
+    print(f"ctags -R wall:      {ctags_seconds:6.2f} s")
+    print(f"cold index wall:    {cold_seconds:6.2f} s  = {cold_seconds / ctags_seconds:.2f}x ctags "
+          "(target <= 2.5x)")
+    print(f"warm start:         {warm_seconds:6.3f} s (target <= 0.3 s)")
+    print(f"one edited file:    median {1000 * statistics.median(edit_times):.1f} ms, "
+          f"max {1000 * max(edit_times):.1f} ms (target <= 20 ms)")
+    print(f"retrieval/cursor:   p50 {1000 * statistics.median(cursor_times):.1f} ms, "
+          f"p95 {1000 * p95:.1f} ms over {len(cursor_times)} cursors (target <= 10 ms)")
+    print(f"peak RSS:           {peak_self:.0f} MB this process, {peak_workers:.0f} MB largest "
+          "worker (target <= 300 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
