@@ -54,6 +54,14 @@ def unsupported_reason(model) -> str | None:
     return None
 
 
+def set_experts_implementation(model, name: str) -> None:
+    """Switch the experts' forward (`eager`, `grouped_mm`, ...) in any Transformers 5.x."""
+    if hasattr(model, "set_experts_implementation"):
+        model.set_experts_implementation(name)
+    else:
+        model.config._experts_implementation = name
+
+
 @dataclass
 class _Layer:
     """One decoder layer's weights (views of the model's parameters) and its slice of the KV cache."""
@@ -128,10 +136,7 @@ class FastGptOssRunner:
 
         with torch.inference_mode():
             self.layers = [self._prepare_layer(layer, config) for layer in model.model.layers]
-        try:
-            model.set_experts_implementation("grouped_mm")  # the model's own forward must read the new layout
-        except Exception as error:  # noqa: BLE001 - any failure leaves the model to our runner alone
-            log.warning("could not switch the model's experts to grouped_mm: %s", error)
+        set_experts_implementation(model, "grouped_mm")  # the model's own forward must read the new layout
         self.embed = model.model.embed_tokens.weight  # (V, H)
         self.final_norm = model.model.norm.weight  # (H,)
         self.lm_head = model.lm_head.weight  # (V, H)

@@ -1,0 +1,333 @@
+"""`osslsp bench`: the stock Transformers recipe against our runner, on the same weights, in one process.
+
+The stock recipe runs first (the fast runner rewrites the expert layout in place when it starts):
+`generate()` with `experts_implementation="grouped_mm"`, the best stock recipe that needs no
+compile, and the seed's default (eager experts loop) for TTFT and decode only. Then our runner
+(`gpt_oss_fast.make_runner`: the fast one on a CUDA gpt-oss model, the generic one elsewhere).
+Prompts are random token ids; every figure is a median over `--repeats` runs unless it says p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.runner import Runner
+
+KEYSTROKE_EDIT = 10  # tokens changed at the end of the prompt by "a keystroke after a small edit"
+CHECK_TOKENS = 32  # greedy tokens compared between stock and ours
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's own options (the CLI adds --model, --dtype, --device, --max-gpu-memory, --json)."""
+    parser.add_argument("--contexts", default=None,
+                        help="prompt lengths for cold TTFT (default: 512,2048,8192 on a GPU, 512,2048 on the CPU)")
+    parser.add_argument("--new-tokens", type=int, default=48, help="tokens of a completion")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure (median; p95 of completions)")
+    parser.add_argument("--no-seed-recipe", action="store_true", help="skip the seed's eager-experts recipe")
+
+
+@dataclass
+class Column:
+    """One recipe's figures (None: not measured or not applicable; str: why it failed)."""
+
+    name: str
+    figures: dict[str, float | str | None] = field(default_factory=dict)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(device: torch.device, action: Callable[[], object]) -> float:
+    """Wall seconds of `action`, all device work included (the user waits for the device)."""
+    _sync(device)
+    started = time.perf_counter()
+    action()
+    _sync(device)
+    return time.perf_counter() - started
+
+
+def _median_ms(device: torch.device, action: Callable[[], object], repeats: int) -> float:
+    return 1000 * statistics.median(_timed(device, action) for _ in range(repeats))
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _peak_gib(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _guarded(column: Column, key: str, measure: Callable[[], float | None]) -> None:
+    """Record a figure; out of memory is a result (reported), not a crash."""
+    try:
+        column.figures[key] = measure()
+    except torch.OutOfMemoryError:
+        column.figures[key] = "OOM"
+        torch.cuda.empty_cache()
+
+
+# -- the stock recipe: generate() -----------------------------------------------------------------
+
+
+def _stock_generate(model, ids: list[int], new_tokens: int) -> torch.Tensor:
+    input_ids = torch.tensor([ids], device=model.get_input_embeddings().weight.device)
+    return model.generate(
+        input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
+    )[0, len(ids):]
+
+
+def measure_stock(model, name: str, prompts: dict[int, list[int]], keystroke: list[int], new_tokens: int,
+                  repeats: int, full: bool) -> Column:
+    """TTFT is generate() of one token; decode rate from the time of new_tokens beyond the first."""
+    device = model.get_input_embeddings().weight.device
+    column = Column(name)
+    _reset_peak(device)
+    _stock_generate(model, prompts[min(prompts)][:64], 2)  # warm-up
+    for length, ids in prompts.items():
+        if full or length == 2048 or len(prompts) == 1:
+            _guarded(column, f"ttft_{length}", lambda ids=ids: _median_ms(
+                device, lambda: _stock_generate(model, ids, 1), repeats))
+    prompt = prompts[2048] if 2048 in prompts else prompts[max(prompts)]
+    if full:
+        _guarded(column, "keystroke", lambda: _median_ms(device, lambda: _stock_generate(model, keystroke, 1), repeats))
+        times = []
+
+        def completions() -> float:
+            times.extend(_timed(device, lambda: _stock_generate(model, prompt, new_tokens)) for _ in range(repeats))
+            return 1000 * _percentile(times, 0.5)
+
+        _guarded(column, "completion_p50", completions)
+        column.figures["completion_p95"] = 1000 * _percentile(times, 0.95) if times else None
+        first = column.figures.get("ttft_2048") or column.figures.get(f"ttft_{max(prompts)}")
+        if times and isinstance(first, float):
+            column.figures["decode_tok_s"] = (new_tokens - 1) / (statistics.median(times) - first / 1000)
+    else:
+        decode_tokens = 8
+        seconds = _timed(device, lambda: _stock_generate(model, prompt, decode_tokens + 1))
+        first = column.figures.get("ttft_2048") or column.figures.get(f"ttft_{max(prompts)}")
+        if isinstance(first, float):
+            column.figures["decode_tok_s"] = decode_tokens / (seconds - first / 1000)
+    column.figures["peak_gib"] = _peak_gib(device)
+    return column
+
+
+# -- our runner -----------------------------------------------------------------------------------
+
+
+def _first_token(runner: Runner, ids: list[int]) -> int:
+    return int(runner.prefill(ids).argmax())
+
+
+def _cold_first_token(runner: Runner, ids: list[int]) -> int:
+    runner.cached_ids = []  # forget the cache: the whole prompt is prefilled
+    return _first_token(runner, ids)
+
+
+def _complete(runner: Runner, ids: list[int], new_tokens: int) -> list[int]:
+    runner.cached_ids = []
+    return list(generate(runner, ids, Sampling(max_new_tokens=new_tokens), frozenset(), lambda: False))
+
+
+def measure_ours(runner: Runner, device: torch.device, prompts: dict[int, list[int]], keystroke: list[int],
+                 new_tokens: int, repeats: int) -> Column:
+    column = Column("ours")
+    for length, ids in prompts.items():
+        _guarded(column, f"ttft_{length}", lambda ids=ids: _median_ms(
+            device, lambda: _cold_first_token(runner, ids), repeats))
+    prompt = prompts[2048] if 2048 in prompts else prompts[max(prompts)]
+    edits = [keystroke, keystroke[:-1] + [prompt[-1]]]
+    _first_token(runner, prompt)
+    keystrokes = []
+    for index in range(repeats):  # alternate two edits: each reuses all but the last KEYSTROKE_EDIT tokens
+        keystrokes.append(_timed(device, lambda index=index: _first_token(runner, edits[index % 2])))
+    column.figures["keystroke"] = 1000 * statistics.median(keystrokes)
+    times = [_timed(device, lambda: _complete(runner, prompt, new_tokens)) for _ in range(repeats)]
+    column.figures["completion_p50"] = 1000 * _percentile(times, 0.5)
+    column.figures["completion_p95"] = 1000 * _percentile(times, 0.95)
+
+    def decode_rate() -> float:
+        token = _cold_first_token(runner, prompt)
+        steps = new_tokens * 2
+
+        def run() -> None:
+            nonlocal token
+            for _ in range(steps):
+                token = int(runner.decode_one(token).argmax())
+
+        return steps / _timed(device, run)
+
+    column.figures["decode_tok_s"] = statistics.median(decode_rate() for _ in range(repeats))
+    column.figures["peak_gib"] = _peak_gib(device)
+    return column
+
+
+# -- correctness: ours against the model's own forward --------------------------------------------
+
+
+def reference_outputs(model, prompt: list[int]) -> tuple[torch.Tensor, list[int]]:
+    """Last-position logits (V,) of the model's forward and its greedy continuation."""
+    input_ids = torch.tensor([prompt], device=model.get_input_embeddings().weight.device)
+    with torch.inference_mode():
+        logits = model(input_ids=input_ids).logits[0, -1].float()
+    return logits, _stock_generate(model, prompt, CHECK_TOKENS).tolist()
+
+
+def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: list[int]) -> dict[str, object]:
+    runner.cached_ids = []
+    ours = runner.prefill(prompt).to(logits.device)
+    continuation = _complete(runner, prompt, CHECK_TOKENS)
+    agree = next((i for i, (a, b) in enumerate(zip(continuation, tokens)) if a != b), min(len(tokens), len(continuation)))
+    return {
+        "logits_max_abs_diff": float((ours - logits).abs().max()),
+        "logits_rel_diff": float((ours - logits).norm() / logits.norm()),
+        "same_argmax": bool(ours.argmax() == logits.argmax()),
+        "greedy_tokens_agreeing": agree,
+        "greedy_tokens_compared": len(tokens),
+    }
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+ROWS = [  # key, label, unit, higher is better
+    ("load_s", "load time", "s", False),
+    ("ready_s", "ready time (after load)", "s", False),
+    ("keystroke", f"keystroke TTFT (2k, last {KEYSTROKE_EDIT} changed)", "ms", False),
+    ("decode_tok_s", "decode", "tok/s", True),
+    ("completion_p50", "completion p50 (2k + new tokens)", "ms", False),
+    ("completion_p95", "completion p95", "ms", False),
+    ("peak_gib", "peak GPU memory", "GiB", False),
+]
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def render_table(columns: list[Column], contexts: list[int]) -> str:
+    """Rows of figures, a column per recipe, and ours against stock (how many times better)."""
+    stock, ours = columns[-2], columns[-1]
+    header = ["", *(c.name for c in columns), "ours vs stock"]
+    lines = [header]
+    ttft_rows = [(f"ttft_{c}", f"cold TTFT, {c} tokens", "ms", False) for c in contexts]
+    for key, label, unit, higher_better in ROWS[:2] + ttft_rows + ROWS[2:]:
+        row = [f"{label} ({unit})", *(_cell(c.figures.get(key)) for c in columns)]
+        a, b = stock.figures.get(key), ours.figures.get(key)
+        ratio = "-"
+        if isinstance(a, float) and isinstance(b, float) and a > 0 and b > 0:
+            ratio = f"{(b / a if higher_better else a / b):.1f}x" if key != "peak_gib" else f"{b / a:.2f}"
+        lines.append(row + [ratio])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                               enumerate(zip(line, widths))) for line in lines)
+
+
+def _prompts(contexts: list[int], vocab: int, seed: int = 0) -> dict[int, list[int]]:
+    generator = torch.Generator().manual_seed(seed)
+    low, high = (100, 199_000) if vocab > 199_000 else (vocab // 4, vocab)  # clear of special tokens
+    longest = torch.randint(low, high, (max(contexts),), generator=generator).tolist()
+    return {length: longest[:length] for length in contexts}
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def bench_main(args: argparse.Namespace) -> int:
+    from osslsp.engine.gpt_oss_fast import make_runner, set_experts_implementation
+    from osslsp.engine.loading import ModelLoadError, load_model
+    from osslsp.models import ModelNotFound, resolve_model
+
+    try:
+        loaded = load_model(resolve_model(args.model), args.dtype, args.device,
+                            getattr(args, "max_gpu_memory", 0.0) or 0.0)
+    except (ModelLoadError, ModelNotFound) as error:
+        print(f"osslsp bench: {error}", file=sys.stderr)
+        return 1
+    model, device = loaded.model, loaded.device
+    default_contexts = "512,2048,8192" if device.type == "cuda" else "512,2048"
+    contexts = sorted({int(c) for c in (args.contexts or default_contexts).split(",") if c.strip()})
+    _progress(f"loaded {args.model} on {device} in {loaded.load_seconds:.1f} s")
+    prompts = _prompts(contexts, model.config.vocab_size)
+    middle = prompts[2048] if 2048 in prompts else prompts[max(contexts)]
+    keystroke = middle[:-KEYSTROKE_EDIT] + _prompts([KEYSTROKE_EDIT], model.config.vocab_size, seed=1)[KEYSTROKE_EDIT]
+    columns: list[Column] = []
+    with torch.inference_mode():
+        if not getattr(args, "no_seed_recipe", False):
+            set_experts_implementation(model, "eager")
+            _progress("seed recipe (eager experts)")
+            columns.append(measure_stock(model, "seed", {len(middle): middle},
+                                         keystroke, args.new_tokens, 1, full=False))
+        set_experts_implementation(model, "grouped_mm")
+        _progress(f"seed: {columns[-1].figures if columns else '-'}; stock recipe (grouped_mm)")
+        stock = measure_stock(model, "stock", prompts, keystroke, args.new_tokens, args.repeats, full=True)
+        columns.append(stock)
+        reference = reference_outputs(model, middle)
+    for column in columns:
+        column.figures["load_s"] = loaded.load_seconds
+        column.figures["ready_s"] = 0.0
+    _progress(f"stock: {stock.figures}; our runner")
+    _reset_peak(device)
+    started = time.perf_counter()
+    runner = make_runner(model, max_context=max(contexts) + args.new_tokens * 2 + 64)
+    _sync(device)
+    ready_seconds = time.perf_counter() - started  # weight layout, cache, kernel compiles, CUDA graph
+    _progress(f"{type(runner).__name__} ready in {ready_seconds:.1f} s")
+    ours = measure_ours(runner, device, prompts, keystroke, args.new_tokens, args.repeats)
+    ours.figures["load_s"] = loaded.load_seconds
+    ours.figures["ready_s"] = ready_seconds
+    columns.append(ours)
+    check = compare(runner, middle, *reference)
+    environment = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "model": args.model, "dtype": str(loaded.dtype).removeprefix("torch."), "runner": type(runner).__name__,
+        "torch": torch.__version__, "transformers": __import__("transformers").__version__,
+        "new_tokens": args.new_tokens, "repeats": args.repeats,
+    }
+    if args.json:
+        print(json.dumps({"environment": environment, "columns": {c.name: c.figures for c in columns},
+                          "check": check}, indent=2))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in environment.items()))
+        print(render_table(columns, contexts))
+        print("check against the model's forward:", " ".join(f"{k}={v}" for k, v in check.items()))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="osslsp bench", description=__doc__)
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--dtype", default="float16")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-gpu-memory", type=float, default=0.0)
+    parser.add_argument("--json", action="store_true")
+    add_arguments(parser)
+    return bench_main(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
