@@ -1,4 +1,4 @@
-"""Checking code against a guide: one tree-sitter parse, two queries, one pass over the lines.
+"""Checking code against a guide: one tree-sitter parse, one query, a few regular expressions.
 
 `collect_issues` returns each broken rule as an `Issue`: the `Finding` a person reads and, where the
 fix is safe (trailing whitespace, indentation characters, a quote that can be swapped without
@@ -8,13 +8,16 @@ touches; the parse still covers the whole text, so scopes and brackets are seen 
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cache
 
 import tree_sitter
 
 from osslsp.languages import parser
 from osslsp.style.guide import StyleGuide
-from osslsp.style.syntax import SYNTAXES, LanguageSyntax, Node, python_scope, queries
+from osslsp.style.syntax import LITERAL_CAPTURES, SYNTAXES, LanguageSyntax, Node, python_scope, queries
 
 
 @dataclass(frozen=True, order=True)
@@ -49,10 +52,6 @@ class Issue:
     fix: Edit | None = None
 
 
-# Inside strings and comments, brackets, colons and backslashes are text, not structure.
-_MASK = bytes.maketrans(b"()[]{}:\\", b"        ")
-
-
 class _Source:
     """The text, its lines and its syntax tree, with conversions between their coordinates."""
 
@@ -79,6 +78,11 @@ class _Source:
                 total += len(line) + 1
             self._line_offsets = offsets
         return self._line_offsets[row] + col
+
+    def row_of(self, offset: int) -> int:
+        """The row of a character offset."""
+        self.offset(0, 0)
+        return bisect_right(self._line_offsets, offset) - 1
 
     def point_offset(self, point: tree_sitter.Point) -> int:
         return self.offset(point.row, self.char_col(point.row, point.column))
@@ -126,9 +130,8 @@ class _Checker:
 
     # --- symbols ---------------------------------------------------------------------------------
 
-    def check_symbols(self) -> None:
-        symbols_query, _ = queries(self.language)
-        for capture, nodes in _captures(symbols_query, self.source.tree.root_node, self.rows).items():
+    def check_symbols(self, captures: dict[str, list[Node]]) -> None:
+        for capture, nodes in captures.items():
             group, _, kind = capture.partition(".")
             for node in nodes:
                 if group == "name" and self.in_rows(node):
@@ -141,8 +144,11 @@ class _Checker:
                     self.check_import(kind, node)
 
     def check_name(self, kind: str, node: Node) -> None:
-        refined = self.syntax.refine(kind, node)
         name = self.source.node_text(node)
+        # Most names suit every kind the capture could turn out to be: skip working out which.
+        if all(self.guide.name_follows(possible, name) for possible in self.syntax.refinements.get(kind, (kind,))):
+            return
+        refined = self.syntax.refine(kind, node)
         if refined is None or self.guide.name_follows(refined, name):
             return
         styles = " or ".join(self.guide.naming[refined])
@@ -311,83 +317,166 @@ class _Checker:
         return text[0] if text[:1] in ("'", '"') else ""
 
     # --- lines -----------------------------------------------------------------------------------
+    # Regular expressions find the few lines that may break a layout rule; only those are looked
+    # at closely (a Python loop over every line of a large file would cost more than the parse).
 
     def check_lines(self, literals: dict[str, list[Node]]) -> None:
-        source, syntax = self.source, self.syntax
-        masked = bytearray(source.data)
-        for nodes in literals.values():
-            for node in nodes:
-                start, end = node.start_byte, node.end_byte
-                masked[start:end] = source.data[start:end].translate(_MASK)
-        inside_literal, newline_in_literal = _literal_rows(literals)
-        masked_lines = bytes(masked).split(b"\n")
-        lo, hi = self.rows if self.rows is not None else (0, len(source.lines) - 1)
-        brackets = syntax.continuation_brackets
-        opens, closes = brackets, brackets.translate(bytes.maketrans(b"([{", b")]}"))
-        depth = 0
-        previous_indent: int | None = None
-        previous_opens_block = False
-        previous_continues = False
-        for row in range(0, min(hi + 1, len(source.lines))):
-            code = masked_lines[row]
-            depth_before = depth
-            for open_char, close_char in zip(opens, closes):
-                depth += code.count(open_char) - code.count(close_char)
-            depth = max(depth, 0)
-            stripped = code.rstrip()
-            structural = depth_before == 0 and not previous_continues and row not in inside_literal and bool(stripped)
-            if row >= lo:
-                self.check_line(row, structural, previous_indent if previous_opens_block else None,
-                                row in newline_in_literal, row in inside_literal)
-            if structural:
-                line = source.lines[row]
-                previous_indent = len(line) - len(line.lstrip(" \t"))
-                previous_opens_block = stripped.endswith(syntax.block_opener)
-            if stripped:
-                previous_continues = syntax.block_opener == b":" and stripped.endswith(b"\\")
+        source, guide = self.source, self.guide
+        layout = _Layout(source, self.syntax, literals)
+        last_row = len(source.lines) - 1
+        lo, hi = self.rows if self.rows is not None else (0, last_row)
+        hi = min(hi, last_row)
+        begin, end = source.offset(lo, 0), source.offset(hi, len(source.lines[hi]))
+        limit = guide.max_line_length
+        if limit:
+            long_or_tabbed = {source.row_of(match.start()) for pattern in (_long_line(limit), _TAB)
+                              for match in pattern.finditer(source.text, begin, end)}
+            for row in sorted(long_or_tabbed):
+                line = source.lines[row].rstrip("\r")
+                if len(line) > limit or ("\t" in line and len(line.expandtabs(guide.indent_width)) > limit):
+                    if guide.line_length_exemption is None or not guide.line_length_exemption.search(line):
+                        self.add_on_line(row, limit, len(line), "line-length", f"line longer than {limit} characters")
+        if guide.no_trailing_whitespace:
+            for match in _TRAILING_WHITESPACE.finditer(source.text, begin, end):
+                row = source.row_of(match.start())
+                if row not in layout.newline_inside:
+                    col = match.start() - source.offset(row, 0)
+                    length = len(match.group().rstrip("\r"))
+                    self.add_on_line(row, col, col + length, "trailing-whitespace", "trailing whitespace",
+                                     Edit(match.start(), match.start() + length, ""))
+        if guide.indent:
+            self.check_indentation(layout, lo, hi, begin, end)
 
-    def check_line(self, row: int, structural: bool, opener_indent: int | None,
-                   newline_in_literal: bool, inside_literal: bool) -> None:
+    def check_indentation(self, layout: _Layout, lo: int, hi: int, begin: int, end: int) -> None:
         guide, source = self.guide, self.source
-        line = source.lines[row]
-        body = line[:-1] if line.endswith("\r") else line
-        if guide.max_line_length:
-            width = len(body.expandtabs(guide.indent_width)) if "\t" in body else len(body)
-            exempt = guide.line_length_exemption is not None and guide.line_length_exemption.search(body)
-            if width > guide.max_line_length and not exempt:
-                self.add_on_line(row, guide.max_line_length, len(body), "line-length",
-                                 f"line longer than {guide.max_line_length} characters")
-        content = body.rstrip(" \t")
-        if guide.no_trailing_whitespace and len(content) < len(body) and not newline_in_literal:
-            start = source.offset(row, len(content))
-            self.add_on_line(row, len(content), len(body), "trailing-whitespace", "trailing whitespace",
-                             Edit(start, start + len(body) - len(content), ""))
-        if guide.indent and content and not inside_literal and not (
-                guide.indent_exemption is not None and guide.indent_exemption.match(body)):
-            self.check_indent(row, body, content, structural, opener_indent)
+        width = guide.indent_width
+        suspects: dict[int, int | None] = {}  # row -> indentation of the block opener above it
+        if guide.indent == "tabs":
+            patterns = [_SPACE_IN_INDENT]
+        else:
+            patterns = [_TAB_IN_INDENT] + ([_off_grid(width)] if width > 1 else [])
+        for pattern in patterns:
+            for match in pattern.finditer(source.text, begin, end):
+                suspects.setdefault(source.row_of(match.start()), None)
+        if guide.indent == "spaces":
+            for opener_row, opener_indent, row in layout.over_indented_blocks(width, lo, hi):
+                if layout.structural(opener_row):
+                    suspects[row] = opener_indent
+        for row in sorted(suspects):
+            line = source.lines[row].rstrip("\r")
+            exempt = guide.indent_exemption is not None and guide.indent_exemption.match(line)
+            if row in layout.inside or not line.strip() or exempt:
+                continue
+            self.check_indent(row, line, layout.structural(row), suspects[row])
 
-    def check_indent(self, row: int, body: str, content: str, structural: bool, opener_indent: int | None) -> None:
+    def check_indent(self, row: int, line: str, structural: bool, opener_indent: int | None) -> None:
         guide = self.guide
-        lead = body[:len(body) - len(body.lstrip(" \t"))]
+        lead = line[:len(line) - len(line.lstrip(" \t"))]
         width = guide.indent_width
         columns = len(lead.expandtabs(width))
         begin = self.source.offset(row, 0)
         if guide.indent == "spaces" and "\t" in lead:
             self.add_on_line(row, lead.index("\t"), len(lead), "indent-char", "indent with spaces, not tabs",
                              Edit(begin, begin + len(lead), " " * columns))
-            return
-        if guide.indent == "tabs":
-            if structural and " " in lead or " \t" in lead:
+        elif guide.indent == "tabs":
+            if (structural and " " in lead) or " \t" in lead:
                 tabs = "\t" * (columns // width) + " " * (columns % width)
                 self.add_on_line(row, lead.index(" "), len(lead), "indent-char", "indent with tabs, not spaces",
                                  Edit(begin, begin + len(lead), tabs))
+        elif not structural:
             return
-        if not structural:
-            return
-        if columns % width:
+        elif columns % width:
             self.add_on_line(row, 0, len(lead), "indent-width", f"indentation of {columns} is not a multiple of {width}")
         elif opener_indent is not None and columns > opener_indent + width:
             self.add_on_line(row, 0, len(lead), "indent-width", f"block indented by {columns - opener_indent}, not {width}")
+
+
+_TAB = re.compile(r"\t")
+_TRAILING_WHITESPACE = re.compile(r"[ \t]+\r?$", re.MULTILINE)
+_TAB_IN_INDENT = re.compile(r"^ *\t", re.MULTILINE)
+_SPACE_IN_INDENT = re.compile(r"^\t* ", re.MULTILINE)
+# Every byte of a string or comment but its line breaks becomes a space: what is left is code.
+_BLANK = bytes(byte if byte == 10 else 32 for byte in range(256))
+
+
+@cache
+def _long_line(limit: int) -> re.Pattern[str]:
+    return re.compile(rf"^[^\n]{{{limit + 1},}}", re.MULTILINE)
+
+
+@cache
+def _off_grid(width: int) -> re.Pattern[str]:
+    """Lines indented by spaces that are not a multiple of `width`."""
+    return re.compile(rf"^(?: {{{width}}})* {{1,{width - 1}}}(?=\S)", re.MULTILINE)
+
+
+@cache
+def _block_then_line(opener: bytes) -> re.Pattern[bytes]:
+    """A line ending in `opener`; groups: its indentation and that of the next code line."""
+    return re.compile(rb"^([ \t]*)[^ \t\r\n][^\n]*?" + re.escape(opener)
+                      + rb"[ \t\r]*\n(?=(?:[ \t\r]*\n)*([ \t]*)[^ \t\r\n])", re.MULTILINE)
+
+
+class _Layout:
+    """Which lines are code: strings and comments blanked, bracket depth counted when asked."""
+
+    def __init__(self, source: _Source, syntax: LanguageSyntax, literals: dict[str, list[Node]]) -> None:
+        self.source = source
+        self.syntax = syntax
+        masked = bytearray(source.data)
+        for nodes in literals.values():
+            for node in nodes:
+                start, end = node.start_byte, node.end_byte
+                masked[start:end] = source.data[start:end].translate(_BLANK)
+        self.masked = bytes(masked)
+        self.inside, self.newline_inside = _literal_rows(literals)
+        self._code_lines: list[bytes] | None = None
+        self.brackets = {chr(byte) for byte in syntax.continuation_brackets}
+
+    def code_lines(self) -> list[bytes]:
+        if self._code_lines is None:
+            self._code_lines = self.masked.split(b"\n")
+        return self._code_lines
+
+    def in_brackets(self, row: int) -> bool:
+        """Whether a row starts inside brackets opened on an earlier row (a continuation line)."""
+        line = self.source.lines[row]
+        col = len(line) - len(line.lstrip(" \t"))  # whitespace: characters are bytes here
+        node: Node | None = self.source.tree.root_node.descendant_for_point_range((row, col), (row, col))
+        brackets = self.brackets
+        while node is not None:
+            if node.start_point.row < row:
+                first = node.child(0)
+                if first is not None and first.type in brackets:
+                    return True
+            node = node.parent
+        return False
+
+    def structural(self, row: int) -> bool:
+        """Whether a row starts a statement (not inside brackets, a string, or after a backslash)."""
+        if row in self.inside or self.in_brackets(row):
+            return False
+        if self.syntax.block_opener == b":":
+            lines = self.code_lines()
+            previous = next((lines[r].rstrip() for r in range(row - 1, -1, -1) if lines[r].strip()), b"")
+            return not previous.endswith(b"\\")
+        return True
+
+    def over_indented_blocks(self, width: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """(opener row, its indentation, next code row) where that row is indented more than one unit."""
+        found = []
+        starts = self.byte_line_starts()
+        for match in _block_then_line(self.syntax.block_opener).finditer(self.masked, starts[max(lo - 1, 0)]):
+            row = bisect_right(starts, match.start(2)) - 1
+            if row > hi:
+                break
+            opener_indent = len(match.group(1).expandtabs(width))
+            if row >= lo and len(match.group(2).expandtabs(width)) > opener_indent + width:
+                found.append((bisect_right(starts, match.start()) - 1, opener_indent, row))
+        return found
+
+    def byte_line_starts(self) -> list[int]:
+        return [0] + [match.end() for match in re.finditer(b"\n", self.masked)]
 
 
 def _literal_rows(literals: dict[str, list[Node]]) -> tuple[set[int], set[int]]:
@@ -418,11 +507,13 @@ def collect_issues(text: str, language: str, guide: StyleGuide, rows: tuple[int,
         return []  # no grammar-aware rules for this language (C has no bundled guide)
     source = _Source(text, language)
     checker = _Checker(source, language, guide, rows)
-    _, literals_query = queries(language)
-    literals = _captures(literals_query, source.tree.root_node, rows, whole_from_start=True)
+    everything, _ = queries(language)
+    # From the top even for a few rows: strings and brackets above them decide what they are.
+    captures = _captures(everything, source.tree.root_node, rows, whole_from_start=True)
+    literals = {name: captures.pop(name, []) for name in LITERAL_CAPTURES}
     checker.check_lines(literals)
     checker.check_quotes(literals.get("string", []))
-    checker.check_symbols()
+    checker.check_symbols(captures)
     return sorted(checker.issues, key=lambda issue: issue.finding)
 
 

@@ -75,8 +75,20 @@ class StyleGuide:
     def indent_exemption(self) -> re.Pattern[str] | None:
         return re.compile(self.indent_exempt) if self.indent_exempt else None
 
+    @cached_property
+    def _verdicts(self) -> dict[tuple[str, str], bool]:
+        return {}  # names repeat (self, path, i): each is judged once
+
     def name_follows(self, kind: str, name: str) -> bool:
         """Whether a name of this kind is written as the guide wants (True when it says nothing)."""
+        verdict = self._verdicts.get((kind, name))
+        if verdict is None:
+            if len(self._verdicts) > 100_000:  # a long session over a large workspace
+                self._verdicts.clear()
+            verdict = self._verdicts[(kind, name)] = self._judge_name(kind, name)
+        return verdict
+
+    def _judge_name(self, kind: str, name: str) -> bool:
         styles = self.naming.get(kind)
         if not styles or name == "_" or (self.ignored_names is not None and self.ignored_names.fullmatch(name)):
             return True

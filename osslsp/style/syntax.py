@@ -10,7 +10,7 @@ alone cannot tell (a Python `def` inside a class is a method).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import tree_sitter
@@ -31,6 +31,7 @@ class LanguageSyntax:
     continuation_brackets: bytes  # brackets inside which lines are continuation lines
     doc_markers: tuple[str, ...]  # how a doc comment starts; empty for Python docstrings
     refine: Callable[[str, Node], str | None] = lambda kind, node: kind
+    refinements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # capture kind -> kinds `refine` may give
 
 
 def _text(node: Node | None) -> str:
@@ -83,6 +84,8 @@ PYTHON = LanguageSyntax(
     continuation_brackets=b"([{",
     doc_markers=(),
     refine=lambda kind, node: _python_refine(kind, node),
+    refinements={"function": ("function", "method"),
+                 "variable": ("variable", "module_variable", "class_attribute")},
 )
 
 # --- JavaScript / TypeScript --------------------------------------------------------------------
@@ -118,6 +121,7 @@ JAVASCRIPT = LanguageSyntax(
     continuation_brackets=b"([",
     doc_markers=("/**",),
     refine=_js_refine,
+    refinements={"variable": ("variable", "function")},
 )
 
 TYPESCRIPT = LanguageSyntax(
@@ -137,6 +141,7 @@ TYPESCRIPT = LanguageSyntax(
     continuation_brackets=b"([",
     doc_markers=("/**",),
     refine=_js_refine,
+    refinements={"variable": ("variable", "function")},
 )
 
 # --- Go -----------------------------------------------------------------------------------------
@@ -202,6 +207,7 @@ RUST = LanguageSyntax(
     continuation_brackets=b"([",
     doc_markers=("///", "/**"),
     refine=_rust_refine,
+    refinements={"function": ("function", "method")},
 )
 
 # --- Java ---------------------------------------------------------------------------------------
@@ -250,6 +256,7 @@ JAVA = LanguageSyntax(
     continuation_brackets=b"([",
     doc_markers=("/**",),
     refine=_java_refine,
+    refinements={"field": ("field", "constant", "static_final")},
 )
 
 # --- C++ ----------------------------------------------------------------------------------------
@@ -311,6 +318,7 @@ CPP = LanguageSyntax(
     continuation_brackets=b"([",
     doc_markers=("///", "/**", "//"),
     refine=_cpp_refine,
+    refinements={"variable": ("variable", "constant"), "field": ("class_member", "struct_member", "constant")},
 )
 
 SYNTAXES: dict[str, LanguageSyntax] = {
@@ -319,9 +327,12 @@ SYNTAXES: dict[str, LanguageSyntax] = {
 }
 
 
+LITERAL_CAPTURES = ("string", "comment", "literal")
+
+
 @cache
 def queries(language: str) -> tuple[tree_sitter.Query, tree_sitter.Query]:
-    """The compiled (symbols, literals) queries of a language."""
+    """The compiled queries of a language: (symbols and literals in one, literals alone)."""
     syntax = SYNTAXES[language]
-    return (tree_sitter.Query(grammar(language), syntax.symbols),
+    return (tree_sitter.Query(grammar(language), syntax.symbols + syntax.literals),
             tree_sitter.Query(grammar(language), syntax.literals))
