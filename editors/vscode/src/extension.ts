@@ -34,7 +34,7 @@ import {
   serverSettings,
   SettingReader,
 } from "./settings";
-import { parseServerStatus, StatusModel, WorkDoneProgressValue } from "./status";
+import { parseServerStatus, ProcessState, StatusModel, WorkDoneProgressValue } from "./status";
 
 /** Reads `osslsp.*` settings for `scope` (a document, for language-specific values). */
 function settingReader(scope?: vscode.ConfigurationScope): SettingReader {
@@ -190,7 +190,7 @@ class ServerSupervisor implements vscode.Disposable {
     });
   }
 
-  private setProcess(process: Parameters<StatusModel["setProcess"]>[0]): void {
+  private setProcess(process: ProcessState): void {
     this.statusBar.model.setProcess(process);
     this.statusBar.redraw();
   }

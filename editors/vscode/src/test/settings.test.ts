@@ -15,6 +15,7 @@ import {
 
 interface SettingSchema {
   type: string;
+  scope?: string;
   default: unknown;
   enum?: string[];
   description?: string;
@@ -68,6 +69,13 @@ describe("package.json settings", () => {
 
   it("uses the protocol's defaults", () => {
     assert.deepEqual(serverSettings(defaultsReader), PROTOCOL_DEFAULTS);
+  });
+
+  it("lets only user settings choose the program, its arguments and where code is sent", () => {
+    for (const key of ["serverPath", "serverArgs", "engine", "engineToken"]) {
+      assert.equal(schema[`${SECTION}.${key}`].scope, "machine", key);
+    }
+    assert.equal(schema[`${SECTION}.enabled`].scope, "language-overridable");
   });
 
   it("has a command for every contributed menu entry", () => {
