@@ -227,7 +227,8 @@ class _Checker:
                     and node.parent.parent.type == "impl_item" \
                     and node.parent.parent.child_by_field_name("trait") is not None:
                 return False  # a trait's methods are documented on the trait
-            return any(child.type == "visibility_modifier" for child in node.children)
+            # `pub(crate)` and the like are not the crate's public API.
+            return any(child.type == "visibility_modifier" and child.text == b"pub" for child in node.children)
         if language == "java":
             modifiers = next((child for child in node.children if child.type == "modifiers"), None)
             words = self.source.node_text(modifiers)
@@ -235,9 +236,11 @@ class _Checker:
                 return False
             return "public" in words.split() or "protected" in words.split()
         if language in ("typescript", "typescriptreact", "javascript"):
-            anchor = node.parent if node.type == "method_definition" else node
-            return anchor is not None and (anchor.parent is not None and anchor.parent.type == "export_statement"
-                                           or node.type == "method_definition")
+            if node.type == "method_definition":
+                private = any(child.type == "accessibility_modifier" and child.text != b"public"
+                              for child in node.children)
+                return not private and not name.startswith("#")
+            return node.parent is not None and node.parent.type == "export_statement"
         return True
 
     def has_doc_comment(self, node: Node) -> bool:

@@ -10,8 +10,8 @@ from pathlib import Path
 from osslsp.languages import language_for_path
 from osslsp.style.check import check_text
 from osslsp.style.guide import StyleGuide
-from osslsp.style.resolve import (bundled_languages, bundled_names, known_languages, resolve_guide,
-                                  _bundled_table)
+from osslsp.style.resolve import (bundled_description, bundled_languages, bundled_names, known_languages,
+                                  resolve_guide)
 
 _SKIPPED_DIRS = {"node_modules", "target", "build", "dist", "__pycache__", "venv"}
 
@@ -62,8 +62,7 @@ def list_main(workspace_root: Path) -> int:
     """Show the bundled guides and the guide each language resolves to in a workspace."""
     print("Bundled guides:")
     for name in bundled_names():
-        description = _bundled_table(name).get("description", "")
-        print(f"  {name:<14} {', '.join(bundled_languages(name)):<40} {description}")
+        print(f"  {name:<14} {', '.join(bundled_languages(name)):<40} {bundled_description(name)}")
     print(f"\nIn {workspace_root}:")
     for language in known_languages():
         guide, warnings = resolve_guide(language, workspace_root)

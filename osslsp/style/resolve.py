@@ -88,6 +88,11 @@ def bundled_names() -> list[str]:
     return sorted(path.stem for path in BUNDLED_DIR.glob("*.toml"))
 
 
+def bundled_description(name: str) -> str:
+    """What a bundled guide follows, in a few words."""
+    return str(_bundled_table(name).get("description", ""))
+
+
 def bundled_languages(name: str) -> list[str]:
     """The languages a bundled guide covers."""
     return list(_bundled_table(name).get("languages", []))

@@ -10,7 +10,7 @@ alone cannot tell (a Python `def` inside a class is a method).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import tree_sitter
@@ -27,9 +27,9 @@ class LanguageSyntax:
     symbols: str  # query source: @name.<kind>, @def.<kind>, @import.wildcard, @import.multiple
     literals: str  # query source: @string (quote-checked), @comment, @literal (other text)
     kinds: tuple[str, ...]  # the naming kinds a guide may set for this language
-    block_opener: bytes  # the last character of a line that opens an indented block
-    continuation_brackets: bytes  # brackets inside which lines are continuation lines
     doc_markers: tuple[str, ...]  # how a doc comment starts; empty for Python docstrings
+    block_opener: bytes = b"{"  # the last character of a line that opens an indented block
+    continuation_brackets: bytes = b"(["  # brackets inside which lines are continuation lines
     refine: Callable[[str, Node], str | None] = lambda kind, node: kind
     refinements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # capture kind -> kinds `refine` may give
 
@@ -117,14 +117,13 @@ JAVASCRIPT = LanguageSyntax(
 """,
     literals="(string) @string (template_string) @literal (comment) @comment (regex) @literal",
     kinds=("function", "method", "class", "parameter", "variable"),
-    block_opener=b"{",
-    continuation_brackets=b"([",
     doc_markers=("/**",),
     refine=_js_refine,
     refinements={"variable": ("variable", "function")},
 )
 
-TYPESCRIPT = LanguageSyntax(
+TYPESCRIPT = replace(
+    JAVASCRIPT,
     symbols=_JS_COMMON + """
 (class_declaration name: (type_identifier) @name.class) @def.class
 (abstract_class_declaration name: (type_identifier) @name.class) @def.class
@@ -135,13 +134,7 @@ TYPESCRIPT = LanguageSyntax(
 (optional_parameter pattern: (identifier) @name.parameter)
 (required_parameter pattern: (rest_pattern (identifier) @name.parameter))
 """,
-    literals=JAVASCRIPT.literals,
     kinds=("function", "method", "class", "type", "parameter", "variable"),
-    block_opener=b"{",
-    continuation_brackets=b"([",
-    doc_markers=("/**",),
-    refine=_js_refine,
-    refinements={"variable": ("variable", "function")},
 )
 
 # --- Go -----------------------------------------------------------------------------------------
@@ -161,8 +154,6 @@ GO = LanguageSyntax(
     literals="""(interpreted_string_literal) @literal (raw_string_literal) @literal
 (rune_literal) @literal (comment) @comment""",
     kinds=("function", "method", "type", "constant", "variable", "parameter", "field"),
-    block_opener=b"{",
-    continuation_brackets=b"([",
     doc_markers=("//", "/*"),
 )
 
@@ -203,8 +194,6 @@ RUST = LanguageSyntax(
 (line_comment) @comment (block_comment) @comment""",
     kinds=("function", "method", "type", "enum_variant", "constant", "variable", "parameter",
            "field", "module", "macro"),
-    block_opener=b"{",
-    continuation_brackets=b"([",
     doc_markers=("///", "/**"),
     refine=_rust_refine,
     refinements={"function": ("function", "method")},
@@ -252,8 +241,6 @@ JAVA = LanguageSyntax(
 (line_comment) @comment (block_comment) @comment""",
     kinds=("class", "method", "enum_constant", "constant", "static_final", "field", "variable",
            "parameter", "type_parameter"),
-    block_opener=b"{",
-    continuation_brackets=b"([",
     doc_markers=("/**",),
     refine=_java_refine,
     refinements={"field": ("field", "constant", "static_final")},
@@ -314,8 +301,6 @@ CPP = LanguageSyntax(
 (comment) @comment""",
     kinds=("function", "method", "type", "enumerator", "constant", "variable", "class_member",
            "struct_member", "parameter", "namespace", "macro"),
-    block_opener=b"{",
-    continuation_brackets=b"([",
     doc_markers=("///", "/**", "//"),
     refine=_cpp_refine,
     refinements={"variable": ("variable", "constant"), "field": ("class_member", "struct_member", "constant")},

@@ -109,3 +109,15 @@ def test_prompt_text_fits_its_share() -> None:
         assert len(text) <= limit and text.startswith("Style guide python-pep8 (PEP 8).")
     assert "79 characters" in guide.prompt_text(120)  # rules come before prose
     assert guide.prompt_text(10) == ""
+
+
+def test_a_team_can_require_jsdoc_on_exported_typescript(tmp_path: Path) -> None:
+    _write(tmp_path, ".osslsp/styleguide.toml", '[typescript.docs]\nrequired = ["function", "method", "class"]\n')
+    guide, warnings = resolve_guide("typescript", tmp_path)
+    code = ("/** Doc. */\nexport function documented(): void {}\nexport function bare(): void {}\n"
+            "function internal(): void {}\n/** Doc. */\nexport class Thing {\n  stop(): void {}\n"
+            "  private hidden(): void {}\n}\n")
+    assert warnings == []
+    assert [(f.line, f.col, f.message) for f in check_text(code, "typescript", guide)] == [
+        (3, 8, "public function 'bare' has no doc comment above it"),
+        (7, 3, "public method 'stop' has no doc comment above it")]
