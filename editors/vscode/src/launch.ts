@@ -4,6 +4,7 @@
  */
 
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { SettingReader } from "./settings";
 
@@ -18,7 +19,8 @@ export interface ServerLaunch {
 
 /**
  * `osslsp serve` plus `osslsp.serverArgs`, run as `osslsp.serverPath`.
- * A blank or non-string path falls back to `osslsp` on PATH; a bad argument list is ignored.
+ * A leading `~` is the home folder. A blank or non-string path falls back to `osslsp` on PATH;
+ * a bad argument list is ignored.
  * Both are reported as warnings rather than stopping the server from starting.
  */
 export function serverLaunch(read: SettingReader): ServerLaunch {
@@ -26,7 +28,8 @@ export function serverLaunch(read: SettingReader): ServerLaunch {
   const rawPath = read("serverPath");
   let command = DEFAULT_SERVER_PATH;
   if (typeof rawPath === "string") {
-    command = rawPath.trim() || DEFAULT_SERVER_PATH;
+    // No shell runs the command, so expand `~` as a shell would.
+    command = (rawPath.trim() || DEFAULT_SERVER_PATH).replace(/^~(?=$|[\\/])/, os.homedir());
   } else if (rawPath !== undefined) {
     warnings.push(`osslsp.serverPath must be a string; using "${DEFAULT_SERVER_PATH}" from PATH`);
   }

@@ -25,6 +25,11 @@ describe("serverLaunch", () => {
     assert.deepEqual(launch.warnings, []);
   });
 
+  it("expands a leading ~ to the home folder", () => {
+    assert.equal(serverLaunch(reader({ serverPath: "~/venv/bin/osslsp" })).command, path.join(os.homedir(), "venv/bin/osslsp"));
+    assert.equal(serverLaunch(reader({ serverPath: "/a/~b" })).command, "/a/~b");
+  });
+
   it("falls back to `osslsp` for a blank path without a warning", () => {
     const launch = serverLaunch(reader({ serverPath: "   " }));
     assert.equal(launch.command, "osslsp");
