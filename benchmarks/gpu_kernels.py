@@ -84,8 +84,8 @@ def check_norm_rope_attention() -> None:
     ms = do_bench(lambda: tk.prefill_attention(q, k_cache, v_cache, 0, tk.NO_WINDOW, sinks, 0.125, out))
     flops = 4 * NQ * D * 8192 * 8192 / 2
     print(f"prefill attention 8k full: {ms:.2f} ms, {flops / ms / 1e9:.0f} TFLOP/s", flush=True)
-    ms = do_bench(lambda: attention(q[0], k_cache, v_cache, torch.tensor([2047], device=dev), tk.NO_WINDOW, sinks,
-                                    0.125, out[0]))
+    position = torch.tensor([2047], device=dev)
+    ms = do_bench(lambda: attention(q[0], k_cache, v_cache, position, tk.NO_WINDOW, sinks, 0.125, out[0]))
     print(f"decode attention 2k full: {ms * 1000:.1f} us", flush=True)
 
 
@@ -97,16 +97,22 @@ def check_experts() -> None:
     weights = torch.softmax(torch.randn(K, device=dev), 0).to(f16)
     out_r = torch.empty(H, dtype=f16, device=dev)
     rk.DecodeExperts(H, I, K, f16, dev)(x, gate_up, gate_up_bias, down, down_bias, ids, weights, 7.0, 1.702, out_r)
-    moved = K * (2 * I * H + H * I) * 2
-    for gate_up_block in ((8, 256, 4), (16, 128, 4), (4, 512, 4), (8, 128, 2), (16, 256, 8)):
-        for down_block in ((4, 256, 4), (8, 256, 4), (2, 512, 4), (8, 128, 2)):
-            experts = tk.DecodeExperts(H, I, K, f16, dev, gate_up_block, down_block)
-            out_t = torch.empty(H, dtype=f16, device=dev)
-            run = lambda: experts(x, gate_up, gate_up_bias, down, down_bias, ids, weights, 7.0, 1.702, out_t)  # noqa
-            run()
-            report(f"decode experts {gate_up_block} {down_block}", out_t, out_r, tol=5e-3)
-            ms = do_bench(run, warmup=50, rep=200)
-            print(f"   {ms * 1000:.1f} us, {moved / ms / 1e9:.0f} GB/s", flush=True)
+    experts = tk.DecodeExperts(H, I, K, f16, dev)
+    out_t = torch.empty(H, dtype=f16, device=dev)
+    experts(x, gate_up, gate_up_bias, down, down_bias, ids, weights, 7.0, 1.702, out_t)
+    report("decode experts (default tiles)", out_t, out_r, tol=5e-3)
+    gate_up_bytes, down_bytes = K * 2 * I * H * 2, K * H * I * 2
+    for block in ((16, 256, 8), (8, 256, 4), (32, 256, 8), (16, 128, 4), (32, 128, 8), (8, 128, 2)):
+        experts.gate_up_block = block
+        ms = do_bench(lambda: experts.gate_up(x, gate_up, gate_up_bias, ids, 7.0, 1.702), warmup=50, rep=300)
+        print(f"   gate_up {block}: {ms * 1000:.1f} us, {gate_up_bytes / ms / 1e9:.2f} TB/s", flush=True)
+    for block in ((1, 1024, 4), (2, 512, 4), (4, 256, 4), (2, 256, 2), (4, 512, 8), (8, 256, 8), (1, 512, 2)):
+        experts.down_block = block
+        ms = do_bench(lambda: experts.down(down, down_bias, ids, weights, out_t), warmup=50, rep=300)
+        print(f"   down {block}: {ms * 1000:.1f} us, {down_bytes / ms / 1e9:.2f} TB/s", flush=True)
+    lm_head, h = rand(201088, H, scale=0.02), rand(1, H)
+    ms = do_bench(lambda: torch.nn.functional.linear(h, lm_head), warmup=50, rep=300)
+    print(f"   lm head: {ms * 1000:.1f} us, {lm_head.numel() * 2 / ms / 1e9:.2f} TB/s", flush=True)
     for n in (10, 2048):
         xs = rand(n, H)
         logits = torch.randn(n, E, device=dev)
@@ -115,9 +121,22 @@ def check_experts() -> None:
         want = rk.prefill_experts(xs, top_i, top_w, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
         got = tk.prefill_experts(xs, top_i, top_w, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
         report(f"prefill experts n={n}", got, want, tol=5e-3)
-        ms = do_bench(lambda: tk.prefill_experts(xs, top_i, top_w, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702))
-        flops = 2 * n * K * (2 * I * H + H * I)
-        print(f"   n={n}: {ms * 1000:.0f} us, {flops / ms / 1e9:.0f} TFLOP/s", flush=True)
+        configs = ([(16, 64, 256, 4, 3), (16, 64, 256, 4, 4), (16, 32, 256, 2, 4), (16, 64, 512, 4, 2),
+                    (16, 128, 256, 8, 3), (16, 32, 512, 4, 3)] if n < 64 else
+                   [(128, 128, 64, 8, 3), (128, 128, 64, 8, 4), (128, 64, 64, 4, 4), (64, 128, 64, 4, 4),
+                    (128, 128, 32, 8, 4), (128, 256, 64, 8, 3), (64, 256, 64, 8, 3)])
+        for config in configs:
+            try:
+                got = tk.prefill_experts(xs, top_i, top_w, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702, config)
+                rel = float((got.float() - want.float()).norm() / want.float().norm())
+                ms = do_bench(lambda: tk.prefill_experts(xs, top_i, top_w, gate_up, gate_up_bias, down, down_bias,
+                                                         7.0, 1.702, config))
+            except Exception as error:  # noqa: BLE001 - a tile that does not fit is a result
+                print(f"   n={n} {config}: {type(error).__name__}", flush=True)
+                continue
+            flops = 2 * n * K * (2 * I * H + H * I)
+            print(f"   n={n} {config}: {ms * 1000:.0f} us, {flops / ms / 1e9:.0f} TFLOP/s, rel err {rel:.1e}",
+                  flush=True)
 
 
 if __name__ == "__main__":

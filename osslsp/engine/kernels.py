@@ -284,20 +284,24 @@ def _expert_gate_up_gemv_kernel(X, W, Bias, ExpertIds, Act, limit, alpha,
 def _expert_down_gemv_kernel(Act, W, Bias, ExpertIds, ExpertWeights, Out,
                              H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
                              BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    # out = sum_k w_k (W_k a_k + b_k) = sum_k W_k (w_k a_k) + sum_k w_k b_k: one accumulator, and the
+    # TOP_K experts' tiles are loaded in the same iteration (more bytes in flight per program).
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
     cols = tl.arange(0, BLOCK_K)
-    total = tl.zeros([BLOCK_M], tl.float32)
-    for slot in tl.static_range(TOP_K):
-        expert = tl.load(ExpertIds + slot).to(tl.int64)
-        acc = tl.zeros([BLOCK_M, BLOCK_K], tl.float32)
-        for k in range(0, I, BLOCK_K):
-            in_range = (k + cols) < I
+    acc = tl.zeros([BLOCK_M, BLOCK_K], tl.float32)
+    for k in range(0, I, BLOCK_K):
+        in_range = (k + cols) < I
+        for slot in tl.static_range(TOP_K):
+            expert = tl.load(ExpertIds + slot).to(tl.int64)
             a = tl.load(Act + slot * I + k + cols, mask=in_range, other=0.0).to(tl.float32)
+            a = a * tl.load(ExpertWeights + slot).to(tl.float32)
             w = tl.load(W + expert * (H * I) + rows[:, None] * I + k + cols[None, :], mask=in_range[None, :],
                         other=0.0)
             acc += w.to(tl.float32) * a[None, :]
-        y = tl.sum(acc, axis=1) + tl.load(Bias + expert * H + rows).to(tl.float32)
-        total += tl.load(ExpertWeights + slot).to(tl.float32) * y
+    total = tl.sum(acc, axis=1)
+    for slot in tl.static_range(TOP_K):
+        expert = tl.load(ExpertIds + slot).to(tl.int64)
+        total += tl.load(ExpertWeights + slot).to(tl.float32) * tl.load(Bias + expert * H + rows).to(tl.float32)
     tl.store(Out + rows, total.to(Out.dtype.element_ty))
 
 
@@ -305,7 +309,7 @@ class DecodeExperts:
     """The top-k experts of one token: gate/up GEMV + SwiGLU, then down GEMV + weighted sum."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] = (8, 256, 4), down_block: tuple[int, int, int] = (4, 256, 4)):
+                 gate_up_block: tuple[int, int, int] = (16, 256, 8), down_block: tuple[int, int, int] = (1, 1024, 4)):
         self.hidden, self.intermediate, self.top_k = hidden, intermediate, top_k
         self.gate_up_block, self.down_block = gate_up_block, down_block
         self.act = torch.empty(top_k, intermediate, dtype=dtype, device=device)  # (K, I)
@@ -315,11 +319,19 @@ class DecodeExperts:
                  limit: float, alpha: float, out: torch.Tensor) -> None:
         """x (H,); gate_up (E, 2I, H) interleaved gate/up rows; down (E, H, I); expert_ids/weights (K,);
         out (H,) = sum_k weight_k * expert_k(x)."""
+        self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
+        self.down(down, down_bias, expert_ids, expert_weights, out)
+
+    def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
+        """self.act (K, I) = SwiGLU of each chosen expert's gate/up projection of x (H,)."""
         bm, bk, warps = self.gate_up_block
         _expert_gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
             x, gate_up, gate_up_bias, expert_ids, self.act, limit, alpha,
             H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_K=bk, num_warps=warps,
         )
+
+    def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
+        """out (H,) = sum over the chosen experts of weight_k * (down_k @ act_k + bias_k)."""
         bm, bk, warps = self.down_block
         _expert_down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
             self.act, down, down_bias, expert_ids, expert_weights, out,
@@ -345,18 +357,22 @@ def _expert_gate_up_gemm_kernel(X, W, Bias, SortedPairs, BlockExpert, Act, n_pai
     valid = pairs < n_pairs
     tokens = (pairs // TOP_K).to(tl.int64)
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # intermediate index
+    col_ok = cols < I
     ks = tl.arange(0, BLOCK_K)
     x_ptrs = X + tokens[:, None] * H + ks[None, :]
     gate_ptrs = W + expert * (2 * I * H) + (2 * cols[None, :]) * H + ks[:, None]  # (BLOCK_K, BLOCK_N)
     acc_gate = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     acc_up = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     for k in range(0, H, BLOCK_K):
-        x = tl.load(x_ptrs + k, mask=valid[:, None], other=0.0)
-        acc_gate = tl.dot(x, tl.load(gate_ptrs + k), acc_gate)
-        acc_up = tl.dot(x, tl.load(gate_ptrs + H + k), acc_up)
-    gate = acc_gate + tl.load(Bias + expert * 2 * I + 2 * cols)[None, :].to(tl.float32)
-    up = acc_up + tl.load(Bias + expert * 2 * I + 2 * cols + 1)[None, :].to(tl.float32)
-    tl.store(Act + slots[:, None] * I + cols[None, :], _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
+        k_ok = (k + ks) < H
+        x = tl.load(x_ptrs + k, mask=valid[:, None] & k_ok[None, :], other=0.0)
+        w_ok = k_ok[:, None] & col_ok[None, :]
+        acc_gate = tl.dot(x, tl.load(gate_ptrs + k, mask=w_ok, other=0.0), acc_gate)
+        acc_up = tl.dot(x, tl.load(gate_ptrs + H + k, mask=w_ok, other=0.0), acc_up)
+    gate = acc_gate + tl.load(Bias + expert * 2 * I + 2 * cols, mask=col_ok, other=0.0)[None, :].to(tl.float32)
+    up = acc_up + tl.load(Bias + expert * 2 * I + 2 * cols + 1, mask=col_ok, other=0.0)[None, :].to(tl.float32)
+    tl.store(Act + slots[:, None] * I + cols[None, :], _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty),
+             mask=col_ok[None, :])
 
 
 @triton.jit(do_not_specialize=["n_pairs"])
@@ -371,16 +387,19 @@ def _expert_down_gemm_kernel(Act, W, Bias, SortedPairs, BlockExpert, PairWeights
     pairs = tl.load(SortedPairs + slots)
     valid = pairs < n_pairs
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
+    col_ok = cols < H
     ks = tl.arange(0, BLOCK_K)
     a_ptrs = Act + slots[:, None].to(tl.int64) * I + ks[None, :]
     w_ptrs = W + expert * (H * I) + cols[None, :] * I + ks[:, None]  # (BLOCK_K, BLOCK_N)
     acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     for k in range(0, I, BLOCK_K):
-        acc = tl.dot(tl.load(a_ptrs + k), tl.load(w_ptrs + k), acc)
-    y = acc + tl.load(Bias + expert * H + cols)[None, :].to(tl.float32)
+        k_ok = (k + ks) < I
+        a = tl.load(a_ptrs + k, mask=k_ok[None, :], other=0.0)
+        acc = tl.dot(a, tl.load(w_ptrs + k, mask=k_ok[:, None] & col_ok[None, :], other=0.0), acc)
+    y = acc + tl.load(Bias + expert * H + cols, mask=col_ok, other=0.0)[None, :].to(tl.float32)
     y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[:, None].to(tl.float32)
     tl.store(PairOut + pairs[:, None].to(tl.int64) * H + cols[None, :], y.to(PairOut.dtype.element_ty),
-             mask=valid[:, None])
+             mask=valid[:, None] & col_ok[None, :])
 
 
 def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: int):
@@ -407,21 +426,26 @@ def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: in
     return sorted_pairs, block_expert
 
 
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for few pairs (a keystroke) and for many (a prompt)
+PREFILL_EXPERTS_SMALL = (16, 64, 256, 4, 3)
+PREFILL_EXPERTS_LARGE = (128, 128, 64, 8, 3)
+
+
 def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
                     gate_up: torch.Tensor, gate_up_bias: torch.Tensor, down: torch.Tensor, down_bias: torch.Tensor,
-                    limit: float, alpha: float) -> torch.Tensor:
+                    limit: float, alpha: float, config: tuple[int, int, int, int, int] | None = None) -> torch.Tensor:
     """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H)."""
     n_tokens, hidden = x.shape
     top_k = expert_ids.shape[1]
     n_experts, two_i, _ = gate_up.shape
     intermediate = two_i // 2
     n_pairs = n_tokens * top_k
-    block_m = 16 if n_pairs <= 256 else 64
+    if config is None:
+        config = PREFILL_EXPERTS_SMALL if n_pairs <= 256 else PREFILL_EXPERTS_LARGE
+    block_m, block_n, block_k, warps, stages = config
     sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, block_m)
     n_blocks = block_expert.shape[0]
     act = torch.empty(sorted_pairs.shape[0], intermediate, dtype=x.dtype, device=x.device)  # (P, I)
-    block_n, block_k = 64, 64
-    warps, stages = (4, 4) if block_m == 64 else (4, 5)
     _expert_gate_up_gemm_kernel[(n_blocks, triton.cdiv(intermediate, block_n))](
         x, gate_up, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, limit, alpha,
         H=hidden, I=intermediate, E=n_experts, TOP_K=top_k,

@@ -1,0 +1,77 @@
+"""The fast runner on a CUDA GPU: Triton kernels against their PyTorch twins, and the whole runner
+against Transformers on a small gpt-oss with the kernels' real head size. Skipped without CUDA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.gpu
+if not torch.cuda.is_available():
+    pytest.skip("needs a CUDA GPU", allow_module_level=True)
+pytest.importorskip("triton")
+
+from transformers import GptOssConfig, GptOssForCausalLM  # noqa: E402
+
+from osslsp.engine import kernels, kernels_torch  # noqa: E402
+from osslsp.engine.generation import Sampling, generate  # noqa: E402
+from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner  # noqa: E402
+
+DEVICE = torch.device("cuda")
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.float() - want.float()).norm() / want.float().norm())
+
+
+@pytest.fixture(scope="module")
+def model():
+    config = GptOssConfig(
+        vocab_size=1000, hidden_size=256, intermediate_size=256, num_hidden_layers=4, num_attention_heads=8,
+        num_key_value_heads=2, head_dim=64, num_local_experts=8, num_experts_per_tok=4, sliding_window=16,
+        layer_types=["sliding_attention", "full_attention"] * 2, max_position_embeddings=4096,
+        rope_scaling={"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                      "original_max_position_embeddings": 4096, "truncate": False},
+    )
+    torch.manual_seed(0)
+    with DEVICE:
+        built = GptOssForCausalLM(config).to(torch.float16).eval()
+    with torch.no_grad():
+        for parameter in built.parameters():
+            parameter.normal_(0.0, 0.05)
+    return built
+
+
+def test_triton_experts_match_the_reference():
+    gate_up, down = torch.randn(8, 512, 256, device=DEVICE) * 0.05, torch.randn(8, 256, 256, device=DEVICE) * 0.05
+    gate_up_bias, down_bias = torch.randn(8, 512, device=DEVICE) * 0.05, torch.randn(8, 256, device=DEVICE) * 0.05
+    weights = [w.half() for w in (gate_up, gate_up_bias, down, down_bias)]
+    x = torch.randn(37, 256, device=DEVICE).half()
+    top_values, top_ids = torch.randn(37, 8, device=DEVICE).topk(4, dim=-1)
+    top_weights = torch.softmax(top_values, -1).half()
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, *weights, 7.0, 1.702)
+    assert _relative_error(kernels.prefill_experts(x, top_ids, top_weights, *weights, 7.0, 1.702), want) < 5e-3
+    out = torch.empty(256, dtype=torch.float16, device=DEVICE)
+    kernels.DecodeExperts(256, 256, 4, torch.float16, DEVICE)(x[0], *weights[:2], *weights[2:], top_ids[0],
+                                                                top_weights[0], 7.0, 1.702, out)
+    assert _relative_error(out, want[0]) < 5e-3
+
+
+def test_runner_matches_transformers(model):
+    prompt = torch.randint(0, 1000, (300,), generator=torch.Generator().manual_seed(3)).tolist()
+    with torch.inference_mode():
+        expected_logits = model(torch.tensor([prompt], device=DEVICE)).logits[0, -1].float()
+        expected = model.generate(torch.tensor([prompt], device=DEVICE), max_new_tokens=32, min_new_tokens=32,
+                                  do_sample=False)[0, 300:].tolist()
+    runner = make_runner(model, 512)
+    assert isinstance(runner, FastGptOssRunner) and runner.graph is not None
+    logits = runner.prefill(prompt)
+    assert _relative_error(logits, expected_logits) < 1e-2
+    assert int(logits.argmax()) == int(expected_logits.argmax())
+    runner.cached_ids = []
+    produced = list(generate(runner, prompt, Sampling(max_new_tokens=32), frozenset(), lambda: False))
+    assert produced == expected
+    edited = prompt[:-4] + [1, 2, 3]  # prefix reuse
+    with torch.inference_mode():
+        edited_logits = model(torch.tensor([edited], device=DEVICE)).logits[0, -1].float()
+    assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
