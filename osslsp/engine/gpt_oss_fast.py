@@ -197,10 +197,11 @@ class FastGptOssRunner:
         return cos[0, :, :half].contiguous().to(device), sin[0, :, :half].contiguous().to(device)
 
     def _warm_up(self) -> None:
-        """Compile every kernel variant once (prefill of a long and a short piece, one decode)."""
-        long_piece = min(80, self.max_context - 8)
-        self.prefill(list(range(long_piece)))
-        self.prefill(list(range(long_piece - 4)) + [1, 2, 3, 4, 5])  # prefix reuse: a few tokens
+        """Compile every kernel variant once (prefills of each tile size, one decode)."""
+        for length in (1100, 300, 60):  # expert tiles for >1024, >64 and fewer tokens
+            self.cached_ids = []
+            self.prefill(list(range(min(length, self.max_context - 8))))
+        self.prefill(list(range(56)) + [1, 2, 3, 4, 5])  # prefix reuse: a few tokens
         self.decode_one(7)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

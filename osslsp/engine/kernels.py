@@ -426,9 +426,14 @@ def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: in
     return sorted_pairs, block_expert
 
 
-# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for few pairs (a keystroke) and for many (a prompt)
-PREFILL_EXPERTS_SMALL = (16, 64, 256, 4, 3)
-PREFILL_EXPERTS_LARGE = (128, 128, 64, 8, 3)
+# (most pairs, (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)), measured on an H200
+# (benchmarks/ENGINE_NOTES.md): a keystroke's few pairs want many small programs deep in K; a
+# prompt's thousands want big tiles.
+PREFILL_EXPERTS_TILES = (
+    (256, (16, 32, 256, 2, 4)),
+    (4096, (64, 64, 64, 4, 4)),
+    (1 << 62, (128, 128, 64, 8, 3)),
+)
 
 
 def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
@@ -441,7 +446,7 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     intermediate = two_i // 2
     n_pairs = n_tokens * top_k
     if config is None:
-        config = PREFILL_EXPERTS_SMALL if n_pairs <= 256 else PREFILL_EXPERTS_LARGE
+        config = next(tiles for most, tiles in PREFILL_EXPERTS_TILES if n_pairs <= most)
     block_m, block_n, block_k, warps, stages = config
     sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, block_m)
     n_blocks = block_expert.shape[0]

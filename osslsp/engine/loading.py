@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,12 @@ def choose_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("--device cuda was asked for, but torch sees no CUDA GPU (see `osslsp doctor`)")
     return device
+
+
+def limit_cpu_threads() -> None:
+    """Leave half the cores to the server and the indexer: with every core busy, OpenMP threads
+    spinning against them made decode steps 20x slower on a 2-core machine."""
+    torch.set_num_threads(max(1, min(8, (os.cpu_count() or 2) // 2)))
 
 
 def choose_dtype(dtype: str, device: str) -> torch.dtype:
@@ -135,6 +142,8 @@ def load_model(source: ModelSource, dtype: str = "float16", device: str = "auto"
     """Load the model a source names; ModelLoadError with the reason and the fix on failure."""
     started = time.perf_counter()
     device = choose_device(device)
+    if device == "cpu":
+        limit_cpu_threads()
     torch_dtype = choose_dtype(dtype, device)
     try:
         if source.kind == "tiny":

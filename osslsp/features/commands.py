@@ -23,7 +23,7 @@ def _position(value: Any) -> types.Position:
 
 def register(server: OsslspServer) -> None:
     @server.command(SHOW_PROMPT)
-    def show_prompt(ls: OsslspServer, arguments: list[Any]) -> dict[str, Any]:
+    def show_prompt(ls: OsslspServer, *arguments: Any) -> dict[str, Any]:
         """The exact prompt the model would read for a completion at [uri, position]."""
         if len(arguments) != 2 or not isinstance(arguments[0], str):
             raise JsonRpcInvalidParams(f"{SHOW_PROMPT} takes [uri, position]")
@@ -38,7 +38,7 @@ def register(server: OsslspServer) -> None:
         return {"prompt": prompt.text, "promptTokens": len(prompt.ids), "sections": prompt.sections}
 
     @server.command(STATUS)
-    def status(ls: OsslspServer, arguments: list[Any]) -> dict[str, Any]:
+    def status(ls: OsslspServer, *arguments: Any) -> dict[str, Any]:
         """State, model, device and memory, for status lines and `:OsslspStatus`."""
         state, message = ls.state
         engine = ls.assistant.engine if ls.assistant else None

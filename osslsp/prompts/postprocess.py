@@ -12,7 +12,7 @@ import re
 
 from osslsp.prompts.completion import Cursor
 
-_MARKER = re.compile(r"<\|[a-z_]+\|>")
+_MARKER = re.compile(r"<\|[a-z_0-9]+\|>")
 _FINAL = "<|channel|>final<|message|>"
 _END_MARKERS = ("<|end|>", "<|return|>", "<|call|>", "<|endoftext|>")
 _CLOSERS = tuple(")]}")

@@ -1,0 +1,143 @@
+"""The language server over stdio, driven by pytest-lsp, with the tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.conftest import REPO, SERVE_TINY
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+INITIALIZE = {}
+
+
+async def wait_until_ready(client: LanguageClient):
+    """Wait for the server's osslsp/status to reach ready (or error)."""
+    while True:
+        status = await client.wait_for_notification("osslsp/status")
+        if status.state in ("ready", "error"):
+            return status
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVE_TINY))
+async def client(lsp_client: LanguageClient, tiny_dir):
+    INITIALIZE["result"] = await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=REPO.as_uri(),
+            initialization_options={"maxNewTokens": 24, "contextTokens": 1024},
+        )
+    )
+    INITIALIZE["status"] = await wait_until_ready(lsp_client)
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_document(client: LanguageClient, name: str, text: str, language: str = "python") -> str:
+    uri = (REPO / "tests" / "scratch" / name).as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
+    return uri
+
+
+def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+    )
+
+
+async def test_capabilities_advertise_inline_completion(client: LanguageClient):
+    capabilities = INITIALIZE["result"].capabilities
+    assert capabilities.inline_completion_provider
+    assert capabilities.completion_provider is not None
+    assert INITIALIZE["status"].state == "ready", INITIALIZE["status"]
+
+
+async def test_inline_completion_returns_an_item_at_the_cursor(client: LanguageClient):
+    uri = open_document(client, "add.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    result = await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+    assert result.items, "expected one completion"
+    item = result.items[0]
+    assert item.insert_text.strip()
+    assert item.range == types.Range(start=types.Position(line=2, character=12), end=types.Position(line=2, character=12))
+
+
+async def test_classic_completion_falls_back_to_the_same_text(client: LanguageClient):
+    uri = open_document(client, "classic.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    inline = await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=2, character=12)))
+    assert [item.text_edit.new_text for item in result.items] == [inline.items[0].insert_text]
+
+
+async def test_cancelled_request_gets_request_cancelled_and_server_keeps_serving(client: LanguageClient):
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"maxNewTokens": 4000}}))
+    # The tiny model runs on here for thousands of tokens: cancel arrives mid-generation.
+    uri = open_document(client, "long.py", "x = 1\n")
+    pending = asyncio.create_task(client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 1, 0), msg_id="cancel-me"))
+    await asyncio.sleep(0.3)  # prefill takes ~20 ms; the 258 tokens that follow take ~1.5 s
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await pending
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"maxNewTokens": 24}}))
+    uri = open_document(client, "after.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    result = await asyncio.wait_for(
+        client.text_document_inline_completion_async(inline_params(uri, 2, 12)), timeout=30)
+    assert result.items
+
+
+async def test_position_past_the_end_is_a_clear_error(client: LanguageClient):
+    uri = open_document(client, "short.py", "x = 1\n")
+    with pytest.raises(JsonRpcInvalidParams, match="past the end"):
+        await client.text_document_inline_completion_async(inline_params(uri, 40, 0))
+
+
+async def test_unknown_document_is_a_clear_error(client: LanguageClient):
+    uri = (REPO / "tests" / "scratch" / "never-opened.py").as_uri()
+    with pytest.raises(JsonRpcInvalidParams, match="not open"):
+        await client.text_document_inline_completion_async(inline_params(uri, 0, 0))
+
+
+async def test_empty_document_gets_a_list(client: LanguageClient):
+    uri = open_document(client, "empty.py", "")
+    result = await client.text_document_inline_completion_async(inline_params(uri, 0, 0))
+    assert all(item.range.start == types.Position(line=0, character=0) for item in result.items)
+
+
+async def test_malformed_params_get_an_answer(client: LanguageClient):
+    # pygls alone never answers a request whose params do not deserialize. The test client
+    # refuses to send such params, so the raw message goes out below its type checks.
+    answer = asyncio.get_running_loop().create_future()
+    client.protocol._request_futures["malformed"] = answer
+    client.protocol._send_data({"jsonrpc": "2.0", "id": "malformed", "method": types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                                "params": {"textDocument": {"uri": 3}, "position": {"line": -1}}})
+    with pytest.raises(JsonRpcException, match="invalid params"):
+        await asyncio.wait_for(answer, timeout=10)
+
+
+async def test_bad_setting_warns_and_keeps_serving(client: LanguageClient):
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"maxNewTokens": "lots", "dtype": "fp8"}}))
+    uri = open_document(client, "still.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    result = await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+    assert result.items
+    warnings = [m.message for m in client.log_messages if m.type == types.MessageType.Warning]
+    assert any("maxNewTokens" in w for w in warnings) and any("dtype" in w for w in warnings)
+
+
+async def test_show_prompt_command_returns_the_prompt(client: LanguageClient):
+    uri = open_document(client, "prompt.py", "import os\n\ndef main():\n    pri")
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="osslsp.showPrompt", arguments=[uri, {"line": 3, "character": 7}]))
+    assert result["prompt"].endswith("<|channel|>final<|message|>```python\n    pri")
+    assert 0 < result["promptTokens"] <= 1024
