@@ -1,0 +1,64 @@
+"""Where the fast runner's GPU time goes: a decode step, a keystroke prefill and a 2k prefill,
+on random weights with gpt-oss-20b's config (torch.profiler, kernel time by name).
+
+    PYTHONPATH=. python benchmarks/gpu_profile.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from osslsp.engine.gpt_oss_fast import FastGptOssRunner
+from osslsp.engine.loading import load_model
+from osslsp.models import resolve_model
+
+
+def show(title: str, action, rows: int = 12) -> None:
+    action()
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    action()
+    torch.cuda.synchronize()
+    wall = (time.perf_counter() - started) * 1000
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        action()
+        torch.cuda.synchronize()
+    events = [e for e in prof.key_averages() if e.device_type == torch.autograd.DeviceType.CUDA]
+    gpu_total = sum(e.self_device_time_total for e in events) / 1000
+    print(f"\n== {title}: wall {wall:.2f} ms, GPU kernels {gpu_total:.2f} ms", flush=True)
+    for event in sorted(events, key=lambda e: -e.self_device_time_total)[:rows]:
+        print(f"{event.self_device_time_total / 1000:8.3f} ms {event.count:5d}x  {event.key[:90]}")
+
+
+def main() -> None:
+    loaded = load_model(resolve_model("random:osslsp/data/gpt-oss-20b"), "float16", "cuda")
+    runner = FastGptOssRunner(loaded.model, 4096)
+    prompt = torch.randint(100, 199_000, (2048,), generator=torch.Generator().manual_seed(0)).tolist()
+    edits = [prompt[:-10] + list(range(1000, 1010)), prompt[:-10] + list(range(2000, 2010))]
+    runner.prefill(prompt)
+    state = {"i": 0}
+
+    def keystroke() -> None:
+        state["i"] += 1
+        int(runner.prefill(edits[state["i"] % 2]).argmax())
+
+    def cold() -> None:
+        runner.cached_ids = []
+        int(runner.prefill(prompt).argmax())
+
+    def decode() -> None:
+        runner.cached_ids = runner.cached_ids[:2048]
+        token = 5
+        for _ in range(16):
+            token = int(runner.decode_one(token).argmax())
+
+    show("keystroke (10 new tokens after 2038 reused)", keystroke)
+    show("cold prefill 2048", cold)
+    show("16 decode steps at 2k", decode)
+
+
+if __name__ == "__main__":
+    main()
