@@ -1,23 +1,23 @@
 """The assistant: everything osslsp does for an editor, with no LSP in it.
 
 The language server and the CLI are thin adapters over this class. It owns the settings, the
-model engine, the model's text side (tokenizer and chat template), and turns a cursor into a
-prompt, a generation, and a cleaned completion.
+backend that generates, the model's text side (tokenizer and chat template), and turns a cursor
+into a prompt, a generation, and a cleaned completion.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osslsp.backend import Backend, GenerationSettings
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, resolve_model
 from osslsp.prompts.completion import Cursor, Prompt, build_completion_prompt
-from osslsp.prompts.modeltext import ModelText, ModelTextError
+from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
 from osslsp.prompts.postprocess import clean_completion, final_channel
 from osslsp.settings import Settings
 
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 class AssistantError(Exception):
     """Something the user must know about (no model, a broken checkpoint...); never a crash."""
+
+
+class Superseded(AssistantError):
+    """A newer request for the same document took this one's place: nothing to tell anyone."""
 
 
 @dataclass
@@ -65,7 +69,7 @@ def display_path(path: Path, root: Path | None) -> str:
 
 
 class Assistant:
-    """Completions (and later actions) for one workspace and one model."""
+    """Completions and chat-style generations for one workspace and one model."""
 
     def __init__(self, settings: Settings, root: Path | None = None,
                  on_state: Callable[[str, str], None] = lambda state, message: None):
@@ -74,7 +78,7 @@ class Assistant:
         self.on_state = on_state
         self.source: ModelSource | None = None
         self.text: ModelText | None = None
-        self.engine = None  # osslsp.engine.engine.Engine once started
+        self.backend: Backend | None = None
         self.error = ""
 
     # --- start-up -------------------------------------------------------------------------
@@ -93,9 +97,9 @@ class Assistant:
             self.text = prepare_text_files(self.source or self.resolve())
         return self.text
 
-    def start_engine(self) -> None:
-        """Resolve the model and start loading it on the engine thread (returns at once)."""
-        from osslsp.engine.engine import Engine
+    def start(self) -> None:
+        """Resolve the model and start the backend (the model loads in the background)."""
+        from osslsp.backend import LocalBackend
 
         try:
             source = self.resolve()
@@ -103,33 +107,83 @@ class Assistant:
             self.error = str(error)
             self.on_state("error", self.error)
             return
-        self.engine = Engine(source, self.settings.dtype, self.settings.device,
-                             self.settings.max_gpu_memory_gib, on_state=self._engine_state)
-        self.engine.start()
+        self.backend = LocalBackend(source, self.load_text, self.settings.dtype, self.settings.device,
+                                    self.settings.max_gpu_memory_gib, on_state=self._backend_state)
+        self.backend.start()
 
-    def _engine_state(self, state: str, message: str) -> None:
-        if state == "ready":
-            try:
-                self.load_text()
-            except AssistantError as error:
-                state, message = "error", str(error)
+    def _backend_state(self, state: str, message: str) -> None:
         if state == "error":
             self.error = message
         self.on_state(state, message)
 
     async def wait_ready(self) -> None:
-        """Wait (cancellably) until the model is loaded; AssistantError if it cannot be."""
-        if self.engine is None and not self.error:
-            self.start_engine()
-        if self.engine is not None:
-            while not self.engine.wait_ready(0):
-                await asyncio.sleep(0.05)
+        """Wait (cancellably) until the model can generate; AssistantError if it cannot."""
+        if self.backend is None and not self.error:
+            self.start()
+        if self.backend is not None:
+            await self.backend.wait_ready()
         if self.error:
             raise AssistantError(self.error)
 
+    def describe(self) -> dict[str, object]:
+        return self.backend.describe() if self.backend else {}
+
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
+        if self.backend is not None:
+            self.backend.close()
+
+    # --- generation -----------------------------------------------------------------------
+
+    async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
+                      max_new_tokens: int, key: str | None,
+                      stop_when: Callable[[str], bool] | None) -> AsyncIterator[str]:
+        stream = self.backend.stream(
+            prompt_text, prompt_ids, stop_ids,
+            GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.settings.temperature),
+            key, stop_when,
+        )
+        try:
+            async for delta in stream:
+                yield delta
+        except AssistantError:
+            raise
+        except Exception as error:
+            raise AssistantError(str(error)) from error
+        if stream.finish_reason == "cancelled":
+            raise Superseded("superseded by a newer request")
+
+    async def chat(self, messages: list[Message], *, reasoning_effort: str = "low",
+                   answer_prefix: str = "", max_new_tokens: int = 512, key: str | None = None,
+                   stop_when: Callable[[str], bool] | None = None) -> AsyncIterator[str]:
+        """Stream the model's answer to a conversation: final-channel text only, as it grows.
+
+        On gpt-oss with reasoning effort "low" the final channel is pre-filled, so the model
+        answers at once; with more effort it thinks in the analysis channel first, and that is
+        never shown. `answer_prefix` starts the answer (e.g. an opening code fence).
+        """
+        await self.wait_ready()
+        text = self.load_text()
+        effort = reasoning_effort if text.is_harmony else None
+        prefilled = not text.is_harmony or effort == "low"
+        prompt_text = text.render(messages, reasoning_effort=effort)
+        prompt_text += (HARMONY_FINAL if text.is_harmony and prefilled else "") + answer_prefix
+        stop_ids = text.stop_ids
+        end_id = text.token_id("<|end|>")
+        if not prefilled and end_id is not None:
+            stop_ids = stop_ids - {end_id}  # <|end|> closes the analysis message: go on to the final one
+
+        def done(raw: str) -> bool:
+            answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
+            return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
+
+        raw, shown = "", ""
+        async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids,
+                                        max_new_tokens, key, done):
+            raw += delta
+            answer = final_channel(raw, prefilled)
+            if len(answer) > len(shown) and answer.startswith(shown):
+                yield answer[len(shown):]
+                shown = answer
 
     # --- completions ----------------------------------------------------------------------
 
@@ -151,16 +205,11 @@ class Assistant:
 
     async def complete(self, cursor: Cursor, key: str | None = None) -> Completion:
         """Generate and clean one completion; cancelling the awaiting task stops the model."""
-        from osslsp.engine.engine import Request
-        from osslsp.engine.generation import Sampling
-
         await self.wait_ready()
         started = time.perf_counter()
         prompt = self.completion_prompt(cursor)
-        text = self.text
 
-        def block_done(ids: list[int]) -> bool:
-            raw = text.decode(ids)
+        def block_done(raw: str) -> bool:
             if "```" in final_channel(raw):
                 return True
             complete_lines = raw.rpartition("\n")[0]
@@ -169,36 +218,19 @@ class Assistant:
             cleaned = clean_completion(complete_lines + "\n", cursor, prompt.prefill) or ""
             return cleaned.count("\n") < complete_lines.count("\n")
 
-        request = Request(
-            prompt_ids=prompt.ids,
-            sampling=Sampling(max_new_tokens=self.settings.max_new_tokens,
-                              temperature=self.settings.temperature),
-            key=key,
-            stop_ids=prompt.stop_ids,
-            stop_when=block_done,
-        )
-        generation = self.engine.submit(request, asyncio.get_running_loop())
-        ids: list[int] = []
-        first_token = None
-        try:
-            async for token in generation:
-                first_token = first_token or time.perf_counter()
-                ids.append(token)
-        except asyncio.CancelledError:
-            generation.cancel()
-            raise
-        except Exception as error:
-            raise AssistantError(str(error)) from error
-        raw = text.decode(ids)
+        raw, first_token = "", None
+        async for delta in self._stream(prompt.text, prompt.ids, prompt.stop_ids,
+                                        self.settings.max_new_tokens, key, block_done):
+            first_token = first_token or time.perf_counter()
+            raw += delta
         finished = time.perf_counter()
         return Completion(
-            text=clean_completion(raw, cursor, prompt.prefill) if generation.finish_reason != "cancelled" else None,
+            text=clean_completion(raw, cursor, prompt.prefill),
             prompt=prompt,
             raw=raw,
             timings={
                 "ttft_ms": round(((first_token or finished) - started) * 1000, 1),
                 "total_ms": round((finished - started) * 1000, 1),
-                "new_tokens": len(ids),
                 "prompt_tokens": len(prompt.ids),
             },
         )

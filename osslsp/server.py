@@ -108,7 +108,7 @@ class OsslspServer(LanguageServer):
         if self.assistant is not None:
             self.assistant.close()
         self.assistant = Assistant(self.settings, self.root, on_state=self.set_state)
-        self.assistant.start_engine()
+        self.assistant.start()
 
     # --- documents ------------------------------------------------------------------------
 

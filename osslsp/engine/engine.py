@@ -114,6 +114,11 @@ class Engine:
         """Start loading in the background (returns at once)."""
         self._thread.start()
 
+    @property
+    def loading_done(self) -> bool:
+        """Loading has finished, well or not."""
+        return self._ready.is_set()
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until loading finished (well or not); True when the model is ready."""
         self._ready.wait(timeout)

@@ -41,6 +41,5 @@ def register(server: OsslspServer) -> None:
     def status(ls: OsslspServer, *arguments: Any) -> dict[str, Any]:
         """State, model, device and memory, for status lines and `:OsslspStatus`."""
         state, message = ls.state
-        engine = ls.assistant.engine if ls.assistant else None
-        details = engine.loaded.describe() if engine is not None and engine.loaded else {}
+        details = ls.assistant.describe() if ls.assistant else {}
         return {"state": state, "message": message, "model": ls.settings.model, **details}

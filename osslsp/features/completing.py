@@ -6,7 +6,7 @@ import asyncio
 
 from lsprotocol import types
 
-from osslsp.assistant import AssistantError
+from osslsp.assistant import AssistantError, Superseded
 from osslsp.languages import language_for
 from osslsp.server import OsslspServer
 
@@ -26,6 +26,8 @@ async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> s
     assistant = ls.assistant
     try:
         completion = await assistant.complete(assistant.cursor_at(path, text, offset, language_id), key=uri)
+    except Superseded:
+        return None
     except AssistantError as error:
         ls.tell_once(str(error))
         return None

@@ -11,6 +11,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from osslsp.assistant import AssistantError
 from osslsp.server import OsslspServer
 
 
@@ -56,9 +57,10 @@ async def _start_with_progress(server: OsslspServer) -> None:
     server.start_assistant()
     if token is None:
         return
-    engine = server.assistant.engine
-    while engine is not None and not engine.wait_ready(0):
-        await asyncio.sleep(0.1)
+    try:
+        await server.assistant.wait_ready()
+    except AssistantError:
+        pass  # the state says why; set_state already told the user
     state, message = server.state
     server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message or state))
 

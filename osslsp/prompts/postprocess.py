@@ -19,10 +19,17 @@ _CLOSERS = tuple(")]}")
 _OPENERS = (":", "{", "(", "[", "=>", "->", " do", "then")
 
 
-def final_channel(raw: str) -> str:
-    """The final-channel text of a harmony answer (the whole text for other models)."""
+def final_channel(raw: str, started_in_final: bool = True) -> str:
+    """The final-channel text of an answer, without harmony markers.
+
+    `started_in_final`: the prompt pre-filled the final channel (or the model has no channels),
+    so the text is the answer from its first token; otherwise only what follows the model's own
+    switch to the final channel counts (the analysis before it is never shown).
+    """
     if _FINAL in raw:
         raw = raw.rsplit(_FINAL, 1)[1]
+    elif not started_in_final:
+        return ""
     for marker in _END_MARKERS:
         raw = raw.split(marker, 1)[0]
     return _MARKER.sub("", raw)

@@ -1,0 +1,136 @@
+"""Backends: where generation runs. The assistant asks a backend for a stream of text.
+
+`LocalBackend` runs the model in this process, on the engine thread. A remote backend (an
+OpenAI-compatible server) implements the same two methods, so prompts, the index, style checks
+and post-processing stay in the language server whichever backend generates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from osslsp.models import ModelSource
+from osslsp.prompts.modeltext import ModelText
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How much and how freely to generate."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+
+
+class TextStream(Protocol):
+    """Generated text, delivered as it comes; cancel() stops the model at its next step."""
+
+    finish_reason: str
+
+    def cancel(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+
+class Backend(Protocol):
+    """Something that turns a prompt into a stream of text."""
+
+    state: str  # "loading", "ready" or "error"
+    error: str
+
+    def start(self) -> None: ...
+
+    async def wait_ready(self) -> None: ...
+
+    def stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
+               settings: GenerationSettings, key: str | None,
+               stop_when: Callable[[str], bool] | None) -> TextStream: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalTextStream:
+    """Token ids from the engine thread, decoded to text deltas on the event loop."""
+
+    def __init__(self, generation, text: ModelText):
+        self._generation = generation
+        self._text = text
+        self.ids: list[int] = []
+
+    @property
+    def finish_reason(self) -> str:
+        return self._generation.finish_reason
+
+    def cancel(self) -> None:
+        self._generation.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        shown = ""
+        try:
+            async for token in self._generation:
+                self.ids.append(token)
+                decoded = self._text.decode(self.ids)
+                if decoded.endswith("\ufffd"):
+                    continue  # half a UTF-8 character: wait for the rest
+                yield decoded[len(shown):]
+                shown = decoded
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+
+class LocalBackend:
+    """The model in this process: loads on the engine thread, serves one request at a time."""
+
+    def __init__(self, source: ModelSource, text_loader: Callable[[], ModelText], dtype: str, device: str,
+                 max_gpu_memory_gib: float, on_state: Callable[[str, str], None]):
+        from osslsp.engine.engine import Engine
+
+        self._text_loader = text_loader
+        self._on_state = on_state
+        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, on_state=self._engine_state)
+        self.state, self.error = "loading", ""
+
+    def _engine_state(self, state: str, message: str) -> None:
+        if state == "ready":
+            try:
+                self._text_loader()
+            except Exception as error:  # no tokenizer: as bad as no model
+                state, message = "error", str(error)
+        self.state = state
+        if state == "error":
+            self.error = message
+        self._on_state(state, message)
+
+    def start(self) -> None:
+        self.engine.start()
+
+    async def wait_ready(self) -> None:
+        while not self.engine.loading_done:
+            await asyncio.sleep(0.05)
+
+    def stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
+               settings: GenerationSettings, key: str | None,
+               stop_when: Callable[[str], bool] | None) -> LocalTextStream:
+        from osslsp.engine.engine import Request
+        from osslsp.engine.generation import Sampling
+
+        text = self._text_loader()
+        request = Request(
+            prompt_ids=prompt_ids,
+            sampling=Sampling(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature),
+            key=key,
+            stop_ids=stop_ids,
+            stop_when=(lambda ids: stop_when(text.decode(ids))) if stop_when else None,
+        )
+        return LocalTextStream(self.engine.submit(request, asyncio.get_running_loop()), text)
+
+    def describe(self) -> dict[str, object]:
+        return self.engine.loaded.describe() if self.engine.loaded else {}
+
+    def close(self) -> None:
+        self.engine.close()
