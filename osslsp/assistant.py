@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osslsp.backend import Backend, GenerationSettings
+from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, resolve_model
-from osslsp.prompts.completion import Cursor, Prompt, build_completion_prompt
+from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
 from osslsp.prompts.postprocess import clean_completion, final_channel
 from osslsp.settings import Settings
+from osslsp.style import StyleGuide, enforce_completion, resolve_guide
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,12 @@ class Assistant:
         self.text: ModelText | None = None
         self.backend: Backend | None = None
         self.error = ""
+        self.index: WorkspaceIndex | None = None
+        if root is not None and settings.index_enabled:
+            self.index = WorkspaceIndex(root)
+        self._guides: dict[str, StyleGuide] = {}
+        self._guide_texts: dict[tuple[str, int], str] = {}
+        self.warnings: list[str] = []  # for the user: broken style guides and the like
 
     # --- start-up -------------------------------------------------------------------------
 
@@ -131,6 +139,43 @@ class Assistant:
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
+        if self.index is not None:
+            self.index.close()
+
+    # --- workspace knowledge --------------------------------------------------------------
+
+    def context_for(self, path: Path, text: str, offset: int, budget_tokens: int) -> list[Snippet]:
+        """Definitions from the workspace that the code at `offset` uses, best first."""
+        if self.index is None or budget_tokens <= 0:
+            return []
+        return self.index.context_for(path, text, offset, budget_tokens, self.load_text().count)
+
+    def guide_for(self, language: str) -> StyleGuide:
+        """The style guide that applies to a language here (bundled, team, setting)."""
+        if language not in self._guides:
+            guide, warnings = resolve_guide(language, self.root, self.settings.style_guide)
+            for warning in warnings:
+                log.warning(warning)
+                self.warnings.append(warning)
+            self._guides[language] = guide
+        return self._guides[language]
+
+    def guide_text(self, language: str, budget_tokens: int) -> str:
+        """The guide in compact form, as many of its sentences as fit the budget (by search)."""
+        if not language:
+            return ""
+        key = (language, budget_tokens)
+        if key not in self._guide_texts:
+            guide, count = self.guide_for(language), self.load_text().count
+            low, high = 0, len(guide.prompt_text())
+            while low < high:
+                middle = (low + high + 1) // 2
+                if count(guide.prompt_text(middle)) <= budget_tokens:
+                    low = middle
+                else:
+                    high = middle - 1
+            self._guide_texts[key] = guide.prompt_text(low)
+        return self._guide_texts[key]
 
     # --- generation -----------------------------------------------------------------------
 
@@ -188,20 +233,39 @@ class Assistant:
     # --- completions ----------------------------------------------------------------------
 
     def cursor_at(self, path: Path, text: str, offset: int, language_id: str | None = None) -> Cursor:
+        """A document split at the cursor, credential-looking lines redacted."""
         language = language_for(path, language_id)
+        if is_secret_path(path):
+            raise AssistantError(f"{path.name} holds secrets: osslsp never puts it in a prompt")
         return Cursor(
             path=display_path(path, self.root),
             language=language.name if language else (language_id or ""),
-            prefix=text[:offset],
-            suffix=text[offset:],
+            prefix=redact_secrets(text[:offset]),
+            suffix=redact_secrets(text[offset:]),
+            absolute=path,
         )
 
     def completion_prompt(self, cursor: Cursor) -> Prompt:
         """The exact prompt for a cursor, within the configured token budget."""
+        budget = self.settings.context_tokens
+        text = cursor.prefix + cursor.suffix
+        snippets = self.context_for(cursor.absolute, text, len(cursor.prefix), int(budget * CONTEXT_SHARE))
+        guide = self.guide_text(cursor.language, int(budget * GUIDE_SHARE))
         try:
-            return build_completion_prompt(self.load_text(), cursor, self.settings.context_tokens)
+            return build_completion_prompt(self.load_text(), cursor, budget, guide, snippets)
         except ValueError as error:
             raise AssistantError(str(error)) from error
+
+    def enforce_style(self, cursor: Cursor, candidate: str | None) -> str | None:
+        """The candidate fixed or cut to the style guide, or None when nothing of it complies."""
+        if candidate is None or not cursor.language:
+            return candidate
+        enforced = enforce_completion(cursor.prefix, candidate, cursor.suffix, cursor.language,
+                                      self.guide_for(cursor.language))
+        for finding in enforced.rejected:
+            log.info("style: %s:%s:%s %s: %s rejected %r", cursor.path, finding.line, finding.col,
+                     finding.rule, finding.message, candidate)
+        return enforced.text
 
     async def complete(self, cursor: Cursor, key: str | None = None) -> Completion:
         """Generate and clean one completion; cancelling the awaiting task stops the model."""
@@ -225,7 +289,7 @@ class Assistant:
             raw += delta
         finished = time.perf_counter()
         return Completion(
-            text=clean_completion(raw, cursor, prompt.prefill),
+            text=self.enforce_style(cursor, clean_completion(raw, cursor, prompt.prefill)),
             prompt=prompt,
             raw=raw,
             timings={

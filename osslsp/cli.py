@@ -113,6 +113,8 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     assistant = Assistant(_settings(args), args.root.resolve())
     try:
         assistant.load_text()
+        if assistant.index is not None:
+            assistant.index.refresh()
         for spec in args.targets:
             target = Target(spec, args.root)
             started = time.perf_counter()
@@ -125,6 +127,8 @@ def cmd_prompt(args: argparse.Namespace) -> int:
                 print(f"=== {spec}: {len(prompt.ids)} tokens, {elapsed:.1f} ms ===\n{prompt.text}")
     except AssistantError as error:
         return _fail(str(error))
+    finally:
+        assistant.close()
     return 0
 
 

@@ -62,6 +62,20 @@ def set_experts_implementation(model, name: str) -> None:
         model.config._experts_implementation = name
 
 
+PREFILL_GRAPH_BUCKETS = (16, 64)  # prefills of up to this many new tokens replay a CUDA graph
+
+
+@dataclass
+class _PrefillGraph:
+    """A captured prefill of `bucket` tokens: fill ids and positions, replay, read logits (1, V)."""
+
+    bucket: int
+    ids: torch.Tensor  # (bucket,)
+    positions: torch.Tensor  # (bucket,)
+    graph: torch.cuda.CUDAGraph
+    logits: torch.Tensor  # (1, V)
+
+
 @dataclass
 class _Layer:
     """One decoder layer's weights (views of the model's parameters) and its slice of the KV cache."""
@@ -153,9 +167,11 @@ class FastGptOssRunner:
         }
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
+        self.prefill_graphs: list[_PrefillGraph] = []
         self._warm_up()
         if devices == {self.device} and self.device.type == "cuda":  # a graph spans one GPU; split models
-            self._capture_decode_graph()  # decode eagerly
+            self._capture_decode_graph()  # run eagerly
+            self._capture_prefill_graphs()
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -220,6 +236,26 @@ class FastGptOssRunner:
             self.graph_logits = self._decode_step()  # (1, V), rewritten by every replay
         torch.cuda.synchronize(self.device)
 
+    @torch.inference_mode()
+    def _capture_prefill_graphs(self) -> None:
+        """Graphs for short prefills (a keystroke after an edit), which launches would otherwise bound."""
+        for bucket in PREFILL_GRAPH_BUCKETS:
+            if bucket >= self.max_context:
+                break
+            ids = torch.zeros(bucket, dtype=torch.long, device=self.device)
+            positions = torch.arange(bucket, device=self.device)
+            try:
+                self._prefill_step(ids, positions)  # warm-up outside the graph
+                torch.cuda.synchronize(self.device)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    logits = self._prefill_step(ids, positions)
+            except RuntimeError as error:  # the eager path still works: slower keystrokes, nothing wrong
+                log.warning("no CUDA graph for %d-token prefills: %s", bucket, error)
+                return
+            self.prefill_graphs.append(_PrefillGraph(bucket, ids, positions, graph, logits))
+        torch.cuda.synchronize(self.device)
+
     # -- Runner protocol --------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -232,7 +268,7 @@ class FastGptOssRunner:
         self.cached_ids = self.cached_ids[:keep]  # the static cache only needs its length cut back
         new_ids = ids[keep:]
         try:
-            logits = self._prefill_step(new_ids, start=keep)
+            logits = self._prefill(new_ids, start=keep)
         except BaseException:
             self.cached_ids = []  # a failed step may have written part of its keys
             raise
@@ -290,12 +326,27 @@ class FastGptOssRunner:
                 )
         return self._logits(residual, delta)
 
-    def _prefill_step(self, new_ids: list[int], start: int) -> torch.Tensor:
-        """The new tokens at positions start.. through every layer; logits (1, V) of the last one."""
-        k = self.kernels
+    def _prefill(self, new_ids: list[int], start: int) -> torch.Tensor:
+        """Logits (1, V) after the new tokens at positions start..; a few tokens replay a graph."""
         n = len(new_ids)
-        residual = F.embedding(torch.tensor(new_ids, device=self.device), self.embed)  # (n, H)
-        positions = {d: torch.arange(start, start + n, device=d) for d in self.position}  # (n,)
+        graph = next((g for g in self.prefill_graphs if n <= g.bucket), None)
+        if graph is None:
+            ids = torch.tensor(new_ids, device=self.device)
+            return self._prefill_step(ids, torch.arange(start, start + n, device=self.device))
+        # Pad to the graph's size with copies of the last token at its own position: they compute
+        # exactly what it does (same experts, same cache slot, same values), and the last row is its.
+        padding = graph.bucket - n
+        graph.ids.copy_(torch.tensor(new_ids + new_ids[-1:] * padding))
+        graph.positions.copy_(torch.tensor(list(range(start, start + n)) + [start + n - 1] * padding))
+        graph.graph.replay()
+        return graph.logits
+
+    def _prefill_step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Tokens ids (n,) at ascending positions (n,) through every layer; logits (1, V) of the last."""
+        k = self.kernels
+        n = ids.shape[0]
+        residual = F.embedding(ids, self.embed)  # (n, H)
+        positions = {d: positions.to(d) for d in self.position}  # (n,) on every device
         delta = None
         for layer in self.layers:
             residual, delta = _to_device(residual, delta, layer.device)
@@ -307,8 +358,8 @@ class FastGptOssRunner:
                 q = torch.empty(n, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
                 k.rope_and_cache(qkv, cos, sin, positions[layer.device], q, layer.k_cache, layer.v_cache)
                 attended = torch.empty_like(q)  # (n, NQ D)
-                k.prefill_attention(q, layer.k_cache, layer.v_cache, start, layer.window, layer.sinks, self.scale,
-                                    attended)
+                k.prefill_attention(q, layer.k_cache, layer.v_cache, positions[layer.device], layer.window,
+                                    layer.sinks, self.scale, attended)
                 delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (n, H)
                 k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)
                 expert_ids, expert_weights = self._route(normed, layer)  # (n, K) each

@@ -58,28 +58,31 @@ def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torc
 
 @triton.jit
 def _rope_cache_kernel(QKV, Cos, Sin, Positions, QOut, KCache, VCache, cache_len,
-                       NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr):
-    token = tl.program_id(0)
-    head = tl.program_id(1)  # 0..NQ-1: a query head; NQ..NQ+NKV-1: a key/value head
-    half = tl.arange(0, D // 2)
+                       NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr, HEADS_PAD: tl.constexpr):
+    token = tl.program_id(0)  # one program rotates all heads of one token
+    heads = tl.arange(0, HEADS_PAD)[:, None]  # query heads, then key heads
+    half = tl.arange(0, D // 2)[None, :]
     pos = tl.load(Positions + token)
-    cos = tl.load(Cos + pos * (D // 2) + half).to(tl.float32)
+    cos = tl.load(Cos + pos * (D // 2) + half).to(tl.float32)  # (1, D/2)
     sin = tl.load(Sin + pos * (D // 2) + half).to(tl.float32)
     row = QKV + token * (NQ + 2 * NKV) * D
-    x1 = tl.load(row + head * D + half).to(tl.float32)
-    x2 = tl.load(row + head * D + D // 2 + half).to(tl.float32)
+    rotated = heads < NQ + NKV
+    x1 = tl.load(row + heads * D + half, mask=rotated, other=0.0).to(tl.float32)
+    x2 = tl.load(row + heads * D + D // 2 + half, mask=rotated, other=0.0).to(tl.float32)
     out1 = x1 * cos - x2 * sin
     out2 = x2 * cos + x1 * sin
-    if head < NQ:
-        tl.store(QOut + token * NQ * D + head * D + half, out1.to(QOut.dtype.element_ty))
-        tl.store(QOut + token * NQ * D + head * D + D // 2 + half, out2.to(QOut.dtype.element_ty))
-    else:
-        kv = head - NQ
-        slot = kv * cache_len * D + pos * D  # cache (NKV, T, D)
-        tl.store(KCache + slot + half, out1.to(KCache.dtype.element_ty))
-        tl.store(KCache + slot + D // 2 + half, out2.to(KCache.dtype.element_ty))
-        v = tl.load(row + (NQ + NKV + kv) * D + tl.arange(0, D))
-        tl.store(VCache + slot + tl.arange(0, D), v)
+    is_q = heads < NQ
+    q_row = QOut + token * NQ * D + heads * D
+    tl.store(q_row + half, out1.to(QOut.dtype.element_ty), mask=is_q)
+    tl.store(q_row + D // 2 + half, out2.to(QOut.dtype.element_ty), mask=is_q)
+    is_k = rotated & (heads >= NQ)
+    k_slot = KCache + (heads - NQ) * cache_len * D + pos * D  # cache (NKV, T, D)
+    tl.store(k_slot + half, out1.to(KCache.dtype.element_ty), mask=is_k)
+    tl.store(k_slot + D // 2 + half, out2.to(KCache.dtype.element_ty), mask=is_k)
+    kv_heads = tl.arange(0, NKV)[:, None]
+    dims = tl.arange(0, D)[None, :]
+    v = tl.load(row + (NQ + NKV) * D + kv_heads * D + dims)
+    tl.store(VCache + kv_heads * cache_len * D + pos * D + dims, v)
 
 
 def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
@@ -88,9 +91,9 @@ def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, posi
     into k_cache/v_cache (NKV, T, D). cos/sin: (T, D/2), the model's own rotary tables."""
     n_kv, cache_len, head_dim = k_cache.shape
     n_q = q_out.shape[-1] // head_dim
-    _rope_cache_kernel[(qkv.shape[0], n_q + n_kv)](
+    _rope_cache_kernel[(qkv.shape[0],)](
         qkv, cos, sin, positions, q_out, k_cache, v_cache, cache_len, NQ=n_q, NKV=n_kv, D=head_dim,
-        num_warps=1,
+        HEADS_PAD=triton.next_power_of_2(n_q + n_kv), num_warps=4,
     )
 
 
@@ -191,19 +194,21 @@ class DecodeAttention:
         )
 
 
-@triton.jit(do_not_specialize=["start", "n_new"])  # one compiled variant for every prompt
-def _prefill_attention_kernel(Q, KCache, VCache, Sinks, Out, start, n_new, cache_len, window, scale,
+@triton.jit(do_not_specialize=["n_new"])  # one compiled variant for every prompt length
+def _prefill_attention_kernel(Q, KCache, VCache, Sinks, Positions, Out, n_new, cache_len, window, scale,
                               NQ: tl.constexpr, GROUP: tl.constexpr, D: tl.constexpr,
                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     block_m = tl.program_id(0)
     head = tl.program_id(1)
     kv = head // GROUP
     rows = block_m * BLOCK_M + tl.arange(0, BLOCK_M)  # index among the new tokens
-    q_pos = start + rows
+    row_ok = rows < n_new
+    q_pos = tl.load(Positions + rows, mask=row_ok, other=0)
     dims = tl.arange(0, D)
-    q = tl.load(Q + rows[:, None] * NQ * D + head * D + dims[None, :], mask=rows[:, None] < n_new, other=0.0)
-    hi = tl.minimum(start + (block_m + 1) * BLOCK_M, start + n_new)  # one past the last query's position
-    lo = tl.maximum(start + block_m * BLOCK_M - window + 1, 0) // BLOCK_N * BLOCK_N
+    q = tl.load(Q + rows[:, None] * NQ * D + head * D + dims[None, :], mask=row_ok[:, None], other=0.0)
+    hi = tl.max(tl.where(row_ok, q_pos, 0), axis=0) + 1  # one past the last query's position
+    first = tl.min(tl.where(row_ok, q_pos, 1 << 40), axis=0)
+    lo = tl.maximum(first - window + 1, 0) // BLOCK_N * BLOCK_N
     m_i = tl.full([BLOCK_M], -1.0e30, tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, D], tl.float32)
@@ -227,19 +232,19 @@ def _prefill_attention_kernel(Q, KCache, VCache, Sinks, Out, start, n_new, cache
     l_all = l_i * alpha + tl.exp(sink - m_all)
     out = acc * (alpha / l_all)[:, None]
     tl.store(Out + rows[:, None] * NQ * D + head * D + dims[None, :], out.to(Out.dtype.element_ty),
-             mask=rows[:, None] < n_new)
+             mask=row_ok[:, None])
 
 
-def prefill_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, start: int,
+def prefill_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, positions: torch.Tensor,
                       window: int, sinks: torch.Tensor, scale: float, out: torch.Tensor) -> None:
-    """Causal (optionally sliding-window) attention with sinks for n new tokens at positions
-    start..start+n-1, against the cache that already holds them. q, out: (n, NQ*D)."""
+    """Causal (optionally sliding-window) attention with sinks for n new tokens at `positions` (n,)
+    (ascending), against the cache that already holds them. q, out: (n, NQ*D)."""
     n_kv, cache_len, head_dim = k_cache.shape
     n_new = q.shape[0]
     n_q = q.shape[1] // head_dim
     block_m = 64 if n_new > 16 else 16
     _prefill_attention_kernel[(triton.cdiv(n_new, block_m), n_q)](
-        q, k_cache, v_cache, sinks, out, start, n_new, cache_len, window, scale,
+        q, k_cache, v_cache, sinks, positions, out, n_new, cache_len, window, scale,
         NQ=n_q, GROUP=n_q // n_kv, D=head_dim, BLOCK_M=block_m, BLOCK_N=64, num_warps=4, num_stages=3,
     )
 

@@ -62,8 +62,7 @@ class DecodeAttention:
         out.copy_(_attention(q[None], k_cache, v_cache, position, window, sinks, scale)[0])
 
 
-def prefill_attention(q, k_cache, v_cache, start, window, sinks, scale, out) -> None:
-    positions = torch.arange(start, start + q.shape[0], device=q.device)
+def prefill_attention(q, k_cache, v_cache, positions, window, sinks, scale, out) -> None:
     out.copy_(_attention(q, k_cache, v_cache, positions, window, sinks, scale))
 
 

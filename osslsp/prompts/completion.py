@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from osslsp.index import Snippet
 from osslsp.prompts.budget import fit_head, fit_tail
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText
 
@@ -31,16 +33,6 @@ SUFFIX_SHARE = 0.20
 
 
 @dataclass(frozen=True)
-class ContextSnippet:
-    """Code from elsewhere in the workspace, labelled with where it comes from."""
-
-    path: str
-    line: int
-    text: str
-    reason: str = ""
-
-
-@dataclass(frozen=True)
 class Cursor:
     """A document split at the cursor."""
 
@@ -48,6 +40,7 @@ class Cursor:
     language: str  # LSP language id ("python", ...) or "" when unknown
     prefix: str  # the text before the cursor
     suffix: str  # the text after the cursor
+    absolute: Path | None = None  # the file itself, for the workspace index
 
     @property
     def line_prefix(self) -> str:
@@ -75,7 +68,7 @@ def _fence(language: str) -> str:
     return "```" + (language or "")
 
 
-def _context_block(snippets: Sequence[ContextSnippet], budget: int, text: ModelText) -> str:
+def _context_block(snippets: Sequence[Snippet], budget: int, text: ModelText) -> str:
     """As many snippets, in the order given (best first), as fit the budget."""
     parts: list[str] = []
     used = 0
@@ -124,14 +117,17 @@ def build_completion_prompt(
     cursor: Cursor,
     budget: int,
     guide: str = "",
-    snippets: Sequence[ContextSnippet] = (),
+    snippets: Sequence[Snippet] = (),
 ) -> Prompt:
-    """The completion prompt for a cursor, never longer than `budget` tokens."""
+    """The completion prompt for a cursor, never longer than `budget` tokens.
+
+    `guide` comes fitted to its share of the budget (`GUIDE_SHARE`) and `snippets` best first.
+    """
     skeleton, _ = _assemble(text, cursor, "", "", "", "")
     free = budget - text.count(skeleton)
     if free <= 0:
         raise ValueError(f"a budget of {budget} tokens cannot hold the instructions and the current line")
-    guide_part = fit_head(guide, int(free * GUIDE_SHARE), text.count)
+    guide_part = guide
     context_part = _context_block(snippets, int(free * CONTEXT_SHARE), text)
     suffix_part = fit_head(cursor.suffix, int(free * SUFFIX_SHARE), text.count).rstrip("\n")
     before_line = cursor.prefix[: len(cursor.prefix) - len(cursor.line_prefix)]
