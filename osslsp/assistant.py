@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from osslsp.backend import Backend, GenerationSettings
+from osslsp.backend import Backend, GenerationSettings, make_backend
 from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, resolve_model
@@ -107,16 +107,13 @@ class Assistant:
 
     def start(self) -> None:
         """Resolve the model and start the backend (the model loads in the background)."""
-        from osslsp.backend import LocalBackend
-
         try:
             source = self.resolve()
         except AssistantError as error:
             self.error = str(error)
             self.on_state("error", self.error)
             return
-        self.backend = LocalBackend(source, self.load_text, self.settings.dtype, self.settings.device,
-                                    self.settings.max_gpu_memory_gib, on_state=self._backend_state)
+        self.backend = make_backend(self.settings, source, self.load_text, self._backend_state)
         self.backend.start()
 
     def _backend_state(self, state: str, message: str) -> None:

@@ -134,3 +134,10 @@ class LocalBackend:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def make_backend(settings, source: ModelSource, text_loader: Callable[[], ModelText],
+                 on_state: Callable[[str, str], None]) -> Backend:
+    """The backend the `engine` setting asks for: "local" runs the model in this process."""
+    return LocalBackend(source, text_loader, settings.dtype, settings.device,
+                        settings.max_gpu_memory_gib, on_state)
