@@ -76,12 +76,14 @@ def check_norm_rope_attention() -> None:
         for window in (128, tk.NO_WINDOW):
             q = rand(n, NQ * D)
             out_t, out_r = torch.empty_like(q), torch.empty_like(q)
-            tk.prefill_attention(q, k_cache, v_cache, start, window, sinks, 0.125, out_t)
-            rk.prefill_attention(q, k_cache, v_cache, start, window, sinks, 0.125, out_r)
+            pos = torch.arange(start, start + n, device=dev)
+            tk.prefill_attention(q, k_cache, v_cache, pos, window, sinks, 0.125, out_t)
+            rk.prefill_attention(q, k_cache, v_cache, pos, window, sinks, 0.125, out_r)
             report(f"prefill attention n={n} start={start} window={window}", out_t, out_r)
     q = rand(8192, NQ * D)
     out = torch.empty_like(q)
-    ms = do_bench(lambda: tk.prefill_attention(q, k_cache, v_cache, 0, tk.NO_WINDOW, sinks, 0.125, out))
+    pos = torch.arange(8192, device=dev)
+    ms = do_bench(lambda: tk.prefill_attention(q, k_cache, v_cache, pos, tk.NO_WINDOW, sinks, 0.125, out))
     flops = 4 * NQ * D * 8192 * 8192 / 2
     print(f"prefill attention 8k full: {ms:.2f} ms, {flops / ms / 1e9:.0f} TFLOP/s", flush=True)
     position = torch.tensor([2047], device=dev)

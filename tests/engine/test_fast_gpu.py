@@ -64,14 +64,14 @@ def test_runner_matches_transformers(model):
         expected = model.generate(torch.tensor([prompt], device=DEVICE), max_new_tokens=32, min_new_tokens=32,
                                   do_sample=False)[0, 300:].tolist()
     runner = make_runner(model, 512)
-    assert isinstance(runner, FastGptOssRunner) and runner.graph is not None
+    assert isinstance(runner, FastGptOssRunner) and runner.graph is not None and runner.prefill_graphs
     logits = runner.prefill(prompt)
     assert _relative_error(logits, expected_logits) < 1e-2
     assert int(logits.argmax()) == int(expected_logits.argmax())
     runner.cached_ids = []
     produced = list(generate(runner, prompt, Sampling(max_new_tokens=32), frozenset(), lambda: False))
     assert produced == expected
-    edited = prompt[:-4] + [1, 2, 3]  # prefix reuse
+    edited = prompt[:-4] + [1, 2, 3]  # prefix reuse: 3 new tokens, through the 16-token prefill graph
     with torch.inference_mode():
         edited_logits = model(torch.tensor([edited], device=DEVICE)).logits[0, -1].float()
     assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
