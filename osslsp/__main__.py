@@ -2,4 +2,6 @@ import sys
 
 from osslsp.cli import main
 
-sys.exit(main())
+# Guarded: the indexer's worker processes start by importing the main module.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -139,6 +139,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(args.model)
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build or refresh the workspace index (or show its statistics)."""
+    from osslsp.index import index_main
+
+    return index_main(args.root, args.stats)
+
+
+def cmd_style_check(args: argparse.Namespace) -> int:
+    """Check files against the applicable style guide."""
+    from osslsp.style import style_main
+
+    return style_main(args.paths, args.guide)
+
+
+def cmd_style_list(args: argparse.Namespace) -> int:
+    """Show the bundled guides and what the workspace resolves to."""
+    from osslsp.style import list_main
+
+    return list_main(args.root)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure stock Transformers and our engine on the same weights, in one process."""
+    from osslsp.engine.bench import bench_main
+
+    return bench_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="osslsp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"osslsp {__version__}")
@@ -164,6 +192,29 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the set-up", description=cmd_doctor.__doc__)
     doctor.add_argument("--model", default=DEFAULT_MODEL)
     doctor.set_defaults(func=cmd_doctor)
+
+    index = commands.add_parser("index", help="build or refresh the workspace index", description=cmd_index.__doc__)
+    index.add_argument("root", nargs="?", type=Path, default=Path.cwd(), help="workspace root (default: .)")
+    index.add_argument("--stats", action="store_true", help="only show the statistics of the existing index")
+    index.set_defaults(func=cmd_index)
+
+    style = commands.add_parser("style", help="team style guides").add_subparsers(dest="style_command", required=True)
+    check = style.add_parser("check", help="check files against the style guide", description=cmd_style_check.__doc__)
+    check.add_argument("paths", nargs="+", type=Path)
+    check.add_argument("--guide", default="", help="a bundled guide name or a TOML file (default: the workspace's)")
+    check.set_defaults(func=cmd_style_check)
+    listing = style.add_parser("list", help="show bundled guides and the workspace's", description=cmd_style_list.__doc__)
+    listing.add_argument("--root", type=Path, default=Path.cwd())
+    listing.set_defaults(func=cmd_style_list)
+
+    from osslsp.engine.bench_options import add_arguments as add_bench_arguments
+
+    bench = commands.add_parser("bench", help="benchmark stock Transformers against our engine",
+                                description=cmd_bench.__doc__)
+    _add_model_options(bench)
+    bench.add_argument("--json", action="store_true", help="print JSON")
+    add_bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

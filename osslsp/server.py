@@ -58,6 +58,8 @@ class OsslspServer(LanguageServer):
         self.assistant: Assistant | None = None
         self.root: Path | None = None
         self.state = ("idle", "")
+        self.model_state = ("idle", "")  # the model's own state, shown again after indexing
+        self.index_task: asyncio.Task | None = None  # the background indexing, kept alive here
         self.explanation_notifications = False  # the client renders osslsp/explanation itself
         self._loop: asyncio.AbstractEventLoop | None = None
         self._told: set[str] = set()
@@ -79,6 +81,8 @@ class OsslspServer(LanguageServer):
         """Report the assistant's state (callable from any thread)."""
         def send() -> None:
             self.state = (state, message)
+            if state != "indexing":
+                self.model_state = (state, message)
             self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "message": message})
             if state == "error":
                 self.tell_once(message)

@@ -12,6 +12,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from osslsp.assistant import AssistantError
+from osslsp.features.workspace_index import index_workspace
 from osslsp.server import OsslspServer
 
 
@@ -55,6 +56,7 @@ async def _begin_progress(server: OsslspServer, title: str) -> str | None:
 async def _start_with_progress(server: OsslspServer) -> None:
     token = await _begin_progress(server, f"osslsp: loading {server.settings.model}")
     server.start_assistant()
+    server.index_task = asyncio.create_task(index_workspace(server))
     if token is None:
         return
     try:
