@@ -129,20 +129,28 @@ def build_completion_prompt(
         raise ValueError(f"a budget of {budget} tokens cannot hold the instructions and the current line")
     guide_part = guide
     context_part = _context_block(snippets, int(free * CONTEXT_SHARE), text)
-    suffix_part = fit_head(cursor.suffix, int(free * SUFFIX_SHARE), text.count).rstrip("\n")
+    suffix_budget = int(free * SUFFIX_SHARE)
+    suffix_part = fit_head(cursor.suffix, suffix_budget, text.count).rstrip("\n")
     before_line = cursor.prefix[: len(cursor.prefix) - len(cursor.line_prefix)]
-    used = text.count(guide_part) + text.count(context_part) + text.count(suffix_part)
-    prefix_budget = free - used
+    prefix_budget = free - text.count(guide_part) - text.count(context_part) - text.count(suffix_part)
     while True:
         prefix_part = fit_tail(before_line, prefix_budget, text.count)
         prompt_text, prefill = _assemble(text, cursor, guide_part, context_part, suffix_part, prefix_part)
         ids = text.encode(prompt_text)
-        if len(ids) <= budget or not prefix_part:
+        over = len(ids) - budget
+        if over <= 0:
             break
-        # Tokens merge differently across section borders: give back the difference and refit.
-        prefix_budget -= len(ids) - budget
-    if len(ids) > budget:
-        raise ValueError(f"the prompt needs {len(ids)} tokens, over the budget of {budget}")
+        # Section headers and merges across borders cost a little more than the parts alone.
+        # The prefix was sized to take what was left, so it gives back first.
+        if prefix_part:
+            prefix_budget -= over
+        elif suffix_part:
+            suffix_budget -= over
+            suffix_part = fit_head(cursor.suffix, suffix_budget, text.count).rstrip("\n")
+        elif context_part or guide_part:
+            context_part, guide_part = ("", guide_part) if context_part else ("", "")
+        else:
+            raise ValueError(f"the prompt needs {len(ids)} tokens, over the budget of {budget}")
     sections = {
         "guide": text.count(guide_part),
         "context": text.count(context_part),

@@ -1,0 +1,94 @@
+"""The engine thread with the tiny model on the CPU: streaming, cancel, supersede, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from osslsp.engine.engine import Engine, EngineError, Request
+from osslsp.engine.generation import NonFiniteLogits, Sampling, generate
+from osslsp.engine.runner import TransformersRunner
+from osslsp.models import resolve_model
+
+PROMPT = list(range(10, 60))
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_dir):
+    engine = Engine(resolve_model("tiny"), device="cpu")
+    engine.start()
+    assert engine.wait_ready(120), engine.error
+    yield engine
+    engine.close()
+
+
+def endless(max_new_tokens: int = 100_000) -> Request:
+    """A request the tiny model would follow for a long time: no stop ids of its own count."""
+    return Request(PROMPT, Sampling(max_new_tokens=max_new_tokens), stop_ids=frozenset())
+
+
+def test_greedy_stream_is_the_direct_generation(engine):
+    request = Request(PROMPT, Sampling(max_new_tokens=16))
+    streamed = list(engine.submit(request))
+    runner = TransformersRunner(engine.loaded.model)
+    direct = list(generate(runner, PROMPT, request.sampling, engine.loaded.stop_ids, lambda: False))
+    assert streamed == direct and streamed
+
+
+def test_cancel_stops_the_generation_at_the_next_step(engine):
+    generation = engine.submit(endless())
+    received = []
+    for token in generation:
+        received.append(token)
+        if len(received) == 3:
+            generation.cancel()
+    # The stop flag is read before and after each step: at most one more token arrives.
+    assert 3 <= len(received) <= 4
+    assert generation.finish_reason == "cancelled"
+
+
+def test_a_newer_request_for_the_same_document_supersedes_the_older(engine):
+    older = engine.submit(Request(PROMPT, Sampling(max_new_tokens=100_000), key="doc", stop_ids=frozenset()))
+    first = next(iter(older))  # the older one is running
+    newer = engine.submit(Request(PROMPT, Sampling(max_new_tokens=4), key="doc"))
+    rest = list(older)
+    assert older.finish_reason == "cancelled" and len(rest) < 100_000
+    assert first is not None and list(newer)
+
+
+def test_stop_when_ends_the_generation(engine):
+    generation = engine.submit(Request(PROMPT, Sampling(max_new_tokens=1000), stop_ids=frozenset(),
+                                       stop_when=lambda ids: len(ids) >= 5))
+    assert len(list(generation)) == 5 and generation.finish_reason == "stop"
+
+
+def test_non_finite_logits_fail_with_advice():
+    with pytest.raises(NonFiniteLogits, match="bfloat16"):
+        from osslsp.engine.generation import sample
+
+        sample(torch.tensor([0.0, float("nan")]), Sampling(), None)
+
+
+def test_a_request_failing_inside_the_engine_reports_and_the_engine_serves_on(engine):
+    broken = engine.submit(Request([engine.loaded.model.config.vocab_size + 5], Sampling(max_new_tokens=2)))
+    with pytest.raises(EngineError):
+        list(broken)
+    assert len(list(engine.submit(Request(PROMPT, Sampling(max_new_tokens=3))))) > 0
+
+
+def test_a_missing_model_fails_every_request_with_the_reason(tmp_path):
+    from osslsp.models import ModelSource
+
+    source = ModelSource("missing", "checkpoint", tmp_path, tmp_path)
+    engine = Engine(source, device="cpu")
+    states = []
+    done = threading.Event()
+    engine._on_state = lambda state, message: (states.append(state), state == "error" and done.set())
+    engine.start()
+    assert done.wait(60)
+    with pytest.raises(EngineError, match="could not load"):
+        list(engine.submit(Request(PROMPT)))
+    assert states == ["loading", "error"]
+    engine.close()
