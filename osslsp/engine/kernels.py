@@ -103,6 +103,19 @@ def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, posi
 
 
 @triton.jit
+def _attend_block(q, k, v, visible, scale, m_i, l_i, acc):
+    """One key block of flash attention: scores of the visible keys folded into the running max
+    m_i (rows,), sum l_i (rows,) and unnormalised output acc (rows, D)."""
+    s = tl.where(visible, tl.dot(q, tl.trans(k)) * scale, float("-inf"))  # (rows, BLOCK_N)
+    m_new = tl.maximum(m_i, tl.max(s, axis=1))
+    alpha = tl.exp(m_i - m_new)
+    p = tl.exp(s - m_new[:, None])
+    l_i = l_i * alpha + tl.sum(p, axis=1)
+    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+    return m_new, l_i, acc
+
+
+@triton.jit
 def _decode_attention_split_kernel(Q, KCache, VCache, Position, PartAcc, PartMax, PartSum,
                                    cache_len, window, scale,
                                    GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
@@ -126,15 +139,8 @@ def _decode_attention_split_kernel(Q, KCache, VCache, Position, PartAcc, PartMax
         keys = block + tl.arange(0, BLOCK_N)
         valid = keys < end
         k = tl.load(KCache + base + keys[:, None] * D + dims[None, :], mask=valid[:, None], other=0.0)
-        s = tl.dot(q, tl.trans(k)) * scale  # (GROUP_PAD, BLOCK_N)
-        s = tl.where(valid[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        alpha = tl.exp(m_i - m_new)
-        p = tl.exp(s - m_new[:, None])
         v = tl.load(VCache + base + keys[:, None] * D + dims[None, :], mask=valid[:, None], other=0.0)
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-        m_i = m_new
+        m_i, l_i, acc = _attend_block(q, k, v, valid[None, :], scale, m_i, l_i, acc)
     part = (kv * N_SPLIT + split) * GROUP_PAD
     tl.store(PartAcc + (part + rows[:, None]) * D + dims[None, :], acc)
     tl.store(PartMax + part + rows, m_i)
@@ -216,16 +222,9 @@ def _prefill_attention_kernel(Q, KCache, VCache, Sinks, Positions, Out, n_new, c
     for block in range(lo, hi, BLOCK_N):
         keys = block + tl.arange(0, BLOCK_N)
         k = tl.load(KCache + base + keys[:, None] * D + dims[None, :], mask=keys[:, None] < hi, other=0.0)
-        s = tl.dot(q, tl.trans(k)) * scale  # (BLOCK_M, BLOCK_N)
-        visible = (keys[None, :] <= q_pos[:, None]) & (keys[None, :] > q_pos[:, None] - window)
-        s = tl.where(visible, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        alpha = tl.exp(m_i - m_new)
-        p = tl.exp(s - m_new[:, None])
         v = tl.load(VCache + base + keys[:, None] * D + dims[None, :], mask=keys[:, None] < hi, other=0.0)
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-        m_i = m_new
+        visible = (keys[None, :] <= q_pos[:, None]) & (keys[None, :] > q_pos[:, None] - window)
+        m_i, l_i, acc = _attend_block(q, k, v, visible, scale, m_i, l_i, acc)
     sink = tl.load(Sinks + head).to(tl.float32)
     m_all = tl.maximum(m_i, sink)
     alpha = tl.exp(m_i - m_all)
