@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 def register(server: OsslspServer) -> None:
     """Register every feature's handlers on a server."""
-    from osslsp.features import commands, completion, inline_completion, lifecycle, workspace_index
+    from osslsp.features import (code_actions, commands, completion, explain, inline_completion, lifecycle,
+                                 workspace_index)
 
-    for feature in (lifecycle, workspace_index, inline_completion, completion, commands):
+    for feature in (lifecycle, workspace_index, inline_completion, completion, commands, code_actions, explain):
         feature.register(server)

@@ -1,0 +1,206 @@
+"""`textDocument/codeAction` and `osslsp.generate`: a function body from its docstring.
+
+The code action offers "Generate function from docstring" (refactor.rewrite) on a stub and
+"Explain selection" (refactor) on a non-empty selection; both are commands, as generation is slow.
+`osslsp.generate` runs with cancellable `$/progress` and sends `workspace/applyEdit` replacing the
+stub's body, only if the document is still the version it was generated for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from osslsp.actions.generate import DocumentChanged, generate_body
+from osslsp.actions.stubs import find_stub, supports
+from osslsp.assistant import AssistantError, Superseded
+from osslsp.documents import position_at
+from osslsp.languages import language_for
+from osslsp.server import OsslspServer
+
+GENERATE = "osslsp.generate"
+EXPLAIN = "osslsp.explain"
+GENERATE_TITLE = "Generate function from docstring"
+EXPLAIN_TITLE = "Explain selection"
+T = TypeVar("T")
+
+
+def position_argument(value: Any) -> types.Position:
+    try:
+        return types.Position(line=int(value["line"]), character=int(value["character"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise JsonRpcInvalidParams(f"expected a position {{line, character}}, got {value!r}") from error
+
+
+def range_argument(value: Any) -> types.Range:
+    try:
+        return types.Range(start=position_argument(value["start"]), end=position_argument(value["end"]))
+    except (KeyError, TypeError) as error:
+        raise JsonRpcInvalidParams(f"expected a range {{start, end}}, got {value!r}") from error
+
+
+def uri_argument(arguments: tuple[Any, ...], command: str, second: str) -> str:
+    if len(arguments) != 2 or not isinstance(arguments[0], str):
+        raise JsonRpcInvalidParams(f"{command} takes [uri, {second}]")
+    return arguments[0]
+
+
+def tell(ls: OsslspServer, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+    """Show a message for an action the user asked for (each time: they asked)."""
+    ls.log(message, kind)
+    ls.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+
+def document_version(ls: OsslspServer, uri: str) -> int | None:
+    document = ls.workspace.text_documents.get(uri)
+    return document.version if document is not None else None
+
+
+class Progress:
+    """A cancellable `$/progress` for one action; a no-op for clients without work-done progress."""
+
+    def __init__(self, ls: OsslspServer, title: str):
+        self.ls, self.title = ls, title
+        self.token: str | None = None
+        self.cancelled = False
+
+    async def begin(self) -> None:
+        window = self.ls.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return
+        token = f"osslsp-{uuid.uuid4()}"
+        try:  # shielded: pygls 2.1 crashes when a task is cancelled while it awaits a client request
+            await asyncio.shield(self.ls.work_done_progress.create_async(token))
+        except Exception:
+            return
+        self.token = token
+        self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=self.title, cancellable=True))
+
+    def report(self, message: str) -> None:
+        if self.token is not None:
+            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
+
+    def end(self, message: str) -> None:
+        if self.token is not None:
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+            self.token = None
+
+    async def run(self, work: Awaitable[T]) -> T:
+        """Await work that the user can cancel from the progress (CancelledError, `cancelled` set)."""
+        task = asyncio.ensure_future(work)
+        future = self.ls.work_done_progress.tokens.get(self.token) if self.token else None
+
+        def cancel(_) -> None:
+            self.cancelled = True
+            task.cancel()
+
+        if future is not None:  # pygls cancels it, on the event loop, at window/workDoneProgress/cancel
+            future.add_done_callback(cancel)
+        return await task
+
+
+def _actions(ls: OsslspServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    uri = params.text_document.uri
+    path, text, start, language_id = ls.document_at(uri, params.range.start)
+    _, _, end, _ = ls.document_at(uri, params.range.end)
+    language = language_for(path, language_id)
+    if not ls.settings.enabled or language is None or not supports(language.name):
+        return []
+    only = params.context.only or []
+
+    def wanted(kind: str) -> bool:
+        return not only or any(kind == asked or kind.startswith(f"{asked}.") for asked in only)
+
+    actions = []
+    if wanted(types.CodeActionKind.RefactorRewrite) and find_stub(text, language.name, start, max(start, end)):
+        actions.append(types.CodeAction(
+            title=GENERATE_TITLE, kind=types.CodeActionKind.RefactorRewrite,
+            command=types.Command(GENERATE_TITLE, GENERATE, [uri, params.range.start])))
+    if wanted(types.CodeActionKind.Refactor) and text[min(start, end):max(start, end)].strip():
+        actions.append(types.CodeAction(
+            title=EXPLAIN_TITLE, kind=types.CodeActionKind.Refactor,
+            command=types.Command(EXPLAIN_TITLE, EXPLAIN, [uri, params.range])))
+    return actions
+
+
+async def generate_at(ls: OsslspServer, uri: str, position: types.Position) -> None:
+    """Generate the body of the stub at a position and ask the client to apply it."""
+    path, text, offset, language_id = ls.document_at(uri, position)
+    version = document_version(ls, uri)
+    language = language_for(path, language_id)
+    if language is None or not supports(language.name):
+        return tell(ls, f"osslsp cannot generate functions in {language_id or path.suffix or path.name} files")
+    stub = find_stub(text, language.name, offset)
+    if stub is None:
+        return tell(ls, "put the cursor on a documented function whose body is empty or only a placeholder "
+                        "(pass, ..., raise NotImplementedError, todo!(), a TODO comment) to generate it")
+    if ls.assistant is None:
+        return tell(ls, "the server is not initialized yet", types.MessageType.Error)
+    progress = Progress(ls, f"osslsp: generating {stub.name}")
+    await progress.begin()
+
+    def on_attempt(attempt: int, problems: str) -> None:
+        progress.report(f"attempt {attempt}" + (f", after: {problems}" if problems else ""))
+
+    try:
+        generated = await progress.run(generate_body(
+            ls.assistant, path, text, stub, is_current=lambda: document_version(ls, uri) == version,
+            on_attempt=on_attempt))
+    except asyncio.CancelledError:
+        progress.end("cancelled")
+        if progress.cancelled:
+            return None
+        raise
+    except Superseded:
+        return progress.end("superseded")
+    except DocumentChanged as error:
+        progress.end(str(error))
+        return tell(ls, str(error))
+    except AssistantError as error:
+        progress.end(str(error))
+        return tell(ls, str(error), types.MessageType.Error)
+    progress.end(generated.message)
+    if generated.new_text is None:
+        return tell(ls, generated.message)
+    if document_version(ls, uri) != version:
+        return tell(ls, f"{path.name} changed while {stub.name} was generated: nothing was applied")
+    await _apply(ls, uri, version, text, stub.body_start, stub.body_end, generated.new_text, stub.name)
+
+
+async def _apply(ls: OsslspServer, uri: str, version: int | None, text: str, start: int, end: int,
+                 new_text: str, name: str) -> None:
+    """Send the edit, tied to the document version it was made for."""
+    edit_range = types.Range(start=types.Position(*position_at(text, start)),
+                             end=types.Position(*position_at(text, end)))
+    edit = types.TextEdit(range=edit_range, new_text=new_text)
+    workspace = ls.client_capabilities.workspace
+    versioned = workspace and workspace.workspace_edit and workspace.workspace_edit.document_changes
+    change = types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), edits=[edit])]) \
+        if versioned else types.WorkspaceEdit(changes={uri: [edit]})
+    try:
+        result = await asyncio.shield(ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=change, label=f"osslsp: generate {name}")))
+    except Exception as error:  # a client that cannot apply edits: say so, keep serving
+        return tell(ls, f"the editor did not apply the body of {name}: {error}")
+    if not result.applied:
+        tell(ls, f"the editor did not apply the body of {name}: {result.failure_reason or 'no reason given'}")
+
+
+def register(server: OsslspServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.RefactorRewrite, types.CodeActionKind.Refactor]))
+    def code_action(ls: OsslspServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """Generate on a stub, explain on a selection."""
+        return _actions(ls, params)
+
+    @server.command(GENERATE)
+    async def generate(ls: OsslspServer, *arguments: Any) -> None:
+        """[uri, position]: replace the body of the stub at the position (workspace/applyEdit)."""
+        uri = uri_argument(arguments, GENERATE, "position")
+        await generate_at(ls, uri, position_argument(arguments[1]))
