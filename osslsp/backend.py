@@ -136,8 +136,48 @@ class LocalBackend:
         self.engine.close()
 
 
+class UnusableBackend:
+    """A backend that cannot be: a bad `engine` setting. It says why instead of generating."""
+
+    def __init__(self, message: str, on_state: Callable[[str, str], None]):
+        self.state, self.error = "error", message
+        self._on_state = on_state
+
+    def start(self) -> None:
+        self._on_state("error", self.error)
+
+    async def wait_ready(self) -> None:
+        return None
+
+    def stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
+               settings: GenerationSettings, key: str | None,
+               stop_when: Callable[[str], bool] | None) -> TextStream:
+        raise RuntimeError(self.error)
+
+    def describe(self) -> dict[str, object]:
+        return {}
+
+    def close(self) -> None:
+        return None
+
+
 def make_backend(settings, source: ModelSource, text_loader: Callable[[], ModelText],
                  on_state: Callable[[str, str], None]) -> Backend:
-    """The backend the `engine` setting asks for: "local" runs the model in this process."""
-    return LocalBackend(source, text_loader, settings.dtype, settings.device,
-                        settings.max_gpu_memory_gib, on_state)
+    """The backend the `engine` setting asks for: "local" runs the model in this process; "shared"
+    uses this machine's engine for the same model, starting it when none runs; an http(s) URL (or
+    unix:PATH) uses that OpenAI-compatible server, with `engine_token` as its bearer token."""
+    engine = settings.engine.strip()
+    if engine == "local":
+        return LocalBackend(source, text_loader, settings.dtype, settings.device,
+                            settings.max_gpu_memory_gib, on_state)
+    from osslsp.remote.client import Endpoint, RemoteBackend, RemoteError, SharedEngine
+    from osslsp.remote.places import ListenError
+
+    try:
+        if engine == "shared":
+            shared = SharedEngine(source, settings.dtype, settings.device, settings.max_gpu_memory_gib)
+            return RemoteBackend(Endpoint("http://localhost", shared.socket), source.spec, text_loader,
+                                 on_state, shared)
+        return RemoteBackend(Endpoint.parse(engine, settings.engine_token), source.spec, text_loader, on_state)
+    except (RemoteError, ListenError) as error:
+        return UnusableBackend(str(error), on_state)

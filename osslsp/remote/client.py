@@ -1,0 +1,337 @@
+"""The remote backend: generation by an OpenAI-compatible server, everything else stays here.
+
+`RemoteBackend` implements `osslsp.backend.Backend`. It sends the prompt text the language server
+built to `/v1/completions` with `stream: true` and yields the text as it arrives. Cancelling a
+stream closes its HTTP response, which stops the generation at the server's next step (our
+engine; vLLM and SGLang abort a request whose client is gone). Stop ids travel as their token
+strings, `stop_when` is checked here, and a newer request with the same key cancels the older.
+
+`SharedEngine` finds the engine on this machine that serves the same model (a Unix socket in the
+user's runtime directory), or starts one, detached, that exits once no window has used it for a
+while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from osslsp.models import ModelSource
+from osslsp.prompts.modeltext import ModelText
+from osslsp.remote import protocol
+from osslsp.remote.places import shared_socket
+
+log = logging.getLogger(__name__)
+
+SHARED_IDLE_SECONDS = 300.0  # a window reopened within this reuses the loaded model
+IDLE_VARIABLE = "OSSLSP_ENGINE_IDLE_TIMEOUT"
+EXIT_ALREADY_SERVED = 3  # `osslsp engine`: another engine holds the socket
+
+
+class RemoteError(Exception):
+    """The engine could not be reached or refused; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an OpenAI-compatible server answers: a base URL, or a Unix socket."""
+
+    url: str  # no trailing slash; for a Unix socket only the path part of requests matters
+    socket: Path | None = None
+    token: str = ""
+
+    @classmethod
+    def parse(cls, value: str, token: str = "") -> Endpoint:
+        """`http(s)://host:port[/prefix]` or `unix:PATH`; RemoteError says what is wrong."""
+        if value.startswith("unix:") and len(value) > 5:
+            return cls("http://localhost", Path(value[5:]).expanduser(), token)
+        if value.startswith(("http://", "https://")) and len(value.split("://", 1)[1].strip("/")) > 0:
+            return cls(value.rstrip("/").removesuffix("/v1"), None, token)
+        raise RemoteError(f'osslsp.engine = {value!r}: expected "local", "shared", '
+                          'an http(s)://host:port URL or unix:PATH')
+
+    def __str__(self) -> str:
+        return f"unix:{self.socket}" if self.socket else self.url
+
+
+class SharedEngine:
+    """The engine for one model on this machine: found by its socket, started when missing."""
+
+    def __init__(self, source: ModelSource, dtype: str, device: str, max_gpu_memory_gib: float):
+        self.source = source
+        self.socket = shared_socket(source, dtype, device)
+        self.log_file = self.socket.with_suffix(".log")
+        self.command = [
+            sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", source.spec,
+            "--dtype", dtype, "--device", device, "--max-gpu-memory", str(max_gpu_memory_gib),
+            "--listen", f"unix:{self.socket}",
+            "--idle-timeout", os.environ.get(IDLE_VARIABLE, str(SHARED_IDLE_SECONDS)),
+            "--log-file", str(self.log_file),
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def launch(self) -> None:
+        """Start the engine in its own session, so that it outlives this window."""
+        log.info("starting the shared engine: %s", " ".join(self.command))
+        with self.log_file.open("a") as output:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=output,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def failure(self) -> str | None:
+        """Why the engine we started is gone, or None while it runs (or lost a harmless race)."""
+        if self.process is None or self.process.poll() in (None, EXIT_ALREADY_SERVED):
+            return None
+        lines = self.log_file.read_text(errors="replace").strip().splitlines()
+        return (f"the shared engine exited with code {self.process.returncode}: "
+                + ("\n".join(lines[-5:]) or "no output") + f" (log: {self.log_file})")
+
+
+class RemoteTextStream:
+    """Text deltas from one streamed completion; cancel() closes the response."""
+
+    def __init__(self, backend: RemoteBackend, body: dict[str, Any], key: str | None,
+                 stop_when: Callable[[str], bool] | None):
+        self._backend = backend
+        self._key = key
+        self._body = body
+        self._stop_when = stop_when
+        self._response: aiohttp.ClientResponse | None = None
+        self._cancelled = False
+        self.finish_reason = ""
+
+    def cancel(self) -> None:
+        if not self.finish_reason:
+            self.finish_reason = "cancelled"
+        self._cancelled = True
+        if self._response is not None:
+            self._response.close()
+
+    def _stop(self, reason: str) -> None:
+        self.finish_reason = self.finish_reason or reason
+        if self._response is not None:
+            self._response.close()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        if self._cancelled:
+            return
+        text = ""
+        try:
+            async with self._backend.post("/v1/completions", self._body) as response:
+                self._response = response
+                await _check(response, str(self._backend.endpoint))
+                async for data in protocol.sse_data(response.content):
+                    if data == protocol.DONE or self._cancelled:
+                        break
+                    choice = _choice(json.loads(data), str(self._backend.endpoint))
+                    if choice is None:
+                        continue  # the usage chunk
+                    if choice.get("text"):
+                        text += choice["text"]
+                        yield choice["text"]
+                        if self._stop_when is not None and self._stop_when(text):
+                            self._stop("stop")
+                            return
+                    if choice.get("finish_reason"):
+                        self.finish_reason = self.finish_reason or choice["finish_reason"]
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        except (aiohttp.ClientError, ConnectionError, ValueError) as error:
+            if not self._cancelled:
+                raise RemoteError(f"the engine at {self._backend.endpoint} failed: {error}") from error
+        finally:
+            self._response = None
+            self._backend.forget(self._key, self)
+        self.finish_reason = self.finish_reason or "stop"
+
+
+def _choice(chunk: Any, where: str) -> dict | None:
+    if not isinstance(chunk, dict):
+        raise RemoteError(f"the engine at {where} sent {chunk!r}, not a completion chunk")
+    if "error" in chunk:
+        error = chunk["error"]
+        raise RemoteError(f"the engine at {where}: {error.get('message') if isinstance(error, dict) else error}")
+    choices = chunk.get("choices") or []
+    return choices[0] if choices else None
+
+
+async def _check(response: aiohttp.ClientResponse, where: str) -> None:
+    """RemoteError with the server's own message for any answer but 200."""
+    if response.status == 200:
+        return
+    text = await response.text()
+    try:
+        message = json.loads(text)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = text.strip()[:300] or response.reason
+    if response.status == 401:
+        raise RemoteError(f"the engine at {where} refused the token ({message}): set osslsp.engineToken "
+                          "to the token the engine was started with")
+    raise RemoteError(f"the engine at {where} answered {response.status}: {message}")
+
+
+class RemoteBackend:
+    """Generation by an OpenAI-compatible server (our `osslsp engine`, vLLM, SGLang, llama.cpp)."""
+
+    def __init__(self, endpoint: Endpoint, model: str, text_loader: Callable[[], ModelText],
+                 on_state: Callable[[str, str], None], shared: SharedEngine | None = None):
+        self.endpoint = endpoint
+        self.model = model  # replaced by the name the server serves it under
+        self.shared = shared
+        self._text_loader = text_loader
+        self._on_state = on_state
+        self.state, self.error = "loading", ""
+        self.client_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._session: aiohttp.ClientSession | None = None
+        self._connecting: asyncio.Task | None = None
+        self._attachment: asyncio.Task | None = None
+        self._health: dict[str, Any] = {}
+        self._latest: dict[str, RemoteTextStream] = {}
+        self._closed = False
+
+    # --- the Backend protocol ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def wait_ready(self) -> None:
+        if self._connecting is None:
+            self.start()
+        await asyncio.shield(self._connecting)
+
+    def stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int], settings,
+               key: str | None, stop_when: Callable[[str], bool] | None) -> RemoteTextStream:
+        text = self._text_loader()
+        body = {
+            "model": self.model,
+            "prompt": prompt_text,
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,
+            "stream": True,
+            "stop": sorted(text.decode([token]) for token in stop_ids),
+            "skip_special_tokens": False,  # harmony markers come back, as they do in-process
+            "user": self.client_id,  # the engine takes turns between clients
+        }
+        stream = RemoteTextStream(self, body, key, stop_when)
+        if key is not None:
+            older = self._latest.get(key)
+            if older is not None:
+                older.cancel()
+            self._latest[key] = stream
+        return stream
+
+    def forget(self, key: str | None, stream: RemoteTextStream) -> None:
+        """A stream has ended: it no longer stands for its key."""
+        if key is not None and self._latest.get(key) is stream:
+            del self._latest[key]
+
+    def describe(self) -> dict[str, object]:
+        return {"engine": str(self.endpoint), "model": self.model, **self._health}
+
+    def close(self) -> None:
+        self._closed = True
+        for task in (self._connecting, self._attachment):
+            if task is not None:
+                task.cancel()
+        if self._session is not None and not self._session.closed:
+            asyncio.get_running_loop().create_task(self._session.close())
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def post(self, path: str, body: dict[str, Any]):
+        return self._client().post(self.endpoint.url + path, json=body)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = (aiohttp.UnixConnector(path=str(self.endpoint.socket)) if self.endpoint.socket
+                         else aiohttp.TCPConnector())
+            headers = {"Authorization": f"Bearer {self.endpoint.token}"} if self.endpoint.token else {}
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        return self._session
+
+    async def _get(self, path: str) -> tuple[int, Any]:
+        async with self._client().get(self.endpoint.url + path) as response:
+            if response.status == 401:
+                await _check(response, str(self.endpoint))
+            text = await response.text()
+            try:
+                return response.status, json.loads(text) if text else {}
+            except ValueError:
+                return response.status, {}
+
+    # --- connecting -------------------------------------------------------------------------
+
+    def _set_state(self, state: str, message: str) -> None:
+        self.state = state
+        self.error = message if state == "error" else ""
+        self._on_state(state, message)
+
+    async def _connect(self) -> None:
+        self._set_state("loading", f"connecting to the engine at {self.endpoint}")
+        try:
+            await self._wait_healthy()
+            status, models = await self._get("/v1/models")
+            served = [m.get("id") for m in models.get("data", []) if isinstance(m, dict)] if status == 200 else []
+            if served and self.model not in served:
+                self.model = served[0]
+            await asyncio.to_thread(self._text_loader)
+        except RemoteError as error:
+            self._set_state("error", str(error))
+            return
+        except Exception as error:  # no tokenizer here: as bad as no model
+            self._set_state("error", str(error))
+            return
+        if self.shared is not None:
+            self._attachment = asyncio.get_running_loop().create_task(self._stay_attached())
+        self._set_state("ready", f"{self.model} ready on the engine at {self.endpoint}")
+
+    async def _wait_healthy(self) -> None:
+        """Until /health says ready; starts the shared engine when none answers."""
+        launched = False
+        while True:
+            try:
+                status, self._health = await self._get("/health")
+            except (aiohttp.ClientConnectionError, OSError) as error:
+                if self.shared is None:
+                    raise RemoteError(f"cannot reach the engine at {self.endpoint}: {error}. Is it running? "
+                                      "(`osslsp engine --listen HOST:PORT`, vLLM, SGLang, llama.cpp's server)") from error
+                if not launched:
+                    self.shared.launch()
+                    launched = True
+                elif (failure := self.shared.failure()) is not None:
+                    raise RemoteError(failure) from error
+                await asyncio.sleep(0.1)
+                continue
+            if status == 200:
+                return
+            if status != 503:  # 503: still loading
+                raise RemoteError(f"the engine at {self.endpoint} cannot serve: "
+                                  f"{self._health.get('message') or self._health or status}")
+            await asyncio.sleep(0.2)
+
+    async def _stay_attached(self) -> None:
+        """Hold /osslsp/attach open, so the shared engine knows this window uses it; start it
+        again if it goes away while this window lives."""
+        try:
+            async with self._client().get(self.endpoint.url + "/osslsp/attach") as response:
+                async for _ in response.content:
+                    pass
+        except (aiohttp.ClientError, OSError):
+            pass
+        if not self._closed:
+            log.warning("the shared engine at %s went away: starting it again", self.endpoint)
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())

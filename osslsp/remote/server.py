@@ -1,0 +1,436 @@
+"""The engine server: one model in one process, served to many clients over the OpenAI API.
+
+It hosts the same in-process engine the language server uses (`osslsp.engine.engine.Engine`: one
+thread owns the model and generates one request at a time) and puts an HTTP front on it:
+`/v1/completions`, `/v1/chat/completions`, `/v1/models`, `/tokenize`, `/detokenize`, `/health`,
+`/metrics`, and `/osslsp/attach`, a connection each language server holds open so that a shared
+engine knows when the last window has gone.
+
+Fairness is round-robin across clients (see `FairQueue`). A request stops at the engine's next
+decode step when its client closes the connection: aiohttp cancels the handler, and the handler
+cancels the generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from osslsp.engine.engine import Engine, EngineError, Generation, Request
+from osslsp.engine.generation import Sampling
+from osslsp.models import ModelSource
+from osslsp.prompts.modeltext import Message, ModelText
+from osslsp.prompts.postprocess import final_channel
+from osslsp.remote import protocol
+from osslsp.remote.metrics import EngineMetrics
+from osslsp.remote.places import Listen
+from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/health"})  # answered without a token: says only whether the model is up
+
+
+@dataclass
+class _Waiting:
+    request: Request
+    started: asyncio.Future
+
+
+class FairQueue:
+    """Round-robin across clients in front of an engine that generates one request at a time.
+
+    Each client's requests wait in that client's own line. Whenever the engine is free, the next
+    line in turn hands over its oldest request, and that client goes to the back of the turn order.
+    A window that fires ten requests therefore delays another window's one request by at most one
+    generation. Only one request is in the engine at a time, so the order is decided here.
+    """
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._lines: OrderedDict[str, deque[_Waiting]] = OrderedDict()
+        self._running: Generation | None = None
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting or generating."""
+        return sum(len(line) for line in self._lines.values()) + (self._running is not None)
+
+    @asynccontextmanager
+    async def turn(self, client: str, request: Request) -> AsyncIterator[Generation]:
+        """Wait for this client's turn, then generate; leaving the block stops the generation."""
+        waiting = _Waiting(request, asyncio.get_running_loop().create_future())
+        self._lines.setdefault(client, deque()).append(waiting)
+        self._dispatch()
+        try:
+            generation = await waiting.started
+        except asyncio.CancelledError:
+            if waiting.started.done() and not waiting.started.cancelled():
+                self._finish(waiting.started.result())  # its turn came as its client left
+            else:
+                self._withdraw(client, waiting)
+            raise
+        try:
+            yield generation
+        finally:
+            self._finish(generation)
+
+    def _withdraw(self, client: str, waiting: _Waiting) -> None:
+        line = self._lines.get(client)
+        if line is not None and waiting in line:
+            line.remove(waiting)
+            if not line:
+                del self._lines[client]
+
+    def _finish(self, generation: Generation) -> None:
+        generation.cancel()  # nothing when it has finished; otherwise it stops at the next step
+        if self._running is generation:
+            self._running = None
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        if self._running is not None or not self._lines:
+            return
+        client, line = next(iter(self._lines.items()))
+        waiting = line.popleft()
+        if line:
+            self._lines.move_to_end(client)
+        else:
+            del self._lines[client]
+        self._running = self._engine.submit(waiting.request, waiting.started.get_loop())
+        waiting.started.set_result(self._running)
+
+
+class Unavailable(Exception):
+    """The model is not there (failed to load); answered with 503."""
+
+
+class EngineServer:
+    """The HTTP application around one engine."""
+
+    def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
+                 max_gpu_memory_gib: float = 0.0, token: str = "", idle_timeout: float = 0.0,
+                 served_name: str = ""):
+        self.source = source
+        self.model_name = served_name or source.spec
+        self.token = token
+        self.idle_timeout = idle_timeout
+        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, on_state=self._engine_state)
+        self.queue = FairQueue(self.engine)
+        self.text: ModelText | None = None
+        self._special_ids: frozenset[int] = frozenset()
+        self.state, self.error = "loading", ""
+        self.attached = 0
+        self.handling = 0
+        self.last_active = time.monotonic()
+        self.metrics = EngineMetrics(lambda: self.queue.depth, lambda: self.attached)
+        self.stopping = asyncio.Event()
+        self._loaded = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._attachments: set[asyncio.Task] = set()
+
+    # --- the model --------------------------------------------------------------------------
+
+    def _engine_state(self, state: str, message: str) -> None:
+        """Called on the engine thread as the model loads."""
+        if state == "ready":
+            try:
+                self.text = ModelText(self.source.text_dir)
+                self._special_ids = frozenset(
+                    token for token, added in self.text.tokenizer.get_added_tokens_decoder().items()
+                    if added.special)
+            except Exception as error:  # no tokenizer: as bad as no model
+                state, message = "error", str(error)
+        if state in ("ready", "error"):
+            self.state, self.error = state, message if state == "error" else ""
+            self._loop.call_soon_threadsafe(self._loaded.set)
+        log.info("engine %s: %s", state, message)
+
+    async def _ready_text(self) -> ModelText:
+        await self._loaded.wait()
+        if self.state != "ready":
+            raise Unavailable(self.error)
+        return self.text
+
+    # --- the application --------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard], client_max_size=64 * 2**20)
+        app.add_routes([
+            web.get("/health", self.health),
+            web.get("/v1/models", self.models),
+            web.post("/v1/completions", self.completions),
+            web.post("/v1/chat/completions", self.chat_completions),
+            web.post("/tokenize", self.tokenize),
+            web.post("/detokenize", self.detokenize),
+            web.get("/metrics", self.metrics_page),
+            web.get("/osslsp/attach", self.attach),
+        ])
+        return app
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """The bearer token (when one is set); errors as OpenAI error objects; activity for the idle timer."""
+        if self.token and request.path not in PUBLIC_PATHS:
+            expected = f"Bearer {self.token}".encode()
+            if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+                return _error("missing or wrong bearer token (Authorization: Bearer TOKEN)",
+                              "authentication_error", 401, headers={"WWW-Authenticate": "Bearer"})
+        self.handling += 1
+        self.last_active = time.monotonic()
+        try:
+            return await handler(request)
+        except BadRequest as error:
+            return _error(str(error), "invalid_request_error", 400)
+        except Unavailable as error:
+            return _error(f"the model is not available: {error}", "service_unavailable", 503)
+        finally:
+            self.handling -= 1
+            self.last_active = time.monotonic()
+
+    async def health(self, request: web.Request) -> web.Response:
+        """200 when the model is ready, 503 while it loads, 500 when it failed (with the reason)."""
+        status = {"ready": 200, "loading": 503}.get(self.state, 500)
+        body = {"status": self.state, "model": self.model_name, "message": self.error}
+        if self.state == "ready":
+            body.update(self.engine.loaded.describe())
+        return web.json_response(body, status=status)
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [
+            {"id": self.model_name, "object": "model", "created": 0, "owned_by": "osslsp"}]})
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.metrics.render(), content_type="text/plain",
+                            headers={"X-Prometheus-Format": "0.0.4"})
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        """vLLM's /tokenize: the ids of a prompt, as this engine's tokenizer makes them."""
+        body = await _json_body(request)
+        text = await self._ready_text()
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise BadRequest("prompt: expected a string")
+        tokens = text.encode(prompt)
+        return web.json_response({"tokens": tokens, "count": len(tokens)})
+
+    async def detokenize(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        text = await self._ready_text()
+        return web.json_response({"prompt": text.decode(list(protocol.token_ids(body.get("tokens"), "tokens")))})
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        """Held open by each language server using this engine; the engine is idle when none are."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(protocol.sse(json.dumps({"model": self.model_name})))
+        task = asyncio.current_task()
+        self._attachments.add(task)
+        self.attached += 1
+        try:
+            await self.stopping.wait()
+        finally:
+            self.attached -= 1
+            self._attachments.discard(task)
+        return response
+
+    # --- generation -------------------------------------------------------------------------
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.perf_counter()
+        body = await _json_body(request)
+        params = protocol.sampling_params(body, protocol.DEFAULT_COMPLETION_TOKENS)
+        prompt = protocol.completion_prompt(body)
+        text = await self._ready_text()
+        self._check_model(params)
+        prompt_ids = prompt if isinstance(prompt, list) else text.encode(prompt)
+        view = lambda ids: text.decode(ids, skip_special=params.skip_special_tokens)  # noqa: E731
+        request_id = protocol.new_request_id("cmpl")
+        chunk = lambda delta, finish: protocol.completion_chunk(request_id, self.model_name, delta, finish)  # noqa: E731
+        return await self._generate(request, "completions", arrived, prompt_ids, params, view, chunk, chunk)
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.perf_counter()
+        body = await _json_body(request)
+        params = protocol.sampling_params(body, protocol.DEFAULT_CHAT_TOKENS)
+        messages = [Message(role, content) for role, content in protocol.chat_messages(body)]
+        text = await self._ready_text()
+        self._check_model(params)
+        effort = body.get("reasoning_effort") if text.is_harmony else None
+        try:
+            prompt_text = text.render(messages, reasoning_effort=effort if isinstance(effort, str) else None)
+        except Exception as error:  # the chat template rejects the conversation
+            raise BadRequest(f"messages: the chat template refused them: {error}") from error
+        if text.is_harmony:  # the answer is the final channel; the analysis before it is not shown
+            view = lambda ids: final_channel(text.decode(ids), started_in_final=False)  # noqa: E731
+        else:
+            view = lambda ids: text.decode(ids, skip_special=True)  # noqa: E731
+        request_id = protocol.new_request_id("chatcmpl")
+        first = [True]
+
+        def chunk(delta: str, finish: str | None) -> dict:
+            content = {"content": delta} if delta or finish is None else {}
+            if first[0]:
+                content, first[0] = {"role": "assistant", **content}, False
+            return protocol.chat_chunk(request_id, self.model_name, content, finish)
+
+        def whole(content: str, finish: str) -> dict:
+            return protocol.chat_completion(request_id, self.model_name, content, finish)
+
+        return await self._generate(request, "chat_completions", arrived, text.encode(prompt_text),
+                                    params, view, chunk, whole)
+
+    def _check_model(self, params: SamplingParams) -> None:
+        if params.model and params.model != self.model_name:
+            raise BadRequest(f"model {params.model!r} is not served here; this engine serves {self.model_name!r}")
+
+    def _engine_request(self, prompt_ids: list[int], params: SamplingParams,
+                        view: Callable[[list[int]], str], stop: StopText) -> Request:
+        """The engine's request. A stop string that is one special token becomes a stop id: exact, and
+        it works when special tokens are skipped in the text."""
+        text = self.text
+        if not prompt_ids:
+            raise BadRequest("prompt: it is empty")
+        vocabulary = text.tokenizer.get_vocab_size(with_added_tokens=True)
+        if max(prompt_ids) >= vocabulary:
+            raise BadRequest(f"prompt: token id {max(prompt_ids)} is outside the vocabulary ({vocabulary})")
+        special = {string: token for string in params.stop
+                   if (token := text.token_id(string)) is not None and token in self._special_ids}
+        stop.stops = tuple(string for string in params.stop if string not in special)
+        return Request(
+            prompt_ids=prompt_ids,
+            sampling=Sampling(max_new_tokens=params.max_tokens, temperature=params.temperature,
+                              top_p=params.top_p, seed=params.seed),
+            stop_ids=frozenset(params.stop_token_ids) | frozenset(special.values()),
+            stop_when=(lambda ids: stop.find_stop(view(ids)) is not None) if stop.stops else None,
+        )
+
+    async def _generate(self, request: web.Request, endpoint: str, arrived: float, prompt_ids: list[int],
+                        params: SamplingParams, view: Callable[[list[int]], str],
+                        chunk: Callable[[str, str | None], dict],
+                        whole: Callable[[str, str], dict]) -> web.StreamResponse:
+        """Run one generation: stream it as server-sent events (`chunk` builds each) or answer once
+        at the end (`whole` builds the answer)."""
+        stop = StopText(params.stop, params.include_stop_str_in_output)
+        engine_request = self._engine_request(prompt_ids, params, view, stop)
+        client = params.user or f"connection-{id(request.transport)}"
+        response: web.StreamResponse | None = None
+        ids: list[int] = []
+        first_token, finish_reason, answer = None, "cancelled", []
+        try:
+            async with self.queue.turn(client, engine_request) as generation:
+                if params.stream:
+                    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                                           "Cache-Control": "no-cache"})
+                    await response.prepare(request)
+                try:
+                    async for token in generation:
+                        first_token = first_token or time.perf_counter()
+                        ids.append(token)
+                        delta = stop.update(view(ids))
+                        if delta:
+                            answer.append(delta)
+                            if response is not None:
+                                await response.write(protocol.sse(json.dumps(chunk(delta, None))))
+                        if stop.stopped:
+                            break
+                except EngineError as error:
+                    finish_reason = "error"
+                    return await self._fail(request, response, str(error))
+                tail = stop.update(view(ids), final=True)
+                answer.append(tail)
+                finish_reason = "stop" if stop.stopped or generation.finish_reason != "length" else "length"
+            usage = protocol.usage(len(prompt_ids), len(ids))
+            if response is None:
+                return web.json_response({**whole("".join(answer), finish_reason), "usage": usage})
+            await response.write(protocol.sse(json.dumps(chunk(tail, finish_reason))))
+            if params.include_usage:
+                await response.write(protocol.sse(json.dumps({**chunk("", None), "choices": [], "usage": usage})))
+            await response.write(protocol.sse(protocol.DONE))
+            await response.write_eof()
+            return response
+        except ConnectionError:  # the client went away between two tokens
+            finish_reason = "cancelled"
+            raise asyncio.CancelledError from None
+        finally:
+            self.metrics.finished(endpoint, finish_reason, arrived, first_token, time.perf_counter(),
+                                  len(prompt_ids), len(ids))
+
+    async def _fail(self, request: web.Request, response: web.StreamResponse | None,
+                    message: str) -> web.StreamResponse:
+        body = protocol.error_body(message, "engine_error", 500)
+        if response is None:
+            return web.json_response(body, status=500)
+        await response.write(protocol.sse(json.dumps(body)))
+        await response.write_eof()
+        return response
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def idle(self) -> bool:
+        """Loaded (well or not), no language server attached, nothing being served."""
+        return self.state != "loading" and self.attached == 0 and self.handling == 0 and self.queue.depth == 0
+
+    async def watch_idle(self) -> None:
+        """Set `stopping` once idle for `idle_timeout` seconds (never when the timeout is 0)."""
+        if self.idle_timeout <= 0:
+            return
+        while not self.stopping.is_set():
+            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            if not self.idle():
+                self.last_active = time.monotonic()
+            elif time.monotonic() - self.last_active >= self.idle_timeout:
+                log.info("idle for %.0f s: stopping", self.idle_timeout)
+                self.stopping.set()
+
+
+def _error(message: str, kind: str, status: int, headers: dict | None = None) -> web.Response:
+    return web.json_response(protocol.error_body(message, kind, status), status=status, headers=headers)
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"the request body is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+async def serve(server: EngineServer, listen: Listen, announce: Callable[[str], None]) -> None:
+    """Listen, load the model, serve until `server.stopping` is set; `announce` gets the address."""
+    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    if listen.is_unix:
+        site: web.BaseSite = web.UnixSite(runner, str(listen.path))
+    else:
+        site = web.TCPSite(runner, listen.host, listen.port)
+    await site.start()
+    if listen.is_unix:
+        listen.path.chmod(0o600)
+        address = f"unix:{listen.path}"
+    else:
+        host, port = runner.addresses[0][:2]
+        address = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    announce(address)
+    server.engine.start()
+    watcher = asyncio.create_task(server.watch_idle())
+    try:
+        await server.stopping.wait()
+    finally:
+        watcher.cancel()
+        server.stopping.set()  # releases attached connections
+        await runner.cleanup()
+        server.engine.close()
+        if listen.is_unix:
+            listen.path.unlink(missing_ok=True)
