@@ -120,11 +120,11 @@ def _actions(ls: OsslspServer, params: types.CodeActionParams) -> list[types.Cod
     if wanted(types.CodeActionKind.RefactorRewrite) and find_stub(text, language.name, start, max(start, end)):
         actions.append(types.CodeAction(
             title=GENERATE_TITLE, kind=types.CodeActionKind.RefactorRewrite,
-            command=types.Command(GENERATE_TITLE, GENERATE, [uri, params.range.start])))
+            command=types.Command(title=GENERATE_TITLE, command=GENERATE, arguments=[uri, params.range.start])))
     if wanted(types.CodeActionKind.Refactor) and text[min(start, end):max(start, end)].strip():
         actions.append(types.CodeAction(
             title=EXPLAIN_TITLE, kind=types.CodeActionKind.Refactor,
-            command=types.Command(EXPLAIN_TITLE, EXPLAIN, [uri, params.range])))
+            command=types.Command(title=EXPLAIN_TITLE, command=EXPLAIN, arguments=[uri, params.range])))
     return actions
 
 
