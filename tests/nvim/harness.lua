@@ -3,16 +3,18 @@
 --- a watchdog, and the JSON result file the Python test reads.
 ---
 --- Environment: OSSLSP_NVIM_RESULT (where to write the result), OSSLSP_NVIM_OPTIONS (JSON options
---- for require("osslsp").setup), OSSLSP_NVIM_FILE (the source file to open), OSSLSP_NVIM_TIMEOUT_MS.
+--- for require("osslsp").setup), OSSLSP_NVIM_PLAN (JSON: the files and places a script works on),
+--- OSSLSP_NVIM_TIMEOUT_MS (the watchdog).
 
 local H = {}
 
 H.result = { notifications = {} }
 H.options = vim.json.decode(os.getenv("OSSLSP_NVIM_OPTIONS") or "{}")
-H.file = os.getenv("OSSLSP_NVIM_FILE")
+H.plan = vim.json.decode(os.getenv("OSSLSP_NVIM_PLAN") or "{}")
 local result_path = assert(os.getenv("OSSLSP_NVIM_RESULT"), "OSSLSP_NVIM_RESULT is not set")
 local timeout_ms = tonumber(os.getenv("OSSLSP_NVIM_TIMEOUT_MS") or "45000")
 local finished = false
+local started = vim.uv.now()
 
 -- Keep what the plugin and the server tell the user (window/showMessage goes through vim.notify).
 vim.notify = function(message, level)
@@ -56,16 +58,18 @@ function H.run(body)
 end
 
 --- Wait (inside H.run) until `condition()` returns a truthy value, polling every 20 ms while the
---- editor runs on; raises after `ms` milliseconds, naming `what`.
+--- editor runs on; raises after `ms` milliseconds, naming `what`, or at once when `condition` raises.
 function H.wait(condition, ms, what)
   local deadline = vim.uv.now() + ms
   local resume = H._resume
   local function poll()
     local ok, value = pcall(condition)
-    if ok and value then
+    if not ok then
+      resume(false, ("%s failed: %s"):format(what, tostring(value)))
+    elseif value then
       resume(true, value)
     elseif vim.uv.now() >= deadline then
-      resume(false, ok and "" or tostring(value))
+      resume(false, ("timed out after %d ms waiting for %s"):format(ms, what))
     else
       vim.defer_fn(poll, 20)
     end
@@ -73,8 +77,10 @@ function H.wait(condition, ms, what)
   vim.defer_fn(poll, 0)
   local ok, value = coroutine.yield()
   if not ok then
-    error(("timed out after %d ms waiting for %s %s"):format(ms, what, value), 2)
+    error(value, 2)
   end
+  H.result.timeline = H.result.timeline or {}
+  table.insert(H.result.timeline, { what = what, ms = vim.uv.now() - started })
   return value
 end
 
@@ -90,11 +96,11 @@ function H.type(keys)
   vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "m", false)
 end
 
---- Set the plugin up with the test's options and open the test's file; wait until the server
---- says it is ready.
-function H.start_server()
+--- Set the plugin up with the test's options, open `file` and wait until the server says it is
+--- ready; the client.
+function H.start_server(file)
   require("osslsp").setup(H.options)
-  vim.cmd.edit(vim.fn.fnameescape(H.file))
+  vim.cmd.edit(vim.fn.fnameescape(file))
   local status = H.wait(function()
     local status = require("osslsp").status()
     return status and (status.state == "ready" or status.state == "error") and status
@@ -104,6 +110,13 @@ function H.start_server()
     error("the server did not get ready: " .. vim.inspect(status))
   end
   return vim.lsp.get_clients({ name = "osslsp", bufnr = 0 })[1]
+end
+
+--- Run one part of a script: what it returns goes to result[name], an error it raises to
+--- result[name].error; the next part runs either way.
+function H.part(name, body)
+  local ok, value = pcall(body)
+  H.result[name] = ok and value or { error = tostring(value) }
 end
 
 function H.buffer_text(bufnr)

@@ -123,9 +123,17 @@ end
 local function describe(status)
   local lines = { ("%s%s"):format(status.state or "?", status.message and status.message ~= "" and (": " .. status.message) or "") }
   for _, key in ipairs({ "model", "device", "memory" }) do
-    if status[key] ~= nil and status[key] ~= vim.NIL then
-      local value = type(status[key]) == "table" and vim.inspect(status[key]) or tostring(status[key])
-      table.insert(lines, ("%s: %s"):format(key, value))
+    local value = status[key]
+    if type(value) == "table" then
+      local parts = {}
+      for name, amount in pairs(value) do
+        table.insert(parts, ("%s %s"):format(name, tostring(amount)))
+      end
+      table.sort(parts)
+      value = #parts > 0 and table.concat(parts, ", ") or nil
+    end
+    if value ~= nil and value ~= vim.NIL then
+      table.insert(lines, ("%s: %s"):format(key, tostring(value)))
     end
   end
   return table.concat(lines, "\n")
