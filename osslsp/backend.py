@@ -87,12 +87,12 @@ class LocalBackend:
     """The model in this process: loads on the engine thread, serves one request at a time."""
 
     def __init__(self, source: ModelSource, text_loader: Callable[[], ModelText], dtype: str, device: str,
-                 max_gpu_memory_gib: float, on_state: Callable[[str, str], None]):
+                 max_gpu_memory_gib: float, max_context: int, on_state: Callable[[str, str], None]):
         from osslsp.engine.engine import Engine
 
         self._text_loader = text_loader
         self._on_state = on_state
-        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, on_state=self._engine_state)
+        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state)
         self.state, self.error = "loading", ""
 
     def _engine_state(self, state: str, message: str) -> None:
@@ -161,6 +161,11 @@ class UnusableBackend:
         return None
 
 
+def kv_cache_length(settings) -> int:
+    """Room for the longest prompt and its answer (explanations run up to 1024 new tokens)."""
+    return max(8192, settings.context_tokens + 1024)
+
+
 def make_backend(settings, source: ModelSource, text_loader: Callable[[], ModelText],
                  on_state: Callable[[str, str], None]) -> Backend:
     """The backend the `engine` setting asks for: "local" runs the model in this process; "shared"
@@ -169,7 +174,7 @@ def make_backend(settings, source: ModelSource, text_loader: Callable[[], ModelT
     engine = settings.engine.strip()
     if engine == "local":
         return LocalBackend(source, text_loader, settings.dtype, settings.device,
-                            settings.max_gpu_memory_gib, on_state)
+                            settings.max_gpu_memory_gib, kv_cache_length(settings), on_state)
     from osslsp.remote.client import Endpoint, RemoteBackend, RemoteError, SharedEngine
     from osslsp.remote.places import ListenError
 

@@ -18,7 +18,8 @@ import torch
 
 from osslsp.engine.generation import Sampling, generate
 from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
-from osslsp.engine.runner import Runner, TransformersRunner
+from osslsp.engine.gpt_oss_fast import make_runner
+from osslsp.engine.runner import Runner
 from osslsp.models import ModelSource
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,10 @@ class Engine:
     """Loads a model on its own thread, then serves requests one at a time, newest first per key."""
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
-                 max_gpu_memory_gib: float = 0.0,
+                 max_gpu_memory_gib: float = 0.0, max_context: int = 8192,
                  on_state: Callable[[str, str], None] = lambda state, message: None):
         self.source = source
+        self.max_context = max_context  # the KV cache's length: prompt and answer together
         self._load_args = (dtype, device, max_gpu_memory_gib)
         self._on_state = on_state
         self.state = "idle"  # idle, loading, ready, error, closed
@@ -153,7 +155,7 @@ class Engine:
         self._set_state("loading", f"loading {self.source.spec}")
         try:
             self.loaded = load_model(self.source, dtype, device, max_gpu_memory_gib)
-            self.runner = TransformersRunner(self.loaded.model)
+            self.runner = make_runner(self.loaded.model, self.max_context)
         except ModelLoadError as error:
             self.error = str(error)
         except Exception as error:  # a bug or a broken checkpoint: report it, keep the server up

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
@@ -23,7 +24,10 @@ def ensure_converted(gguf: Path, directory: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer.save_pretrained(staging)
-        model.save_pretrained(staging)
+        # save_pretrained refuses models loaded from GGUF; their weights are plain tensors now.
+        model.config.save_pretrained(staging)
+        model.generation_config.save_pretrained(staging)
+        save_model(model, str(staging / "model.safetensors"))
         try:
             staging.rename(directory)
         except OSError:  # converted meanwhile by another process

@@ -7,6 +7,7 @@ after a small edit then costs a few tokens of prefill, not the whole prompt.
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol
 
 import torch
@@ -46,6 +47,8 @@ class TransformersRunner:
 
     def __init__(self, model: PreTrainedModel):
         self.model = model
+        # Transformers renamed `past_key_values` to `cache` in 5.2x; older 5.x knows only the old name.
+        self.cache_keyword = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self.device = model.get_input_embeddings().weight.device
         self.cache = DynamicCache()
         self.cached_ids: list[int] = []
@@ -71,7 +74,7 @@ class TransformersRunner:
         try:
             output = self.model(
                 input_ids=input_ids,
-                cache=self.cache,
+                **{self.cache_keyword: self.cache},
                 position_ids=positions.unsqueeze(0),  # (1, n)
                 use_cache=True,
                 logits_to_keep=1,  # only the last position's logits: (1, 1, vocab)

@@ -30,6 +30,7 @@ never repeat it. No explanations, no comments about the task."""
 GUIDE_SHARE = 0.10
 CONTEXT_SHARE = 0.25
 SUFFIX_SHARE = 0.20
+SMALL_MODEL_PREFILL_LINES = 12
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,48 @@ def _user_message(cursor: Cursor, context: str, suffix: str, prefix: str) -> str
     return "\n\n".join(sections)
 
 
+def _small_model_user_message(cursor: Cursor, code_before: str) -> str:
+    """The one request SmolLM2-135M answers with code: the code before the cursor, nothing else.
+
+    Measured: adding instructions, a system message, the code after the cursor, workspace
+    context or a style guide (before or after) made it answer with prose or an empty block.
+    """
+    language = cursor.language.title() if cursor.language else "the"
+    return f"Complete this {language} code:\n{_fence(cursor.language)}\n{code_before}\n```"
+
+
 def _developer_message(guide: str) -> str:
     if not guide:
         return INSTRUCTIONS
     return f"{INSTRUCTIONS}\n\nFollow the team's style guide:\n{guide}"
 
 
+def answer_start(text: ModelText, cursor: Cursor) -> str:
+    """The code we write into the answer for the model to continue.
+
+    gpt-oss continues the current line well, and only that line changes per keystroke. Small
+    chat models (SmolLM2) lose the thread unless the answer already holds the code around
+    the cursor, so theirs carries the last lines of the code before it.
+    """
+    if text.is_harmony:
+        return cursor.line_prefix
+    lines = cursor.prefix.split("\n")
+    return "\n".join(lines[-SMALL_MODEL_PREFILL_LINES:])
+
+
 def _assemble(text: ModelText, cursor: Cursor, guide: str, context: str, suffix: str,
               prefix_lines: str) -> tuple[str, str]:
     """The full prompt text and its pre-filled answer start."""
-    messages = [
-        Message("developer" if text.is_harmony else "system", _developer_message(guide)),
-        Message("user", _user_message(cursor, context, suffix, prefix_lines)),
-    ]
+    start = answer_start(text, cursor)
+    if text.is_harmony:
+        messages = [
+            Message("developer", _developer_message(guide)),
+            Message("user", _user_message(cursor, context, suffix, prefix_lines)),
+        ]
+    else:
+        messages = [Message("user", _small_model_user_message(cursor, prefix_lines + start))]
     rendered = text.render(messages, reasoning_effort="low" if text.is_harmony else None)
-    prefill = f"{_fence(cursor.language)}\n{cursor.line_prefix}"
+    prefill = f"{_fence(cursor.language)}\n{start}"
     channel = HARMONY_FINAL if text.is_harmony else ""
     return rendered + channel + prefill, prefill
 
@@ -131,7 +159,7 @@ def build_completion_prompt(
     context_part = _context_block(snippets, int(free * CONTEXT_SHARE), text)
     suffix_budget = int(free * SUFFIX_SHARE)
     suffix_part = fit_head(cursor.suffix, suffix_budget, text.count).rstrip("\n")
-    before_line = cursor.prefix[: len(cursor.prefix) - len(cursor.line_prefix)]
+    before_line = cursor.prefix[: len(cursor.prefix) - len(answer_start(text, cursor))]
     prefix_budget = free - text.count(guide_part) - text.count(context_part) - text.count(suffix_part)
     while True:
         prefix_part = fit_tail(before_line, prefix_budget, text.count)

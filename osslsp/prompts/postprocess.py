@@ -93,13 +93,25 @@ def _drop_line_suffix_overlap(text: str, cursor: Cursor) -> str:
     return first + newline + rest
 
 
+def _indent_to_cursor(text: str, cursor: Cursor) -> str:
+    """On a blank line, a model that starts a new line and writes at column 0 meant the cursor's
+    line and indentation: insert its first line at the cursor, indent what follows to match."""
+    indent = cursor.line_prefix
+    if indent.strip() or not text.startswith("\n"):
+        return text
+    lines = text.lstrip("\n").split("\n")
+    lines[0] = lines[0].lstrip(" \t")
+    lines[1:] = [line if not line.strip() or line.startswith(indent) else indent + line for line in lines[1:]]
+    return "\n".join(lines)
+
+
 def clean_completion(raw: str, cursor: Cursor, prefill: str) -> str | None:
     """The text to insert at the cursor, or None when nothing useful is left."""
     text = final_channel(raw)
     # Some models restate the pre-filled start; the continuation begins after it.
     if text.startswith(prefill):
         text = text[len(prefill):]
-    text = text.split("```", 1)[0]
+    text = _indent_to_cursor(text.split("```", 1)[0], cursor)
     lines = text.split("\n")
     if is_multiline_trigger(cursor):
         lines = _cut_at_block_end(lines, cursor)
