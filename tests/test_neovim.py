@@ -174,3 +174,34 @@ def test_checkhealth_reports_no_error_with_the_tiny_model(session: dict):
 def test_checkhealth_reports_a_missing_model(session: dict):
     report = "\n".join(part(session, "health")["missing_model"])
     assert "ERROR" in report and "no-such-model" in report and "not found" in report, report
+
+
+@pytest.fixture(scope="module")
+def options_session(tmp_path_factory) -> dict:
+    """tests/nvim/config.lua: the plugin's options, no server."""
+    return run_neovim("config", tmp_path_factory.mktemp("nvim-config"), {}, {})
+
+
+def test_bad_options_warn_and_keep_the_defaults(options_session: dict):
+    result = options_session
+    bad = result["bad"]
+    assert bad["options"]["cmd"] == ["osslsp", "serve"]
+    assert bad["options"]["inline_completion"] == "auto" and bad["options"]["debounce"] == 40
+    assert bad["options"]["keymaps"] == {"accept": "<C-y>", "next": "<M-]>", "dismiss": "<C-]>"}
+    warnings = "\n".join(bad["warnings"])
+    for name in ("cmd", '"bogus"', "keymaps.next", '"later"', "inline_completion"):
+        assert name in warnings, warnings
+    assert result["no_keymaps"] == {"accept": False, "next": False, "dismiss": False}
+    messages = [note["message"] for note in result["notifications"]]
+    assert any("osslsp-not-installed-here" in message and "not an executable" in message for message in messages)
+
+
+def test_client_configuration_follows_the_protocol(options_session: dict):
+    result = options_session
+    client = result["client_config"]
+    assert client["init_options"] == {"maxNewTokens": 8, "explanationNotifications": True}
+    assert client["settings"] == {"osslsp": {"maxNewTokens": 8}}
+    assert result["empty_settings_json"] == '{"osslsp":{}}'  # an object, never a list
+    assert client["capabilities"]["general"]["positionEncodings"] == ["utf-16"]
+    assert result["doctor_cmd"] == ["/venv/bin/python", "-m", "osslsp", "doctor", "--model", "tiny"]
+    assert result["doctor_cmd_setting"][-2:] == ["--model", "smollm2"]

@@ -22,6 +22,7 @@ M.ROOT_MARKERS = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.to
 ---@field root_markers string[] files that mark a workspace root
 ---@field settings table server settings, camelCase as in protocol.md (model, maxNewTokens, ...)
 ---@field keymaps osslsp.Keymaps insert-mode keys, buffer-local to buffers osslsp is attached to
+---   (false: none; map require("osslsp").accept/next/dismiss yourself)
 ---@field inline_completion "auto"|"native"|"fallback"|false ghost text: Neovim's own on 0.12+, ours otherwise
 ---@field debounce integer milliseconds of quiet typing before the fallback asks for a suggestion
 M.defaults = {
@@ -53,7 +54,7 @@ local CHECKS = {
   root_markers = { is_string_list, "a list of strings" },
   settings = { function(v) return type(v) == "table" and (next(v) == nil or not vim.islist(v)) end,
     "a table of camelCase server settings" },
-  keymaps = { function(v) return type(v) == "table" end, "a table {accept, next, dismiss}" },
+  keymaps = { function(v) return v == false or type(v) == "table" end, "a table {accept, next, dismiss} or false" },
   inline_completion = { function(v) return v == false or v == "auto" or v == "native" or v == "fallback" end,
     '"auto", "native", "fallback" or false' },
   debounce = { function(v) return type(v) == "number" and v >= 0 end, "a number of milliseconds >= 0" },
@@ -74,6 +75,8 @@ function M.resolve(user)
       table.insert(warnings, ("osslsp: unknown option %q ignored"):format(tostring(key)))
     elseif not check[1](value) then
       table.insert(warnings, ("osslsp: option %s must be %s; using the default"):format(key, check[2]))
+    elseif key == "keymaps" and value == false then
+      options.keymaps = { accept = false, next = false, dismiss = false }
     elseif key == "keymaps" then
       for action, lhs in pairs(value) do
         if options.keymaps[action] == nil then

@@ -46,6 +46,10 @@ local function map_keys(bufnr, backend, keymaps)
   end
 end
 
+--- The ghost text implementation serving each buffer osslsp is attached to.
+---@type table<integer, table>
+local backends = {}
+
 local function on_attach(args)
   local client = vim.lsp.get_client_by_id(args.data.client_id)
   if not client or client.name ~= "osslsp" then
@@ -60,7 +64,32 @@ local function on_attach(args)
   else
     backend.attach(args.buf, client.id, M.options.debounce)
   end
+  backends[args.buf] = backend
+  api.nvim_create_autocmd("BufWipeout", {
+    buffer = args.buf, once = true,
+    callback = function() backends[args.buf] = nil end,
+  })
   map_keys(args.buf, backend, M.options.keymaps)
+end
+
+--- For mappings of your own (keymaps = false): act on the suggestion in the current buffer.
+--- Each returns false when there is none to act on, so that your key can do something else.
+---@return boolean
+function M.accept()
+  local bufnr = api.nvim_get_current_buf()
+  return backends[bufnr] ~= nil and backends[bufnr].accept(bufnr)
+end
+
+---@return boolean
+function M.next()
+  local bufnr = api.nvim_get_current_buf()
+  return backends[bufnr] ~= nil and backends[bufnr].next(bufnr)
+end
+
+---@return boolean
+function M.dismiss()
+  local bufnr = api.nvim_get_current_buf()
+  return backends[bufnr] ~= nil and backends[bufnr].dismiss(bufnr)
 end
 
 local function handlers()
