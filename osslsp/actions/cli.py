@@ -58,8 +58,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     language = language_for_path(path)
     if language is None or not supports(language.name):
         return _fail(f"{path.name}: osslsp cannot generate functions in this language")
-    offset = _line_offset(text, line)
-    offset += len(text[offset:].split("\n", 1)[0]) - len(text[offset:].split("\n", 1)[0].lstrip())
+    row = text.split("\n")[line - 1]
+    offset = _line_offset(text, line) + len(row) - len(row.lstrip())  # on the line's first word
     stub = find_stub(text, language.name, offset)
     if stub is None:
         return _fail(f"{args.target}: no documented function with an empty or placeholder body here")

@@ -74,6 +74,10 @@ async def actions_at(client: LanguageClient, uri: str, start: types.Position,
     return [(action["title"], action["kind"], action["command"]["command"]) for action in actions]
 
 
+async def run_command(client: LanguageClient, command: str, uri: str, where) -> None:
+    await client.workspace_execute_command_async(types.ExecuteCommandParams(command=command, arguments=[uri, where]))
+
+
 async def test_code_action_kinds_are_advertised(client: LanguageClient):
     provider = STATE["initialized"].capabilities.code_action_provider
     assert set(provider.code_action_kinds) == {types.CodeActionKind.RefactorRewrite, types.CodeActionKind.Refactor}
@@ -102,8 +106,7 @@ async def test_generate_ends_in_one_body_edit_or_a_clear_message(client: Languag
     _, stub = STUBS["python"]
     uri = open_document(client, "gen.py", stub, "python")
     before_messages, before_edits = len(client.messages), len(STATE["edits"])
-    await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="osslsp.generate", arguments=[uri, at(stub, "MARK")]))
+    await run_command(client, "osslsp.generate", uri, at(stub, "MARK"))
     edits = STATE["edits"][before_edits:]
     messages = [m.message for m in client.messages[before_messages:]]
     if edits:  # a random model that happened to write a valid body: the edit covers the body only
@@ -121,8 +124,7 @@ async def test_generate_reports_progress(client: LanguageClient):
     _, stub = STUBS["rust"]
     uri = open_document(client, "progress.rs", stub, "rust")
     known = set(client.progress_reports)
-    await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="osslsp.generate", arguments=[uri, at(stub, "MARK")]))
+    await run_command(client, "osslsp.generate", uri, at(stub, "MARK"))
     [token] = set(client.progress_reports) - known
     kinds = [report.kind for report in client.progress_reports[token]]
     assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
@@ -169,8 +171,7 @@ async def test_generate_elsewhere_says_what_a_stub_is(client: LanguageClient):
     _, bodied = BODIED["python"]
     uri = open_document(client, "nostub.py", bodied, "python")
     before = len(client.messages)
-    await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="osslsp.generate", arguments=[uri, at(bodied, "BODY")]))
+    await run_command(client, "osslsp.generate", uri, at(bodied, "BODY"))
     [message] = client.messages[before:]
     assert "documented function" in message.message and message.type == types.MessageType.Warning
 
