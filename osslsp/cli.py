@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--root", type=Path, default=Path.cwd())
     listing.set_defaults(func=cmd_style_list)
 
+    from osslsp.actions.cli import add_commands as add_action_commands
+
+    add_action_commands(commands)
+
     from osslsp.engine.bench_options import add_arguments as add_bench_arguments
 
     bench = commands.add_parser("bench", help="benchmark stock Transformers against our engine",
