@@ -284,6 +284,8 @@ class RemoteBackend:
         self._set_state("loading", f"connecting to the engine at {self.endpoint}")
         try:
             await self._wait_healthy()
+            if self.shared is not None:  # at once: an idle shared engine leaves after its timeout
+                self._attachment = asyncio.get_running_loop().create_task(self._stay_attached())
             status, models = await self._get("/v1/models")
             served = [m.get("id") for m in models.get("data", []) if isinstance(m, dict)] if status == 200 else []
             if served and self.model not in served:
@@ -295,8 +297,6 @@ class RemoteBackend:
         except Exception as error:  # no tokenizer here: as bad as no model
             self._set_state("error", str(error))
             return
-        if self.shared is not None:
-            self._attachment = asyncio.get_running_loop().create_task(self._stay_attached())
         self._set_state("ready", f"{self.model} ready on the engine at {self.endpoint}")
 
     async def _wait_healthy(self) -> None:

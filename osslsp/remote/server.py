@@ -59,6 +59,7 @@ class FairQueue:
         self._engine = engine
         self._lines: OrderedDict[str, deque[_Waiting]] = OrderedDict()
         self._running: Generation | None = None
+        self._served_last = ""
 
     @property
     def depth(self) -> int:
@@ -100,7 +101,11 @@ class FairQueue:
     def _dispatch(self) -> None:
         if self._running is not None or not self._lines:
             return
-        client, line = next(iter(self._lines.items()))
+        client = next(iter(self._lines))
+        if client == self._served_last and len(self._lines) > 1:
+            self._lines.move_to_end(client)  # it had the last turn; whoever waits goes first
+            client = next(iter(self._lines))
+        self._served_last, line = client, self._lines[client]
         waiting = line.popleft()
         if line:
             self._lines.move_to_end(client)
