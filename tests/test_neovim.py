@@ -151,10 +151,8 @@ def test_explain_streams_into_a_float(session: dict):
     assert explain["float_text"] == explain["markdown"]
 
 
-def test_generate_edits_the_stub_or_says_why_not(session: dict):
-    if "osslsp.generate" not in session["server_commands"]:
-        pytest.skip("the server does not offer osslsp.generate yet")
-    generate = part(session, "generate_command")
+def check_generated(generate: dict) -> None:
+    """The stub's body was written, or the server said why not."""
     if generate["after"] != generate["before"]:
         # The body follows the docstring; the rest of the file is as it was.
         assert generate["after"].startswith(generate["before"].rstrip("\n"))
@@ -162,6 +160,21 @@ def test_generate_edits_the_stub_or_says_why_not(session: dict):
         # With random weights the body will not parse: the server must say so, not stay silent.
         warnings = [note["message"] for note in generate["messages"] if note["level"] >= 3]
         assert any("could not generate" in message for message in warnings), generate
+
+
+def test_generate_command_edits_the_stub_or_says_why_not(session: dict):
+    if "osslsp.generate" not in session["server_commands"]:
+        pytest.skip("the server does not offer osslsp.generate yet")
+    check_generated(part(session, "generate_command"))
+
+
+def test_code_actions_explain_and_generate(session: dict):
+    if "osslsp.explain" not in session["server_commands"]:
+        pytest.skip("the server does not offer its code actions yet")
+    seen = part(session, "code_actions")
+    assert seen["explain_float_open"]
+    assert 'greeting = "héllo wörld 🙂"' in seen["explain_markdown"]
+    check_generated(seen["generate"])
 
 
 def test_checkhealth_reports_no_error_with_the_tiny_model(session: dict):

@@ -2,6 +2,7 @@
 ---   native    ghost text through Neovim's own inline completion: shown, dismissed, shown again, accepted
 ---   commands  :OsslspStatus, :OsslspPrompt (cursor after non-ASCII text, so that columns counted
 ---             differently by client and server would show), :OsslspExplain, :OsslspGenerate
+---   code_actions  "Explain selection" and "Generate function from docstring" picked as a user would
 ---   fallback  setup() again with the plugin's own ghost text; the same round trip in a new buffer
 ---   health    :checkhealth osslsp with the server running, then with a model that does not exist
 --- The plan (OSSLSP_NVIM_PLAN) names the files and cursors: {native = {file, cursor}, commands =
@@ -137,6 +138,38 @@ local function generate_command(cursor)
   return { before = before, after = H.buffer_text(), messages = messages_since(seen) }
 end
 
+--- The code actions as a user picks them (vim.lsp.buf.code_action, applied when only the named
+--- one is left): "Explain selection" over lines 1-2 must open the float from the server's
+--- notifications alone; "Generate function from docstring" at the stub must edit or say why not.
+local function code_actions(source, stub_cursor)
+  local uri = vim.uri_from_bufnr(source)
+  local explanations = require("osslsp.explain").explanations
+  local function pick(title, range)
+    vim.lsp.buf.code_action({
+      range = range, apply = true,
+      filter = function(action) return action.title == title end,
+    })
+  end
+  local seen = {}
+  pick("Explain selection", { start = { 1, 0 }, ["end"] = { 2, 0 } })
+  local done = H.wait(function()
+    local current = explanations[uri]
+    return current and current.done and current
+  end, 30000, "the explanation from the code action")
+  seen.explain_markdown = done.markdown
+  seen.explain_float_open = done.win ~= nil and api.nvim_win_is_valid(done.win)
+  require("osslsp.explain").close(uri)
+
+  local before = H.buffer_text()
+  local messages = #H.result.notifications
+  api.nvim_win_set_cursor(0, stub_cursor)
+  pick("Generate function from docstring", { start = stub_cursor, ["end"] = stub_cursor })
+  H.wait(function() return H.buffer_text() ~= before or failure_since(messages) end, 30000,
+    "the generated body or a message")
+  seen.generate = { before = before, after = H.buffer_text(), messages = messages_since(messages) }
+  return seen
+end
+
 local function checkhealth()
   vim.cmd("checkhealth osslsp")
   local report = api.nvim_buf_get_lines(0, 0, -1, false)
@@ -163,6 +196,8 @@ H.run(function()
   if vim.list_contains(commands, "osslsp.generate") then
     H.part("generate_command", function() return generate_command(plan.commands.stub_cursor) end)
   end
+
+  H.part("code_actions", function() return code_actions(source, plan.commands.stub_cursor) end)
 
   H.part("fallback", function()
     require("osslsp").setup(vim.tbl_extend("force", H.options, { inline_completion = "fallback" }))

@@ -10,7 +10,13 @@ local api = vim.api
 local namespace = api.nvim_create_namespace("osslsp.ghost")
 local AUTOMATIC = 2 -- InlineCompletionTriggerKind.Automatic
 
-api.nvim_set_hl(0, "OsslspGhostText", { link = "Comment", default = true })
+local function define_highlight()
+  api.nvim_set_hl(0, "OsslspGhostText", { link = "Comment", default = true })
+end
+define_highlight()
+-- A colorscheme clears highlight groups it does not define.
+api.nvim_create_autocmd("ColorScheme", { group = api.nvim_create_augroup("osslsp.ghost", { clear = true }),
+  callback = define_highlight })
 
 ---@class osslsp.GhostState
 ---@field client_id integer
