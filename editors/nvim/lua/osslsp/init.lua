@@ -24,12 +24,8 @@ function M.inline_backend(options)
   if mode == false then
     return nil, "off"
   end
-  if mode == "native" or (mode == "auto" and compat.native_inline_completion()) then
-    if compat.native_inline_completion() then
-      return require("osslsp.native"), "native"
-    end
-    vim.notify("osslsp: inline_completion = \"native\" needs Neovim 0.12+; using the plugin's ghost text",
-      vim.log.levels.WARN)
+  if mode ~= "fallback" and compat.native_inline_completion() then
+    return require("osslsp.native"), "native"
   end
   return require("osslsp.ghost"), "fallback"
 end
@@ -126,6 +122,10 @@ function M.setup(user)
   local options, warnings = config.resolve(user)
   for _, warning in ipairs(warnings) do
     vim.notify(warning, vim.log.levels.WARN)
+  end
+  if options.inline_completion == "native" and not compat.native_inline_completion() then
+    vim.notify("osslsp: inline_completion = \"native\" needs Neovim 0.12+; using the plugin's ghost text",
+      vim.log.levels.WARN)
   end
   M.options = options
   if vim.fn.executable(options.cmd[1]) == 0 then
