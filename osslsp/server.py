@@ -116,6 +116,11 @@ class OsslspServer(LanguageServer):
 
     # --- documents ------------------------------------------------------------------------
 
+    @property
+    def position_encoding(self) -> str:
+        """The column unit agreed with the client: "utf-16" unless it offered another first."""
+        return _encoding_name(self.workspace.position_encoding)
+
     def document_at(self, uri: str, position: types.Position) -> tuple[Path, str, int, str | None]:
         """Path, text, offset and language of an open document at a position; InvalidParams if not."""
         document = self.workspace.text_documents.get(uri)
@@ -123,11 +128,15 @@ class OsslspServer(LanguageServer):
             raise JsonRpcInvalidParams(f"{uri} is not open: send textDocument/didOpen first")
         text = document.source
         try:
-            offset = offset_at(text, position.line, position.character)
+            offset = offset_at(text, position.line, position.character, self.position_encoding)
         except PositionError as error:
             raise JsonRpcInvalidParams(f"{uri}: {error}") from error
         path = Path(to_fs_path(uri) or uri)
         return path, text, offset, document.language_id
+
+
+def _encoding_name(encoding: object) -> str:
+    return str(getattr(encoding, "value", encoding) or "utf-16")
 
 
 def create_server(settings: Settings | None = None) -> OsslspServer:

@@ -175,8 +175,9 @@ async def generate_at(ls: OsslspServer, uri: str, position: types.Position) -> N
 async def _apply(ls: OsslspServer, uri: str, version: int | None, text: str, start: int, end: int,
                  new_text: str, name: str) -> None:
     """Send the edit, tied to the document version it was made for."""
-    edit_range = types.Range(start=types.Position(*position_at(text, start)),
-                             end=types.Position(*position_at(text, end)))
+    encoding = ls.position_encoding
+    edit_range = types.Range(start=types.Position(*position_at(text, start, encoding)),
+                             end=types.Position(*position_at(text, end, encoding)))
     edit = types.TextEdit(range=edit_range, new_text=new_text)
     workspace = ls.client_capabilities.workspace
     versioned = workspace and workspace.workspace_edit and workspace.workspace_edit.document_changes
