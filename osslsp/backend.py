@@ -180,7 +180,8 @@ def make_backend(settings, source: ModelSource, text_loader: Callable[[], ModelT
 
     try:
         if engine == "shared":
-            shared = SharedEngine(source, settings.dtype, settings.device, settings.max_gpu_memory_gib)
+            shared = SharedEngine(source, settings.dtype, settings.device, settings.max_gpu_memory_gib,
+                                  kv_cache_length(settings))
             return RemoteBackend(Endpoint("http://localhost", shared.socket), source.spec, text_loader,
                                  on_state, shared)
         return RemoteBackend(Endpoint.parse(engine, settings.engine_token), source.spec, text_loader, on_state)

@@ -53,7 +53,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
 async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -> None:
     from osslsp.remote.server import EngineServer, serve
 
-    server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, token=token,
+    server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, args.max_context, token=token,
                           idle_timeout=args.idle_timeout, served_name=args.served_model_name)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +81,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         help="where to serve (default: the shared engine's socket in the user's runtime directory)")
     engine.add_argument("--token", default="",
                         help=f"require this bearer token (default: ${TOKEN_VARIABLE}; required off loopback)")
+    engine.add_argument("--max-context", type=int, default=8192, metavar="TOKENS",
+                        help="KV cache length: the longest prompt plus answer (default: %(default)s)")
     engine.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                         help="exit after this long with no client attached and no request (default: never)")
     engine.add_argument("--served-model-name", default="", metavar="NAME",

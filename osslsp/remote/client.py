@@ -69,14 +69,15 @@ class Endpoint:
 class SharedEngine:
     """The engine for one model on this machine: found by its socket, started when missing."""
 
-    def __init__(self, source: ModelSource, dtype: str, device: str, max_gpu_memory_gib: float):
+    def __init__(self, source: ModelSource, dtype: str, device: str, max_gpu_memory_gib: float,
+                 max_context: int):
         self.source = source
         self.socket = shared_socket(source, dtype, device)
         self.log_file = self.socket.with_suffix(".log")
         self.command = [
             sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", source.spec,
             "--dtype", dtype, "--device", device, "--max-gpu-memory", str(max_gpu_memory_gib),
-            "--listen", f"unix:{self.socket}",
+            "--max-context", str(max_context), "--listen", f"unix:{self.socket}",
             "--idle-timeout", os.environ.get(IDLE_VARIABLE, str(SHARED_IDLE_SECONDS)),
             "--log-file", str(self.log_file),
         ]
@@ -190,6 +191,9 @@ class RemoteBackend:
         self.endpoint = endpoint
         self.model = model  # replaced by the name the server serves it under
         self.shared = shared
+        # The shared engine loaded the very files our tokenizer comes from: it takes the ids we
+        # already have and skips tokenizing. Any other server gets text, its tokenizer's business.
+        self.send_ids = shared is not None
         self._text_loader = text_loader
         self._on_state = on_state
         self.state, self.error = "loading", ""
@@ -216,7 +220,7 @@ class RemoteBackend:
         text = self._text_loader()
         body = {
             "model": self.model,
-            "prompt": prompt_text,
+            "prompt": prompt_ids if self.send_ids else prompt_text,
             "max_tokens": settings.max_new_tokens,
             "temperature": settings.temperature,
             "stream": True,

@@ -29,7 +29,6 @@ from osslsp.engine.engine import Engine, EngineError, Generation, Request
 from osslsp.engine.generation import Sampling
 from osslsp.models import ModelSource
 from osslsp.prompts.modeltext import Message, ModelText
-from osslsp.prompts.postprocess import final_channel
 from osslsp.remote import protocol
 from osslsp.remote.metrics import EngineMetrics
 from osslsp.remote.places import Listen
@@ -123,13 +122,13 @@ class EngineServer:
     """The HTTP application around one engine."""
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
-                 max_gpu_memory_gib: float = 0.0, token: str = "", idle_timeout: float = 0.0,
-                 served_name: str = ""):
+                 max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
+                 idle_timeout: float = 0.0, served_name: str = ""):
         self.source = source
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
-        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, on_state=self._engine_state)
+        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state)
         self.queue = FairQueue(self.engine)
         self.text: ModelText | None = None
         self._special_ids: frozenset[int] = frozenset()
@@ -276,6 +275,8 @@ class EngineServer:
         except Exception as error:  # the chat template rejects the conversation
             raise BadRequest(f"messages: the chat template refused them: {error}") from error
         if text.is_harmony:  # the answer is the final channel; the analysis before it is not shown
+            from osslsp.prompts.postprocess import final_channel  # brings the index: chat alone needs it
+
             view = lambda ids: final_channel(text.decode(ids), started_in_final=False)  # noqa: E731
         else:
             view = lambda ids: text.decode(ids, skip_special=True)  # noqa: E731
@@ -305,6 +306,10 @@ class EngineServer:
         text = self.text
         if not prompt_ids:
             raise BadRequest("prompt: it is empty")
+        room = self.engine.max_context - len(prompt_ids)
+        if room < 1:
+            raise BadRequest(f"prompt: {len(prompt_ids)} tokens leave no room in the engine's context of "
+                             f"{self.engine.max_context} (osslsp engine --max-context)")
         vocabulary = text.tokenizer.get_vocab_size(with_added_tokens=True)
         if max(prompt_ids) >= vocabulary:
             raise BadRequest(f"prompt: token id {max(prompt_ids)} is outside the vocabulary ({vocabulary})")
@@ -313,7 +318,7 @@ class EngineServer:
         stop.stops = tuple(string for string in params.stop if string not in special)
         return Request(
             prompt_ids=prompt_ids,
-            sampling=Sampling(max_new_tokens=params.max_tokens, temperature=params.temperature,
+            sampling=Sampling(max_new_tokens=min(params.max_tokens, room), temperature=params.temperature,
                               top_p=params.top_p, seed=params.seed),
             stop_ids=frozenset(params.stop_token_ids) | frozenset(special.values()),
             stop_when=(lambda ids: stop.find_stop(view(ids)) is not None) if stop.stops else None,
