@@ -133,6 +133,11 @@ class Assistant:
     def describe(self) -> dict[str, object]:
         return self.backend.describe() if self.backend else {}
 
+    @property
+    def meaningless(self) -> bool:
+        """The model has random weights: what it writes means nothing."""
+        return self.source is not None and self.source.meaningless
+
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()

@@ -8,12 +8,15 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from osslsp import __version__
 from osslsp.models import offline
 from osslsp.settings import DEFAULT_MODEL, DEVICES, DTYPES, Settings
 
+T = TypeVar("T")
 MEANINGLESS = "note: the {model} model has random weights; its text is meaningless (it checks the set-up)"
 
 
@@ -70,6 +73,18 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def run_job(assistant, job: Awaitable[T]) -> T:
+    """Run one assistant job to its end, then stop the assistant; exit 2 with the reason on failure."""
+    from osslsp.assistant import AssistantError
+
+    try:
+        return asyncio.run(job)
+    except AssistantError as error:
+        raise SystemExit(_fail(str(error))) from None
+    finally:
+        assistant.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the language server on stdio (or TCP)."""
     from osslsp.server import create_server
@@ -85,17 +100,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_complete(args: argparse.Namespace) -> int:
     """Print one completion at a target."""
-    from osslsp.assistant import Assistant, AssistantError
+    from osslsp.assistant import Assistant
 
     target = Target(args.target, args.root)
     assistant = Assistant(_settings(args), args.root.resolve())
-    try:
-        completion = asyncio.run(assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
-    except AssistantError as error:
-        return _fail(str(error))
-    finally:
-        assistant.close()
-    meaningless = assistant.source is not None and assistant.source.meaningless
+    completion = run_job(assistant, assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
+    meaningless = assistant.meaningless
     if args.json:
         print(json.dumps({"target": args.target, "completion": completion.text, "raw": completion.raw,
                           "meaningless": meaningless, **completion.timings}))

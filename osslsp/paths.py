@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -17,3 +20,24 @@ def cache_dir() -> Path:
 def bundled_data(name: str) -> Path:
     """A folder shipped inside the package (e.g. the gpt-oss-20b config and chat template)."""
     return Path(__file__).parent / "data" / name
+
+
+def build_once(directory: Path, done: str, build: Callable[[Path], None]) -> Path:
+    """Build a cache folder once. `build` fills a staging folder that is then renamed into place,
+    so a process never sees half a folder and two processes building at once are both fine.
+    The folder counts as built when it holds the file `done`."""
+    if (directory / done).exists():
+        return directory
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        build(staging)
+        staging.chmod(0o755)
+        try:
+            staging.rename(directory)
+        except OSError:  # another process finished first
+            if not (directory / done).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory

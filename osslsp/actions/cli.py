@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import sys
@@ -16,7 +15,7 @@ from osslsp.actions.explain import explain_stream, selection_in
 from osslsp.actions.generate import generate_body
 from osslsp.actions.stubs import find_stub, supports
 from osslsp.assistant import Assistant, AssistantError
-from osslsp.cli import MEANINGLESS, _add_model_options, _fail, _settings
+from osslsp.cli import MEANINGLESS, _add_model_options, _fail, _settings, run_job
 from osslsp.documents import position_at
 from osslsp.languages import language_for_path
 from osslsp.settings import REASONING_EFFORTS, Settings
@@ -64,13 +63,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if stub is None:
         return _fail(f"{args.target}: no documented function with an empty or placeholder body here")
     assistant = _assistant(args, reasoning_effort_generate=args.effort, max_new_tokens=args.max_new_tokens)
-    try:
-        generated = asyncio.run(generate_body(assistant, path, text, stub))
-    except AssistantError as error:
-        return _fail(str(error))
-    finally:
-        assistant.close()
-    meaningless = assistant.source is not None and assistant.source.meaningless
+    generated = run_job(assistant, generate_body(assistant, path, text, stub))
+    meaningless = assistant.meaningless
     if args.json:
         start, end = position_at(text, stub.body_start), position_at(text, stub.body_end)
         print(json.dumps({"target": args.target, "function": stub.name, "newText": generated.new_text,
@@ -91,17 +85,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Stream an explanation of lines START to END of a file to stdout."""
     path, text, first, last = _lines(args.target, args.root)
     start, end = _line_offset(text, first), min(_line_offset(text, last + 1), len(text))
-    assistant = None
     try:
         selection = selection_in(path, text, start, end)
-        assistant = _assistant(args, reasoning_effort_explain=args.effort, max_new_tokens=args.max_new_tokens)
-        asyncio.run(_print_stream(assistant, selection))
     except AssistantError as error:
         return _fail(str(error))
-    finally:
-        if assistant is not None:
-            assistant.close()
-    if assistant.source is not None and assistant.source.meaningless:
+    assistant = _assistant(args, reasoning_effort_explain=args.effort, max_new_tokens=args.max_new_tokens)
+    run_job(assistant, _print_stream(assistant, selection))
+    if assistant.meaningless:
         print(MEANINGLESS.format(model=args.model), file=sys.stderr)
     return 0
 

@@ -64,25 +64,21 @@ class Generation:
         else:
             self._events.put((kind, value))
 
+    @staticmethod
+    def _token(event: tuple[str, object]) -> int | None:
+        """The token an event carries; None at the end; the engine's error raised here."""
+        kind, value = event
+        if kind == "error":
+            raise value
+        return value if kind == "token" else None
+
     def __iter__(self) -> Iterator[int]:
-        while True:
-            kind, value = self._events.get()
-            if kind == "token":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
+        while (token := self._token(self._events.get())) is not None:
+            yield token
 
     async def __aiter__(self) -> AsyncIterator[int]:
-        while True:
-            kind, value = await self._events.get()
-            if kind == "token":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
+        while (token := self._token(await self._events.get())) is not None:
+            yield token
 
 
 def _user_message(error: BaseException) -> str:

@@ -6,21 +6,18 @@ a second, so every later start is fast. The cache folder is keyed by the file's 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from osslsp.paths import build_once
+
 
 def ensure_converted(gguf: Path, directory: Path) -> Path:
     """Write `gguf` as a safetensors checkpoint with its tokenizer into `directory`, once."""
-    if (directory / "config.json").exists():
-        return directory
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".gguf-", dir=directory.parent))
-    try:
+
+    def convert(staging: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer.save_pretrained(staging)
@@ -28,11 +25,5 @@ def ensure_converted(gguf: Path, directory: Path) -> Path:
         model.config.save_pretrained(staging)
         model.generation_config.save_pretrained(staging)
         save_model(model, str(staging / "model.safetensors"))
-        try:
-            staging.rename(directory)
-        except OSError:  # converted meanwhile by another process
-            if not (directory / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+
+    return build_once(directory, "model.safetensors", convert)

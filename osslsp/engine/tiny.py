@@ -9,15 +9,13 @@ same code as a real one. Its text is meaningless.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, GptOssConfig, GptOssForCausalLM, PreTrainedTokenizerFast
 
-from osslsp.paths import bundled_data
+from osslsp.paths import build_once, bundled_data
 
 VOCAB_SIZE = 768
 # A fixed corpus, so the same tokenizer comes out everywhere.
@@ -96,21 +94,12 @@ def build_model(tokenizer: PreTrainedTokenizerFast) -> GptOssForCausalLM:
 
 
 def ensure_tiny(directory: Path) -> Path:
-    """Build the tiny checkpoint into `directory` unless it is there; atomic, so safe to race."""
-    if (directory / "model.safetensors").exists():
-        return directory
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=directory.parent))
-    try:
+    """Build the tiny checkpoint into `directory` unless it is there."""
+
+    def build(staging: Path) -> None:
         tokenizer = build_tokenizer()
         tokenizer.save_pretrained(staging)
         build_model(tokenizer).save_pretrained(staging)
         (staging / "README.txt").write_text("osslsp's tiny test model: random weights, meaningless text.\n")
-        try:
-            staging.rename(directory)
-        except OSError:  # another process built it first
-            if not (directory / "model.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+
+    return build_once(directory, "model.safetensors", build)
