@@ -117,6 +117,8 @@ class Assistant:
         self.backend.start()
 
     def _backend_state(self, state: str, message: str) -> None:
+        if state == "ready" and self.meaningless:
+            message += " (random weights: its text is meaningless)"
         if state == "error":
             self.error = message
         self.on_state(state, message)
