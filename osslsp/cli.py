@@ -218,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_style_list)
 
     from osslsp.actions.cli import add_commands as add_action_commands
+    from osslsp.remote.cli import add_commands as add_engine_commands
 
     add_action_commands(commands)
+    add_engine_commands(commands)
 
     from osslsp.engine.bench_options import add_arguments as add_bench_arguments
 

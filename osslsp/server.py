@@ -100,7 +100,7 @@ class OsslspServer(LanguageServer):
         for warning in warnings:
             self.log(warning, types.MessageType.Warning)
         reload = any(getattr(settings, name) != getattr(self.settings, name)
-                     for name in ("model", "dtype", "device", "max_gpu_memory_gib", "engine"))
+                     for name in ("model", "dtype", "device", "max_gpu_memory_gib", "engine", "engine_token"))
         self.settings = settings
         if self.assistant is not None and not reload:
             self.assistant.settings = settings

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from accelerate import dispatch_model, infer_auto_device_map, init_empty_weights
+from accelerate.utils import set_module_tensor_to_device
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, Mxfp4Config, PreTrainedModel
 
 from osslsp.models import ModelSource
@@ -92,18 +94,30 @@ def _stop_ids(model: PreTrainedModel) -> frozenset[int]:
     return frozenset([eos] if isinstance(eos, int) else (eos or []))
 
 
-def _random_model(config_dir: Path, dtype: torch.dtype, device: str) -> PreTrainedModel:
-    """Random weights with a real config (benchmarks of real shapes), made on the device itself."""
+def _random_model(config_dir: Path, dtype: torch.dtype, device: str, max_gpu_memory_gib: float) -> PreTrainedModel:
+    """Random weights with a real config (benchmarks of real shapes), made on the devices themselves.
+
+    Placed like a checkpoint would be: one device, or layers split by accelerate across GPUs
+    within `max_gpu_memory_gib` each. Every weight gets small noise (untouched memory can hold NaNs).
+    """
     raw = json.loads((config_dir / "config.json").read_text())
     raw.pop("quantization_config", None)  # random weights are not quantized
     config = AutoConfig.for_model(**raw)
-    with torch.device("cuda" if device == "cuda" else "cpu"):
+    placement = _device_map(device, max_gpu_memory_gib)
+    with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    generator = torch.Generator(model.device).manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            # Small noise everywhere: untouched memory can hold NaNs.
-            parameter.normal_(0.0, 0.02, generator=generator)
+    if placement == "auto":
+        placement = infer_auto_device_map(model, max_memory=_max_memory(device, max_gpu_memory_gib),
+                                          no_split_module_classes=model._no_split_modules, dtype=dtype)
+    generators: dict[str, torch.Generator] = {}
+    for prefix, where in placement.items():
+        module = model.get_submodule(prefix) if prefix else model
+        where = torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+        generator = generators.setdefault(str(where), torch.Generator(where).manual_seed(0))
+        for name, parameter in module.named_parameters():
+            value = torch.empty(parameter.shape, dtype=dtype, device=where).normal_(0.0, 0.02, generator=generator)
+            set_module_tensor_to_device(module, name, where, value=value)
+    model = dispatch_model(model, device_map=placement) if len(set(placement.values())) > 1 else model.to(where)
     if (config_dir / "generation_config.json").exists():
         model.generation_config = GenerationConfig.from_pretrained(config_dir)
     return model.eval()
@@ -158,7 +172,7 @@ def load_model(source: ModelSource, dtype: str = "float16", device: str = "auto"
             from osslsp.engine.tiny import ensure_tiny
 
             ensure_tiny(source.text_dir)
-            model = _random_model(source.weights, torch_dtype, device)
+            model = _random_model(source.weights, torch_dtype, device, max_gpu_memory_gib)
         else:
             weights = source.text_dir if source.kind == "gguf" else source.weights
             model = _from_checkpoint(weights, torch_dtype, device, max_gpu_memory_gib)
