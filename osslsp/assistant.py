@@ -45,12 +45,14 @@ class Completion:
 
 
 def prepare_text_files(source: ModelSource) -> ModelText:
-    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first."""
-    if source.kind in ("tiny", "random"):
+    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first
+    (those builders import torch: only when there is something to build)."""
+    missing = not (source.text_dir / "tokenizer.json").exists()
+    if missing and source.kind in ("tiny", "random"):
         from osslsp.engine.tiny import ensure_tiny
 
         ensure_tiny(source.text_dir)
-    elif source.kind == "gguf":
+    elif missing and source.kind == "gguf":
         from osslsp.engine.gguf import ensure_converted
 
         ensure_converted(source.weights, source.text_dir)
