@@ -76,10 +76,12 @@ def main() -> int:
     parser.add_argument("--file", default="osslsp/assistant.py")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--max-gpu-memory", type=float, default=0.0, help="GiB per GPU (splits the model)")
     args = parser.parse_args()
 
     started = time.perf_counter()
-    client = Client([sys.executable, "-m", "osslsp", "serve", "--model", args.model])
+    client = Client([sys.executable, "-m", "osslsp", "serve", "--model", args.model,
+                     "--max-gpu-memory", str(args.max_gpu_memory)])
     client.request(1, "initialize", {"capabilities": {}, "rootUri": REPO.as_uri(),
                                      "initializationOptions": {"maxNewTokens": args.max_new_tokens}})
     client.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
