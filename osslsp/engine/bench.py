@@ -89,6 +89,14 @@ def _stock_generate(model, ids: list[int], new_tokens: int) -> torch.Tensor:
     )[0, len(ids):]
 
 
+def _stock_decode_rate(model, device, prompt: list[int], tokens: int, repeats: int) -> float | None:
+    """Decode steps per second: medians of generating one token and `tokens` more on the same
+    prompt, measured back to back, so that noise cannot make the difference negative."""
+    one, more = (_median_ms(device, lambda n=n: _stock_generate(model, prompt, n), repeats)
+                 for n in (1, tokens + 1))
+    return tokens / ((more - one) / 1000) if more > one else None
+
+
 def measure_stock(model, name: str, prompts: dict[int, list[int]], keystroke: list[int], new_tokens: int,
                   repeats: int, full: bool) -> Column:
     """TTFT is generate() of one token; decode rate from the time of new_tokens beyond the first."""
@@ -111,15 +119,8 @@ def measure_stock(model, name: str, prompts: dict[int, list[int]], keystroke: li
 
         _guarded(column, "completion_p50", completions)
         column.figures["completion_p95"] = 1000 * _percentile(times, 0.95) if times else None
-        first = column.figures.get("ttft_2048") or column.figures.get(f"ttft_{max(prompts)}")
-        if times and isinstance(first, float):
-            column.figures["decode_tok_s"] = (new_tokens - 1) / (statistics.median(times) - first / 1000)
-    else:
-        decode_tokens = 8
-        seconds = _timed(device, lambda: _stock_generate(model, prompt, decode_tokens + 1))
-        first = column.figures.get("ttft_2048") or column.figures.get(f"ttft_{max(prompts)}")
-        if isinstance(first, float):
-            column.figures["decode_tok_s"] = decode_tokens / (seconds - first / 1000)
+    _guarded(column, "decode_tok_s", lambda: _stock_decode_rate(
+        model, device, prompt, new_tokens - 1 if full else 8, repeats))
     column.figures["peak_gib"] = _peak_gib(device)
     return column
 
