@@ -91,7 +91,9 @@ def main() -> int:
     peak_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"workspace: {stats.files} files, {stats.definitions} definitions, {stats.languages}")
     print(f"ctags -R wall:      {ctags_seconds:6.2f} s")
-    print(f"cold index wall:    {cold_seconds:6.2f} s  = {cold_seconds / ctags_seconds:.2f}x ctags "
+    print(f"cold index usable:  {stats.usable_seconds:6.2f} s  = "
+          f"{stats.usable_seconds / ctags_seconds:.2f}x ctags (all but test directories searchable)")
+    print(f"cold index complete:{cold_seconds:6.2f} s  = {cold_seconds / ctags_seconds:.2f}x ctags "
           "(target <= 2.5x)")
     print(f"CPU time:           ctags {ctags_cpu:.2f} s, cold index {cold_cpu:.2f} s "
           f"(2 workers: {cold_cpu / 2 / ctags_cpu:.2f}x ctags if the 2 cores were free)")

@@ -16,6 +16,7 @@ from osslsp.languages import grammar, parser
 MAX_SIGNATURE_LINES = 10
 MAX_SIGNATURE_CHARS = 800
 MAX_DOC_CHARS = 600
+BODY_TOKEN_BYTES = 4096  # how much of a function body gives its identifiers for similar code
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
@@ -56,6 +57,8 @@ class FileSummary:
     definitions: tuple[Definition, ...]
     imports: tuple[Import, ...]
     identifiers: frozenset[str]  # names the file mentions, for the reference graph
+    # per definition, the identifiers of a function's body ("" for other kinds), for similar code
+    tokens: tuple[str, ...] = ()
 
 
 def extract(language: str, source: bytes) -> FileSummary:
@@ -65,8 +68,9 @@ def extract(language: str, source: bytes) -> FileSummary:
     walker = _Walker(language, spec, source)
     walker.walk(tree.root_node, (), in_scope=False)
     identifiers = frozenset(word.decode() for word in set(IDENTIFIER.findall(source))) - spec.keywords
-    definitions = tuple(sorted(walker.definitions, key=lambda definition: definition.line))
-    return FileSummary(language, definitions, tuple(walker.imports), identifiers)
+    found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
+    return FileSummary(language, tuple(definition for definition, _ in found),
+                       tuple(walker.imports), identifiers, tuple(tokens for _, tokens in found))
 
 
 @cache
@@ -83,6 +87,7 @@ class _Walker:
         self.spec = spec
         self.source = source
         self.definitions: list[Definition] = []
+        self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
 
     def walk(self, node: tree_sitter.Node, scope: tuple[str, ...], in_scope: bool) -> None:
@@ -121,6 +126,7 @@ class _Walker:
             name=name, kind=kind, scope=".".join(own_scope),
             signature=self._signature(outer, node), doc=self._doc(node, outer),
             line=outer.start_point.row + 1, end_line=node.end_point.row + 1))
+        self.tokens.append(self._body_tokens(node) if kind in ("function", "method") else "")
 
     def _refine_kind(self, node: tree_sitter.Node, kind: str, in_scope: bool) -> str | None:
         """The kind, adjusted for context; None for nodes that define nothing useful."""
@@ -187,6 +193,17 @@ class _Walker:
             lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
         indent = outer.start_point.column
         return textwrap.dedent(" " * indent + "\n".join(lines))[:MAX_SIGNATURE_CHARS]
+
+    def _body_tokens(self, node: tree_sitter.Node) -> str:
+        """The distinct identifiers of a function's body (its first few KB), space-separated."""
+        body = node.child_by_field_name("body")
+        if body is None:
+            return ""
+        words = set(IDENTIFIER.findall(self.source, body.start_byte,
+                                       min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES)))
+        keywords = self.spec.keywords
+        return " ".join(name for name in (word.decode() for word in words if len(word) > 2)
+                        if name not in keywords)
 
     def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node) -> str:
         if self.spec.doc_style == "docstring":

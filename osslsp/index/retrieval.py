@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from osslsp.index.extract import Definition, Import
+from osslsp.index.names import DefinitionRef
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.secrets import redact_secrets
 from osslsp.index.specs import SPECS
@@ -23,6 +25,11 @@ MAX_CLASS_MEMBERS = 12
 MAX_RELATED = 12
 MAX_RELATED_NAMES = 300  # the file's most frequent names looked up for related definitions
 MAX_REEXPORT_HOPS = 3
+MAX_CACHED_SNIPPETS = 20_000
+SIMILAR_REASON = "similar code"
+SIMILAR_WINDOW_LINES = 30  # lines above the cursor whose identifiers look for similar bodies
+MAX_SIMILAR = 4
+MAX_SIMILAR_LINES = 30  # of a similar definition's text
 CONSTRUCTORS = ("__init__", "__new__", "constructor", "new", "New")
 _CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>()]*>)?\s*$")
 _PARTIAL_AT_CURSOR = re.compile(r"((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
@@ -121,6 +128,7 @@ class Retriever:
         self.resolver = resolver
         # Related definitions hardly change between keystrokes: computed once per file.
         self.related_cache = related_cache if related_cache is not None else {}
+        self._imports_resolved: dict[str, set[str]] = {}
 
     def context_for(self, path: str, language: str, text: str, offset: int, budget_tokens: int,
                     count_tokens: Callable[[str], int]) -> list[Snippet]:
@@ -133,7 +141,13 @@ class Retriever:
                 candidates.append((definition, f"definition of {definition.name}"))
         candidates.extend((definition, "related") for definition in
                           self.related(path, text))
-        return self._fit(candidates, path, own_region, budget_tokens, count_tokens)
+        fitting = _Fitting(path, own_region, budget_tokens)
+        self._fit(candidates, fitting, count_tokens)
+        if fitting.spent < budget_tokens:  # similar code only fills what is left
+            similar = self.similar(_window_above(text, offset, SIMILAR_WINDOW_LINES), language)
+            self._fit([(definition, SIMILAR_REASON) for definition in similar], fitting,
+                      count_tokens)
+        return fitting.chosen
 
     def resolve(self, usage: Usage, path: str, language: str,
                 imports: list[Import]) -> list[Definition]:
@@ -144,7 +158,13 @@ class Retriever:
             found = self._through_module(usage, path, language, imports)
             if found:
                 return found
-            members = [d for d in self._named(usage) if d.scope.split(".")[-1] == usage.qualifier]
+            if usage.partial:
+                members = [d for d in self._named(usage)
+                           if d.scope.split(".")[-1] == usage.qualifier]
+            else:
+                members = self.store.definitions_by_rowid([
+                    ref.rowid for ref in self._refs(usage.name)
+                    if ref.scope.split(".")[-1] == usage.qualifier][:MAX_DEFINITIONS_PER_NAME])
             if members:
                 return members[:MAX_DEFINITIONS_PER_NAME]
         else:
@@ -153,28 +173,42 @@ class Retriever:
                     found = self._imported(language, path, imported, imported.name, 0)
                     if found:
                         return found
-        candidates = self._named(usage)
-        if not candidates:
-            return []
-        imported_files = {file for imported in imports for file in self.resolver.resolve(
-            language, path, imported.module, imported.level)}
-        ranks = self._ranks_of({d.path for d in candidates})
+        imported_files = self._imported_files(language, path, imports)
+        ranks = self.store.name_table().ranks
+        if usage.partial:
+            candidates = self._named(usage)
 
-        def score(definition: Definition) -> tuple:
-            return (definition.path == path, definition.path in imported_files,
-                    definition.scope == "", ranks.get(definition.path, 0.0))
+            def score(definition: Definition) -> tuple:
+                return (definition.path == path, definition.path in imported_files,
+                        definition.scope == "", ranks.get(definition.path, 0.0))
 
-        return sorted(candidates, key=score, reverse=True)[:MAX_DEFINITIONS_PER_NAME]
+            return sorted(candidates, key=score, reverse=True)[:MAX_DEFINITIONS_PER_NAME]
+
+        def ref_score(ref: DefinitionRef) -> tuple:
+            return (ref.path == path, ref.path in imported_files, ref.scope == "",
+                    ranks.get(ref.path, 0.0))
+
+        best = sorted(self._refs(usage.name), key=ref_score, reverse=True)
+        return self.store.definitions_by_rowid(
+            [ref.rowid for ref in best[:MAX_DEFINITIONS_PER_NAME]])
+
+    def _imported_files(self, language: str, path: str, imports: list[Import]) -> set[str]:
+        """The files a file's imports resolve to (once per file and retrieval)."""
+        files = self._imports_resolved.get(path)
+        if files is None:
+            files = self._imports_resolved[path] = {
+                file for imported in imports
+                for file in self.resolver.resolve(language, path, imported.module,
+                                                  imported.level)}
+        return files
+
+    def _refs(self, name: str) -> list[DefinitionRef]:
+        return self.store.name_table().named(name)
 
     def _named(self, usage: Usage) -> list[Definition]:
         if usage.partial:
             return self.store.definitions_prefixed(usage.name, 50) if len(usage.name) >= 3 else []
         return self.store.definitions_named(usage.name)
-
-    def _ranks_of(self, paths: set[str]) -> dict[str, float]:
-        marks = ",".join("?" * len(paths))
-        return dict(self.store.db.execute(
-            f"SELECT path, rank FROM files WHERE path IN ({marks})", tuple(paths)))
 
     def _through_module(self, usage: Usage, path: str, language: str,
                         imports: list[Import]) -> list[Definition]:
@@ -209,12 +243,15 @@ class Retriever:
     def _defined_in(self, files: list[str], name: str, partial: bool) -> list[Definition]:
         if not files:
             return []
-        wanted = set(files)
-        candidates = self.store.definitions_prefixed(name, 50) if partial else \
-            self.store.definitions_named(name)
-        found = [d for d in candidates if d.path in wanted]
-        found.sort(key=lambda d: (d.scope != "", files.index(d.path)))
-        return found[:MAX_DEFINITIONS_PER_NAME]
+        order = {file: number for number, file in enumerate(files)}
+        if partial:
+            found = [d for d in self.store.definitions_prefixed(name, 50) if d.path in order]
+            found.sort(key=lambda d: (d.scope != "", order[d.path]))
+            return found[:MAX_DEFINITIONS_PER_NAME]
+        refs = sorted((ref for ref in self._refs(name) if ref.path in order),
+                      key=lambda ref: (ref.scope != "", order[ref.path]))
+        return self.store.definitions_by_rowid(
+            [ref.rowid for ref in refs[:MAX_DEFINITIONS_PER_NAME]])
 
     def related(self, path: str, text: str) -> list[Definition]:
         """Top-level definitions of other files that this file's text names, by file rank.
@@ -225,25 +262,55 @@ class Retriever:
         if path in self.related_cache:
             return self.related_cache[path]
         counts = Counter(_WORD.findall(text))
-        names = [name for name, _ in counts.most_common(MAX_RELATED_NAMES)]
-        if not names:
-            return []
-        marks = ",".join("?" * len(names))
-        rows = self.store.db.execute(
-            "SELECT d.name, d.kind, d.scope, d.signature, d.doc, d.line, d.end_line, f.path, "
-            "f.rank FROM defs d JOIN files f ON f.id = d.file_id "
-            f"WHERE d.name IN ({marks}) AND d.scope = '' AND f.path != ? "
-            "AND d.kind != 'constant' ORDER BY f.rank DESC LIMIT 400", (*names, path)).fetchall()
-        per_name: dict[str, int] = {}
-        for row in rows:
-            per_name[row[0]] = per_name.get(row[0], 0) + 1
-        rows.sort(key=lambda row: row[8] / per_name[row[0]], reverse=True)
-        related = [Definition(*row[:8]) for row in rows[:MAX_RELATED]]
+        table = self.store.name_table()
+        scored: list[tuple[float, int]] = []
+        for name, _ in counts.most_common(MAX_RELATED_NAMES):
+            refs = table.top_level.get(name)
+            if not refs:
+                continue
+            others = len(refs) - sum(ref.path == path for ref in refs)
+            for ref in refs:
+                if ref.path != path:
+                    scored.append((table.ranks.get(ref.path, 0.0) / others, ref.rowid))
+        scored.sort(reverse=True)
+        related = self.store.definitions_by_rowid([rowid for _, rowid in scored[:MAX_RELATED]])
         self.related_cache[path] = related
         return related
 
+    def similar(self, window: str, language: str) -> list[Definition]:
+        """Functions elsewhere whose bodies share the rarest identifiers of the code above."""
+        spec = SPECS.get(language)
+        keywords = spec.keywords if spec else frozenset()
+        tokens = set(_WORD.findall(window)) - keywords
+        return self.store.definitions_by_rowid(self.store.similar_bodies(tokens, MAX_SIMILAR))
+
+    def similar_text(self, definition: Definition) -> str:
+        """A similar definition as written (its first lines), read from disk."""
+        try:
+            with open(Path(self.store.root_key) / definition.path, encoding="utf-8",
+                      errors="replace") as source:
+                lines = source.read().split("\n")
+        except OSError:
+            return self.snippet_text(definition)
+        last = min(definition.end_line, definition.line - 1 + MAX_SIMILAR_LINES)
+        body = lines[definition.line - 1:last]
+        if last < definition.end_line:
+            body.append(body[-1][:len(body[-1]) - len(body[-1].lstrip())] + "..." if body
+                        else "...")
+        return redact_secrets("\n".join(body))
+
     def snippet_text(self, definition: Definition) -> str:
         """Signature and documentation; for a class its constructor and method signatures too."""
+        texts = self.store.name_table().snippet_texts
+        key = (definition.path, definition.line)
+        text = texts.get(key)
+        if text is None:
+            if len(texts) >= MAX_CACHED_SNIPPETS:
+                texts.clear()
+            text = texts[key] = self._snippet_text(definition)
+        return text
+
+    def _snippet_text(self, definition: Definition) -> str:
         language = _language_of(definition.path)
         lines = [_with_doc(definition, language)]
         if definition.kind in ("class", "type", "namespace"):
@@ -258,28 +325,47 @@ class Retriever:
                 lines.append(_indent("..."))
         return redact_secrets("\n".join(lines))
 
-    def _fit(self, candidates: list[tuple[Definition, str]], path: str,
-             own_region: tuple[int, int], budget_tokens: int,
-             count_tokens: Callable[[str], int]) -> list[Snippet]:
-        """Snippets in order of certainty that fit the budget together, without repeats."""
-        chosen: list[Snippet] = []
-        seen: set[tuple[str, int]] = set()
-        spent = 0
+    def _fit(self, candidates: list[tuple[Definition, str]], fitting: _Fitting,
+             count_tokens: Callable[[str], int]) -> None:
+        """Add the candidates, in order of certainty, that still fit the budget, without repeats
+        and without what the prompt already holds around the cursor."""
         for definition, reason in candidates:
             key = (definition.path, definition.line)
-            if key in seen:
+            if key in fitting.seen:
                 continue
-            seen.add(key)
-            if definition.path == path and definition.line <= own_region[1] and \
-                    definition.end_line >= own_region[0]:
+            fitting.seen.add(key)
+            if definition.path == fitting.path and definition.line <= fitting.own_region[1] and \
+                    definition.end_line >= fitting.own_region[0]:
                 continue
-            text = self.snippet_text(definition)
+            text = self.similar_text(definition) if reason == SIMILAR_REASON else \
+                self.snippet_text(definition)
             cost = count_tokens(text)
-            if spent + cost > budget_tokens:
+            if fitting.spent + cost > fitting.budget_tokens:
                 continue
-            spent += cost
-            chosen.append(Snippet(definition.path, definition.line, text, reason))
-        return chosen
+            fitting.spent += cost
+            fitting.chosen.append(Snippet(definition.path, definition.line, text, reason))
+
+
+@dataclass
+class _Fitting:
+    """Snippets chosen so far for one prompt and the budget they spent."""
+
+    path: str
+    own_region: tuple[int, int]
+    budget_tokens: int
+    spent: int = 0
+    chosen: list[Snippet] = field(default_factory=list)
+    seen: set[tuple[str, int]] = field(default_factory=set)
+
+
+def _window_above(text: str, offset: int, lines: int) -> str:
+    """The text of the given number of lines above the cursor, up to the cursor."""
+    start = offset
+    for _ in range(lines):
+        start = text.rfind("\n", 0, max(start - 1, 0)) + 1
+        if start == 0:
+            break
+    return text[start:offset]
 
 
 def _language_of(path: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import sqlite3
 import threading
+from collections.abc import Collection
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +15,9 @@ from pathlib import Path
 import platformdirs
 
 from osslsp.index.extract import Definition, FileSummary, Import
+from osslsp.index.names import NameTable
 
-SCHEMA_VERSION = "osslsp-index-1"
+SCHEMA_VERSION = "osslsp-index-2"
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, language TEXT NOT NULL,
@@ -25,7 +28,13 @@ CREATE TABLE defs(file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NU
     signature TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE imports(file_id INTEGER NOT NULL, module TEXT NOT NULL, name TEXT NOT NULL,
     bound TEXT NOT NULL, level INTEGER NOT NULL, line INTEGER NOT NULL, wildcard INTEGER NOT NULL);
+CREATE VIRTUAL TABLE def_tokens USING fts5(tokens, detail=none);
+CREATE VIRTUAL TABLE def_token_counts USING fts5vocab(def_tokens, row);
 """
+# The similar-code step looks up bodies by their rarest identifiers: terms in more bodies than
+# this are too common to pick candidates by.
+MAX_SIMILAR_TERM_BODIES = 200
+MAX_SIMILAR_TERMS = 8
 # Dropped while an empty index is filled (building them once at the end is faster).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS defs_by_name ON defs(name);
@@ -67,6 +76,9 @@ class IndexStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self._names: NameTable | None = None
+        self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
+        self._names_lock = threading.Lock()
         db_path.parent.mkdir(parents=True, exist_ok=True)
         if not self._usable():
             self._recreate()
@@ -129,21 +141,35 @@ class IndexStore:
     # writes (inside `transaction()`)
     @staticmethod
     def put_file(db: sqlite3.Connection, path: str, state: FileState, summary: FileSummary,
-                 known: bool = True) -> None:
-        """Replace everything known about a file (`known`: the index may hold it) by a summary."""
+                 known: bool = True) -> int:
+        """Replace everything known about a file (`known`: the index may hold it) by a summary.
+
+        The file keeps its rank until the next ranking. Returns the file's row id.
+        """
+        rank = 0.0
         if known:
+            row = db.execute("SELECT rank FROM files WHERE path = ?", (path,)).fetchone()
+            rank = row[0] if row else 0.0
             IndexStore.delete_file(db, path)
         file_id = db.execute(
-            "INSERT INTO files(path, language, size, mtime_ns, hash, identifiers) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO files(path, language, size, mtime_ns, hash, identifiers, rank) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (path, summary.language, state.size, state.mtime_ns, state.hash,
-             " ".join(summary.identifiers))).lastrowid
-        db.executemany("INSERT INTO defs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
-            (file_id, d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc)
-            for d in summary.definitions])
+             " ".join(summary.identifiers), rank)).lastrowid
+        # Explicit row ids, so that the bodies' search rows share them without a lookup.
+        first = (db.execute("SELECT max(rowid) FROM defs").fetchone()[0] or 0) + 1
+        tokens = summary.tokens or ("",) * len(summary.definitions)
+        db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, line, end_line, "
+                       "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                           (first + number, file_id, d.name, d.kind, d.scope, d.line, d.end_line,
+                            d.signature, d.doc)
+                           for number, d in enumerate(summary.definitions)])
+        db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", [
+            (first + number, body) for number, body in enumerate(tokens) if body])
         db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", [
             (file_id, i.module, i.name, i.bound, i.level, i.line, int(i.wildcard))
             for i in summary.imports])
+        return file_id
 
     @staticmethod
     def touch_file(db: sqlite3.Connection, path: str, state: FileState) -> None:
@@ -156,6 +182,8 @@ class IndexStore:
         """Forget a file."""
         row = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         if row is not None:
+            db.execute("DELETE FROM def_tokens WHERE rowid IN "
+                       "(SELECT rowid FROM defs WHERE file_id = ?)", row)
             db.execute("DELETE FROM defs WHERE file_id = ?", row)
             db.execute("DELETE FROM imports WHERE file_id = ?", row)
             db.execute("DELETE FROM files WHERE id = ?", row)
@@ -181,6 +209,26 @@ class IndexStore:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # the in-memory name table
+    def name_table(self) -> NameTable:
+        """Every definition's name, file and scope (loaded on first use, then kept up to date)."""
+        with self._names_lock:
+            if self._names is None:
+                self._names = NameTable.load(self.db)
+            return self._names
+
+    def names_changed(self, paths: Collection[str] | None = None) -> None:
+        """Files were written (all of them when `paths` is None): the name table follows."""
+        with self._names_lock:
+            if self._names is None:
+                return
+            if paths is None or len(paths) > 64:  # reloading is cheaper than many patches
+                self._names = None
+                self._term_bodies = None  # only rarity: one file's edits hardly change it
+                return
+            for path in paths:
+                self._names.replace_file(self.db, path)
 
     # reads
     def meta(self, key: str) -> str | None:
@@ -220,6 +268,41 @@ class IndexStore:
         return [Definition(name, kind, scope, signature, doc, line, end_line, path)
                 for name, kind, scope, signature, doc, line, end_line, path in
                 self.db.execute(sql, parameters)]
+
+    def definitions_by_rowid(self, rowids: list[int]) -> list[Definition]:
+        """Definitions by row id, in the order asked."""
+        if not rowids:
+            return []
+        marks = ",".join("?" * len(rowids))
+        rows = {row[0]: row[1:] for row in self.db.execute(
+            f"SELECT d.rowid, {_DEF_COLUMNS} FROM defs d JOIN files f ON f.id = d.file_id "
+            f"WHERE d.rowid IN ({marks})", rowids)}
+        return [Definition(*rows[rowid]) for rowid in rowids if rowid in rows]
+
+    def similar_bodies(self, tokens: Collection[str], limit: int) -> list[int]:
+        """Row ids of the definitions whose bodies best share the given identifiers.
+
+        Token sets weighted by rarity (BM25 without term frequencies): only the rarest identifiers
+        (at most MAX_SIMILAR_TERMS, each in at most MAX_SIMILAR_TERM_BODIES bodies) pick
+        candidates, so each lookup in the inverted index reads a short list.
+        """
+        with self._names_lock:
+            if self._term_bodies is None:
+                self._term_bodies = dict(self.db.execute(
+                    "SELECT term, doc FROM def_token_counts"))
+            term_bodies = self._term_bodies
+        counted = sorted((count, term) for term in tokens
+                         if 0 < (count := term_bodies.get(term, 0)) <= MAX_SIMILAR_TERM_BODIES)
+        if not counted:
+            return []
+        total = len(term_bodies) + 1
+        scores: dict[int, float] = {}
+        for count, term in counted[:MAX_SIMILAR_TERMS]:
+            weight = math.log(total / count)
+            for (rowid,) in self.db.execute(
+                    "SELECT rowid FROM def_tokens WHERE def_tokens MATCH ?", (f'"{term}"',)):
+                scores[rowid] = scores.get(rowid, 0.0) + weight
+        return sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
 
     def imports_of(self, path: str) -> list[Import]:
         return [Import(module, name, bound, level, line, bool(wildcard))

@@ -202,3 +202,50 @@ def test_watcher_picks_up_outside_changes(index: WorkspaceIndex, workspace: Path
         assert index.definitions_named("brand_new")
     finally:
         index.stop_watching()
+
+
+def test_similar_code_fills_what_the_budget_leaves(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "billing").mkdir(parents=True)
+    (root / "billing" / "ledger.py").write_text(
+        "def settle_invoice(invoice, ledger):\n"
+        "    amount = invoice.quantity * invoice.unit_price\n"
+        "    ledger.debit(invoice.customer_account, amount)\n"
+        "    return amount\n")
+    (root / "billing" / "other.py").write_text("def unrelated(x):\n    return x + 1\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    index.refresh()
+    text = ("def refund_invoice(invoice, ledger):\n"
+            "    amount = invoice.quantity * invoice.unit_price\n"
+            "    ledger.credit(invoice.customer_account, ")
+    snippets = index.context_for(root / "billing" / "refunds.py", text, len(text), 2000, _chars)
+    similar = [s for s in snippets if s.reason == "similar code"]
+    assert [(s.path, s.line) for s in similar] == [("billing/ledger.py", 1)]
+    assert "ledger.debit(invoice.customer_account, amount)" in similar[0].text
+    assert snippets[-1].reason == "similar code"  # fitted last
+    tight = index.context_for(root / "billing" / "refunds.py", text, len(text), 10, _chars)
+    assert all(s.reason != "similar code" for s in tight)
+    index.close()
+
+
+def test_test_directories_come_in_a_second_pass(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    for relative in [f"pkg/mod{n}.py" for n in range(40)] + \
+            [f"tests/test_mod{n}.py" for n in range(40)]:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(f"def {Path(relative).stem}_function(): ...\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    order: list[str] = []
+    stats = index.refresh(progress=lambda done, total, path: order.append(path))
+    assert stats.files == 80 and 0 < stats.usable_seconds <= stats.seconds
+    assert order[-1].startswith("tests/") and not order[len(order) // 2 - 1].startswith("tests/")
+    assert index.definitions_named("test_mod3_function")[0].path == "tests/test_mod3.py"
+    index.close()
+
+
+def test_retrieval_follows_buffer_edits(index: WorkspaceIndex, workspace: Path) -> None:
+    text = "from app.render import render\n\nhtml = render("
+    assert "render" in _context(index, workspace / "main.py", text)  # name table now loaded
+    index.set_buffer(workspace / "app" / "render.py", "def render(page, theme): ...\n")
+    context = _context(index, workspace / "main.py", text)
+    assert "def render(page, theme):" in context and "escape" not in context

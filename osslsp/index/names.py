@@ -1,0 +1,74 @@
+"""Every definition's name, file, scope and kind in memory, for retrieval's candidate scoring.
+
+Retrieval scores many candidates (a name such as `get` has hundreds of definitions) but shows a
+few: scoring on these small tuples and reading only the chosen rows from SQLite keeps one cursor's
+retrieval within a few milliseconds. About 10 MB for CPython's 70,000 definitions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRef:
+    """Where a definition lies, without its text: `rowid` reads the rest from the store."""
+
+    rowid: int
+    path: str
+    scope: str
+    kind: str
+
+
+class NameTable:
+    """Definitions by name and by file, with each file's rank in the reference graph."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[DefinitionRef]] = {}
+        self.by_path: dict[str, list[tuple[str, DefinitionRef]]] = {}
+        # top-level functions, classes and types by name: what "related" definitions are
+        self.top_level: dict[str, list[DefinitionRef]] = {}
+        self.ranks: dict[str, float] = {}
+        # a definition's prompt text by (path, line): definitions shared by many prompts
+        self.snippet_texts: dict[tuple[str, int], str] = {}
+
+    @classmethod
+    def load(cls, db: sqlite3.Connection) -> NameTable:
+        """The table of everything the index holds (one pass over the definitions)."""
+        table = cls()
+        table.ranks = dict(db.execute("SELECT path, rank FROM files"))
+        for rowid, name, scope, kind, path in db.execute(
+                "SELECT d.rowid, d.name, d.scope, d.kind, f.path FROM defs d "
+                "JOIN files f ON f.id = d.file_id"):
+            table._add(name, DefinitionRef(rowid, path, scope, kind))
+        return table
+
+    def _add(self, name: str, ref: DefinitionRef) -> None:
+        self.by_name.setdefault(name, []).append(ref)
+        self.by_path.setdefault(ref.path, []).append((name, ref))
+        if not ref.scope and ref.kind != "constant":
+            self.top_level.setdefault(name, []).append(ref)
+
+    def named(self, name: str) -> list[DefinitionRef]:
+        return self.by_name.get(name, [])
+
+    def replace_file(self, db: sqlite3.Connection, path: str) -> None:
+        """Read one file's definitions again after it was written or deleted."""
+        for name, ref in self.by_path.pop(path, []):
+            for table in (self.by_name, self.top_level):
+                refs = table.get(name)
+                if refs is not None and ref in refs:
+                    refs.remove(ref)
+                    if not refs:
+                        del table[name]
+        for key in [key for key in self.snippet_texts if key[0] == path]:
+            del self.snippet_texts[key]
+        row = db.execute("SELECT id, rank FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            self.ranks.pop(path, None)
+            return
+        file_id, self.ranks[path] = row
+        for rowid, name, scope, kind in db.execute(
+                "SELECT rowid, name, scope, kind FROM defs WHERE file_id = ?", (file_id,)):
+            self._add(name, DefinitionRef(rowid, path, scope, kind))
