@@ -10,6 +10,7 @@ from functools import cache
 
 import tree_sitter
 
+from osslsp.index.bodies import without_function_bodies
 from osslsp.index.specs import SPECS, LanguageSpec
 from osslsp.languages import grammar, parser
 
@@ -64,8 +65,9 @@ class FileSummary:
 def extract(language: str, source: bytes) -> FileSummary:
     """Definitions, imports and identifiers of a source file. Broken code gives what parses."""
     spec = SPECS[language]
-    tree = parser(language).parse(source)
-    walker = _Walker(language, spec, source)
+    parsed, cut_bodies = without_function_bodies(source) if language == "python" else (source, {})
+    tree = parser(language).parse(parsed)
+    walker = _Walker(language, spec, parsed, source, cut_bodies)
     walker.walk(tree.root_node, (), in_scope=False)
     identifiers = frozenset(word.decode() for word in set(IDENTIFIER.findall(source))) - spec.keywords
     found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
@@ -82,10 +84,13 @@ def _import_query(language: str) -> tree_sitter.Query | None:
 class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
-    def __init__(self, language: str, spec: LanguageSpec, source: bytes) -> None:
+    def __init__(self, language: str, spec: LanguageSpec, source: bytes, original: bytes,
+                 cut_bodies: dict[int, tuple[int, int]]) -> None:
         self.language = language
         self.spec = spec
-        self.source = source
+        self.source = source  # what was parsed
+        self.original = original  # the file, for the function bodies cut before parsing
+        self.cut_bodies = cut_bodies
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
@@ -186,7 +191,10 @@ class _Walker:
             if value is not None:
                 body = value.child_by_field_name("body")
         end = body.start_byte if body is not None else outer.end_byte
-        text = self.source[outer.start_byte:end].decode(errors="replace").rstrip()
+        lines = self.source[outer.start_byte:end].decode(errors="replace").rstrip().splitlines()
+        while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
+            lines.pop()  # a comment opening the body
+        text = "\n".join(lines).rstrip()
         text = text.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
         lines = text.splitlines()
         if len(lines) > MAX_SIGNATURE_LINES:
@@ -201,6 +209,10 @@ class _Walker:
             return ""
         words = set(IDENTIFIER.findall(self.source, body.start_byte,
                                        min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES)))
+        cut = self.cut_bodies.get(body.end_byte)
+        if cut is not None:
+            words.update(IDENTIFIER.findall(self.original, cut[0],
+                                            min(cut[1], cut[0] + BODY_TOKEN_BYTES)))
         keywords = self.spec.keywords
         return " ".join(name for name in (word.decode() for word in words if len(word) > 2)
                         if name not in keywords)

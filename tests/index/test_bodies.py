@@ -1,0 +1,73 @@
+"""Function bodies cut before parsing: same definitions as a whole parse, far fewer bytes."""
+
+from __future__ import annotations
+
+from osslsp.index.bodies import without_function_bodies
+from osslsp.index.extract import extract
+
+SOURCE = b'''"""Module doc with an example:
+
+def example_in_docstring():
+    return 1
+"""
+import os
+
+
+def black_style(
+    first: int,
+    second: str = "x",
+) -> dict[str, int]:
+    # a comment before the docstring
+    """Documented."""
+    total = first + len(second)
+    for name in os.listdir("."):
+        total += len(name)
+    return {"total": total}
+
+
+def one_liner(x): return x
+
+
+class Shape:
+    def area(self) -> float:
+        'Area in square units.'
+        width = self.width_in_units
+        return width * width
+
+    def perimeter(self):
+        text = """
+not a def: def fake():
+"""
+        return text
+
+
+def unbalanced():
+    return "(" + helper_name
+'''
+
+
+def test_cut_source_keeps_lines_and_definitions() -> None:
+    cut, bodies = without_function_bodies(SOURCE)
+    assert cut.count(b"\n") == SOURCE.count(b"\n") and len(cut) < len(SOURCE)
+    assert b"os.listdir" not in cut and b"width_in_units" not in cut  # these bodies were cut
+    assert b'not a def: def fake' in cut and b'"(" + helper_name' in cut  # these were not
+    assert len(bodies) == 2
+
+    summary = extract("python", SOURCE)
+    assert [(d.name, d.scope, d.line, d.end_line) for d in summary.definitions] == [
+        ("black_style", "", 9, 18), ("one_liner", "", 21, 21), ("Shape", "", 24, 34),
+        ("area", "Shape", 25, 28), ("perimeter", "Shape", 30, 34), ("unbalanced", "", 37, 38)]
+    whole = extract("python", SOURCE + b"#\t\n")  # a tab: nothing is cut
+    assert whole.definitions == summary.definitions and whole.tokens == summary.tokens
+    names = {d.name: d for d in summary.definitions}
+    assert names["black_style"].doc == "Documented."
+    assert names["area"].doc == "Area in square units."
+    assert names["black_style"].signature.endswith(") -> dict[str, int]")
+    tokens = dict(zip((d.name for d in summary.definitions), summary.tokens))
+    assert "listdir" in tokens["black_style"].split()  # read from the cut body
+    assert "width_in_units" in tokens["area"].split()
+
+
+def test_files_with_tabs_are_parsed_whole() -> None:
+    source = b"def f():\n\tx = 1\n\treturn x\n"
+    assert without_function_bodies(source) == (source, {})
