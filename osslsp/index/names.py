@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: removal stays cheap
 class DefinitionRef:
     """Where a definition lies, without its text: `rowid` reads the rest from the store."""
 
@@ -30,8 +30,8 @@ class NameTable:
         # top-level functions, classes and types by name: what "related" definitions are
         self.top_level: dict[str, list[DefinitionRef]] = {}
         self.ranks: dict[str, float] = {}
-        # a definition's prompt text by (path, line): definitions shared by many prompts
-        self.snippet_texts: dict[tuple[str, int], str] = {}
+        # definitions' prompt texts by path and line: definitions shared by many prompts
+        self.snippet_texts: dict[str, dict[int, str]] = {}
 
     @classmethod
     def load(cls, db: sqlite3.Connection) -> NameTable:
@@ -62,8 +62,7 @@ class NameTable:
                     refs.remove(ref)
                     if not refs:
                         del table[name]
-        for key in [key for key in self.snippet_texts if key[0] == path]:
-            del self.snippet_texts[key]
+        self.snippet_texts.pop(path, None)
         row = db.execute("SELECT id, rank FROM files WHERE path = ?", (path,)).fetchone()
         if row is None:
             self.ranks.pop(path, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -24,8 +25,9 @@ MAX_DEFINITIONS_PER_NAME = 3
 MAX_CLASS_MEMBERS = 12
 MAX_RELATED = 12
 MAX_RELATED_NAMES = 300  # the file's most frequent names looked up for related definitions
+MAX_RELATED_TEXT_CHARS = 60_000  # of a file's text whose names count (a long file's tail is slow)
 MAX_REEXPORT_HOPS = 3
-MAX_CACHED_SNIPPETS = 20_000
+MAX_CACHED_SNIPPET_FILES = 2_000
 SIMILAR_REASON = "similar code"
 SIMILAR_WINDOW_LINES = 30  # lines above the cursor whose identifiers look for similar bodies
 MAX_SIMILAR = 4
@@ -261,7 +263,7 @@ class Retriever:
         """
         if path in self.related_cache:
             return self.related_cache[path]
-        counts = Counter(_WORD.findall(text))
+        counts = Counter(_WORD.findall(text, 0, MAX_RELATED_TEXT_CHARS))
         table = self.store.name_table()
         scored: list[tuple[float, int]] = []
         for name, _ in counts.most_common(MAX_RELATED_NAMES):
@@ -286,14 +288,14 @@ class Retriever:
 
     def similar_text(self, definition: Definition) -> str:
         """A similar definition as written (its first lines), read from disk."""
+        last = min(definition.end_line, definition.line - 1 + MAX_SIMILAR_LINES)
         try:
             with open(Path(self.store.root_key) / definition.path, encoding="utf-8",
                       errors="replace") as source:
-                lines = source.read().split("\n")
+                body = [line.rstrip("\n") for line in
+                        itertools.islice(source, definition.line - 1, last)]
         except OSError:
             return self.snippet_text(definition)
-        last = min(definition.end_line, definition.line - 1 + MAX_SIMILAR_LINES)
-        body = lines[definition.line - 1:last]
         if last < definition.end_line:
             body.append(body[-1][:len(body[-1]) - len(body[-1].lstrip())] + "..." if body
                         else "...")
@@ -301,13 +303,15 @@ class Retriever:
 
     def snippet_text(self, definition: Definition) -> str:
         """Signature and documentation; for a class its constructor and method signatures too."""
-        texts = self.store.name_table().snippet_texts
-        key = (definition.path, definition.line)
-        text = texts.get(key)
+        by_path = self.store.name_table().snippet_texts
+        texts = by_path.get(definition.path)
+        if texts is None:
+            if len(by_path) >= MAX_CACHED_SNIPPET_FILES:
+                by_path.clear()
+            texts = by_path[definition.path] = {}
+        text = texts.get(definition.line)
         if text is None:
-            if len(texts) >= MAX_CACHED_SNIPPETS:
-                texts.clear()
-            text = texts[key] = self._snippet_text(definition)
+            text = texts[definition.line] = self._snippet_text(definition)
         return text
 
     def _snippet_text(self, definition: Definition) -> str:
