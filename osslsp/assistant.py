@@ -76,10 +76,12 @@ class Assistant:
     """Completions and chat-style generations for one workspace and one model."""
 
     def __init__(self, settings: Settings, root: Path | None = None,
-                 on_state: Callable[[str, str], None] = lambda state, message: None):
+                 on_state: Callable[[str, str], None] = lambda state, message: None,
+                 on_warning: Callable[[str], None] = log.warning):
         self.settings = settings
         self.root = root
         self.on_state = on_state
+        self.on_warning = on_warning  # for the user: a broken style guide and the like
         self.source: ModelSource | None = None
         self.text: ModelText | None = None
         self.backend: Backend | None = None
@@ -87,9 +89,8 @@ class Assistant:
         self.index: WorkspaceIndex | None = None
         if root is not None and settings.index_enabled:
             self.index = WorkspaceIndex(root)
-        self._guides: dict[str, StyleGuide] = {}
-        self._guide_texts: dict[tuple[str, int], str] = {}
-        self.warnings: list[str] = []  # for the user: broken style guides and the like
+        self._guides: dict[tuple[str, str], StyleGuide] = {}
+        self._guide_texts: dict[tuple[str, str, int], str] = {}
 
     # --- start-up -------------------------------------------------------------------------
 
@@ -158,19 +159,19 @@ class Assistant:
 
     def guide_for(self, language: str) -> StyleGuide:
         """The style guide that applies to a language here (bundled, team, setting)."""
-        if language not in self._guides:
+        key = (language, self.settings.style_guide)  # the setting can change while we run
+        if key not in self._guides:
             guide, warnings = resolve_guide(language, self.root, self.settings.style_guide)
             for warning in warnings:
-                log.warning(warning)
-                self.warnings.append(warning)
-            self._guides[language] = guide
-        return self._guides[language]
+                self.on_warning(warning)
+            self._guides[key] = guide
+        return self._guides[key]
 
     def guide_text(self, language: str, budget_tokens: int) -> str:
         """The guide in compact form, as many of its sentences as fit the budget (by search)."""
         if not language:
             return ""
-        key = (language, budget_tokens)
+        key = (language, self.settings.style_guide, budget_tokens)
         if key not in self._guide_texts:
             guide, count = self.guide_for(language), self.load_text().count
             low, high = 0, len(guide.prompt_text())

@@ -111,7 +111,8 @@ class OsslspServer(LanguageServer):
         self._loop = asyncio.get_running_loop()
         if self.assistant is not None:
             self.assistant.close()
-        self.assistant = Assistant(self.settings, self.root, on_state=self.set_state)
+        self.assistant = Assistant(self.settings, self.root, on_state=self.set_state,
+                                   on_warning=lambda message: self.tell_once(message, types.MessageType.Warning))
         self.assistant.start()
 
     # --- documents ------------------------------------------------------------------------
@@ -119,7 +120,8 @@ class OsslspServer(LanguageServer):
     @property
     def position_encoding(self) -> str:
         """The column unit agreed with the client: "utf-16" unless it offered another first."""
-        return _encoding_name(self.workspace.position_encoding)
+        encoding = self.workspace.position_encoding
+        return str(getattr(encoding, "value", encoding) or "utf-16")
 
     def document_at(self, uri: str, position: types.Position) -> tuple[Path, str, int, str | None]:
         """Path, text, offset and language of an open document at a position; InvalidParams if not."""
@@ -133,10 +135,6 @@ class OsslspServer(LanguageServer):
             raise JsonRpcInvalidParams(f"{uri}: {error}") from error
         path = Path(to_fs_path(uri) or uri)
         return path, text, offset, document.language_id
-
-
-def _encoding_name(encoding: object) -> str:
-    return str(getattr(encoding, "value", encoding) or "utf-16")
 
 
 def create_server(settings: Settings | None = None) -> OsslspServer:

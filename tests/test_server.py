@@ -141,3 +141,16 @@ async def test_show_prompt_command_returns_the_prompt(client: LanguageClient):
         command="osslsp.showPrompt", arguments=[uri, {"line": 3, "character": 7}]))
     assert result["prompt"].endswith("<|channel|>final<|message|>```python\n    pri")
     assert 0 < result["promptTokens"] <= 1024
+
+
+async def test_a_broken_style_guide_is_named_with_its_line_and_the_bundled_one_applies(client: LanguageClient, tmp_path):
+    broken = tmp_path / "team-guide.toml"
+    broken.write_text('[python]\nextends = "python-pep8"\n[python.layout\nmax_line_length = 100\n')
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"styleGuide": str(broken), "maxNewTokens": 24}}))
+    uri = open_document(client, "guided.py", "import os\n\ndef main():\n    pri")
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="osslsp.showPrompt", arguments=[uri, {"line": 3, "character": 7}]))
+    assert "python-pep8" in result["prompt"]  # the bundled guide still reaches the prompt
+    warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+    assert any(str(broken) in w and ":3" in w for w in warnings), warnings
