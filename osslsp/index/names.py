@@ -32,6 +32,7 @@ class NameTable:
         self.ranks: dict[str, float] = {}
         # definitions' prompt texts by path and line: definitions shared by many prompts
         self.snippet_texts: dict[str, dict[int, str]] = {}
+        self.similar_texts: dict[str, dict[int, str]] = {}  # the same for similar code
 
     @classmethod
     def load(cls, db: sqlite3.Connection) -> NameTable:
@@ -63,6 +64,7 @@ class NameTable:
                     if not refs:
                         del table[name]
         self.snippet_texts.pop(path, None)
+        self.similar_texts.pop(path, None)
         row = db.execute("SELECT id, rank FROM files WHERE path = ?", (path,)).fetchone()
         if row is None:
             self.ranks.pop(path, None)

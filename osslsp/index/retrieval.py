@@ -25,12 +25,12 @@ MAX_DEFINITIONS_PER_NAME = 3
 MAX_CLASS_MEMBERS = 12
 MAX_RELATED = 12
 MAX_RELATED_NAMES = 300  # the file's most frequent names looked up for related definitions
-MAX_RELATED_TEXT_CHARS = 60_000  # of a file's text whose names count (a long file's tail is slow)
+MAX_RELATED_TEXT_CHARS = 30_000  # of a file's text whose names count (a long file's tail is slow)
 MAX_REEXPORT_HOPS = 3
 MAX_CACHED_SNIPPET_FILES = 2_000
 SIMILAR_REASON = "similar code"
 SIMILAR_WINDOW_LINES = 30  # lines above the cursor whose identifiers look for similar bodies
-MAX_SIMILAR = 4
+MAX_SIMILAR = 3
 MAX_SIMILAR_LINES = 30  # of a similar definition's text
 CONSTRUCTORS = ("__init__", "__new__", "constructor", "new", "New")
 _CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>()]*>)?\s*$")
@@ -288,6 +288,9 @@ class Retriever:
 
     def similar_text(self, definition: Definition) -> str:
         """A similar definition as written (its first lines), read from disk."""
+        return _cached(self.store.name_table().similar_texts, definition, self._similar_text)
+
+    def _similar_text(self, definition: Definition) -> str:
         last = min(definition.end_line, definition.line - 1 + MAX_SIMILAR_LINES)
         try:
             with open(Path(self.store.root_key) / definition.path, encoding="utf-8",
@@ -303,16 +306,7 @@ class Retriever:
 
     def snippet_text(self, definition: Definition) -> str:
         """Signature and documentation; for a class its constructor and method signatures too."""
-        by_path = self.store.name_table().snippet_texts
-        texts = by_path.get(definition.path)
-        if texts is None:
-            if len(by_path) >= MAX_CACHED_SNIPPET_FILES:
-                by_path.clear()
-            texts = by_path[definition.path] = {}
-        text = texts.get(definition.line)
-        if text is None:
-            text = texts[definition.line] = self._snippet_text(definition)
-        return text
+        return _cached(self.store.name_table().snippet_texts, definition, self._snippet_text)
 
     def _snippet_text(self, definition: Definition) -> str:
         language = _language_of(definition.path)
@@ -370,6 +364,20 @@ def _window_above(text: str, offset: int, lines: int) -> str:
         if start == 0:
             break
     return text[start:offset]
+
+
+def _cached(by_path: dict[str, dict[int, str]], definition: Definition,
+            make: Callable[[Definition], str]) -> str:
+    """A definition's text from a per-file cache, made and kept when missing."""
+    texts = by_path.get(definition.path)
+    if texts is None:
+        if len(by_path) >= MAX_CACHED_SNIPPET_FILES:
+            by_path.clear()
+        texts = by_path[definition.path] = {}
+    text = texts.get(definition.line)
+    if text is None:
+        text = texts[definition.line] = make(definition)
+    return text
 
 
 def _language_of(path: str) -> str:

@@ -124,7 +124,7 @@ class WorkspaceIndex:
                 cancel: threading.Event | None = None) -> IndexStats:
         """Bring the index up to date with the workspace on disk: new, changed, gone files."""
         started = time.perf_counter()
-        with self._refresh_lock:
+        with self._refresh_lock, self.store.inline_checkpoints():
             known = self.store.file_states()
             current = [file for file in workspace_files(self.root) if file.path not in
                        self._buffers]
