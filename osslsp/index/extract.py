@@ -17,8 +17,9 @@ from osslsp.languages import grammar, parser
 MAX_SIGNATURE_LINES = 10
 MAX_SIGNATURE_CHARS = 800
 MAX_DOC_CHARS = 600
-BODY_TOKEN_BYTES = 4096  # how much of a function body gives its identifiers for similar code
+BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")
+BODY_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
                          "package_identifier", "namespace_identifier"})
@@ -69,7 +70,7 @@ def extract(language: str, source: bytes) -> FileSummary:
     tree = parser(language).parse(parsed)
     walker = _Walker(language, spec, parsed, source, cut_bodies)
     walker.walk(tree.root_node, (), in_scope=False)
-    identifiers = frozenset(word.decode() for word in set(IDENTIFIER.findall(source))) - spec.keywords
+    identifiers = _words(set(IDENTIFIER.findall(source))) - spec.keywords
     found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
     return FileSummary(language, tuple(definition for definition, _ in found),
                        tuple(walker.imports), identifiers, tuple(tokens for _, tokens in found))
@@ -207,15 +208,13 @@ class _Walker:
         body = node.child_by_field_name("body")
         if body is None:
             return ""
-        words = set(IDENTIFIER.findall(self.source, body.start_byte,
-                                       min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES)))
+        words = set(BODY_WORD.findall(self.source, body.start_byte,
+                                      min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES)))
         cut = self.cut_bodies.get(body.end_byte)
         if cut is not None:
-            words.update(IDENTIFIER.findall(self.original, cut[0],
-                                            min(cut[1], cut[0] + BODY_TOKEN_BYTES)))
-        keywords = self.spec.keywords
-        return " ".join(name for name in (word.decode() for word in words if len(word) > 2)
-                        if name not in keywords)
+            words.update(BODY_WORD.findall(self.original, cut[0],
+                                           min(cut[1], cut[0] + BODY_TOKEN_BYTES)))
+        return " ".join(_words(words) - self.spec.keywords)
 
     def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node) -> str:
         if self.spec.doc_style == "docstring":
@@ -288,6 +287,11 @@ class _Walker:
         if self.language in ("go", "java"):
             return module.rstrip("/").split("/")[-1].split(".")[-1]
         return ""
+
+
+def _words(words: set[bytes]) -> frozenset[str]:
+    """Distinct ASCII words as strings (one decode for all: they are many and short)."""
+    return frozenset(b" ".join(words).decode().split())
 
 
 def _text(node: tree_sitter.Node) -> str:
