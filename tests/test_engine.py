@@ -92,3 +92,27 @@ def test_a_missing_model_fails_every_request_with_the_reason(tmp_path):
         list(engine.submit(Request(PROMPT)))
     assert states == ["loading", "error"]
     engine.close()
+
+
+def test_a_request_cancelled_while_queued_is_never_prefilled(engine):
+    blocker = engine.submit(endless())
+    first = next(iter(blocker))
+    victim = engine.submit(Request(list(range(100, 140)), Sampling(max_new_tokens=8)))
+    victim.cancel()
+    blocker.cancel()
+    assert first is not None and list(victim) == [] and victim.finish_reason == "cancelled"
+    assert engine.runner.cached_ids[: len(PROMPT)] == PROMPT  # the victim's prompt never ran
+
+
+def test_an_answer_is_clipped_to_the_cache_and_a_prompt_too_long_is_refused(tiny_dir):
+    engine = Engine(resolve_model("tiny"), device="cpu", max_context=len(PROMPT) + 3)
+    engine.start()
+    assert engine.wait_ready(120)
+    assert len(list(engine.submit(endless()))) <= 3
+    with pytest.raises(EngineError, match="contextTokens"):
+        list(engine.submit(Request(PROMPT * 2, Sampling(max_new_tokens=2))))
+    engine.close()
+    with pytest.raises(EngineError, match="unloaded"):
+        list(engine.submit(Request(PROMPT)))
+    engine.join(30)
+    assert engine.loaded is None

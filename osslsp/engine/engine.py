@@ -8,6 +8,7 @@ that the decode loop checks every step, and the newest request for a document su
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import queue
 import threading
@@ -89,7 +90,8 @@ def _user_message(error: BaseException) -> str:
 
 
 class Engine:
-    """Loads a model on its own thread, then serves requests one at a time, newest first per key."""
+    """Loads a model on its own thread, then serves requests in order; a newer request for the
+    same key cancels the older one, which is then skipped or stopped at its next step."""
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192,
@@ -131,20 +133,29 @@ class Engine:
                 if older is not None:
                     older.cancel()
                 self._latest[request.key] = generation
-        if self.state == "error":
-            generation._emit("error", EngineError(self.error))
+        if self.state in ("error", "closed"):
+            generation._emit("error", EngineError(self.error or "the model was unloaded (settings changed)"))
         else:
             self._queue.put(generation)
         return generation
 
     def close(self) -> None:
-        """Stop the engine thread after the request in progress."""
+        """Cancel what is queued and stop the thread; a model still loading is dropped when loaded."""
         self.state = "closed"
+        with self._lock:
+            for generation in self._latest.values():
+                generation.cancel()
         self._queue.put(None)
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the thread has ended and the model's memory is free (after close)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
     def _set_state(self, state: str, message: str) -> None:
-        self.state = state
-        self._on_state(state, message)
+        if self.state != "closed":  # a closed engine reports nothing: its successor speaks
+            self.state = state
+            self._on_state(state, message)
 
     def _run(self) -> None:
         dtype, device, max_gpu_memory_gib = self._load_args
@@ -165,9 +176,12 @@ class Engine:
         while (generation := self._queue.get()) is not None:
             if self.error:
                 generation._emit("error", EngineError(self.error))
+            elif generation.cancelled.is_set():  # superseded while queued: no prefill for it
+                generation.finish_reason = "cancelled"
+                generation._emit("done", "cancelled")
             else:
                 self._serve(generation)
-
+        self.loaded = self.runner = None  # the weights' memory goes with the last references
     def _serve(self, generation: Generation) -> None:
         request = generation.request
         produced: list[int] = []
@@ -177,8 +191,14 @@ class Engine:
                 return True
             return request.stop_when is not None and bool(produced) and request.stop_when(produced)
 
+        # The answer must fit the KV cache with its prompt (the fast runner's cache has a fixed length).
+        room = self.max_context - len(request.prompt_ids)
+        sampling = dataclasses.replace(request.sampling, max_new_tokens=min(request.sampling.max_new_tokens, room))
         try:
-            for token in generate(self.runner, request.prompt_ids, request.sampling,
+            if room < 1:
+                raise EngineError(f"the prompt has {len(request.prompt_ids)} tokens and the model's cache holds "
+                                  f"{self.max_context}: lower osslsp.contextTokens")
+            for token in generate(self.runner, request.prompt_ids, sampling,
                                   self.loaded.stop_ids | request.stop_ids, should_stop):
                 produced.append(token)
                 generation._emit("token", token)
@@ -193,7 +213,7 @@ class Engine:
                     del self._latest[request.key]
         if generation.cancelled.is_set():
             generation.finish_reason = "cancelled"
-        elif len(produced) >= request.sampling.max_new_tokens:
+        elif len(produced) >= sampling.max_new_tokens:
             generation.finish_reason = "length"
         else:
             generation.finish_reason = "stop"
