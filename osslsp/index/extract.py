@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import string
 import textwrap
 from dataclasses import dataclass
 from functools import cache
@@ -18,8 +19,13 @@ MAX_SIGNATURE_LINES = 10
 MAX_SIGNATURE_CHARS = 800
 MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
-IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")
-BODY_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
+MIN_IDENTIFIER_CHARS = 2  # for the reference graph
+MIN_BODY_WORD_CHARS = 3  # for similar code
+_DIGITS = b"0123456789"
+# Every byte that cannot be part of an ASCII identifier becomes a space: `translate` and `split`
+# find a file's words several times faster than a regular expression.
+_WORD_BYTES = bytes(byte if chr(byte) in "_" + _DIGITS.decode() + string.ascii_letters else 32
+                    for byte in range(256))
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
                          "package_identifier", "namespace_identifier"})
@@ -70,7 +76,7 @@ def extract(language: str, source: bytes) -> FileSummary:
     tree = parser(language).parse(parsed)
     walker = _Walker(language, spec, parsed, source, cut_bodies)
     walker.walk(tree.root_node, (), in_scope=False)
-    identifiers = _words(set(IDENTIFIER.findall(source))) - spec.keywords
+    identifiers = _words(_word_runs(source, 0, len(source)), MIN_IDENTIFIER_CHARS) - spec.keywords
     found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
     return FileSummary(language, tuple(definition for definition, _ in found),
                        tuple(walker.imports), identifiers, tuple(tokens for _, tokens in found))
@@ -96,7 +102,11 @@ class _Walker:
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
 
-    def walk(self, node: tree_sitter.Node, scope: tuple[str, ...], in_scope: bool) -> None:
+    def walk(self, node: tree_sitter.Node, scope: tuple[str, ...], in_scope: bool,
+             wrapper: tree_sitter.Node | None = None) -> None:
+        """Collect what `node`'s children define. `wrapper`: the outermost of the prefix wrappers
+        (decorators, `export`) ending at `node`, passed down because `Node.parent` searches the
+        tree from its root (quadratic over a module's many top-level statements)."""
         spec = self.spec
         for child in node.named_children:
             kind_of_child = child.type
@@ -104,12 +114,15 @@ class _Walker:
                 self._collect_imports(child)
             kind = spec.definitions.get(kind_of_child)
             if kind is not None:
-                self._definition(child, kind, scope, in_scope)
+                self._definition(child, kind, scope, in_scope, wrapper or child)
             elif kind_of_child in spec.transparent:
-                self.walk(child, scope, in_scope)
+                inner_wrapper = (wrapper or child) if kind_of_child in spec.prefix_wrappers \
+                    else None
+                self.walk(child, scope, in_scope, inner_wrapper)
 
     def _definition(self, node: tree_sitter.Node, kind: str, scope: tuple[str, ...],
-                    in_scope: bool) -> None:
+                    in_scope: bool, outer: tree_sitter.Node) -> None:
+        """Record one definition; `outer` is the node whose text starts it (its wrappers')."""
         name, qualifier = self._name(node)
         if not name:
             return
@@ -117,22 +130,20 @@ class _Walker:
         if kind is None:
             return
         own_scope = scope + qualifier
-        if node.type == "method_declaration" and self.language == "go":
+        node_type = node.type
+        if node_type == "method_declaration" and self.language == "go":
             own_scope = scope + tuple(self._go_receiver(node))
-        if node.type in self.spec.scopes:
-            body = (node.child_by_field_name("body") or node.child_by_field_name("type")
-                    or node)
-            self.walk(body, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
+        body = node.child_by_field_name("body")
+        if node_type in self.spec.scopes:
+            members = body or node.child_by_field_name("type") or node
+            self.walk(members, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
         if kind == "impl":  # an impl block only gives its members a scope
             return
-        outer = node
-        while outer.parent is not None and outer.parent.type in self.spec.prefix_wrappers:
-            outer = outer.parent
         self.definitions.append(Definition(
             name=name, kind=kind, scope=".".join(own_scope),
-            signature=self._signature(outer, node), doc=self._doc(node, outer),
+            signature=self._signature(outer, node, body), doc=self._doc(node, outer, body),
             line=outer.start_point.row + 1, end_line=node.end_point.row + 1))
-        self.tokens.append(self._body_tokens(node) if kind in ("function", "method") else "")
+        self.tokens.append(self._body_tokens(body) if kind in ("function", "method") else "")
 
     def _refine_kind(self, node: tree_sitter.Node, kind: str, in_scope: bool) -> str | None:
         """The kind, adjusted for context; None for nodes that define nothing useful."""
@@ -184,9 +195,9 @@ class _Walker:
         found = _find_descendant(receiver, "type_identifier") if receiver is not None else None
         return [_text(found)] if found is not None else []
 
-    def _signature(self, outer: tree_sitter.Node, node: tree_sitter.Node) -> str:
+    def _signature(self, outer: tree_sitter.Node, node: tree_sitter.Node,
+                   body: tree_sitter.Node | None) -> str:
         """The text from the definition's start (decorators, export) to its body."""
-        body = node.child_by_field_name("body")
         if body is None and node.type == "variable_declarator":
             value = node.child_by_field_name("value")
             if value is not None:
@@ -198,38 +209,42 @@ class _Walker:
         text = "\n".join(lines).rstrip()
         text = text.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
         lines = text.splitlines()
+        if len(lines) == 1:  # most signatures: nothing to dedent (the text starts at the name)
+            return lines[0][:MAX_SIGNATURE_CHARS]
         if len(lines) > MAX_SIGNATURE_LINES:
             lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
         indent = outer.start_point.column
         return textwrap.dedent(" " * indent + "\n".join(lines))[:MAX_SIGNATURE_CHARS]
 
-    def _body_tokens(self, node: tree_sitter.Node) -> str:
+    def _body_tokens(self, body: tree_sitter.Node | None) -> str:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
-        body = node.child_by_field_name("body")
         if body is None:
             return ""
-        words = set(BODY_WORD.findall(self.source, body.start_byte,
-                                      min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES)))
+        runs = _word_runs(self.source, body.start_byte,
+                          min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES))
         cut = self.cut_bodies.get(body.end_byte)
         if cut is not None:
-            words.update(BODY_WORD.findall(self.original, cut[0],
-                                           min(cut[1], cut[0] + BODY_TOKEN_BYTES)))
-        return " ".join(_words(words) - self.spec.keywords)
+            runs.update(_word_runs(self.original, cut[0], min(cut[1], cut[0] + BODY_TOKEN_BYTES)))
+        return " ".join(_words(runs, MIN_BODY_WORD_CHARS) - self.spec.keywords)
 
-    def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node) -> str:
+    def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node,
+             body: tree_sitter.Node | None) -> str:
         if self.spec.doc_style == "docstring":
-            return self._docstring(node)
+            return self._docstring(body)
         return self._doc_comment(outer)
 
-    def _docstring(self, node: tree_sitter.Node) -> str:
-        body = node.child_by_field_name("body")
+    @staticmethod
+    def _docstring(body: tree_sitter.Node | None) -> str:
         if body is None or body.named_child_count == 0:
             return ""
-        first = body.named_children[0]
-        if first.type != "expression_statement" or first.named_child_count != 1 or \
-                first.named_children[0].type != "string":
+        first = body.named_child(0)
+        if first is None or first.type != "expression_statement" or \
+                first.named_child_count != 1:
             return ""
-        raw = _text(first.named_children[0])
+        string = first.named_child(0)
+        if string is None or string.type != "string":
+            return ""
+        raw = _text(string)
         stripped = raw.lstrip("rRbBuUfF")
         quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
         inner = stripped[len(quote):len(stripped) - len(quote)]
@@ -289,9 +304,19 @@ class _Walker:
         return ""
 
 
-def _words(words: set[bytes]) -> frozenset[str]:
-    """Distinct ASCII words as strings (one decode for all: they are many and short)."""
-    return frozenset(b" ".join(words).decode().split())
+def _word_runs(source: bytes, start: int, end: int) -> set[bytes]:
+    """The distinct runs of ASCII word bytes (letters, digits, `_`) in `source[start:end]`."""
+    return set(source[start:end].translate(_WORD_BYTES).split())
+
+
+def _words(runs: set[bytes], min_chars: int) -> frozenset[str]:
+    """The distinct identifiers of at least `min_chars` in runs of word bytes.
+
+    A run holds one identifier: the run without its leading digits (`0x1F` gives `x1F`).
+    One decode for all words: they are many and short.
+    """
+    names = b" ".join({run.lstrip(_DIGITS) for run in runs}).decode().split()
+    return frozenset(name for name in names if len(name) >= min_chars)
 
 
 def _text(node: tree_sitter.Node) -> str:

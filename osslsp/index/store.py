@@ -56,6 +56,24 @@ class FileState:
     hash: str
 
 
+# A file summary as the tables' rows: language, identifiers (space-separated), definitions
+# (name, kind, scope, line, end_line, signature, doc), body tokens (one per definition) and imports
+# (module, name, bound, level, line, wildcard). Worker processes send this: tuples of strings and
+# numbers pickle several times faster than dataclasses.
+SummaryRows = tuple[str, str, list[tuple[str, str, str, int, int, str, str]], tuple[str, ...],
+                    list[tuple[str, str, str, int, int, int]]]
+
+
+def summary_rows(summary: FileSummary) -> SummaryRows:
+    """A summary as the rows `IndexStore.put_rows` stores."""
+    return (summary.language, " ".join(summary.identifiers),
+            [(d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc)
+             for d in summary.definitions],
+            summary.tokens or ("",) * len(summary.definitions),
+            [(i.module, i.name, i.bound, i.level, i.line, int(i.wildcard))
+             for i in summary.imports])
+
+
 def _run_script(db: sqlite3.Connection, script: str) -> None:
     """Run SQL statements inside the current transaction (`executescript` would commit it)."""
     for statement in script.split(";"):
@@ -192,6 +210,13 @@ class IndexStore:
 
         The file keeps its rank until the next ranking. Returns the file's row id.
         """
+        return IndexStore.put_rows(db, path, state, summary_rows(summary), known)
+
+    @staticmethod
+    def put_rows(db: sqlite3.Connection, path: str, state: FileState, rows: SummaryRows,
+                 known: bool = True) -> int:
+        """`put_file` for a summary already turned into rows (see `summary_rows`)."""
+        language, identifiers, definitions, tokens, imports = rows
         rank = 0.0
         if known:
             row = db.execute("SELECT rank FROM files WHERE path = ?", (path,)).fetchone()
@@ -200,21 +225,17 @@ class IndexStore:
         file_id = db.execute(
             "INSERT INTO files(path, language, size, mtime_ns, hash, identifiers, rank) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (path, summary.language, state.size, state.mtime_ns, state.hash,
-             " ".join(summary.identifiers), rank)).lastrowid
+            (path, language, state.size, state.mtime_ns, state.hash, identifiers, rank)).lastrowid
         # Explicit row ids, so that the bodies' search rows share them without a lookup.
         first = (db.execute("SELECT max(rowid) FROM defs").fetchone()[0] or 0) + 1
-        tokens = summary.tokens or ("",) * len(summary.definitions)
         db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, line, end_line, "
-                       "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                           (first + number, file_id, d.name, d.kind, d.scope, d.line, d.end_line,
-                            d.signature, d.doc)
-                           for number, d in enumerate(summary.definitions)])
+                       "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(first + number, file_id, *definition)
+                        for number, definition in enumerate(definitions)])
         db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", [
             (first + number, body) for number, body in enumerate(tokens) if body])
-        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", [
-            (file_id, i.module, i.name, i.bound, i.level, i.line, int(i.wildcard))
-            for i in summary.imports])
+        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(file_id, *imported) for imported in imports])
         return file_id
 
     @staticmethod

@@ -20,7 +20,8 @@ from osslsp.index.files import IgnoreRules, WorkspaceFile, indexable, unreadable
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.retrieval import Retriever, Snippet
 from osslsp.index.secrets import is_secret_path
-from osslsp.index.store import FileState, IndexStore, default_db_path
+from osslsp.index.store import FileState, IndexStore, SummaryRows, default_db_path, \
+    summary_rows
 from osslsp.languages import language_for_path
 
 Progress = Callable[[int, int, str], None]
@@ -30,7 +31,7 @@ WORKERS = max(1, min(2, os.cpu_count() or 1))
 PAGERANK_ITERATIONS = 20
 PAGERANK_DAMPING = 0.85
 COMMON_NAME_FILES = 8  # a name defined in more files than this says nothing about relations
-SKIPPED = FileSummary("", (), (), frozenset())  # a binary or generated file: no content indexed
+SKIPPED = summary_rows(FileSummary("", (), (), frozenset()))  # binary or generated: no content
 # Test directories are indexed in a second pass: retrieval for the code being written rarely needs
 # them, and in large repositories they hold most of the bytes (63% of CPython's parse time).
 DEFERRED_DIRECTORIES = frozenset({"test", "tests", "testing", "__tests__"})
@@ -50,12 +51,9 @@ class IndexStats:
     usable_seconds: float = 0.0  # when all but test directories were searchable (last refresh)
 
 
-@dataclass(frozen=True)
-class _Extracted:
-    path: str
-    state: FileState
-    summary: FileSummary | None  # None: unchanged content, or not indexable (see reason)
-    reason: str | None = None
+# What a worker sends back for one file, plain tuples to pickle cheaply: path, state, the rows
+# to store (None: unchanged content, or not indexable) and why a file is not indexable (or None).
+_Extracted = tuple[str, FileState, SummaryRows | None, str | None]
 
 
 def _content_hash(data: bytes) -> str:
@@ -67,14 +65,14 @@ def _extract_file(root: str, file: WorkspaceFile, known_hash: str | None) -> _Ex
     try:
         data = (Path(root) / file.path).read_bytes()
     except OSError as error:
-        return _Extracted(file.path, FileState(file.size, file.mtime_ns, ""), None, str(error))
+        return file.path, FileState(file.size, file.mtime_ns, ""), None, str(error)
     state = FileState(len(data), file.mtime_ns, _content_hash(data))
     if state.hash == known_hash:
-        return _Extracted(file.path, state, None)
+        return file.path, state, None, None
     reason = unreadable_reason(data)
     if reason is not None:
-        return _Extracted(file.path, state, None, reason)
-    return _Extracted(file.path, state, extract(file.language, data))
+        return file.path, state, None, reason
+    return file.path, state, summary_rows(extract(file.language, data)), None
 
 
 def is_deferred(path: str) -> bool:
@@ -192,10 +190,10 @@ class WorkspaceIndex:
         for batch_results in self._results(executor, batches):
             with self.store.transaction() as db:
                 for result in batch_results:
-                    counts[1] += self._store_result(db, result, result.path in known)
+                    counts[1] += self._store_result(db, result, result[0] in known)
             counts[0] += len(batch_results)
             if progress is not None:
-                progress(counts[0], total, batch_results[-1].path)
+                progress(counts[0], total, batch_results[-1][0])
             if cancel is not None and cancel.is_set():
                 return True
         return False
@@ -218,13 +216,14 @@ class WorkspaceIndex:
     @staticmethod
     def _store_result(db: sqlite3.Connection, result: _Extracted, known: bool = True) -> int:
         """Store one extraction result; 1 when the index changed."""
-        if result.summary is not None:
-            IndexStore.put_file(db, result.path, result.state, result.summary, known)
+        path, state, rows, reason = result
+        if rows is not None:
+            IndexStore.put_rows(db, path, state, rows, known)
             return 1
-        if result.reason is not None:  # remembered without content, so not read again
-            IndexStore.put_file(db, result.path, result.state, SKIPPED, known)
+        if reason is not None:  # remembered without content, so not read again
+            IndexStore.put_rows(db, path, state, SKIPPED, known)
             return 1
-        IndexStore.touch_file(db, result.path, result.state)
+        IndexStore.touch_file(db, path, state)
         return 0
 
     def _pagerank(self) -> dict[str, float]:
