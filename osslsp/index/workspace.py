@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import operator
 import os
 import sqlite3
 import threading
@@ -26,9 +27,14 @@ from osslsp.languages import language_for_path
 
 Progress = Callable[[int, int, str], None]
 BATCH_FILES = 16  # files a worker extracts per task
+# Files written per transaction: each commit flushes a segment of the bodies' full-text index
+# (and many small ones cost merges). Written once extracted, so that the write lock is held only
+# while writing (about 50 ms), never while workers extract.
+WRITE_FILES = 128
 PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-PAGERANK_ITERATIONS = 20
+PAGERANK_ITERATIONS = 20  # at most
+PAGERANK_TOLERANCE = 1e-6  # total change of the ranks (which sum to 1) small enough to stop at
 PAGERANK_DAMPING = 0.85
 COMMON_NAME_FILES = 8  # a name defined in more files than this says nothing about relations
 SKIPPED = summary_rows(FileSummary("", (), (), frozenset()))  # binary or generated: no content
@@ -82,6 +88,37 @@ def is_deferred(path: str) -> bool:
 
 def _extract_batch(root: str, batch: list[tuple[WorkspaceFile, str | None]]) -> list[_Extracted]:
     return [_extract_file(root, file, known) for file, known in batch]
+
+
+def _pagerank_scores(nodes: list[str], raw_edges: list[dict[str, float]]) -> list[float]:
+    """PageRank of each node, given each node's weighted links to other nodes (by name)."""
+    index = {path: number for number, path in enumerate(nodes)}
+    count = len(nodes)
+    # Pulled rather than pushed: per node, the nodes linking to it and their shares (normalised
+    # once: each node's outgoing shares sum to the damping factor), so that an iteration's inner
+    # loops run in C (`map`, `sum`).
+    incoming: dict[int, tuple[list[int], list[float]]] = {}
+    dangling: list[int] = []
+    for source, targets in enumerate(raw_edges):
+        total = sum(targets.values())
+        if not total:
+            dangling.append(source)
+            continue
+        for target, weight in targets.items():
+            sources, shares = incoming.setdefault(index[target], ([], []))
+            sources.append(source)
+            shares.append(PAGERANK_DAMPING * weight / total)
+    rank = [1.0 / count] * count
+    for _ in range(PAGERANK_ITERATIONS):
+        lost = sum(map(rank.__getitem__, dangling))
+        next_rank = [(1.0 - PAGERANK_DAMPING + PAGERANK_DAMPING * lost) / count] * count
+        for target, (sources, shares) in incoming.items():
+            next_rank[target] += sum(map(operator.mul, map(rank.__getitem__, sources), shares))
+        change = sum(map(abs, map(operator.sub, next_rank, rank)))
+        rank = next_rank
+        if change < PAGERANK_TOLERANCE:
+            break
+    return rank
 
 
 class WorkspaceIndex:
@@ -187,16 +224,30 @@ class WorkspaceIndex:
                     cancel: threading.Event | None) -> bool:
         """Extract and store one pass's files, counting into `counts`; True when cancelled."""
         batches = [work[start:start + BATCH_FILES] for start in range(0, len(work), BATCH_FILES)]
+        pending: list[_Extracted] = []
+        cancelled = False
         for batch_results in self._results(executor, batches):
-            with self.store.transaction() as db:
-                for result in batch_results:
-                    counts[1] += self._store_result(db, result, result[0] in known)
+            pending.extend(batch_results)
             counts[0] += len(batch_results)
             if progress is not None:
                 progress(counts[0], total, batch_results[-1][0])
-            if cancel is not None and cancel.is_set():
-                return True
-        return False
+            cancelled = cancel is not None and cancel.is_set()
+            if cancelled:
+                break
+            if len(pending) >= WRITE_FILES:
+                counts[1] += self._store_results(pending, known)
+                pending = []
+        counts[1] += self._store_results(pending, known)
+        return cancelled
+
+    def _store_results(self, results: list[_Extracted], known: dict[str, FileState]) -> int:
+        """Store extraction results in one transaction; how many changed the index."""
+        changed = 0
+        if results:
+            with self.store.transaction() as db:
+                for result in results:
+                    changed += self._store_result(db, result, result[0] in known)
+        return changed
 
     def _results(self, executor: ProcessPoolExecutor | None,
                  batches: list[list[tuple[WorkspaceFile, str | None]]]):
@@ -229,39 +280,22 @@ class WorkspaceIndex:
     def _pagerank(self) -> dict[str, float]:
         """Each file's PageRank in the graph of files naming what other files define."""
         defined, identifier_rows = self.store.reference_graph_inputs()
+        # Only names defined in few files tell of relations. A set intersection finds a file's
+        # such names in C, not one dict lookup per identifier in Python.
+        telling = {name: (1.0 / len(definers), definers) for name, definers in defined.items()
+                   if len(definers) <= COMMON_NAME_FILES}
         nodes: list[str] = []
         raw_edges: list[dict[str, float]] = []
         for path, identifiers in identifier_rows:
             nodes.append(path)
             targets: dict[str, float] = {}
-            for name in identifiers.split():
-                definers = defined.get(name)
-                if definers is None or len(definers) > COMMON_NAME_FILES:
-                    continue
-                weight = 1.0 / len(definers)
+            for name in telling.keys() & set(identifiers.split()):
+                weight, definers = telling[name]
                 for target in definers:
                     if target != path:
                         targets[target] = targets.get(target, 0.0) + weight
             raw_edges.append(targets)
-        if not nodes:
-            return {}
-        index = {path: number for number, path in enumerate(nodes)}
-        edges: list[list[tuple[int, float]]] = []
-        for targets in raw_edges:  # normalised once: outgoing weights sum to the damping factor
-            total = sum(targets.values())
-            edges.append([(index[target], PAGERANK_DAMPING * weight / total)
-                          for target, weight in targets.items()] if total else [])
-        count = len(nodes)
-        rank = [1.0 / count] * count
-        for _ in range(PAGERANK_ITERATIONS):
-            dangling = sum(rank[source] for source in range(count) if not edges[source])
-            next_rank = [(1.0 - PAGERANK_DAMPING + PAGERANK_DAMPING * dangling) / count] * count
-            for source, outgoing in enumerate(edges):
-                mass = rank[source]
-                for target, share in outgoing:
-                    next_rank[target] += mass * share
-            rank = next_rank
-        return dict(zip(nodes, rank))
+        return dict(zip(nodes, _pagerank_scores(nodes, raw_edges)))
 
     # editor buffers and outside changes
     def set_buffer(self, path: Path, text: str) -> None:
