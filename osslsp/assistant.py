@@ -8,6 +8,7 @@ into a prompt, a generation, and a cleaned completion.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class Assistant:
 
     def __init__(self, settings: Settings, root: Path | None = None,
                  on_state: Callable[[str, str], None] = lambda state, message: None,
-                 on_warning: Callable[[str], None] = log.warning):
+                 on_warning: Callable[[str], None] = log.warning, index: WorkspaceIndex | None = None):
         self.settings = settings
         self.root = root
         self.on_state = on_state
@@ -86,9 +87,10 @@ class Assistant:
         self.text: ModelText | None = None
         self.backend: Backend | None = None
         self.error = ""
-        self.index: WorkspaceIndex | None = None
-        if root is not None and settings.index_enabled:
-            self.index = WorkspaceIndex(root)
+        # An index handed in belongs to the caller (the server keeps it across reloads).
+        self._owns_index = index is None and root is not None and settings.index_enabled
+        self.index = WorkspaceIndex(root) if self._owns_index else index
+        self._text_lock = threading.Lock()  # the loop and the engine thread may both ask first
         self._guides: dict[tuple[str, str], StyleGuide] = {}
         self._guide_texts: dict[tuple[str, str, int], str] = {}
 
@@ -104,8 +106,9 @@ class Assistant:
 
     def load_text(self) -> ModelText:
         """Tokenizer and chat template only: enough to build prompts, no weights."""
-        if self.text is None:
-            self.text = prepare_text_files(self.source or self.resolve())
+        with self._text_lock:
+            if self.text is None:
+                self.text = prepare_text_files(self.source or self.resolve())
         return self.text
 
     def start(self) -> None:
@@ -122,8 +125,7 @@ class Assistant:
     def _backend_state(self, state: str, message: str) -> None:
         if state == "ready" and self.meaningless:
             message += " (random weights: its text is meaningless)"
-        if state == "error":
-            self.error = message
+        self.error = message if state == "error" else ""  # a backend that recovers clears it
         self.on_state(state, message)
 
     async def wait_ready(self) -> None:
@@ -144,10 +146,16 @@ class Assistant:
         return self.source is not None and self.source.meaningless
 
     def close(self) -> None:
+        """Stop generating (and close the index if it is ours); returns at once."""
         if self.backend is not None:
             self.backend.close()
-        if self.index is not None:
+        if self._owns_index:
             self.index.close()
+
+    def wait_closed(self) -> None:
+        """Block until the backend let go of its model (after close)."""
+        if self.backend is not None:
+            self.backend.join()
 
     # --- workspace knowledge --------------------------------------------------------------
 

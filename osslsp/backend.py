@@ -52,6 +52,10 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+    def join(self) -> None:
+        """Wait until a closed backend has let go of its resources (its model's memory)."""
+        ...
+
 
 class LocalTextStream:
     """Token ids from the engine thread, decoded to text deltas on the event loop."""
@@ -135,6 +139,9 @@ class LocalBackend:
     def close(self) -> None:
         self.engine.close()
 
+    def join(self) -> None:
+        self.engine.join()
+
 
 class UnusableBackend:
     """A backend that cannot be: a bad `engine` setting. It says why instead of generating."""
@@ -158,6 +165,9 @@ class UnusableBackend:
         return {}
 
     def close(self) -> None:
+        return None
+
+    def join(self) -> None:
         return None
 
 

@@ -20,11 +20,15 @@ from pygls.uris import to_fs_path
 from osslsp import __version__
 from osslsp.assistant import Assistant
 from osslsp.documents import PositionError, offset_at
+from osslsp.index import WorkspaceIndex
 from osslsp.settings import Settings, read_settings
 
 log = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "osslsp/status"
+# Settings that need a new model (or a new connection to one); the rest apply to the next request.
+RELOAD_ON = ("model", "dtype", "device", "max_gpu_memory_gib", "engine", "engine_token",
+             "context_tokens", "index_enabled")
 _IGNORED = "$/osslsp/ignored"
 
 
@@ -59,7 +63,10 @@ class OsslspServer(LanguageServer):
         self.root: Path | None = None
         self.state = ("idle", "")
         self.model_state = ("idle", "")  # the model's own state, shown again after indexing
+        self.index: WorkspaceIndex | None = None  # outlives model reloads: it does not depend on the model
         self.index_task: asyncio.Task | None = None  # the background indexing, kept alive here
+        self._starting = asyncio.Lock()  # one (re)start at a time
+        self.completion_tickets: dict[str, int] = {}  # per document: the newest completion request
         self.explanation_notifications = False  # the client renders osslsp/explanation itself
         self._loop: asyncio.AbstractEventLoop | None = None
         self._told: set[str] = set()
@@ -99,21 +106,32 @@ class OsslspServer(LanguageServer):
         settings, warnings = read_settings(raw, self.settings)
         for warning in warnings:
             self.log(warning, types.MessageType.Warning)
-        reload = any(getattr(settings, name) != getattr(self.settings, name)
-                     for name in ("model", "dtype", "device", "max_gpu_memory_gib", "engine", "engine_token"))
+        reload = any(getattr(settings, name) != getattr(self.settings, name) for name in RELOAD_ON)
         self.settings = settings
+        logging.getLogger("osslsp").setLevel(settings.log_level.upper())
         if self.assistant is not None and not reload:
             self.assistant.settings = settings
         return reload
 
-    def start_assistant(self) -> None:
-        """(Re)start the assistant with the current settings; the model loads in the background."""
-        self._loop = asyncio.get_running_loop()
-        if self.assistant is not None:
-            self.assistant.close()
-        self.assistant = Assistant(self.settings, self.root, on_state=self.set_state,
-                                   on_warning=lambda message: self.tell_once(message, types.MessageType.Warning))
-        self.assistant.start()
+    async def start_assistant(self) -> None:
+        """(Re)start the assistant with the current settings; the model loads in the background.
+
+        The old model is unloaded first: two copies of gpt-oss-20b do not fit one GPU.
+        """
+        async with self._starting:
+            self._loop = asyncio.get_running_loop()
+            old, self.assistant = self.assistant, None
+            if old is not None:
+                old.close()
+                await asyncio.to_thread(old.wait_closed)
+            if self.index is None and self.root is not None and self.settings.index_enabled:
+                self.index = WorkspaceIndex(self.root)
+            self.assistant = Assistant(
+                self.settings, self.root, on_state=self.set_state,
+                on_warning=lambda message: self.tell_once(message, types.MessageType.Warning),
+                index=self.index if self.settings.index_enabled else None,
+            )
+            self.assistant.start()
 
     # --- documents ------------------------------------------------------------------------
 

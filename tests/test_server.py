@@ -154,3 +154,29 @@ async def test_a_broken_style_guide_is_named_with_its_line_and_the_bundled_one_a
     assert "python-pep8" in result["prompt"]  # the bundled guide still reaches the prompt
     warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
     assert any(str(broken) in w and ":3" in w for w in warnings), warnings
+
+
+async def test_with_a_debounce_only_the_newest_request_of_a_burst_generates(client: LanguageClient):
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"debounceMs": 300, "styleGuide": ""}}))
+    uri = open_document(client, "burst.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    older = asyncio.create_task(client.text_document_inline_completion_async(inline_params(uri, 2, 11)))
+    await asyncio.sleep(0.05)
+    newer = await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+    assert not (await older).items and newer.items
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"debounceMs": 0}}))
+
+
+async def test_a_new_dtype_reloads_the_model_and_completions_go_on(client: LanguageClient):
+    # Last in this module: the server runs in bfloat16 from here on.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"osslsp": {"dtype": "bfloat16"}}))
+    status = await wait_until_ready(client)
+    assert status.state == "ready"
+    details = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="osslsp.status", arguments=[]))
+    assert details["dtype"] == "bfloat16"
+    uri = open_document(client, "reloaded.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    result = await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+    assert isinstance(result, types.InlineCompletionList)

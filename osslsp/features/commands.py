@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from osslsp.assistant import AssistantError
+from osslsp.features.code_actions import position_argument
 from osslsp.server import OsslspServer
 
 SHOW_PROMPT = "osslsp.showPrompt"
 STATUS = "osslsp.status"
-
-
-def _position(value: Any) -> types.Position:
-    try:
-        return types.Position(line=int(value["line"]), character=int(value["character"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise JsonRpcInvalidParams(f"expected a position {{line, character}}, got {value!r}") from error
 
 
 def register(server: OsslspServer) -> None:
@@ -27,7 +20,7 @@ def register(server: OsslspServer) -> None:
         """The exact prompt the model would read for a completion at [uri, position]."""
         if len(arguments) != 2 or not isinstance(arguments[0], str):
             raise JsonRpcInvalidParams(f"{SHOW_PROMPT} takes [uri, position]")
-        path, text, offset, language_id = ls.document_at(arguments[0], _position(arguments[1]))
+        path, text, offset, language_id = ls.document_at(arguments[0], position_argument(arguments[1]))
         assistant = ls.assistant
         if assistant is None:
             raise JsonRpcInvalidParams("the server is not initialized yet")

@@ -22,7 +22,11 @@ async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> s
     if settings.languages and name not in settings.languages:
         return None
     if settings.debounce_ms:
-        await asyncio.sleep(settings.debounce_ms / 1000)  # cancelled if the user typed on
+        # Typing on sends newer requests for the document: only the newest outlives the pause.
+        ticket = ls.completion_tickets[uri] = ls.completion_tickets.get(uri, 0) + 1
+        await asyncio.sleep(settings.debounce_ms / 1000)
+        if ls.completion_tickets[uri] != ticket:
+            return None
     assistant = ls.assistant
     try:
         completion = await assistant.complete(assistant.cursor_at(path, text, offset, language_id), key=uri)

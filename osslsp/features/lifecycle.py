@@ -24,20 +24,19 @@ def _workspace_root(params: types.InitializeParams) -> Path | None:
     return Path(params.root_path) if params.root_path else None
 
 
-async def _pull_configuration(server: OsslspServer) -> None:
-    """Ask the client for section "osslsp", if it can answer; shielded, as pygls 2.1 crashes
-    when a task is cancelled while it awaits a client request."""
+async def _pull_configuration(server: OsslspServer) -> bool:
+    """Ask the client for section "osslsp", if it can answer; True when the model must reload.
+    Shielded, as pygls 2.1 crashes when a task is cancelled while it awaits a client request."""
     workspace = server.client_capabilities.workspace
     if not (workspace and workspace.configuration):
-        return
+        return False
     request = types.ConfigurationParams(items=[types.ConfigurationItem(section="osslsp")])
     try:
         result = await asyncio.shield(server.workspace_configuration_async(request))
     except Exception as error:  # a client that fails this request still gets completions
         server.log(f"workspace/configuration failed: {error}", types.MessageType.Warning)
-        return
-    if result and result[0] is not None:
-        server.apply_settings(result[0])
+        return False
+    return bool(result and result[0] is not None and server.apply_settings(result[0]))
 
 
 async def _begin_progress(server: OsslspServer, title: str) -> str | None:
@@ -55,8 +54,9 @@ async def _begin_progress(server: OsslspServer, title: str) -> str | None:
 
 async def _start_with_progress(server: OsslspServer) -> None:
     token = await _begin_progress(server, f"osslsp: loading {server.settings.model}")
-    server.start_assistant()
-    server.index_task = asyncio.create_task(index_workspace(server))
+    await server.start_assistant()
+    if server.index_task is None and server.index is not None:
+        server.index_task = asyncio.create_task(index_workspace(server))
     if token is None:
         return
     try:
@@ -85,15 +85,19 @@ def register(server: OsslspServer) -> None:
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: OsslspServer, params: types.DidChangeConfigurationParams) -> None:
-        """New settings take effect at once; a new model, dtype or device reloads the model."""
-        reload = ls.apply_settings(params.settings) if params.settings else False
-        if not params.settings:
-            await _pull_configuration(ls)
-        if reload:
+        """New settings take effect at once; a new model, dtype or device reloads the model.
+        Before the first start (`initialized` still pulling) they only update the settings."""
+        if params.settings:
+            reload = ls.apply_settings(params.settings)
+        else:
+            reload = await _pull_configuration(ls)
+        if reload and ls.assistant is not None:
             await _start_with_progress(ls)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: OsslspServer, params: None) -> None:
-        """Stop the engine thread."""
+        """Stop the engine thread and the index's watcher."""
         if ls.assistant is not None:
             ls.assistant.close()
+        if ls.index is not None:
+            ls.index.close()

@@ -19,7 +19,7 @@ _cancels: dict[str, threading.Event] = {}
 
 async def index_workspace(server: OsslspServer) -> None:
     """Refresh the index on a worker thread, reporting progress; then watch for outside changes."""
-    index = server.assistant.index if server.assistant else None
+    index = server.index
     if index is None:
         return
     loop = asyncio.get_running_loop()
@@ -75,7 +75,7 @@ def register(server: OsslspServer) -> None:
             event.set()
 
     def update_buffer(ls: OsslspServer, uri: str) -> None:
-        index = ls.assistant.index if ls.assistant else None
+        index = ls.index
         path = _path(uri)
         document = ls.workspace.text_documents.get(uri)
         if index is not None and path is not None and document is not None:
@@ -94,7 +94,7 @@ def register(server: OsslspServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: OsslspServer, params: types.DidCloseTextDocumentParams) -> None:
         """Closed: the file on disk is the truth again."""
-        index = ls.assistant.index if ls.assistant else None
+        index = ls.index
         path = _path(params.text_document.uri)
         if index is not None and path is not None:
             index.drop_buffer(path)

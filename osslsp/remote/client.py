@@ -244,6 +244,9 @@ class RemoteBackend:
     def describe(self) -> dict[str, object]:
         return {"engine": str(self.endpoint), "model": self.model, **self._health}
 
+    def join(self) -> None:
+        """Nothing to wait for: the model lives in the server."""
+
     def close(self) -> None:
         self._closed = True
         for task in (self._connecting, self._attachment):
