@@ -7,6 +7,7 @@ into a prompt, a generation, and a cleaned completion.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -286,7 +287,9 @@ class Assistant:
         """Generate and clean one completion; cancelling the awaiting task stops the model."""
         await self.wait_ready()
         started = time.perf_counter()
-        prompt = self.completion_prompt(cursor)
+        # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
+        # off the event loop, which must stay free for cancels and keystrokes.
+        prompt = await asyncio.to_thread(self.completion_prompt, cursor)
 
         def block_done(raw: str) -> bool:
             if "```" in final_channel(raw):

@@ -9,9 +9,7 @@ stub's body, only if the document is still the version it was generated for.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -20,6 +18,7 @@ from osslsp.actions.generate import DocumentChanged, generate_body
 from osslsp.actions.stubs import find_stub, supports
 from osslsp.assistant import AssistantError, Superseded
 from osslsp.documents import position_at
+from osslsp.features.progress import Progress
 from osslsp.languages import language_for
 from osslsp.server import OsslspServer
 
@@ -27,7 +26,6 @@ GENERATE = "osslsp.generate"
 EXPLAIN = "osslsp.explain"
 GENERATE_TITLE = "Generate function from docstring"
 EXPLAIN_TITLE = "Explain selection"
-T = TypeVar("T")
 
 
 def position_argument(value: Any) -> types.Position:
@@ -59,49 +57,6 @@ def tell(ls: OsslspServer, message: str, kind: types.MessageType = types.Message
 def document_version(ls: OsslspServer, uri: str) -> int | None:
     document = ls.workspace.text_documents.get(uri)
     return document.version if document is not None else None
-
-
-class Progress:
-    """A cancellable `$/progress` for one action; a no-op for clients without work-done progress."""
-
-    def __init__(self, ls: OsslspServer, title: str):
-        self.ls, self.title = ls, title
-        self.token: str | None = None
-        self.cancelled = False
-
-    async def begin(self) -> None:
-        window = self.ls.client_capabilities.window
-        if not (window and window.work_done_progress):
-            return
-        token = f"osslsp-{uuid.uuid4()}"
-        try:  # shielded: pygls 2.1 crashes when a task is cancelled while it awaits a client request
-            await asyncio.shield(self.ls.work_done_progress.create_async(token))
-        except Exception:
-            return
-        self.token = token
-        self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=self.title, cancellable=True))
-
-    def report(self, message: str) -> None:
-        if self.token is not None:
-            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
-
-    def end(self, message: str) -> None:
-        if self.token is not None:
-            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
-            self.token = None
-
-    async def run(self, work: Awaitable[T]) -> T:
-        """Await work that the user can cancel from the progress (CancelledError, `cancelled` set)."""
-        task = asyncio.ensure_future(work)
-        future = self.ls.work_done_progress.tokens.get(self.token) if self.token else None
-
-        def cancel(_) -> None:
-            self.cancelled = True
-            task.cancel()
-
-        if future is not None:  # pygls cancels it, on the event loop, at window/workDoneProgress/cancel
-            future.add_done_callback(cancel)
-        return await task
 
 
 def _actions(ls: OsslspServer, params: types.CodeActionParams) -> list[types.CodeAction]:

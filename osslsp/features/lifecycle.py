@@ -5,13 +5,13 @@ and didChangeConfiguration; the model starts loading once the client is initiali
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from osslsp.assistant import AssistantError
+from osslsp.features.progress import Progress
 from osslsp.features.workspace_index import index_workspace
 from osslsp.server import OsslspServer
 
@@ -39,32 +39,20 @@ async def _pull_configuration(server: OsslspServer) -> bool:
     return bool(result and result[0] is not None and server.apply_settings(result[0]))
 
 
-async def _begin_progress(server: OsslspServer, title: str) -> str | None:
-    window = server.client_capabilities.window
-    if not (window and window.work_done_progress):
-        return None
-    token = f"osslsp-{uuid.uuid4()}"
-    try:
-        await asyncio.shield(server.work_done_progress.create_async(token))
-    except Exception:
-        return None
-    server.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False))
-    return token
-
-
 async def _start_with_progress(server: OsslspServer) -> None:
-    token = await _begin_progress(server, f"osslsp: loading {server.settings.model}")
+    progress = Progress(server, f"osslsp: loading {server.settings.model}", cancellable=False)
+    await progress.begin()
     await server.start_assistant()
     if server.index_task is None and server.index is not None:
         server.index_task = asyncio.create_task(index_workspace(server))
-    if token is None:
+    if progress.token is None:
         return
     try:
         await server.assistant.wait_ready()
     except AssistantError:
         pass  # the state says why; set_state already told the user
     state, message = server.state
-    server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message or state))
+    progress.end(message or state)
 
 
 def register(server: OsslspServer) -> None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from osslsp.features.progress import Progress
 from osslsp.server import OsslspServer
-
-_cancels: dict[str, threading.Event] = {}
 
 
 async def index_workspace(server: OsslspServer) -> None:
@@ -23,25 +21,14 @@ async def index_workspace(server: OsslspServer) -> None:
     if index is None:
         return
     loop = asyncio.get_running_loop()
-    cancel = threading.Event()
-    token = f"osslsp-index-{uuid.uuid4()}"
-    window = server.client_capabilities.window
-    reporting = bool(window and window.work_done_progress)
-    if reporting:
-        try:
-            await asyncio.shield(server.work_done_progress.create_async(token))
-        except Exception:
-            reporting = False
-    if reporting:
-        _cancels[token] = cancel
-        server.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-            title="osslsp: indexing the workspace", cancellable=True, percentage=0))
+    cancel = threading.Event()  # read by the indexer between batches
+    progress = Progress(server, "osslsp: indexing the workspace")
+    await progress.begin()
+    progress.on_cancel(cancel.set)
     server.set_state("indexing", f"indexing {server.root}")
 
     def report(done: int, total: int, path: str) -> None:
-        if reporting:
-            value = types.WorkDoneProgressReport(message=path, percentage=int(100 * done / max(total, 1)))
-            loop.call_soon_threadsafe(server.work_done_progress.report, token, value)
+        loop.call_soon_threadsafe(progress.report, path, int(100 * done / max(total, 1)))
 
     try:
         stats = await asyncio.to_thread(index.refresh, report, cancel)
@@ -49,12 +36,9 @@ async def index_workspace(server: OsslspServer) -> None:
     except Exception as error:  # a broken index is rebuilt next time; completions go on without it
         summary = f"indexing failed: {error}"
         server.log(summary, types.MessageType.Warning)
-    finally:
-        _cancels.pop(token, None)
     if cancel.is_set():
         summary = "indexing cancelled: completions use what was indexed"
-    if reporting:
-        server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=summary))
+    progress.end(summary)
     server.set_state(*server.model_state)
     server.log(summary)
     if not cancel.is_set():
@@ -67,13 +51,6 @@ def _path(uri: str) -> Path | None:
 
 
 def register(server: OsslspServer) -> None:
-    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
-    def cancel_progress(ls: OsslspServer, params: types.WorkDoneProgressCancelParams) -> None:
-        """The user cancelled indexing: stop after the current batch, keep what was indexed."""
-        event = _cancels.get(str(params.token))
-        if event is not None:
-            event.set()
-
     def update_buffer(ls: OsslspServer, uri: str) -> None:
         index = ls.index
         path = _path(uri)
