@@ -18,7 +18,7 @@ from pathlib import Path
 from osslsp.backend import Backend, GenerationSettings, make_backend
 from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.languages import language_for
-from osslsp.models import ModelNotFound, ModelSource, resolve_model
+from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
 from osslsp.prompts.postprocess import clean_completion, final_channel
@@ -47,17 +47,8 @@ class Completion:
 
 
 def prepare_text_files(source: ModelSource) -> ModelText:
-    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first
-    (those builders import torch: only when there is something to build)."""
-    missing = not (source.text_dir / "tokenizer.json").exists()
-    if missing and source.kind in ("tiny", "random"):
-        from osslsp.engine.tiny import ensure_tiny
-
-        ensure_tiny(source.text_dir)
-    elif missing and source.kind == "gguf":
-        from osslsp.engine.gguf import ensure_converted
-
-        ensure_converted(source.weights, source.text_dir)
+    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first."""
+    ensure_built(source)
     try:
         return ModelText(source.text_dir)
     except ModelTextError as error:

@@ -138,6 +138,21 @@ def resolve_model(spec: str) -> ModelSource:
     )
 
 
+def ensure_built(source: ModelSource) -> None:
+    """Build what a source makes itself (the tiny model; a GGUF's conversion) unless it exists.
+    The builders import torch, so they are imported only when there is something to build."""
+    if (source.text_dir / "tokenizer.json").exists():
+        return
+    if source.kind in ("tiny", "random"):
+        from osslsp.engine.tiny import ensure_tiny
+
+        ensure_tiny(source.text_dir)
+    elif source.kind == "gguf":
+        from osslsp.engine.gguf import ensure_converted
+
+        ensure_converted(source.weights, source.text_dir)
+
+
 def offline() -> None:
     """No network, ever: tell the Hugging Face libraries before they are imported."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

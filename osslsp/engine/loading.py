@@ -14,7 +14,7 @@ from accelerate import dispatch_model, infer_auto_device_map, init_empty_weights
 from accelerate.utils import set_module_tensor_to_device
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, Mxfp4Config, PreTrainedModel
 
-from osslsp.models import ModelSource
+from osslsp.models import ModelSource, ensure_built
 
 log = logging.getLogger(__name__)
 
@@ -160,18 +160,8 @@ def load_model(source: ModelSource, dtype: str = "float16", device: str = "auto"
         limit_cpu_threads()
     torch_dtype = choose_dtype(dtype, device)
     try:
-        if source.kind == "tiny":
-            from osslsp.engine.tiny import ensure_tiny
-
-            ensure_tiny(source.weights)
-        if source.kind == "gguf":
-            from osslsp.engine.gguf import ensure_converted
-
-            ensure_converted(source.weights, source.text_dir)
+        ensure_built(source)
         if source.kind == "random":
-            from osslsp.engine.tiny import ensure_tiny
-
-            ensure_tiny(source.text_dir)
             model = _random_model(source.weights, torch_dtype, device, max_gpu_memory_gib)
         else:
             weights = source.text_dir if source.kind == "gguf" else source.weights
