@@ -63,7 +63,7 @@ class LocalTextStream:
     def __init__(self, generation, text: ModelText):
         self._generation = generation
         self._text = text
-        self.ids: list[int] = []
+        self._ids: list[int] = []
 
     @property
     def finish_reason(self) -> str:
@@ -76,8 +76,8 @@ class LocalTextStream:
         shown = ""
         try:
             async for token in self._generation:
-                self.ids.append(token)
-                decoded = self._text.decode(self.ids)
+                self._ids.append(token)
+                decoded = self._text.decode(self._ids)
                 if decoded.endswith("\ufffd"):
                     continue  # half a UTF-8 character: wait for the rest
                 yield decoded[len(shown):]
@@ -172,7 +172,8 @@ class UnusableBackend:
 
 
 def kv_cache_length(settings) -> int:
-    """Room for the longest prompt and its answer (explanations run up to 1024 new tokens)."""
+    """The KV cache's length: the prompt budget and room for an answer (longer answers are clipped
+    by the engine to what is left)."""
     return max(8192, settings.context_tokens + 1024)
 
 

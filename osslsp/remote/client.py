@@ -298,10 +298,7 @@ class RemoteBackend:
             if served and self.model not in served:
                 self.model = served[0]
             await asyncio.to_thread(self._text_loader)
-        except RemoteError as error:
-            self._set_state("error", str(error))
-            return
-        except Exception as error:  # no tokenizer here: as bad as no model
+        except Exception as error:  # unreachable, refused, or no tokenizer here: as bad as no model
             self._set_state("error", str(error))
             return
         self._set_state("ready", f"{self.model} ready on the engine at {self.endpoint}")
