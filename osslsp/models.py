@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from osslsp.paths import bundled_data, cache_dir
@@ -47,14 +46,6 @@ class ModelSource:
     text_dir: Path  # tokenizer.json and chat template live here
     weights: Path  # checkpoint dir, GGUF file, or config dir for random weights
     meaningless: bool = False  # random weights: its text means nothing
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def is_gpt_oss(self) -> bool:
-        config = self.weights / "config.json" if self.weights.is_dir() else None
-        if config is None or not config.exists():
-            return self.kind == "tiny"
-        return json.loads(config.read_text()).get("model_type") == "gpt_oss"
 
 
 def tiny_dir() -> Path:
