@@ -84,6 +84,7 @@ def run_job(assistant, job: Awaitable[T]) -> T:
         raise SystemExit(_fail(str(error))) from None
     finally:
         assistant.close()
+        assistant.wait_closed()  # the engine thread ends before the interpreter tears down torch
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
