@@ -73,9 +73,12 @@ def extract(language: str, source: bytes) -> FileSummary:
     spec = SPECS[language]
     parsed, cut_bodies = without_function_bodies(source) if language == "python" else (source, {})
     tree = parser(language).parse(parsed)
-    walker = _Walker(language, spec, parsed, source, cut_bodies)
+    # Each text is mapped to word runs once; bodies' identifiers are read from slices of these.
+    original_words = source.translate(_WORD_BYTES)
+    parsed_words = parsed.translate(_WORD_BYTES) if cut_bodies else original_words
+    walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies)
     walker.walk(tree.root_node, (), in_scope=False)
-    identifiers = _words(_word_runs(source, 0, len(source)), IDENTIFIER) - spec.keywords
+    identifiers = _words(set(original_words.split()), IDENTIFIER) - spec.keywords
     found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
     return FileSummary(language, tuple(definition for definition, _ in found),
                        tuple(walker.imports), identifiers, tuple(tokens for _, tokens in found))
@@ -90,12 +93,16 @@ def _import_query(language: str) -> tree_sitter.Query | None:
 class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
-    def __init__(self, language: str, spec: LanguageSpec, source: bytes, original: bytes,
-                 cut_bodies: dict[int, tuple[int, int]]) -> None:
+    def __init__(self, language: str, spec: LanguageSpec, source: bytes, parsed_words: bytes,
+                 original_words: bytes, cut_bodies: dict[int, tuple[int, int]]) -> None:
         self.language = language
         self.spec = spec
         self.source = source  # what was parsed
-        self.original = original  # the file, for the function bodies cut before parsing
+        # What was parsed and the file itself (for the function bodies cut before parsing), each
+        # with every byte that is not part of an identifier made a space.
+        self.parsed_words = parsed_words
+        self.original_words = original_words
+        self.keyword_bytes = _keyword_bytes(language)
         self.cut_bodies = cut_bodies
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
@@ -219,12 +226,16 @@ class _Walker:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
         if body is None:
             return ""
-        runs = _word_runs(self.source, body.start_byte,
-                          min(body.end_byte, body.start_byte + BODY_TOKEN_BYTES))
+        start = body.start_byte
+        runs = set(self.parsed_words[start:min(body.end_byte, start + BODY_TOKEN_BYTES)].split())
         cut = self.cut_bodies.get(body.end_byte)
         if cut is not None:
-            runs.update(_word_runs(self.original, cut[0], min(cut[1], cut[0] + BODY_TOKEN_BYTES)))
-        return " ".join(_words(runs, BODY_WORD) - self.spec.keywords)
+            runs.update(self.original_words[cut[0]:min(cut[1], cut[0] + BODY_TOKEN_BYTES)].split())
+        # Kept as bytes until the one decode: the runs are ASCII. Sorted: the same body gives the
+        # same text whether or not it was cut.
+        found = set(BODY_WORD.findall(b" ".join(runs)))
+        found -= self.keyword_bytes
+        return b" ".join(sorted(found)).decode()
 
     def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node,
              body: tree_sitter.Node | None) -> str:
@@ -303,9 +314,9 @@ class _Walker:
         return ""
 
 
-def _word_runs(source: bytes, start: int, end: int) -> set[bytes]:
-    """The distinct runs of ASCII word bytes (letters, digits, `_`) in `source[start:end]`."""
-    return set(source[start:end].translate(_WORD_BYTES).split())
+@cache
+def _keyword_bytes(language: str) -> frozenset[bytes]:
+    return frozenset(keyword.encode() for keyword in SPECS[language].keywords)
 
 
 def _words(runs: set[bytes], word: re.Pattern[bytes]) -> frozenset[str]:

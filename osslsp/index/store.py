@@ -37,6 +37,8 @@ MAX_SIMILAR_TERM_BODIES = 200
 MAX_SIMILAR_TERMS = 8
 CHECKPOINT_EVERY_WRITES = 16
 INLINE_CHECKPOINT_PAGES = 1000  # SQLite's default
+BULK_CACHE_KIB = 64 * 1024  # page cache while an empty index is filled
+DEFAULT_CACHE_KIB = 2000  # SQLite's default
 MMAP_BYTES = 256 * 1024 * 1024  # address space, not memory: pages are the OS's file cache
 # Dropped while an empty index is filled (building them once at the end is faster).
 _INDEXES = """
@@ -257,15 +259,20 @@ class IndexStore:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """Fill an empty index faster: lookup indexes are built once, after the rows."""
+        """Fill an empty index faster: lookup indexes are built once, after the rows, and commits
+        do not wait for the disk (the index is a cache: a crash meanwhile costs a rebuild)."""
         with self.transaction() as db:
             for name in ("defs_by_name", "defs_by_file", "imports_by_file"):
                 db.execute(f"DROP INDEX IF EXISTS {name}")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
         try:
             yield
         finally:
             with self.transaction() as db:
                 _run_script(db, _INDEXES)
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
 
     def set_ranks(self, ranks: dict[str, float]) -> None:
         """Store each file's importance in the reference graph."""

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -88,6 +88,12 @@ def is_deferred(path: str) -> bool:
 
 def _extract_batch(root: str, batch: list[tuple[WorkspaceFile, str | None]]) -> list[_Extracted]:
     return [_extract_file(root, file, known) for file, known in batch]
+
+
+def _batches(work: list[tuple[WorkspaceFile, str | None]]
+             ) -> list[list[tuple[WorkspaceFile, str | None]]]:
+    """Work split into the tasks one worker extracts at a time."""
+    return [work[start:start + BATCH_FILES] for start in range(0, len(work), BATCH_FILES)]
 
 
 def _pagerank_scores(nodes: list[str], raw_edges: list[dict[str, float]]) -> list[float]:
@@ -200,33 +206,35 @@ class WorkspaceIndex:
         counts = [0, 0]  # files done, files changed
         cancelled = False
         try:
+            # Both passes are queued at once, so that workers go on with test directories while
+            # this process stores the first pass and builds its lookup indexes.
+            first_results = self._results(executor, _batches(first))
+            deferred_results = self._results(executor, _batches(deferred))
             if known:
-                cancelled = self._store_pass(executor, first, known, counts, len(work),
+                cancelled = self._store_pass(first_results, known, counts, len(work),
                                              progress, cancel)
             else:  # lookup indexes built once after the first pass's rows
                 with self.store.bulk_load():
-                    cancelled = self._store_pass(executor, first, known, counts, len(work),
+                    cancelled = self._store_pass(first_results, known, counts, len(work),
                                                  progress, cancel)
             usable_at = time.perf_counter()
             if deferred and not cancelled:
                 self._paths_changed()
                 self.store.names_changed()
-                cancelled = self._store_pass(executor, deferred, known, counts, len(work),
+                cancelled = self._store_pass(deferred_results, known, counts, len(work),
                                              progress, cancel)
         finally:
             if executor is not None:
                 executor.shutdown(wait=not cancelled, cancel_futures=True)
         return counts[1], cancelled, usable_at
 
-    def _store_pass(self, executor: ProcessPoolExecutor | None,
-                    work: list[tuple[WorkspaceFile, str | None]], known: dict[str, FileState],
+    def _store_pass(self, results: Iterator[list[_Extracted]], known: dict[str, FileState],
                     counts: list[int], total: int, progress: Progress | None,
                     cancel: threading.Event | None) -> bool:
-        """Extract and store one pass's files, counting into `counts`; True when cancelled."""
-        batches = [work[start:start + BATCH_FILES] for start in range(0, len(work), BATCH_FILES)]
+        """Store one pass's extracted batches, counting into `counts`; True when cancelled."""
         pending: list[_Extracted] = []
         cancelled = False
-        for batch_results in self._results(executor, batches):
+        for batch_results in results:
             pending.extend(batch_results)
             counts[0] += len(batch_results)
             if progress is not None:
@@ -250,17 +258,31 @@ class WorkspaceIndex:
         return changed
 
     def _results(self, executor: ProcessPoolExecutor | None,
-                 batches: list[list[tuple[WorkspaceFile, str | None]]]):
-        """Extracted batches in order; in this process when workers are absent or broken."""
+                 batches: list[list[tuple[WorkspaceFile, str | None]]]
+                 ) -> Iterator[list[_Extracted]]:
+        """Extracted batches in order, submitted to the workers now; extracted in this process
+        when workers are absent or broken."""
         root = str(self.root)
-        finished = 0
-        if executor is not None:
+        submitted: Iterator[list[_Extracted]] = iter(())
+        if executor is not None and batches:
             try:
-                for batch_results in executor.map(_extract_batch, [root] * len(batches), batches):
-                    finished += 1
-                    yield batch_results
-            except BrokenProcessPool:  # a worker could not start (no `__main__` guard) or died
+                submitted = executor.map(_extract_batch, [root] * len(batches), batches)
+            except BrokenProcessPool:  # an earlier pass found that workers cannot run
                 pass
+        return self._extracted_in_order(root, batches, submitted)
+
+    @staticmethod
+    def _extracted_in_order(root: str, batches: list[list[tuple[WorkspaceFile, str | None]]],
+                            submitted: Iterator[list[_Extracted]]
+                            ) -> Iterator[list[_Extracted]]:
+        """The workers' results, then this process's extraction of the batches they left."""
+        finished = 0
+        try:
+            for batch_results in submitted:
+                finished += 1
+                yield batch_results
+        except BrokenProcessPool:  # a worker could not start (no `__main__` guard) or died
+            pass
         for batch in batches[finished:]:
             yield _extract_batch(root, batch)
 

@@ -240,6 +240,8 @@ def test_test_directories_come_in_a_second_pass(tmp_path: Path) -> None:
     assert stats.files == 80 and 0 < stats.usable_seconds <= stats.seconds
     assert order[-1].startswith("tests/") and not order[len(order) // 2 - 1].startswith("tests/")
     assert index.definitions_named("test_mod3_function")[0].path == "tests/test_mod3.py"
+    # The cold build's bulk load wrote without syncing; later writes are durable again.
+    assert index.store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     index.close()
 
 
