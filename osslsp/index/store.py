@@ -329,10 +329,6 @@ class IndexStore:
             f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f ON f.id = d.file_id "
             "WHERE d.name >= ? AND d.name < ? LIMIT ?", (prefix, prefix + "\uffff", limit))
 
-    def definitions_in(self, path: str) -> list[Definition]:
-        return self._definitions(f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f "
-                                 "ON f.id = d.file_id WHERE f.path = ? ORDER BY d.line", (path,))
-
     def members_of(self, path: str, scope: str) -> list[Definition]:
         return self._definitions(f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f "
                                  "ON f.id = d.file_id WHERE f.path = ? AND d.scope = ? "
