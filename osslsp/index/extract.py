@@ -20,9 +20,10 @@ MAX_SIGNATURE_CHARS = 800
 MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")  # for the reference graph
-BODY_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")  # for similar code
+BODY_WORD_MIN = 3  # shorter identifiers (`i`, `fn`) say nothing about what a body does
 # Every byte that cannot be part of an ASCII identifier becomes a space: `translate` and `split`
-# find the distinct runs of word bytes, and the patterns above run over those runs only.
+# find the distinct runs of word bytes, and identifiers are told apart from numbers once per file,
+# over those distinct runs only.
 _WORD_BYTES = bytes(byte if chr(byte) in "_" + string.digits + string.ascii_letters else 32
                     for byte in range(256))
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
@@ -76,12 +77,14 @@ def extract(language: str, source: bytes) -> FileSummary:
     # Each text is mapped to word runs once; bodies' identifiers are read from slices of these.
     original_words = source.translate(_WORD_BYTES)
     parsed_words = parsed.translate(_WORD_BYTES) if cut_bodies else original_words
-    walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies)
+    identifiers = _identifiers(set(original_words.split())) - _keyword_bytes(language)
+    body_words = {word for word in identifiers if len(word) >= BODY_WORD_MIN}
+    walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies, body_words)
     walker.walk(tree.root_node, (), in_scope=False)
-    identifiers = _words(set(original_words.split()), IDENTIFIER) - spec.keywords
     found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
     return FileSummary(language, tuple(definition for definition, _ in found),
-                       tuple(walker.imports), identifiers, tuple(tokens for _, tokens in found))
+                       tuple(walker.imports), frozenset(b" ".join(identifiers).decode().split()),
+                       tuple(tokens for _, tokens in found))
 
 
 @cache
@@ -94,7 +97,8 @@ class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
     def __init__(self, language: str, spec: LanguageSpec, source: bytes, parsed_words: bytes,
-                 original_words: bytes, cut_bodies: dict[int, tuple[int, int]]) -> None:
+                 original_words: bytes, cut_bodies: dict[int, tuple[int, int]],
+                 body_words: set[bytes]) -> None:
         self.language = language
         self.spec = spec
         self.source = source  # what was parsed
@@ -102,8 +106,8 @@ class _Walker:
         # with every byte that is not part of an identifier made a space.
         self.parsed_words = parsed_words
         self.original_words = original_words
-        self.keyword_bytes = _keyword_bytes(language)
         self.cut_bodies = cut_bodies
+        self.body_words = body_words  # the file's identifiers worth matching bodies by
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
@@ -210,8 +214,9 @@ class _Walker:
                 body = value.child_by_field_name("body")
         end = body.start_byte if body is not None else outer.end_byte
         lines = self.source[outer.start_byte:end].decode(errors="replace").rstrip().splitlines()
-        while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
-            lines.pop()  # a comment opening the body
+        while len(lines) > 1 and (not lines[-1].strip() or
+                                  lines[-1].lstrip().startswith(("#", "//"))):
+            lines.pop()  # comments opening the body
         text = "\n".join(lines).rstrip()
         text = text.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
         lines = text.splitlines()
@@ -231,11 +236,9 @@ class _Walker:
         cut = self.cut_bodies.get(body.end_byte)
         if cut is not None:
             runs.update(self.original_words[cut[0]:min(cut[1], cut[0] + BODY_TOKEN_BYTES)].split())
-        # Kept as bytes until the one decode: the runs are ASCII. Sorted: the same body gives the
-        # same text whether or not it was cut.
-        found = set(BODY_WORD.findall(b" ".join(runs)))
-        found -= self.keyword_bytes
-        return b" ".join(sorted(found)).decode()
+        runs &= self.body_words
+        # Sorted: the same body gives the same text whether or not it was cut.
+        return b" ".join(sorted(runs)).decode()
 
     def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node,
              body: tree_sitter.Node | None) -> str:
@@ -319,13 +322,13 @@ def _keyword_bytes(language: str) -> frozenset[bytes]:
     return frozenset(keyword.encode() for keyword in SPECS[language].keywords)
 
 
-def _words(runs: set[bytes], word: re.Pattern[bytes]) -> frozenset[str]:
-    """The distinct identifiers (`word` matches one) in runs of word bytes.
+def _identifiers(runs: set[bytes]) -> set[bytes]:
+    """The runs of word bytes that are identifiers, not numbers (`0x1F`, `2nd`).
 
-    The pattern runs over the distinct runs only, far fewer bytes than the source; it takes
-    one identifier from a run (`0x1F` gives `x1F`). One decode for all: they are many and short.
+    The pattern runs once over the distinct runs joined, far fewer bytes than the source: a run
+    is an identifier when the pattern finds it whole.
     """
-    return frozenset(b" ".join(word.findall(b" ".join(runs))).decode().split())
+    return runs.intersection(IDENTIFIER.findall(b" ".join(runs)))
 
 
 def _text(node: tree_sitter.Node) -> str:
