@@ -26,6 +26,7 @@ BODY_WORD_MIN = 3  # shorter identifiers (`i`, `fn`) say nothing about what a bo
 # over those distinct runs only.
 _WORD_BYTES = bytes(byte if chr(byte) in "_" + string.digits + string.ascii_letters else 32
                     for byte in range(256))
+_STRING_OPENERS = frozenset(bytes([byte]) for byte in b"\"'rRbBuUfF")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
                          "package_identifier", "namespace_identifier"})
@@ -213,14 +214,15 @@ class _Walker:
             if value is not None:
                 body = value.child_by_field_name("body")
         end = body.start_byte if body is not None else outer.end_byte
-        lines = self.source[outer.start_byte:end].decode(errors="replace").rstrip().splitlines()
+        text = self.source[outer.start_byte:end].rstrip().decode(errors="replace")
+        if "\n" not in text:  # most signatures: one line, nothing to dedent
+            return _without_opener(text)[:MAX_SIGNATURE_CHARS]
+        lines = text.splitlines()
         while len(lines) > 1 and (not lines[-1].strip() or
                                   lines[-1].lstrip().startswith(("#", "//"))):
             lines.pop()  # comments opening the body
-        text = "\n".join(lines).rstrip()
-        text = text.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
-        lines = text.splitlines()
-        if len(lines) == 1:  # most signatures: nothing to dedent (the text starts at the name)
+        lines = _without_opener("\n".join(lines)).splitlines()
+        if len(lines) == 1:  # comments dropped: nothing to dedent (the text starts at the name)
             return lines[0][:MAX_SIGNATURE_CHARS]
         if len(lines) > MAX_SIGNATURE_LINES:
             lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
@@ -231,14 +233,15 @@ class _Walker:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
         if body is None:
             return ""
-        start = body.start_byte
-        runs = set(self.parsed_words[start:min(body.end_byte, start + BODY_TOKEN_BYTES)].split())
-        cut = self.cut_bodies.get(body.end_byte)
-        if cut is not None:
-            runs.update(self.original_words[cut[0]:min(cut[1], cut[0] + BODY_TOKEN_BYTES)].split())
+        start, end, words = body.start_byte, body.end_byte, self.parsed_words
+        cut = self.cut_bodies.get(end)
+        if cut is not None:  # the body as written: the same window as when parsed whole
+            shift, end = cut
+            start += shift
+            words = self.original_words
+        runs = set(words[start:min(end, start + BODY_TOKEN_BYTES)].split())
         runs &= self.body_words
-        # Sorted: the same body gives the same text whether or not it was cut.
-        return b" ".join(sorted(runs)).decode()
+        return b" ".join(runs).decode()
 
     def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node,
              body: tree_sitter.Node | None) -> str:
@@ -246,9 +249,9 @@ class _Walker:
             return self._docstring(body)
         return self._doc_comment(outer)
 
-    @staticmethod
-    def _docstring(body: tree_sitter.Node | None) -> str:
-        if body is None or body.named_child_count == 0:
+    def _docstring(self, body: tree_sitter.Node | None) -> str:
+        # Most bodies do not open with a string: told by one byte, without visiting nodes.
+        if body is None or self.source[body.start_byte:body.start_byte + 1] not in _STRING_OPENERS:
             return ""
         first = body.named_child(0)
         if first is None or first.type != "expression_statement" or \
@@ -329,6 +332,12 @@ def _identifiers(runs: set[bytes]) -> set[bytes]:
     is an identifier when the pattern finds it whole.
     """
     return runs.intersection(IDENTIFIER.findall(b" ".join(runs)))
+
+
+def _without_opener(signature: str) -> str:
+    """A signature without what opens the body (`:`, `{`, `=>`)."""
+    signature = signature.rstrip()
+    return signature.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
 
 
 def _text(node: tree_sitter.Node) -> str:
