@@ -17,7 +17,9 @@ import platformdirs
 from osslsp.index.extract import Definition, FileSummary, Import
 from osslsp.index.names import NameTable
 
-SCHEMA_VERSION = "osslsp-index-2"
+SCHEMA_VERSION = "osslsp-index-3"
+# Bodies' identifiers are searched whole (`_` is part of a term; terms are case-folded), by
+# which bodies hold them: no positions (detail=none), no lengths (columnsize=0, no BM25 used).
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, language TEXT NOT NULL,
@@ -28,7 +30,8 @@ CREATE TABLE defs(file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NU
     signature TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE imports(file_id INTEGER NOT NULL, module TEXT NOT NULL, name TEXT NOT NULL,
     bound TEXT NOT NULL, level INTEGER NOT NULL, line INTEGER NOT NULL, wildcard INTEGER NOT NULL);
-CREATE VIRTUAL TABLE def_tokens USING fts5(tokens, detail=none);
+CREATE VIRTUAL TABLE def_tokens USING fts5(tokens, detail=none, columnsize=0,
+    tokenize="unicode61 tokenchars '_'");
 CREATE VIRTUAL TABLE def_token_counts USING fts5vocab(def_tokens, row);
 """
 # The similar-code step looks up bodies by their rarest identifiers: terms in more bodies than
@@ -67,7 +70,7 @@ SummaryRows = tuple[str, str, list[tuple[str, str, str, int, int, str, str]], tu
 
 
 def summary_rows(summary: FileSummary) -> SummaryRows:
-    """A summary as the rows `IndexStore.put_rows` stores."""
+    """A summary as the rows `IndexStore.put_files` stores."""
     return (summary.language, " ".join(summary.identifiers),
             [(d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc)
              for d in summary.definitions],
@@ -206,39 +209,44 @@ class IndexStore:
 
     # writes (inside `transaction()`)
     @staticmethod
-    def put_file(db: sqlite3.Connection, path: str, state: FileState, summary: FileSummary,
-                 known: bool = True) -> int:
-        """Replace everything known about a file (`known`: the index may hold it) by a summary.
-
-        The file keeps its rank until the next ranking. Returns the file's row id.
-        """
-        return IndexStore.put_rows(db, path, state, summary_rows(summary), known)
+    def put_file(db: sqlite3.Connection, path: str, state: FileState, summary: FileSummary) -> None:
+        """Replace everything known about a file by a summary (it keeps its rank until the next
+        ranking)."""
+        IndexStore.put_files(db, [(path, state, summary_rows(summary))], known=True)
 
     @staticmethod
-    def put_rows(db: sqlite3.Connection, path: str, state: FileState, rows: SummaryRows,
-                 known: bool = True) -> int:
-        """`put_file` for a summary already turned into rows (see `summary_rows`)."""
-        language, identifiers, definitions, tokens, imports = rows
-        rank = 0.0
+    def put_files(db: sqlite3.Connection, files: list[tuple[str, FileState, SummaryRows]],
+                  known: bool) -> None:
+        """Store many files' rows (see `summary_rows`), one statement per table for all of them:
+        a cold index writes about 70,000 definitions. `known`: the index may hold these files."""
+        ranks: dict[str, float] = {}
         if known:
-            row = db.execute("SELECT rank FROM files WHERE path = ?", (path,)).fetchone()
-            rank = row[0] if row else 0.0
-            IndexStore.delete_file(db, path)
-        file_id = db.execute(
-            "INSERT INTO files(path, language, size, mtime_ns, hash, identifiers, rank) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (path, language, state.size, state.mtime_ns, state.hash, identifiers, rank)).lastrowid
-        # Explicit row ids, so that the bodies' search rows share them without a lookup.
-        first = (db.execute("SELECT max(rowid) FROM defs").fetchone()[0] or 0) + 1
+            for path, _, _ in files:
+                row = db.execute("SELECT rank FROM files WHERE path = ?", (path,)).fetchone()
+                if row is not None:
+                    ranks[path] = row[0]
+                    IndexStore.delete_file(db, path)
+        # Explicit row ids, so that definitions name their file and the bodies' search rows their
+        # definition without a lookup.
+        file_id = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
+        def_id = db.execute("SELECT max(rowid) FROM defs").fetchone()[0] or 0
+        file_rows, def_rows, token_rows, import_rows = [], [], [], []
+        for path, state, (language, identifiers, definitions, tokens, imports) in files:
+            file_id += 1
+            file_rows.append((file_id, path, language, state.size, state.mtime_ns, state.hash,
+                              identifiers, ranks.get(path, 0.0)))
+            for definition, body in zip(definitions, tokens):
+                def_id += 1
+                def_rows.append((def_id, file_id, *definition))
+                if body:
+                    token_rows.append((def_id, body))
+            import_rows.extend((file_id, *imported) for imported in imports)
+        db.executemany("INSERT INTO files(id, path, language, size, mtime_ns, hash, identifiers, "
+                       "rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", file_rows)
         db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, line, end_line, "
-                       "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(first + number, file_id, *definition)
-                        for number, definition in enumerate(definitions)])
-        db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", [
-            (first + number, body) for number, body in enumerate(tokens) if body])
-        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(file_id, *imported) for imported in imports])
-        return file_id
+                       "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", def_rows)
+        db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", token_rows)
+        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", import_rows)
 
     @staticmethod
     def touch_file(db: sqlite3.Connection, path: str, state: FileState) -> None:
@@ -361,7 +369,7 @@ class IndexStore:
                 self._term_bodies = dict(self.db.execute(
                     "SELECT term, doc FROM def_token_counts"))
             term_bodies = self._term_bodies
-        counted = sorted((count, term) for term in tokens
+        counted = sorted((count, term) for term in {token.lower() for token in tokens}  # folded
                          if 0 < (count := term_bodies.get(term, 0)) <= MAX_SIMILAR_TERM_BODIES)
         if not counted:
             return []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from osslsp.index import WorkspaceIndex, is_secret_path, redact_secrets
+from osslsp.index.workspace import _pagerank_scores
 
 FILES = {
     "app/__init__.py": "from .client import Client\n",
@@ -251,3 +252,27 @@ def test_retrieval_follows_buffer_edits(index: WorkspaceIndex, workspace: Path) 
     index.set_buffer(workspace / "app" / "render.py", "def render(page, theme): ...\n")
     context = _context(index, workspace / "main.py", text)
     assert "def render(page, theme):" in context and "escape" not in context
+
+
+def test_similar_code_matches_whole_snake_and_camel_case_identifiers(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "audit.py").write_text(
+        "def record(item):\n    return AuditTrail.append_reconciled_batch(item)\n")
+    (root / "noise.py").write_text(
+        "def batch(item):\n    return append(reconciled, trail, audit, item)\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    index.refresh()
+    # Only the whole identifiers tie the cursor's code to audit.py: their parts are in noise.py.
+    text = "def replay(entries):\n    for entry in entries:\n        AuditTrail.append_reconciled_batch("
+    snippets = index.context_for(root / "replay.py", text, len(text), 2000, _chars)
+    assert [s.path for s in snippets if s.reason == "similar code"] == ["audit.py"]
+    index.close()
+
+
+def test_pagerank_favours_the_file_everyone_names() -> None:
+    # 0 is named by 1, 2 and 3; 3 is named by nobody; 1 and 2 also name each other.
+    ranks = _pagerank_scores(4, [1, 2, 3, 1, 2], [0, 0, 0, 2, 1], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert ranks[0] == max(ranks) and ranks[3] == min(ranks)
+    assert ranks[1] == pytest.approx(ranks[2]) and sum(ranks) == pytest.approx(1.0)
+    assert _pagerank_scores(0, [], [], []) == []
