@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tree_sitter
 
-from osslsp.index.bodies import without_function_bodies
+from osslsp.index.bodies import without_comment_lines, without_function_bodies
 from osslsp.index.specs import SPECS, LanguageSpec
 from osslsp.languages import grammar, parser
 
@@ -75,11 +75,14 @@ class FileSummary:
 def extract(language: str, source: bytes) -> FileSummary:
     """Definitions, imports and identifiers of a source file. Broken code gives what parses."""
     spec = SPECS[language]
-    parsed, cut_bodies = without_function_bodies(source) if language == "python" else (source, {})
+    parsed, cut_bodies = source, {}
+    if language == "python":
+        parsed, cut_bodies = without_function_bodies(source)
+        parsed = without_comment_lines(parsed)
     tree = parser(language).parse(parsed)
     # Each text is mapped to word runs once; bodies' identifiers are read from slices of these.
     original_words = source.translate(_WORD_BYTES)
-    parsed_words = parsed.translate(_WORD_BYTES) if cut_bodies else original_words
+    parsed_words = parsed.translate(_WORD_BYTES) if parsed is not source else original_words
     identifiers = _identifiers(set(original_words.split())) - _keyword_bytes(language)
     body_words = {word for word in identifiers if len(word) >= BODY_WORD_MIN}
     walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies, body_words)
@@ -223,9 +226,8 @@ class _Walker:
         text = self.source[outer.start_byte:end].rstrip().decode(errors="replace")
         if "\n" not in text:  # most signatures: one line, nothing to dedent
             return _without_opener(text)[:MAX_SIGNATURE_CHARS]
-        lines = text.splitlines()
-        while len(lines) > 1 and (not lines[-1].strip() or
-                                  lines[-1].lstrip().startswith(("#", "//"))):
+        lines = [line for line in text.splitlines() if line.strip()]  # and comments blanked
+        while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
             lines.pop()  # comments opening the body
         lines = _without_opener("\n".join(lines)).splitlines()
         if len(lines) == 1:  # comments dropped: nothing to dedent (the text starts at the name)

@@ -14,8 +14,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy
-
 from osslsp.index.extract import Definition, FileSummary, extract
 from osslsp.index.files import IgnoreRules, WorkspaceFile, indexable, unreadable_reason, \
     workspace_files
@@ -113,6 +111,9 @@ def _pagerank_scores(count: int, sources: list[int], targets: list[int],
     An iteration is two passes in C over all links (about 110,000 in CPython's standard library):
     each link's flow, then `bincount` summing the flows into their targets.
     """
+    # Imported here: numpy starts BLAS threads, which forked extraction workers should not copy.
+    import numpy
+
     if not count:
         return []
     source = numpy.asarray(sources, dtype=numpy.intp)
