@@ -65,7 +65,8 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
         start, end = match.span("body")
         if source[end - 1:end] == b"\n":
             end -= 1  # the newline ends what follows the placeholder
-        if double_quotes % 2 or single_quotes % 2 or not _cuttable(match["parameters"], source[start:end]):
+        if double_quotes % 2 or single_quotes % 2 or \
+                not _cuttable(match["parameters"], source[start:end]):
             continue
         pieces.append(source[kept:start])
         placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + PLACEHOLDER

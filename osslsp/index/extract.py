@@ -1,4 +1,4 @@
-"""Extraction: from one file's bytes to its definitions, imports and identifiers (pure functions)."""
+"""Extraction: from one file's bytes to its definitions, imports and identifiers (pure)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,14 @@ MAX_SIGNATURE_CHARS = 800
 MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")  # for the reference graph
-BODY_WORD_MIN = 3  # shorter identifiers (`i`, `fn`) say nothing about what a body does
+# Identifiers of three characters or more: shorter ones (`i`, `fn`) tell little of what a body does.
+_BODY_WORD = re.compile(rb"[A-Za-z0-9_]{3,}")
 # Every byte that cannot be part of an ASCII identifier becomes a space: `translate` and `split`
 # find the distinct runs of word bytes, and identifiers are told apart from numbers once per file,
 # over those distinct runs only.
 _WORD_BYTES = bytes(byte if chr(byte) in "_" + string.digits + string.ascii_letters else 32
                     for byte in range(256))
+_BODY_KINDS = frozenset({"function", "method"})  # whose bodies similar code is matched against
 _STRING_OPENERS = frozenset(bytes([byte]) for byte in b"\"'rRbBuUfF")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
@@ -67,7 +69,7 @@ class FileSummary:
     language: str
     definitions: tuple[Definition, ...]
     imports: tuple[Import, ...]
-    identifiers: frozenset[str]  # names the file mentions, for the reference graph
+    identifiers: str  # the names the file mentions, space-separated, for the reference graph
     # per definition, the identifiers of a function's body ("" for other kinds), for similar code
     tokens: tuple[str, ...] = ()
 
@@ -83,14 +85,12 @@ def extract(language: str, source: bytes) -> FileSummary:
     # Each text is mapped to word runs once; bodies' identifiers are read from slices of these.
     original_words = source.translate(_WORD_BYTES)
     parsed_words = parsed.translate(_WORD_BYTES) if parsed is not source else original_words
-    identifiers = _identifiers(set(original_words.split())) - _keyword_bytes(language)
-    body_words = {word for word in identifiers if len(word) >= BODY_WORD_MIN}
+    identifiers = b" ".join(_identifiers(set(original_words.split())) - _keyword_bytes(language))
+    body_words = set(_BODY_WORD.findall(identifiers))
     walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies, body_words)
     walker.walk(tree.root_node, (), in_scope=False)
-    found = sorted(zip(walker.definitions, walker.tokens), key=lambda pair: pair[0].line)
-    return FileSummary(language, tuple(definition for definition, _ in found),
-                       tuple(walker.imports), frozenset(b" ".join(identifiers).decode().split()),
-                       tuple(tokens for _, tokens in found))
+    return FileSummary(language, tuple(walker.definitions), tuple(walker.imports),
+                       identifiers.decode(), tuple(walker.tokens))
 
 
 @cache
@@ -124,46 +124,44 @@ class _Walker:
         (decorators, `export`) ending at `node`, passed down because `Node.parent` searches the
         tree from its root (quadratic over a module's many top-level statements)."""
         spec = self.spec
+        imports, definitions, transparent = spec.imports, spec.definitions, spec.transparent
         for child in node.named_children:
             kind_of_child = child.type
-            if kind_of_child in spec.imports:
+            if kind_of_child in imports:
                 self._collect_imports(child)
-            kind = spec.definitions.get(kind_of_child)
+            kind = definitions.get(kind_of_child)
             if kind is not None:
-                self._definition(child, kind, scope, in_scope, wrapper or child)
-            elif kind_of_child in spec.transparent:
+                self._definition(child, kind_of_child, kind, scope, in_scope, wrapper or child)
+            elif kind_of_child in transparent:
                 inner_wrapper = (wrapper or child) if kind_of_child in spec.prefix_wrappers \
                     else None
                 self.walk(child, scope, in_scope, inner_wrapper)
 
-    def _definition(self, node: tree_sitter.Node, kind: str, scope: tuple[str, ...],
-                    in_scope: bool, outer: tree_sitter.Node) -> None:
+    def _definition(self, node: tree_sitter.Node, node_type: str, kind: str,
+                    scope: tuple[str, ...], in_scope: bool, outer: tree_sitter.Node) -> None:
         """Record one definition; `outer` is the node whose text starts it (its wrappers')."""
-        name, qualifier = self._name(node)
+        name, qualifier = self._name(node, node_type)
         if not name:
             return
-        kind = self._refine_kind(node, kind, in_scope)
+        kind = self._refine_kind(node, node_type, kind, in_scope)
         if kind is None:
             return
         own_scope = scope + qualifier
-        node_type = node.type
         if node_type == "method_declaration" and self.language == "go":
             own_scope = scope + tuple(self._go_receiver(node))
         body = node.child_by_field_name("body")
-        if node_type in self.spec.scopes:
+        if kind != "impl":  # an impl block only gives its members a scope
+            self.definitions.append(Definition(
+                name, kind, ".".join(own_scope), self._signature(outer, node, body),
+                self._doc(outer, body), outer.start_point.row + 1, node.end_point.row + 1))
+            self.tokens.append(self._body_tokens(body) if kind in _BODY_KINDS else "")
+        if node_type in self.spec.scopes:  # members after their scope: the list stays in file order
             members = body or node.child_by_field_name("type") or node
             self.walk(members, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
-        if kind == "impl":  # an impl block only gives its members a scope
-            return
-        self.definitions.append(Definition(
-            name=name, kind=kind, scope=".".join(own_scope),
-            signature=self._signature(outer, node, body), doc=self._doc(node, outer, body),
-            line=outer.start_point.row + 1, end_line=node.end_point.row + 1))
-        self.tokens.append(self._body_tokens(body) if kind in ("function", "method") else "")
 
-    def _refine_kind(self, node: tree_sitter.Node, kind: str, in_scope: bool) -> str | None:
+    def _refine_kind(self, node: tree_sitter.Node, node_type: str, kind: str,
+                     in_scope: bool) -> str | None:
         """The kind, adjusted for context; None for nodes that define nothing useful."""
-        node_type = node.type
         if node_type in ("declaration", "field_declaration") and self.language in ("c", "cpp"):
             kind = "function" if _find_descendant(node, "function_declarator") else "constant"
         elif node_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
@@ -178,12 +176,12 @@ class _Walker:
             return "method"
         return kind
 
-    def _name(self, node: tree_sitter.Node) -> tuple[str, tuple[str, ...]]:
+    def _name(self, node: tree_sitter.Node, node_type: str) -> tuple[str, tuple[str, ...]]:
         """The defined name and any qualifier written with it (C++ `Foo::bar`)."""
         named = node.child_by_field_name("name")
-        if named is None and node.type == "assignment":
+        if named is None and node_type == "assignment":
             named = node.child_by_field_name("left")
-        if named is None and node.type == "impl_item":
+        if named is None and node_type == "impl_item":
             named = node.child_by_field_name("type")
             if named is not None and named.type == "generic_type":
                 named = named.child_by_field_name("type")
@@ -247,12 +245,10 @@ class _Walker:
             shift, end = cut
             start += shift
             words = self.original_words
-        runs = set(words[start:min(end, start + BODY_TOKEN_BYTES)].split())
-        runs &= self.body_words
-        return b" ".join(runs).decode()
+        return b" ".join(self.body_words.intersection(
+            words[start:min(end, start + BODY_TOKEN_BYTES)].split())).decode()
 
-    def _doc(self, node: tree_sitter.Node, outer: tree_sitter.Node,
-             body: tree_sitter.Node | None) -> str:
+    def _doc(self, outer: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
         if self.spec.doc_style == "docstring":
             return self._docstring(body)
         return self._doc_comment(outer)

@@ -71,7 +71,7 @@ SummaryRows = tuple[str, str, list[tuple[str, str, str, int, int, str, str]], tu
 
 def summary_rows(summary: FileSummary) -> SummaryRows:
     """A summary as the rows `IndexStore.put_files` stores."""
-    return (summary.language, " ".join(summary.identifiers),
+    return (summary.language, summary.identifiers,
             [(d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc)
              for d in summary.definitions],
             summary.tokens or ("",) * len(summary.definitions),

@@ -36,7 +36,7 @@ PAGERANK_ITERATIONS = 20  # at most
 PAGERANK_TOLERANCE = 1e-4  # total change of the ranks (which sum to 1) small enough to stop at
 PAGERANK_DAMPING = 0.85
 COMMON_NAME_FILES = 8  # a name defined in more files than this says nothing about relations
-SKIPPED = summary_rows(FileSummary("", (), (), frozenset()))  # binary or generated: no content
+SKIPPED = summary_rows(FileSummary("", (), (), ""))  # binary or generated: no content
 # Test directories are indexed in a second pass: retrieval for the code being written rarely needs
 # them, and in large repositories they hold most of the bytes (63% of CPython's parse time).
 DEFERRED_DIRECTORIES = frozenset({"test", "tests", "testing", "__tests__"})
