@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -105,9 +105,9 @@ def _batches(work: list[tuple[WorkspaceFile, str | None]]
     return [work[start:start + BATCH_FILES] for start in range(0, len(work), BATCH_FILES)]
 
 
-def _pagerank_scores(count: int, sources: list[int], targets: list[int],
-                     weights: list[float]) -> list[float]:
-    """PageRank of nodes 0..count-1, given weighted links (parallel lists; repeats add up).
+def _pagerank_scores(count: int, sources: Sequence[int], targets: Sequence[int],
+                     weights: Sequence[float]) -> list[float]:
+    """PageRank of nodes 0..count-1, given weighted links (parallel arrays; repeats add up).
 
     An iteration is two passes in C over all links (about 110,000 in CPython's standard library):
     each link's flow, then `bincount` summing the flows into their targets.
@@ -205,7 +205,9 @@ class WorkspaceIndex:
         Two passes: everything but test directories, then those. Returns the files changed,
         whether it was cancelled, and when (perf_counter) the first pass was searchable.
         """
-        work = [(file, known[file.path].hash if file.path in known else None) for file in touched]
+        # Largest files first: the last tasks are small, so that the workers finish together.
+        work = [(file, known[file.path].hash if file.path in known else None)
+                for file in sorted(touched, key=lambda file: file.size, reverse=True)]
         first = [item for item in work if not is_deferred(item[0].path)]
         deferred = [item for item in work if is_deferred(item[0].path)]
         executor = None
@@ -305,6 +307,8 @@ class WorkspaceIndex:
 
     def _pagerank(self) -> dict[str, float]:
         """Each file's PageRank in the graph of files naming what other files define."""
+        import numpy  # see `_pagerank_scores`
+
         defined, identifier_rows = self.store.reference_graph_inputs()
         paths: list[str] = []
         mentions: list[str] = []
@@ -312,22 +316,35 @@ class WorkspaceIndex:
             paths.append(path)
             mentions.append(identifiers)
         number = {path: node for node, path in enumerate(paths)}
-        # Only names defined in few files tell of relations. A set intersection finds a file's
-        # such names in C, not one dict lookup per identifier in Python.
-        telling = {name: (1.0 / len(definers), [number[path] for path in definers])
-                   for name, definers in defined.items() if len(definers) <= COMMON_NAME_FILES}
-        sources: list[int] = []
-        targets: list[int] = []
-        weights: list[float] = []
-        for source, identifiers in enumerate(mentions):
-            for name in telling.keys() & set(identifiers.split()):
-                weight, definers = telling[name]
-                for target in definers:
-                    if target != source:
-                        sources.append(source)
-                        targets.append(target)
-                        weights.append(weight)
-        return dict(zip(paths, _pagerank_scores(len(paths), sources, targets, weights)))
+        # Only names defined in few files tell of relations; each gets a number, and its files
+        # lie at definers[first[n]:first[n] + count[n]].
+        telling = {name: index for index, name in enumerate(
+            name for name, files in defined.items() if len(files) <= COMMON_NAME_FILES)}
+        definer_lists = [[number[path] for path in defined[name]] for name in telling]
+        count = numpy.array([len(files) for files in definer_lists], dtype=numpy.intp)
+        first = numpy.cumsum(count) - count
+        definers = numpy.array([node for files in definer_lists for node in files],
+                               dtype=numpy.intp)
+        # The names each file mentions (a set intersection in C per file), then every
+        # (file, name) pair expanded to a link to each file defining the name, weighted by how
+        # many do; a file's links to itself dropped.
+        named: list[int] = []
+        named_per_file: list[int] = []
+        for identifiers in mentions:
+            found = telling.keys() & identifiers.split()
+            named.extend(map(telling.__getitem__, found))
+            named_per_file.append(len(found))
+        name = numpy.array(named, dtype=numpy.intp)
+        mentioner = numpy.repeat(numpy.arange(len(paths)), named_per_file)
+        links = count[name]
+        ends = numpy.cumsum(links)
+        within = numpy.arange(ends[-1] if len(ends) else 0) - numpy.repeat(ends - links, links)
+        sources = numpy.repeat(mentioner, links)
+        targets = definers[numpy.repeat(first[name], links) + within]
+        weights = numpy.repeat(1.0 / count[name], links)
+        elsewhere = sources != targets
+        return dict(zip(paths, _pagerank_scores(len(paths), sources[elsewhere], targets[elsewhere],
+                                                weights[elsewhere])))
 
     # editor buffers and outside changes
     def set_buffer(self, path: Path, text: str) -> None:
