@@ -20,14 +20,15 @@ MAX_SIGNATURE_LINES = 10
 MAX_SIGNATURE_CHARS = 800
 MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
-IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")  # for the reference graph
-# Identifiers of three characters or more: shorter ones (`i`, `fn`) tell little of what a body does.
-_BODY_WORD = re.compile(rb"[A-Za-z0-9_]{3,}")
+# Bodies are matched by identifiers of three characters or more: shorter ones (`i`, `fn`) tell
+# little of what a body does.
+BODY_WORD_MIN = 3
 # Every byte that cannot be part of an ASCII identifier becomes a space: `translate` and `split`
 # find the distinct runs of word bytes, and identifiers are told apart from numbers once per file,
 # over those distinct runs only.
 _WORD_BYTES = bytes(byte if chr(byte) in "_" + string.digits + string.ascii_letters else 32
                     for byte in range(256))
+_LAST_DIGIT = ord("9")
 _BODY_KINDS = frozenset({"function", "method"})  # whose bodies similar code is matched against
 _STRING_OPENERS = frozenset(bytes([byte]) for byte in b"\"'rRbBuUfF")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
@@ -85,12 +86,12 @@ def extract(language: str, source: bytes) -> FileSummary:
     # Each text is mapped to word runs once; bodies' identifiers are read from slices of these.
     original_words = source.translate(_WORD_BYTES)
     parsed_words = parsed.translate(_WORD_BYTES) if parsed is not source else original_words
-    identifiers = b" ".join(_identifiers(set(original_words.split())) - _keyword_bytes(language))
-    body_words = set(_BODY_WORD.findall(identifiers))
+    identifiers = _identifiers(set(original_words.split())) - _keyword_bytes(language)
+    body_words = {word for word in identifiers if len(word) >= BODY_WORD_MIN}
     walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies, body_words)
     walker.walk(tree.root_node, (), in_scope=False)
     return FileSummary(language, tuple(walker.definitions), tuple(walker.imports),
-                       identifiers.decode(), tuple(walker.tokens))
+                       b" ".join(identifiers).decode(), tuple(walker.tokens))
 
 
 @cache
@@ -330,12 +331,9 @@ def _keyword_bytes(language: str) -> frozenset[bytes]:
 
 
 def _identifiers(runs: set[bytes]) -> set[bytes]:
-    """The runs of word bytes that are identifiers, not numbers (`0x1F`, `2nd`).
-
-    The pattern runs once over the distinct runs joined, far fewer bytes than the source: a run
-    is an identifier when the pattern finds it whole.
-    """
-    return runs.intersection(IDENTIFIER.findall(b" ".join(runs)))
+    """The runs of word bytes that are identifiers of two characters or more, not numbers (`0x1F`,
+    `2nd`: they start with a digit, a byte below every letter and `_`)."""
+    return {run for run in runs if run[0] > _LAST_DIGIT and len(run) > 1}
 
 
 def _without_opener(signature: str) -> str:
