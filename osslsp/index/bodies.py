@@ -42,9 +42,8 @@ _BRACKETS = ((b"(", b")"), (b"[", b"]"), (b"{", b"}"))
 def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, int]]]:
     """The source with safely cuttable function bodies cut, and where each cut body was.
 
-    The map goes from the end of a placeholder in the new text to what it stands for in the
-    original source: the shift to add to new-text offsets before the placeholder (back to the
-    docstring) and the byte where the cut body ended.
+    The map goes from the end of a placeholder in the new text to the (start, end) byte range
+    of the body it stands for in the original source (after the docstring).
     """
     if b"\t" in source or b"\r" in source:
         return source, {}
@@ -72,7 +71,7 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
         placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + PLACEHOLDER
         pieces.append(placeholder)
         length += start - kept + len(placeholder)
-        cut[length] = (start - (length - len(placeholder)), end)
+        cut[length] = (start, end)
         kept = position = end
     if not cut:
         return source, {}

@@ -83,12 +83,20 @@ def extract(language: str, source: bytes) -> FileSummary:
         parsed, cut_bodies = without_function_bodies(source)
         parsed = without_comment_lines(parsed)
     tree = parser(language).parse(parsed)
-    # Each text is mapped to word runs once; bodies' identifiers are read from slices of these.
+    # The file's words: those of the parsed text, then each cut body's, whose first few KB are
+    # kept as the body's own (split once: most bodies are shorter).
     original_words = source.translate(_WORD_BYTES)
     parsed_words = parsed.translate(_WORD_BYTES) if parsed is not source else original_words
-    identifiers = _identifiers(set(original_words.split())) - _keyword_bytes(language)
+    runs = set(parsed_words.split())
+    cut_windows: dict[int, set[bytes]] = {}
+    for placeholder_end, (start, end) in cut_bodies.items():
+        window = cut_windows[placeholder_end] = set(
+            original_words[start:min(end, start + BODY_TOKEN_BYTES)].split())
+        runs.update(window if end - start <= BODY_TOKEN_BYTES else
+                    original_words[start:end].split())
+    identifiers = _identifiers(runs) - _keyword_bytes(language)
     body_words = {word for word in identifiers if len(word) >= BODY_WORD_MIN}
-    walker = _Walker(language, spec, parsed, parsed_words, original_words, cut_bodies, body_words)
+    walker = _Walker(language, spec, parsed, parsed_words, cut_windows, body_words)
     walker.walk(tree.root_node, (), in_scope=False)
     return FileSummary(language, tuple(walker.definitions), tuple(walker.imports),
                        b" ".join(identifiers).decode(), tuple(walker.tokens))
@@ -104,16 +112,13 @@ class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
     def __init__(self, language: str, spec: LanguageSpec, source: bytes, parsed_words: bytes,
-                 original_words: bytes, cut_bodies: dict[int, tuple[int, int]],
-                 body_words: set[bytes]) -> None:
+                 cut_windows: dict[int, set[bytes]], body_words: set[bytes]) -> None:
         self.language = language
         self.spec = spec
         self.source = source  # what was parsed
-        # What was parsed and the file itself (for the function bodies cut before parsing), each
-        # with every byte that is not part of an identifier made a space.
-        self.parsed_words = parsed_words
-        self.original_words = original_words
-        self.cut_bodies = cut_bodies
+        self.parsed_words = parsed_words  # what was parsed, with only the words' bytes kept
+        # the words of each body cut before parsing, by the offset where its placeholder ends
+        self.cut_windows = cut_windows
         self.body_words = body_words  # the file's identifiers worth matching bodies by
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
@@ -191,17 +196,15 @@ class _Walker:
             while named is not None and named.type not in _NAME_TYPES and \
                     named.type != "qualified_identifier":
                 named = named.child_by_field_name("declarator")
-        if named is None:
-            return "", ()
         qualifier: tuple[str, ...] = ()
-        while named is not None and named.type == "qualified_identifier":
+        named_type = named.type if named is not None else ""
+        while named_type == "qualified_identifier":
             scope = named.child_by_field_name("scope")
             if scope is not None:
                 qualifier += (self._text(scope),)
             named = named.child_by_field_name("name")
-        if named is None:
-            return "", ()
-        if named.type not in _NAME_TYPES:
+            named_type = named.type if named is not None else ""
+        if named_type not in _NAME_TYPES:
             return "", ()
         return self._text(named), qualifier
 
@@ -240,14 +243,14 @@ class _Walker:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
         if body is None:
             return ""
-        start, end, words = body.start_byte, body.end_byte, self.parsed_words
-        cut = self.cut_bodies.get(end)
-        if cut is not None:  # the body as written: the same window as when parsed whole
-            shift, end = cut
-            start += shift
-            words = self.original_words
-        return b" ".join(self.body_words.intersection(
-            words[start:min(end, start + BODY_TOKEN_BYTES)].split())).decode()
+        window = self.cut_windows.get(body.end_byte)
+        if window is None:  # parsed whole: the window starts after the docstring, as when cut
+            start = body.start_byte
+            if self._docstring(body):
+                start = body.named_child(0).end_byte
+            window = set(self.parsed_words[start:min(body.end_byte,
+                                                       start + BODY_TOKEN_BYTES)].split())
+        return b" ".join(window & self.body_words).decode()
 
     def _doc(self, outer: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
         if self.spec.doc_style == "docstring":
@@ -338,6 +341,8 @@ def _identifiers(runs: set[bytes]) -> set[bytes]:
 
 def _without_opener(signature: str) -> str:
     """A signature without what opens the body (`:`, `{`, `=>`)."""
+    if signature[-1:] == ":":  # most: Python's
+        return signature[:-1].rstrip()
     signature = signature.rstrip()
     return signature.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
 
