@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import re
 import string
-import textwrap
 from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
@@ -18,6 +17,7 @@ from osslsp.languages import grammar, parser
 
 MAX_SIGNATURE_LINES = 10
 MAX_SIGNATURE_CHARS = 800
+SIGNATURE_SCAN_BYTES = 4096  # of a definition's text, looked at for its signature
 MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
 # Bodies are matched by identifiers of three characters or more: shorter ones (`i`, `fn`) tell
@@ -158,7 +158,7 @@ class _Walker:
         body = node.child_by_field_name("body")
         if kind != "impl":  # an impl block only gives its members a scope
             self.definitions.append(Definition(
-                name, kind, ".".join(own_scope), self._signature(outer, node, body),
+                name, kind, ".".join(own_scope), self._signature(outer, node, node_type, body),
                 self._doc(outer, body), outer.start_point.row + 1, node.end_point.row + 1))
             self.tokens.append(self._body_tokens(body) if kind in _BODY_KINDS else "")
         if node_type in self.spec.scopes:  # members after their scope: the list stays in file order
@@ -217,15 +217,19 @@ class _Walker:
         found = _find_descendant(receiver, "type_identifier") if receiver is not None else None
         return [self._text(found)] if found is not None else []
 
-    def _signature(self, outer: tree_sitter.Node, node: tree_sitter.Node,
+    def _signature(self, outer: tree_sitter.Node, node: tree_sitter.Node, node_type: str,
                    body: tree_sitter.Node | None) -> str:
-        """The text from the definition's start (decorators, export) to its body."""
-        if body is None and node.type == "variable_declarator":
+        """The text from the definition's start (decorators, export) to its body, or its first
+        lines (a constant's value may run for thousands)."""
+        if body is None and node_type == "variable_declarator":
             value = node.child_by_field_name("value")
             if value is not None:
                 body = value.child_by_field_name("body")
+        start = outer.start_byte
         end = body.start_byte if body is not None else outer.end_byte
-        text = self.source[outer.start_byte:end].rstrip().decode(errors="replace")
+        cut_short = end - start > SIGNATURE_SCAN_BYTES
+        text = self.source[start:min(end, start + SIGNATURE_SCAN_BYTES)].rstrip().decode(
+            errors="replace")
         if "\n" not in text:  # most signatures: one line, nothing to dedent
             return _without_opener(text)[:MAX_SIGNATURE_CHARS]
         lines = [line for line in text.splitlines() if line.strip()]  # and comments blanked
@@ -234,10 +238,14 @@ class _Walker:
         lines = _without_opener("\n".join(lines)).splitlines()
         if len(lines) == 1:  # comments dropped: nothing to dedent (the text starts at the name)
             return lines[0][:MAX_SIGNATURE_CHARS]
-        if len(lines) > MAX_SIGNATURE_LINES:
+        if len(lines) > MAX_SIGNATURE_LINES or cut_short:
             lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
+        # The first line starts at the definition (its indentation not sliced in): the others
+        # lose the indentation all of them share with it.
         indent = outer.start_point.column
-        return textwrap.dedent(" " * indent + "\n".join(lines))[:MAX_SIGNATURE_CHARS]
+        margin = min(indent, *(len(line) - len(line.lstrip()) for line in lines[1:]))
+        return "\n".join([" " * (indent - margin) + lines[0]] +
+                         [line[margin:] for line in lines[1:]])[:MAX_SIGNATURE_CHARS]
 
     def _body_tokens(self, body: tree_sitter.Node | None) -> str:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
