@@ -36,6 +36,7 @@ _FUNCTION = re.compile(rb"""
 """, re.MULTILINE | re.VERBOSE)
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 PLACEHOLDER = b"..."
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 _BRACKETS = ((b"(", b")"), (b"[", b"]"), (b"{", b"}"))
 
 
@@ -82,10 +83,13 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
 def _cuttable(parameters: bytes, body: bytes) -> bool:
     """Whether a matched body is whole statements: balanced brackets and triple quotes, with
     parameters that close where the signature ends, and no line continuation at its end."""
-    return parameters.count(b"(") + 1 == parameters.count(b")") and body[-1:] != b"\\" and \
-        not body.count(b'"""') % 2 and not body.count(b"'''") % 2 and \
-        body.count(b"(") == body.count(b")") and body.count(b"[") == body.count(b"]") and \
-        body.count(b"{") == body.count(b"}")
+    if parameters.count(b"(") + 1 != parameters.count(b")") or body[-1:] == b"\\" or \
+            body.count(b'"""') % 2 or body.count(b"'''") % 2:
+        return False
+    brackets = body.translate(None, _NOT_BRACKETS)  # one pass over the body, then short counts
+    return brackets.count(b"(") == brackets.count(b")") and \
+        brackets.count(b"[") == brackets.count(b"]") and \
+        brackets.count(b"{") == brackets.count(b"}")
 
 
 def without_comment_lines(source: bytes) -> bytes:
