@@ -7,6 +7,7 @@ Adding a language is data: a `Language` row below. Grammars come from the per-la
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePath
@@ -46,7 +47,8 @@ _ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "tsx": "type
 
 def language_for_path(path: str | PurePath) -> Language | None:
     """The language of a file, by its suffix; None for files we do not parse."""
-    return _BY_SUFFIX.get(PurePath(path).suffix.lower())
+    # os.path, not PurePath: a workspace scan asks this of every file.
+    return _BY_SUFFIX.get(os.path.splitext(os.fspath(path))[1].lower())
 
 
 def language_named(name: str | None) -> Language | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from fnmatch import translate
 from pathlib import PurePath
@@ -28,7 +29,7 @@ _KEY_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z 
 
 def is_secret_path(path: str | PurePath) -> bool:
     """Whether a file's name says it holds secrets (`.env`, keys, certificates, credentials)."""
-    return _SECRET_NAME.match(PurePath(path).name.lower()) is not None
+    return _SECRET_NAME.match(os.path.basename(os.fspath(path)).lower()) is not None
 
 
 def has_secret(text: str) -> bool:
