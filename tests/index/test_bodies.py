@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from osslsp.index.bodies import without_function_bodies
+from osslsp.index.bodies import without_comment_lines, without_function_bodies
 from osslsp.index.extract import extract
 
 SOURCE = b'''"""Module doc with an example:
@@ -71,3 +71,16 @@ def test_cut_source_keeps_lines_and_definitions() -> None:
 def test_files_with_tabs_are_parsed_whole() -> None:
     source = b"def f():\n\tx = 1\n\treturn x\n"
     assert without_function_bodies(source) == (source, {})
+
+
+def test_comment_lines_become_spaces_outside_strings() -> None:
+    source = (b'"""Module.\n'
+              b'# a line of the docstring, not a comment\n'
+              b'"""\n'
+              b'# a real comment\n'
+              b'x = 1  # trailing comments stay\n'
+              b'    # """ a comment holding quotes stays too\n')
+    blanked = without_comment_lines(source)
+    assert len(blanked) == len(source) and blanked.count(b"\n") == source.count(b"\n")
+    assert b"a line of the docstring" in blanked and b"a real comment" not in blanked
+    assert b"trailing comments stay" in blanked and b'""" a comment holding quotes' in blanked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from osslsp.index import WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.index.files import unreadable_reason
-from osslsp.index.workspace import _pagerank_scores
+from osslsp.index.workspace import _pagerank_scores, _worker_start
 
 FILES = {
     "app/__init__.py": "from .client import Client\n",
@@ -289,3 +290,17 @@ def test_pagerank_favours_the_file_everyone_names() -> None:
 ])
 def test_generated_and_binary_files_are_told_by_their_head(head: bytes, reason: str | None) -> None:
     assert unreadable_reason(head) == reason
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are always spawned elsewhere")
+def test_workers_are_forked_only_when_this_process_runs_one_thread() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert _worker_start().get_start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
+    if threading.active_count() == 1:  # pytest plugins may run threads of their own
+        assert _worker_start().get_start_method() == "fork"
