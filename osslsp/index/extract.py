@@ -280,7 +280,8 @@ class _Walker:
         stripped = raw.lstrip("rRbBuUfF")
         quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
         inner = stripped[len(quote):len(stripped) - len(quote)]
-        return _clean_doc(inspect.cleandoc(inner))
+        # One line (most) needs no dedenting: cleandoc's work is for the lines after the first.
+        return _clean_doc(inspect.cleandoc(inner) if "\n" in inner else inner.expandtabs())
 
     def _doc_comment(self, outer: tree_sitter.Node) -> str:
         comments: list[str] = []
