@@ -159,7 +159,8 @@ async def test_generate_can_be_cancelled_from_its_progress(client: LanguageClien
             next(iter(set(client.progress_reports) - known))]:
         await asyncio.sleep(0.05)
     [token] = set(client.progress_reports) - known
-    await asyncio.sleep(0.3)
+    # Cancelled as soon as it begins: the tiny model's random text may end on its own early, and
+    # its prompt (with whatever the index holds by then) varies from run to run.
     client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token))
     assert await asyncio.wait_for(pending, timeout=20) is None
     assert client.progress_reports[token][-1].message == "cancelled"
