@@ -37,7 +37,6 @@ _FUNCTION = re.compile(rb"""
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 PLACEHOLDER = b"..."
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
-_BRACKETS = ((b"(", b")"), (b"[", b"]"), (b"{", b"}"))
 
 
 def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, int]]]:
@@ -51,7 +50,7 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
     pieces: list[bytes] = []
     cut: dict[int, tuple[int, int]] = {}
     kept = length = position = 0
-    double_quotes = single_quotes = counted_to = 0  # triple quotes before the `def`
+    in_string = _TripleQuotes(source)
     # `find` skips to the next `def ` in C: a regex searched from every position costs 20 times
     # as much. The whole function is then matched from the start of that line.
     while (found := source.find(b"def ", position)) >= 0:
@@ -59,14 +58,11 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
         position = found + 4
         if match is None:
             continue
-        double_quotes += source.count(b'"""', counted_to, match.start())
-        single_quotes += source.count(b"'''", counted_to, match.start())
-        counted_to = match.start()
+        def_in_string = in_string(match.start())  # an example in a docstring
         start, end = match.span("body")
         if source[end - 1:end] == b"\n":
             end -= 1  # the newline ends what follows the placeholder
-        if double_quotes % 2 or single_quotes % 2 or \
-                not _cuttable(match["parameters"], source[start:end]):
+        if def_in_string or not _cuttable(match["parameters"], source[start:end]):
             continue
         pieces.append(source[kept:start])
         placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + PLACEHOLDER
@@ -96,14 +92,12 @@ def without_comment_lines(source: bytes) -> bytes:
     """The source with its whole-line comments made spaces, except where the triple quotes before
     them are unbalanced (they may lie in a string) or they hold triple quotes themselves."""
     pieces: list[bytes] = []
-    kept = double_quotes = single_quotes = counted_to = 0
+    kept = 0
+    in_string = _TripleQuotes(source)
     for match in _COMMENT_LINE.finditer(source):
         start, end = match.span(1)
-        double_quotes += source.count(b'"""', counted_to, start)
-        single_quotes += source.count(b"'''", counted_to, start)
-        counted_to = start
         comment = match[1]
-        if double_quotes % 2 or single_quotes % 2 or b'"""' in comment or b"'''" in comment:
+        if in_string(start) or b'"""' in comment or b"'''" in comment:
             continue
         pieces.append(source[kept:start])
         pieces.append(b" " * (end - start))
@@ -112,3 +106,18 @@ def without_comment_lines(source: bytes) -> bytes:
         return source
     pieces.append(source[kept:])
     return b"".join(pieces)
+
+
+class _TripleQuotes:
+    """Whether offsets, asked in increasing order, may lie inside a triple-quoted string (the
+    triple quotes before them are unbalanced); each call counts from the previous offset only."""
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        self.double = self.single = self.counted_to = 0
+
+    def __call__(self, offset: int) -> bool:
+        self.double += self.source.count(b'"""', self.counted_to, offset)
+        self.single += self.source.count(b"'''", self.counted_to, offset)
+        self.counted_to = offset
+        return bool(self.double % 2 or self.single % 2)

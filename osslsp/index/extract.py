@@ -253,9 +253,8 @@ class _Walker:
             return ""
         window = self.cut_windows.get(body.end_byte)
         if window is None:  # parsed whole: the window starts after the docstring, as when cut
-            start = body.start_byte
-            if self._docstring(body):
-                start = body.named_child(0).end_byte
+            docstring = self._docstring_node(body)
+            start = docstring.end_byte if docstring is not None else body.start_byte
             window = set(self.parsed_words[start:min(body.end_byte,
                                                        start + BODY_TOKEN_BYTES)].split())
         return b" ".join(window & self.body_words).decode()
@@ -266,22 +265,27 @@ class _Walker:
         return self._doc_comment(outer)
 
     def _docstring(self, body: tree_sitter.Node | None) -> str:
-        # Most bodies do not open with a string: told by one byte, without visiting nodes.
-        if body is None or self.source[body.start_byte:body.start_byte + 1] not in _STRING_OPENERS:
+        docstring = self._docstring_node(body)
+        if docstring is None:
             return ""
-        first = body.named_child(0)
-        if first is None or first.type != "expression_statement" or \
-                first.named_child_count != 1:
-            return ""
-        string = first.named_child(0)
-        if string is None or string.type != "string":
-            return ""
-        raw = self._text(string)
+        raw = self._text(docstring.named_child(0))
         stripped = raw.lstrip("rRbBuUfF")
         quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
         inner = stripped[len(quote):len(stripped) - len(quote)]
         # One line (most) needs no dedenting: cleandoc's work is for the lines after the first.
         return _clean_doc(inspect.cleandoc(inner) if "\n" in inner else inner.expandtabs())
+
+    def _docstring_node(self, body: tree_sitter.Node | None) -> tree_sitter.Node | None:
+        """The statement that is a body's docstring, if it opens with one."""
+        # Most bodies do not open with a string: told by one byte, without visiting nodes.
+        if body is None or self.source[body.start_byte:body.start_byte + 1] not in _STRING_OPENERS:
+            return None
+        first = body.named_child(0)
+        if first is None or first.type != "expression_statement" or \
+                first.named_child_count != 1:
+            return None
+        string = first.named_child(0)
+        return first if string is not None and string.type == "string" else None
 
     def _doc_comment(self, outer: tree_sitter.Node) -> str:
         comments: list[str] = []
