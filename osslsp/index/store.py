@@ -17,14 +17,17 @@ import platformdirs
 from osslsp.index.extract import Definition, FileSummary, Import
 from osslsp.index.names import NameTable
 
-SCHEMA_VERSION = "osslsp-index-3"
+SCHEMA_VERSION = "osslsp-index-4"
 # Bodies' identifiers are searched whole (`_` is part of a term; terms are case-folded), by
 # which bodies hold them: no positions (detail=none), no lengths (columnsize=0, no BM25 used).
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, language TEXT NOT NULL,
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL,
-    rank REAL NOT NULL DEFAULT 0, identifiers TEXT NOT NULL DEFAULT '');
+    rank REAL NOT NULL DEFAULT 0);
+-- Apart from `files`, whose ranks are all rewritten after a refresh: SQLite rewrites a whole row
+-- to change one column, and a file's identifiers run to kilobytes.
+CREATE TABLE file_identifiers(file_id INTEGER PRIMARY KEY, identifiers TEXT NOT NULL);
 CREATE TABLE defs(file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
     scope TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL,
     signature TEXT NOT NULL, doc TEXT NOT NULL);
@@ -230,19 +233,21 @@ class IndexStore:
         # definition without a lookup.
         file_id = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
         def_id = db.execute("SELECT max(rowid) FROM defs").fetchone()[0] or 0
-        file_rows, def_rows, token_rows, import_rows = [], [], [], []
+        file_rows, identifier_rows, def_rows, token_rows, import_rows = [], [], [], [], []
         for path, state, (language, identifiers, definitions, tokens, imports) in files:
             file_id += 1
             file_rows.append((file_id, path, language, state.size, state.mtime_ns, state.hash,
-                              identifiers, ranks.get(path, 0.0)))
+                              ranks.get(path, 0.0)))
+            identifier_rows.append((file_id, identifiers))
             for definition, body in zip(definitions, tokens):
                 def_id += 1
                 def_rows.append((def_id, file_id, *definition))
                 if body:
                     token_rows.append((def_id, body))
             import_rows.extend((file_id, *imported) for imported in imports)
-        db.executemany("INSERT INTO files(id, path, language, size, mtime_ns, hash, identifiers, "
-                       "rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", file_rows)
+        db.executemany("INSERT INTO files(id, path, language, size, mtime_ns, hash, rank) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", file_rows)
+        db.executemany("INSERT INTO file_identifiers VALUES (?, ?)", identifier_rows)
         db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, line, end_line, "
                        "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", def_rows)
         db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", token_rows)
@@ -263,6 +268,7 @@ class IndexStore:
                        "(SELECT rowid FROM defs WHERE file_id = ?)", row)
             db.execute("DELETE FROM defs WHERE file_id = ?", row)
             db.execute("DELETE FROM imports WHERE file_id = ?", row)
+            db.execute("DELETE FROM file_identifiers WHERE file_id = ?", row)
             db.execute("DELETE FROM files WHERE id = ?", row)
 
     @contextmanager
@@ -282,11 +288,11 @@ class IndexStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
 
-    def set_ranks(self, ranks: dict[str, float]) -> None:
-        """Store each file's importance in the reference graph."""
+    def set_ranks(self, ranks: dict[int, float]) -> None:
+        """Store each file's importance in the reference graph, by file id."""
         with self.transaction() as db:
-            db.executemany("UPDATE files SET rank = ? WHERE path = ?",
-                           [(rank, path) for path, rank in ranks.items()])
+            db.executemany("UPDATE files SET rank = ? WHERE id = ?",
+                           [(rank, file_id) for file_id, rank in ranks.items()])
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
@@ -324,9 +330,6 @@ class IndexStore:
 
     def paths(self) -> list[str]:
         return [path for (path,) in self.db.execute("SELECT path FROM files WHERE language != ''")]
-
-    def ranks(self) -> dict[str, float]:
-        return dict(self.db.execute("SELECT path, rank FROM files"))
 
     def definitions_named(self, name: str) -> list[Definition]:
         return self._definitions(f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f "
@@ -395,11 +398,12 @@ class IndexStore:
     def definition_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM defs").fetchone()[0]
 
-    def reference_graph_inputs(self) -> tuple[dict[str, set[str]], Iterable[tuple[str, str]]]:
-        """Top-level and member names by defining file, and each file's identifiers."""
-        defined: dict[str, set[str]] = {}
-        for name, path in self.db.execute(
-                "SELECT d.name, f.path FROM defs d JOIN files f ON f.id = d.file_id "
-                "WHERE d.scope = '' AND length(d.name) > 2"):
-            defined.setdefault(name, set()).add(path)
-        return defined, self.db.execute("SELECT path, identifiers FROM files")
+    def reference_graph_inputs(self) -> tuple[dict[str, set[int]], list[tuple[int, str]]]:
+        """Top-level names with the ids of the files defining them, and each file's id and
+        identifiers."""
+        defined: dict[str, set[int]] = {}
+        for name, file_id in self.db.execute(
+                "SELECT name, file_id FROM defs WHERE scope = '' AND length(name) > 2"):
+            defined.setdefault(name, set()).add(file_id)
+        return defined, self.db.execute("SELECT file_id, identifiers FROM file_identifiers"
+                                        ).fetchall()

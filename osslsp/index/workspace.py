@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Container, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +26,16 @@ from osslsp.index.store import FileState, IndexStore, SummaryRows, default_db_pa
 from osslsp.languages import language_for_path
 
 Progress = Callable[[int, int, str], None]
-BATCH_FILES = 16  # files a worker extracts per task
+# A worker's task: files up to this many bytes together (a larger file alone), at most
+# BATCH_FILES of them. Small tasks keep results flowing to the writer and the workers finishing
+# together; the largest files come first, so the tasks at the end are the smallest.
+BATCH_BYTES = 256 * 1024
+BATCH_FILES = 16
 # Files written per transaction: each commit flushes a segment of the bodies' full-text index
 # (and many small ones cost merges). Written once extracted, so that the write lock is held only
 # while writing (about 50 ms), never while workers extract.
 WRITE_FILES = 128
+WORKER_NICENESS = 5  # added to the workers' nice value (a third of this process's CPU share)
 PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 PAGERANK_ITERATIONS = 20  # at most
@@ -95,6 +100,13 @@ def _worker_start() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _lower_priority() -> None:
+    """Workers yield the CPU to this process: the server answers the editor while they work, and
+    the writer keeps up with them instead of storing a backlog after they finish."""
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
+
+
 def _extract_batch(root: str, batch: list[tuple[WorkspaceFile, str | None]]) -> list[_Extracted]:
     return [_extract_file(root, file, known) for file, known in batch]
 
@@ -102,7 +114,15 @@ def _extract_batch(root: str, batch: list[tuple[WorkspaceFile, str | None]]) -> 
 def _batches(work: list[tuple[WorkspaceFile, str | None]]
              ) -> list[list[tuple[WorkspaceFile, str | None]]]:
     """Work split into the tasks one worker extracts at a time."""
-    return [work[start:start + BATCH_FILES] for start in range(0, len(work), BATCH_FILES)]
+    batches: list[list[tuple[WorkspaceFile, str | None]]] = []
+    size = BATCH_BYTES
+    for item in work:
+        if size + item[0].size > BATCH_BYTES or len(batches[-1]) == BATCH_FILES:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += item[0].size
+    return batches
 
 
 def _pagerank_scores(count: int, sources: Sequence[int], targets: Sequence[int],
@@ -212,7 +232,8 @@ class WorkspaceIndex:
         deferred = [item for item in work if is_deferred(item[0].path)]
         executor = None
         if len(work) >= PARALLEL_MIN_FILES and WORKERS > 1:
-            executor = ProcessPoolExecutor(WORKERS, mp_context=_worker_start())
+            executor = ProcessPoolExecutor(WORKERS, mp_context=_worker_start(),
+                                           initializer=_lower_priority)
         counts = [0, 0]  # files done, files changed
         cancelled = False
         try:
@@ -279,48 +300,49 @@ class WorkspaceIndex:
     def _results(self, executor: ProcessPoolExecutor | None,
                  batches: list[list[tuple[WorkspaceFile, str | None]]]
                  ) -> Iterator[list[_Extracted]]:
-        """Extracted batches in order, submitted to the workers now; extracted in this process
-        when workers are absent or broken."""
+        """Extracted batches as they finish, submitted to the workers now; extracted in this
+        process when workers are absent or broken."""
         root = str(self.root)
-        submitted: Iterator[list[_Extracted]] = iter(())
-        if executor is not None and batches:
+        submitted: dict[Future[list[_Extracted]], list[tuple[WorkspaceFile, str | None]]] = {}
+        left: list[list[tuple[WorkspaceFile, str | None]]] = []
+        for batch in batches:
+            if executor is None:
+                left.append(batch)
+                continue
             try:
-                submitted = executor.map(_extract_batch, [root] * len(batches), batches)
+                submitted[executor.submit(_extract_batch, root, batch)] = batch
             except BrokenProcessPool:  # an earlier pass found that workers cannot run
-                pass
-        return self._extracted_in_order(root, batches, submitted)
+                left.append(batch)
+        return self._extracted_as_done(root, submitted, left)
 
     @staticmethod
-    def _extracted_in_order(root: str, batches: list[list[tuple[WorkspaceFile, str | None]]],
-                            submitted: Iterator[list[_Extracted]]
-                            ) -> Iterator[list[_Extracted]]:
-        """The workers' results, then this process's extraction of the batches they left."""
-        finished = 0
-        try:
-            for batch_results in submitted:
-                finished += 1
-                yield batch_results
-        except BrokenProcessPool:  # a worker could not start (no `__main__` guard) or died
-            pass
-        for batch in batches[finished:]:
+    def _extracted_as_done(root: str,
+                           submitted: dict[Future[list[_Extracted]],
+                                           list[tuple[WorkspaceFile, str | None]]],
+                           left: list[list[tuple[WorkspaceFile, str | None]]]
+                           ) -> Iterator[list[_Extracted]]:
+        """The workers' results in the order they finish (the writer never waits on one large
+        task while others are done), then this process's extraction of the batches they left."""
+        for future in as_completed(submitted):
+            try:
+                yield future.result()
+            except BrokenProcessPool:  # a worker could not start (no `__main__` guard) or died
+                left.append(submitted[future])
+        for batch in left:
             yield _extract_batch(root, batch)
 
-    def _pagerank(self) -> dict[str, float]:
-        """Each file's PageRank in the graph of files naming what other files define."""
+    def _pagerank(self) -> dict[int, float]:
+        """Each file's PageRank (by file id) in the graph of files naming what others define."""
         import numpy  # see `_pagerank_scores`
 
         defined, identifier_rows = self.store.reference_graph_inputs()
-        paths: list[str] = []
-        mentions: list[str] = []
-        for path, identifiers in identifier_rows:
-            paths.append(path)
-            mentions.append(identifiers)
-        number = {path: node for node, path in enumerate(paths)}
+        file_ids = [file_id for file_id, _ in identifier_rows]
+        number = {file_id: node for node, file_id in enumerate(file_ids)}
         # Only names defined in few files tell of relations; each gets a number, and its files
         # lie at definers[first[n]:first[n] + count[n]].
         telling = {name: index for index, name in enumerate(
             name for name, files in defined.items() if len(files) <= COMMON_NAME_FILES)}
-        definer_lists = [[number[path] for path in defined[name]] for name in telling]
+        definer_lists = [[number[file_id] for file_id in defined[name]] for name in telling]
         count = numpy.array([len(files) for files in definer_lists], dtype=numpy.intp)
         first = numpy.cumsum(count) - count
         definers = numpy.array([node for files in definer_lists for node in files],
@@ -330,12 +352,12 @@ class WorkspaceIndex:
         # many do; a file's links to itself dropped.
         named: list[int] = []
         named_per_file: list[int] = []
-        for identifiers in mentions:
+        for _, identifiers in identifier_rows:
             found = telling.keys() & identifiers.split()
             named.extend(map(telling.__getitem__, found))
             named_per_file.append(len(found))
         name = numpy.array(named, dtype=numpy.intp)
-        mentioner = numpy.repeat(numpy.arange(len(paths)), named_per_file)
+        mentioner = numpy.repeat(numpy.arange(len(file_ids)), named_per_file)
         links = count[name]
         ends = numpy.cumsum(links)
         within = numpy.arange(ends[-1] if len(ends) else 0) - numpy.repeat(ends - links, links)
@@ -343,8 +365,8 @@ class WorkspaceIndex:
         targets = definers[numpy.repeat(first[name], links) + within]
         weights = numpy.repeat(1.0 / count[name], links)
         elsewhere = sources != targets
-        return dict(zip(paths, _pagerank_scores(len(paths), sources[elsewhere], targets[elsewhere],
-                                                weights[elsewhere])))
+        return dict(zip(file_ids, _pagerank_scores(len(file_ids), sources[elsewhere],
+                                                   targets[elsewhere], weights[elsewhere])))
 
     # editor buffers and outside changes
     def set_buffer(self, path: Path, text: str) -> None:
