@@ -20,9 +20,9 @@ MAX_SIGNATURE_CHARS = 800
 SIGNATURE_SCAN_BYTES = 4096  # of a definition's text, looked at for its signature
 MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
-# Bodies are matched by identifiers of three characters or more: shorter ones (`i`, `fn`) tell
-# little of what a body does.
-BODY_WORD_MIN = 3
+# A file's identifiers (which bodies are matched by, and files related by) are three characters
+# or more: shorter ones (`i`, `fn`) tell little of what code does or uses.
+MIN_IDENTIFIER_CHARS = 3
 # Every byte that cannot be part of an ASCII identifier becomes a space: `translate` and `split`
 # find the distinct runs of word bytes, and identifiers are told apart from numbers once per file,
 # over those distinct runs only.
@@ -95,8 +95,7 @@ def extract(language: str, source: bytes) -> FileSummary:
         runs.update(window if end - start <= BODY_TOKEN_BYTES else
                     original_words[start:end].split())
     identifiers = _identifiers(runs) - _keyword_bytes(language)
-    body_words = {word for word in identifiers if len(word) >= BODY_WORD_MIN}
-    walker = _Walker(language, spec, parsed, parsed_words, cut_windows, body_words)
+    walker = _Walker(language, spec, parsed, parsed_words, cut_windows, identifiers)
     walker.walk(tree.root_node, (), in_scope=False)
     return FileSummary(language, tuple(walker.definitions), tuple(walker.imports),
                        b" ".join(identifiers).decode(), tuple(walker.tokens))
@@ -112,14 +111,14 @@ class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
     def __init__(self, language: str, spec: LanguageSpec, source: bytes, parsed_words: bytes,
-                 cut_windows: dict[int, set[bytes]], body_words: set[bytes]) -> None:
+                 cut_windows: dict[int, set[bytes]], identifiers: set[bytes]) -> None:
         self.language = language
         self.spec = spec
         self.source = source  # what was parsed
         self.parsed_words = parsed_words  # what was parsed, with only the words' bytes kept
         # the words of each body cut before parsing, by the offset where its placeholder ends
         self.cut_windows = cut_windows
-        self.body_words = body_words  # the file's identifiers worth matching bodies by
+        self.identifiers = identifiers  # the file's, which bodies' words are kept of
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
@@ -257,7 +256,7 @@ class _Walker:
             start = docstring.end_byte if docstring is not None else body.start_byte
             window = set(self.parsed_words[start:min(body.end_byte,
                                                        start + BODY_TOKEN_BYTES)].split())
-        return b" ".join(window & self.body_words).decode()
+        return b" ".join(window & self.identifiers).decode()
 
     def _doc(self, outer: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
         if self.spec.doc_style == "docstring":
@@ -347,9 +346,9 @@ def _keyword_bytes(language: str) -> frozenset[bytes]:
 
 
 def _identifiers(runs: set[bytes]) -> set[bytes]:
-    """The runs of word bytes that are identifiers of two characters or more, not numbers (`0x1F`,
-    `2nd`: they start with a digit, a byte below every letter and `_`)."""
-    return {run for run in runs if run[0] > _LAST_DIGIT and len(run) > 1}
+    """The runs of word bytes that are identifiers long enough, not numbers (`0x1F`, `2nd`: they
+    start with a digit, a byte below every letter and `_`)."""
+    return {run for run in runs if len(run) >= MIN_IDENTIFIER_CHARS and run[0] > _LAST_DIGIT}
 
 
 def _without_opener(signature: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from osslsp.index.extract import Definition, FileSummary, Import
+from osslsp.index.extract import MIN_IDENTIFIER_CHARS, Definition, FileSummary, Import
 from osslsp.index.names import NameTable
 
 SCHEMA_VERSION = "osslsp-index-4"
@@ -403,7 +403,8 @@ class IndexStore:
         identifiers."""
         defined: dict[str, set[int]] = {}
         for name, file_id in self.db.execute(
-                "SELECT name, file_id FROM defs WHERE scope = '' AND length(name) > 2"):
+                "SELECT name, file_id FROM defs WHERE scope = '' AND length(name) >= ?",
+                (MIN_IDENTIFIER_CHARS,)):
             defined.setdefault(name, set()).add(file_id)
         return defined, self.db.execute("SELECT file_id, identifiers FROM file_identifiers"
                                         ).fetchall()
