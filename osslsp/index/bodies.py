@@ -42,8 +42,8 @@ _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, int]]]:
     """The source with safely cuttable function bodies cut, and where each cut body was.
 
-    The map goes from the end of a placeholder in the new text to the (start, end) byte range
-    of the body it stands for in the original source (after the docstring).
+    The map goes from where a cut function starts in the new text (its `def`, or `async`) to
+    the (start, end) byte range of its body in the original source (after the docstring).
     """
     if b"\t" in source or b"\r" in source:
         return source, {}
@@ -64,11 +64,12 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
             end -= 1  # the newline ends what follows the placeholder
         if def_in_string or not _cuttable(match["parameters"], source[start:end]):
             continue
+        function_start = length + match.end("indent") - kept  # in the new text
         pieces.append(source[kept:start])
         placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + PLACEHOLDER
         pieces.append(placeholder)
         length += start - kept + len(placeholder)
-        cut[length] = (start, end)
+        cut[function_start] = (start, end)
         kept = position = end
     if not cut:
         return source, {}

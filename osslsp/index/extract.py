@@ -89,8 +89,8 @@ def extract(language: str, source: bytes) -> FileSummary:
     parsed_words = parsed.translate(_WORD_BYTES) if parsed is not source else original_words
     runs = set(parsed_words.split())
     cut_windows: dict[int, set[bytes]] = {}
-    for placeholder_end, (start, end) in cut_bodies.items():
-        window = cut_windows[placeholder_end] = set(
+    for function_start, (start, end) in cut_bodies.items():
+        window = cut_windows[function_start] = set(
             original_words[start:min(end, start + BODY_TOKEN_BYTES)].split())
         runs.update(window if end - start <= BODY_TOKEN_BYTES else
                     original_words[start:end].split())
@@ -116,7 +116,7 @@ class _Walker:
         self.spec = spec
         self.source = source  # what was parsed
         self.parsed_words = parsed_words  # what was parsed, with only the words' bytes kept
-        # the words of each body cut before parsing, by the offset where its placeholder ends
+        # the words of each body cut before parsing, by where its function starts in the parse
         self.cut_windows = cut_windows
         self.identifiers = identifiers  # the file's, which bodies' words are kept of
         self.definitions: list[Definition] = []
@@ -159,7 +159,7 @@ class _Walker:
             self.definitions.append(Definition(
                 name, kind, ".".join(own_scope), self._signature(outer, node, node_type, body),
                 self._doc(outer, body), outer.start_point.row + 1, node.end_point.row + 1))
-            self.tokens.append(self._body_tokens(body) if kind in _BODY_KINDS else "")
+            self.tokens.append(self._body_tokens(node, body) if kind in _BODY_KINDS else "")
         if node_type in self.spec.scopes:  # members after their scope: the list stays in file order
             members = body or node.child_by_field_name("type") or node
             self.walk(members, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
@@ -246,11 +246,11 @@ class _Walker:
         return "\n".join([" " * (indent - margin) + lines[0]] +
                          [line[margin:] for line in lines[1:]])[:MAX_SIGNATURE_CHARS]
 
-    def _body_tokens(self, body: tree_sitter.Node | None) -> str:
+    def _body_tokens(self, node: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
         if body is None:
             return ""
-        window = self.cut_windows.get(body.end_byte)
+        window = self.cut_windows.get(node.start_byte)
         if window is None:  # parsed whole: the window starts after the docstring, as when cut
             docstring = self._docstring_node(body)
             start = docstring.end_byte if docstring is not None else body.start_byte

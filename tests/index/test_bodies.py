@@ -84,3 +84,14 @@ def test_comment_lines_become_spaces_outside_strings() -> None:
     assert len(blanked) == len(source) and blanked.count(b"\n") == source.count(b"\n")
     assert b"a line of the docstring" in blanked and b"a real comment" not in blanked
     assert b"trailing comments stay" in blanked and b'""" a comment holding quotes' in blanked
+
+
+def test_a_whole_function_keeps_its_own_words_when_its_last_statement_was_cut() -> None:
+    source = (b'def outer():\n'
+              b'    text = "(" + prefix_value\n'  # an unbalanced bracket: parsed whole
+              b'    def inner():\n'
+              b'        return nested_only_name\n')
+    assert len(without_function_bodies(source)[1]) == 1  # only inner's body was cut
+    summary = extract("python", source)
+    assert [d.name for d in summary.definitions] == ["outer"]
+    assert {"text", "prefix_value", "inner"} <= set(summary.tokens[0].split())
