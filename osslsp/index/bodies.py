@@ -37,6 +37,9 @@ _FUNCTION = re.compile(rb"""
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 PLACEHOLDER = b"..."
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
+# Found left to right, so that a `#` in a string and a quote in a comment are not taken for more.
+# A line of a triple-quoted string may be taken for code: at worst its brackets count.
+_COMMENT_OR_LINE_STRING = re.compile(rb"""\#[^\n]*+|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'""")
 
 
 def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, int]]]:
@@ -83,7 +86,13 @@ def _cuttable(parameters: bytes, body: bytes) -> bool:
     if parameters.count(b"(") + 1 != parameters.count(b")") or body[-1:] == b"\\" or \
             body.count(b'"""') % 2 or body.count(b"'''") % 2:
         return False
-    brackets = body.translate(None, _NOT_BRACKETS)  # one pass over the body, then short counts
+    # Brackets in comments and one-line strings (`# see f(x`, `"("`) do not count, but finding
+    # those costs a regex pass: only done for the few bodies whose brackets seem unbalanced.
+    return _balanced(body) or _balanced(_COMMENT_OR_LINE_STRING.sub(b"", body))
+
+
+def _balanced(code: bytes) -> bool:
+    brackets = code.translate(None, _NOT_BRACKETS)  # one pass over the code, then short counts
     return brackets.count(b"(") == brackets.count(b")") and \
         brackets.count(b"[") == brackets.count(b"]") and \
         brackets.count(b"{") == brackets.count(b"}")

@@ -80,8 +80,10 @@ def extract(language: str, source: bytes) -> FileSummary:
     spec = SPECS[language]
     parsed, cut_bodies = source, {}
     if language == "python":
+        # Comment lines first (they keep every offset), so that cut bodies' words leave them out
+        # as the parsed text's do: their prose would match bodies by words such as "the".
+        source = without_comment_lines(source)
         parsed, cut_bodies = without_function_bodies(source)
-        parsed = without_comment_lines(parsed)
     tree = parser(language).parse(parsed)
     # The file's words: those of the parsed text, then each cut body's, whose first few KB are
     # kept as the body's own (split once: most bodies are shorter).

@@ -41,8 +41,14 @@ not a def: def fake():
         return text
 
 
-def unbalanced():
+def brackets_in_text():
+    # a comment with an open ( bracket
     return "(" + helper_name
+
+
+def unbalanced():
+    return combined(first_part,
+second_part)
 '''
 
 
@@ -50,13 +56,15 @@ def test_cut_source_keeps_lines_and_definitions() -> None:
     cut, bodies = without_function_bodies(SOURCE)
     assert cut.count(b"\n") == SOURCE.count(b"\n") and len(cut) < len(SOURCE)
     assert b"os.listdir" not in cut and b"width_in_units" not in cut  # these bodies were cut
-    assert b'not a def: def fake' in cut and b'"(" + helper_name' in cut  # these were not
-    assert len(bodies) == 2
+    assert b'"(" + helper_name' not in cut  # brackets in strings and comments do not count
+    assert b'not a def: def fake' in cut and b"combined(first_part" in cut  # these were not
+    assert len(bodies) == 3
 
     summary = extract("python", SOURCE)
     assert [(d.name, d.scope, d.line, d.end_line) for d in summary.definitions] == [
         ("black_style", "", 9, 18), ("one_liner", "", 21, 21), ("Shape", "", 24, 34),
-        ("area", "Shape", 25, 28), ("perimeter", "Shape", 30, 34), ("unbalanced", "", 37, 38)]
+        ("area", "Shape", 25, 28), ("perimeter", "Shape", 30, 34), ("brackets_in_text", "", 37, 39),
+        ("unbalanced", "", 42, 44)]
     whole = extract("python", SOURCE + b"#\t\n")  # a tab: nothing is cut
     assert whole.definitions == summary.definitions and whole.tokens == summary.tokens
     names = {d.name: d for d in summary.definitions}
