@@ -6,6 +6,7 @@ import hashlib
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Collection
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,10 @@ CREATE VIRTUAL TABLE def_token_counts USING fts5vocab(def_tokens, row);
 MAX_SIMILAR_TERM_BODIES = 200
 MAX_SIMILAR_TERMS = 8
 CHECKPOINT_EVERY_WRITES = 16
+# A checkpoint waits for writes to pause this long (typing, whose every change is a write: its
+# disk flush would slow the next keystroke's write several times over), or at most the longest.
+CHECKPOINT_IDLE_SECONDS = 1.0
+CHECKPOINT_LONGEST_WAIT_SECONDS = 30.0
 INLINE_CHECKPOINT_PAGES = 1000  # SQLite's default
 BULK_CACHE_KIB = 64 * 1024  # page cache while an empty index is filled
 DEFAULT_CACHE_KIB = 2000  # SQLite's default
@@ -107,6 +112,7 @@ class IndexStore:
         self._connections: list[sqlite3.Connection] = []
         self._names: NameTable | None = None
         self._writes_since_checkpoint = 0
+        self._last_write = 0.0  # time.monotonic() of the last write transaction
         self._checkpointing = threading.Event()
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
         self._names_lock = threading.Lock()
@@ -180,10 +186,11 @@ class IndexStore:
 
     def _after_write(self) -> None:
         """Every CHECKPOINT_EVERY_WRITES transactions, fold the log into the database file on a
-        daemon thread (with its own connection), so that the log stays short."""
+        daemon thread (with its own connection) once writes pause, so that the log stays short."""
         if self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]:
             return  # inside `inline_checkpoints`
         self._writes_since_checkpoint += 1
+        self._last_write = time.monotonic()
         if self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES or self._checkpointing.is_set():
             return
         self._writes_since_checkpoint = 0
@@ -192,8 +199,15 @@ class IndexStore:
                          daemon=True).start()
 
     def _checkpoint(self) -> None:
+        """Once writes pause, fold the log into the database file."""
+        latest = time.monotonic() + CHECKPOINT_LONGEST_WAIT_SECONDS
+        while (wait := min(self._last_write + CHECKPOINT_IDLE_SECONDS, latest) -
+               time.monotonic()) > 0:
+            time.sleep(wait)
         try:
-            connection = sqlite3.connect(self.db_path, timeout=30)
+            # mode=rw: an index deleted meanwhile (closed, say) is not created again, empty
+            connection = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=rw", uri=True,
+                                         timeout=30)
             try:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:
