@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib
 import multiprocessing
@@ -212,9 +213,16 @@ class WorkspaceIndex:
                 self.related_cache.clear()
                 if not cancelled:
                     self.store.set_ranks(self._pagerank())
+                if changed > WRITE_FILES:
+                    self.store.merge_body_segments()
                 self.store.names_changed()
             self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
             self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
+        if changed:
+            # What this process holds now (the index's tables, the server's model) lives long:
+            # frozen, it is no longer walked by the collector's full passes, which took 30-50 ms
+            # and landed on whatever ran then, a keystroke's re-index or retrieval.
+            gc.freeze()
         return self._stats(changed, cancelled)
 
     def _extract_all(self, touched: list[WorkspaceFile], known: dict[str, FileState],
