@@ -42,6 +42,7 @@ CREATE VIRTUAL TABLE def_token_counts USING fts5vocab(def_tokens, row);
 # this are too common to pick candidates by.
 MAX_SIMILAR_TERM_BODIES = 200
 MAX_SIMILAR_TERMS = 8
+FTS_AUTOMERGE = 4  # segments of a level the bodies' index merges (FTS5's default)
 CHECKPOINT_EVERY_WRITES = 16
 # A checkpoint waits for writes to pause this long (typing, whose every change is a write: its
 # disk flush would slow the next keystroke's write several times over), or at most the longest.
@@ -302,12 +303,31 @@ class IndexStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
 
-    def merge_body_segments(self) -> None:
-        """Merge the bodies' full-text index into one segment after many writes: each write
-        transaction adds one, and FTS5 merges them in fours as more writes come, which put a
-        20-50 ms merge of the large ones from a cold index on the fifth keystroke's re-index."""
+    @contextmanager
+    def body_merges_deferred(self, defer: bool) -> Iterator[None]:
+        """Write many files without merging the bodies' full-text index as it grows, then merge
+        it into one segment. Each write transaction adds a segment, which FTS5 merges in fours as
+        more come: the merges of a cold index cost as much as merging all at once, and the large
+        segments they leave were merged again on the fifth keystroke's re-index (20-50 ms)."""
+        if not defer:
+            # merges back on if a refresh that deferred them never finished
+            if self.db.execute("SELECT v FROM def_tokens_config WHERE k = 'automerge'"
+                               ).fetchone() == (0,):
+                self._set_body_automerge(FTS_AUTOMERGE)
+            yield
+            return
+        self._set_body_automerge(0)
+        try:
+            yield
+        finally:
+            with self.transaction() as db:
+                db.execute("INSERT INTO def_tokens(def_tokens) VALUES('optimize')")
+            self._set_body_automerge(FTS_AUTOMERGE)
+
+    def _set_body_automerge(self, segments: int) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO def_tokens(def_tokens) VALUES('optimize')")
+            db.execute("INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', ?)",
+                       (segments,))
 
     def set_ranks(self, ranks: dict[int, float]) -> None:
         """Store each file's importance in the reference graph, by file id."""

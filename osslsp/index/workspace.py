@@ -203,7 +203,9 @@ class WorkspaceIndex:
             touched = [file for file in current if file.path not in known or
                        (known[file.path].size, known[file.path].mtime_ns) !=
                        (file.size, file.mtime_ns)]
-            changed, cancelled, usable_at = self._extract_all(touched, known, progress, cancel)
+            with self.store.body_merges_deferred(len(touched) > WRITE_FILES):
+                changed, cancelled, usable_at = self._extract_all(touched, known, progress,
+                                                                  cancel)
             if gone:
                 with self.store.transaction() as db:
                     for path in gone:
@@ -213,8 +215,6 @@ class WorkspaceIndex:
                 self.related_cache.clear()
                 if not cancelled:
                     self.store.set_ranks(self._pagerank())
-                if changed > WRITE_FILES:
-                    self.store.merge_body_segments()
                 self.store.names_changed()
             self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
             self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")

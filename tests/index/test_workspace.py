@@ -11,7 +11,8 @@ import pytest
 
 from osslsp.index import WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.index.files import unreadable_reason
-from osslsp.index.workspace import _pagerank_scores, _worker_start
+from osslsp.index.store import FTS_AUTOMERGE
+from osslsp.index.workspace import WRITE_FILES, _pagerank_scores, _worker_start
 
 FILES = {
     "app/__init__.py": "from .client import Client\n",
@@ -304,3 +305,29 @@ def test_workers_are_forked_only_when_this_process_runs_one_thread() -> None:
         other.join()
     if threading.active_count() == 1:  # pytest plugins may run threads of their own
         assert _worker_start().get_start_method() == "fork"
+
+
+def _automerge(index: WorkspaceIndex) -> tuple[int] | None:
+    return index.store.db.execute(
+        "SELECT v FROM def_tokens_config WHERE k = 'automerge'").fetchone()
+
+
+def test_bodies_index_merges_are_deferred_only_while_many_files_are_written(
+        tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    for number in range(WRITE_FILES + 1):
+        (root / f"module_{number}.py").write_text(
+            f"def scaled_{number}(value):\n    return value * {number}\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    assert index.refresh().changed == WRITE_FILES + 1
+    assert _automerge(index) == (FTS_AUTOMERGE,)
+    # A refresh that deferred merges and never finished (the process was killed, say): the next
+    # one, however small, turns them back on.
+    with index.store.transaction() as db:
+        db.execute("INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', 0)")
+    (root / "module_0.py").write_text("def scaled_0(value):\n    return -value\n")
+    assert index.refresh().changed == 1
+    assert _automerge(index) == (FTS_AUTOMERGE,)
+    assert [d.name for d in index.definitions_named("scaled_0")] == ["scaled_0"]
+    index.close()
