@@ -71,21 +71,20 @@ class FileState:
 
 
 # A file summary as the tables' rows: language, identifiers (space-separated), definitions
-# (name, kind, scope, line, end_line, signature, doc), body tokens (one per definition) and imports
+# (name, kind, scope, signature, doc, line, end_line), body tokens (one per definition) and imports
 # (module, name, bound, level, line, wildcard). Worker processes send this: tuples of strings and
 # numbers pickle several times faster than dataclasses.
-SummaryRows = tuple[str, str, list[tuple[str, str, str, int, int, str, str]], tuple[str, ...],
-                    list[tuple[str, str, str, int, int, int]]]
+SummaryRows = tuple[str, str, list[tuple[str, str, str, str, str, int, int]], tuple[str, ...],
+                    list[tuple[str, str, str, int, int, bool]]]
 
 
 def summary_rows(summary: FileSummary) -> SummaryRows:
     """A summary as the rows `IndexStore.put_files` stores."""
     return (summary.language, summary.identifiers,
-            [(d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc)
-             for d in summary.definitions],
+            # plain tuples, sliced in C: named tuples pickle with their class
+            [definition[:7] for definition in summary.definitions],
             summary.tokens or ("",) * len(summary.definitions),
-            [(i.module, i.name, i.bound, i.level, i.line, int(i.wildcard))
-             for i in summary.imports])
+            [imported[:] for imported in summary.imports])
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -263,8 +262,8 @@ class IndexStore:
         db.executemany("INSERT INTO files(id, path, language, size, mtime_ns, hash, rank) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", file_rows)
         db.executemany("INSERT INTO file_identifiers VALUES (?, ?)", identifier_rows)
-        db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, line, end_line, "
-                       "signature, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", def_rows)
+        db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, signature, doc, "
+                       "line, end_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", def_rows)
         db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", token_rows)
         db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", import_rows)
 
