@@ -417,13 +417,15 @@ class IndexStore:
         if not counted:
             return []
         total = len(term_bodies) + 1
-        scores: dict[int, float] = {}
-        for count, term in counted[:MAX_SIMILAR_TERMS]:
-            weight = math.log(total / count)
-            for (rowid,) in self.db.execute(
-                    "SELECT rowid FROM def_tokens WHERE def_tokens MATCH ?", (f'"{term}"',)):
-                scores[rowid] = scores.get(rowid, 0.0) + weight
-        return sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
+        chosen = counted[:MAX_SIMILAR_TERMS]
+        # One statement: the bodies of each term with its weight, summed per body in SQLite.
+        each_term = " UNION ALL ".join(
+            ["SELECT ? AS weight, rowid FROM def_tokens WHERE def_tokens MATCH ?"] * len(chosen))
+        parameters = [value for count, term in chosen
+                      for value in (math.log(total / count), f'"{term}"')]
+        return [rowid for (rowid,) in self.db.execute(
+            f"SELECT rowid FROM ({each_term}) GROUP BY rowid ORDER BY sum(weight) DESC, rowid "
+            "LIMIT ?", (*parameters, limit))]
 
     def imports_of(self, path: str) -> list[Import]:
         return [Import(module, name, bound, level, line, bool(wildcard))
