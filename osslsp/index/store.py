@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
