@@ -17,6 +17,8 @@ offset and line.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from typing import NamedTuple
 
 # One match is a whole function: its signature, its docstring if any, and its body, the lines
 # after them that lie deeper than the `def` (with blank and comment lines between them). The
@@ -34,6 +36,15 @@ _FUNCTION = re.compile(rb"""
     (?P<body>(?:[ ]*+\n)*+(?P<body_indent>(?P=indent)[ ]++)(?![rRuUbB]?["'])[^\n]++(?:\n|\Z)
         (?:(?:[ ]*+(?:\#[^\n]*+)?\n)*+(?P=indent)[ ]++[^\n]++(?:\n|\Z))*+)
 """, re.MULTILINE | re.VERBOSE)
+# A module-level assignment whose value runs over the lines after it (a table, a dict of
+# strings): its first line, lines deeper than it (or blank), and perhaps a line at column 0 that
+# closes the value.
+_LONG_VALUE = re.compile(rb"""
+    \n(?P<head>[A-Za-z_]\w*+(?:[ ]*+:[^=\n]++)?[ ]*+=)(?!=)[^\n]*+
+    (?:\n[ ]*+(?=\n))*+\n[ ]++[^\n ][^\n]*+
+    (?:\n(?=[ \n])[^\n]*+)*+
+    (?:\n[)\]}][^\n]*+)?
+""", re.VERBOSE)
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 PLACEHOLDER = b"..."
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
@@ -42,18 +53,46 @@ _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 _COMMENT_OR_LINE_STRING = re.compile(rb"""\#[^\n]*+|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'""")
 
 
-def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, int]]]:
-    """The source with safely cuttable function bodies cut, and where each cut body was.
+class Skimmed(NamedTuple):
+    """A Python source made cheaper to parse, with what reading the parse back needs."""
 
-    The map goes from where a cut function starts in the new text (its `def`, or `async`) to
-    the (start, end) byte range of its body in the original source (after the docstring).
-    """
+    source: bytes  # the source with its comment lines blanked: every offset kept
+    parsed: bytes  # that, with the function bodies and long values that can be cut cut
+    # where each cut function starts in `parsed` (its `def`, or `async`), to the (start, end) of
+    # its body (after the docstring) in `source`
+    cut_bodies: dict[int, tuple[int, int]]
+    # where each module-level assignment whose value was cut starts in `parsed`, to its text
+    cut_values: dict[int, bytes]
+
+
+def skim(source: bytes) -> Skimmed:
+    """A source's comment lines blanked, then its function bodies cut where that is safe, then
+    its long module-level values (searched for in what is left: a third of the bytes)."""
+    quotes = _TripleQuotes(source)  # blanking keeps them all: comments holding them stay
+    blanked = _without_comment_lines(source, quotes)
+    without_bodies, cut_bodies = _without_function_bodies(blanked, quotes)
+    parsed, cut_values, removed = _without_long_values(without_bodies)
+    if removed:  # functions after a cut value start earlier in the parsed text
+        ends = [end for end, _ in removed]
+        cut_bodies = {start - _removed_before(start, ends, removed): body
+                      for start, body in cut_bodies.items()}
+    return Skimmed(blanked, parsed, cut_bodies, cut_values)
+
+
+def _removed_before(offset: int, ends: list[int], removed: list[tuple[int, int]]) -> int:
+    """How many bytes the cuts ending before an offset removed (`ends`: where they end)."""
+    index = bisect_right(ends, offset)
+    return removed[index - 1][1] if index else 0
+
+
+def _without_function_bodies(source: bytes, quotes: _TripleQuotes
+                             ) -> tuple[bytes, dict[int, tuple[int, int]]]:
+    """The source with safely cuttable function bodies cut, and where each cut body was."""
     if b"\t" in source or b"\r" in source:
         return source, {}
     pieces: list[bytes] = []
     cut: dict[int, tuple[int, int]] = {}
     kept = length = position = 0
-    in_string = _TripleQuotes(source)
     # `find` skips to the next `def ` in C: a regex searched from every position costs 20 times
     # as much. The whole function is then matched from the start of that line.
     while (found := source.find(b"def ", position)) >= 0:
@@ -61,12 +100,12 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
         position = found + 4
         if match is None:
             continue
-        def_in_string = in_string(match.start())  # an example in a docstring
         start, end = match.span("body")
         if source[end - 1:end] == b"\n":
             end -= 1  # the newline ends what follows the placeholder
-        if def_in_string or not _cuttable(match["parameters"], source[start:end]):
-            continue
+        if quotes.open_at(match.start()) or quotes.unbalanced_within(start, end) or \
+                not _cuttable(match["parameters"], source[start:end]):
+            continue  # an example in a docstring, or a body that is not whole statements
         function_start = length + match.end("indent") - kept  # in the new text
         pieces.append(source[kept:start])
         placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + PLACEHOLDER
@@ -80,11 +119,45 @@ def without_function_bodies(source: bytes) -> tuple[bytes, dict[int, tuple[int, 
     return b"".join(pieces), cut
 
 
+def _without_long_values(source: bytes
+                         ) -> tuple[bytes, dict[int, bytes], list[tuple[int, int]]]:
+    """The source with the values of long module-level assignments cut, where each cut
+    assignment starts in the new text with its whole text, and (end in `source`, bytes removed
+    up to there) per cut. A value becomes `(...)` ending on its last line: lines are kept.
+    The index reads an assignment's name and first lines, and its words (from the text kept).
+    """
+    if b"\t" in source or b"\r" in source:
+        return source, {}, []
+    pieces: list[bytes] = []
+    values: dict[int, bytes] = {}
+    removed: list[tuple[int, int]] = []
+    kept = length = 0
+    quotes = _TripleQuotes(source)
+    for match in _LONG_VALUE.finditer(source):
+        start, value_start = match.span("head")
+        statement = source[start:match.end()].rstrip()
+        value = statement[value_start - start:]
+        if quotes.open_at(start) or value.count(b'"""') % 2 or value.count(b"'''") % 2 or \
+                value[-1:] == b"\\" or not _balanced(value) or \
+                b"#" in value[value.rfind(b"\n"):]:
+            continue  # in a string, perhaps not the whole statement, or ending in a comment
+        pieces.append(source[kept:value_start])
+        placeholder = b" (" + b"\n" * value.count(b"\n") + PLACEHOLDER + b")"
+        pieces.append(placeholder)
+        values[length + start - kept] = statement
+        length += value_start - kept + len(placeholder)
+        kept = start + len(statement)
+        removed.append((kept, kept - length))
+    if not values:
+        return source, {}, []
+    pieces.append(source[kept:])
+    return b"".join(pieces), values, removed
+
+
 def _cuttable(parameters: bytes, body: bytes) -> bool:
-    """Whether a matched body is whole statements: balanced brackets and triple quotes, with
-    parameters that close where the signature ends, and no line continuation at its end."""
-    if parameters.count(b"(") + 1 != parameters.count(b")") or body[-1:] == b"\\" or \
-            body.count(b'"""') % 2 or body.count(b"'''") % 2:
+    """Whether a matched body (with balanced triple quotes) is whole statements: balanced
+    brackets, parameters that close where the signature ends, no line continuation at its end."""
+    if parameters.count(b"(") + 1 != parameters.count(b")") or body[-1:] == b"\\":
         return False
     # Brackets in comments and one-line strings (`# see f(x`, `"("`) do not count, but finding
     # those costs a regex pass: only done for the few bodies whose brackets seem unbalanced.
@@ -98,16 +171,15 @@ def _balanced(code: bytes) -> bool:
         brackets.count(b"{") == brackets.count(b"}")
 
 
-def without_comment_lines(source: bytes) -> bytes:
+def _without_comment_lines(source: bytes, quotes: _TripleQuotes) -> bytes:
     """The source with its whole-line comments made spaces, except where the triple quotes before
     them are unbalanced (they may lie in a string) or they hold triple quotes themselves."""
     pieces: list[bytes] = []
     kept = 0
-    in_string = _TripleQuotes(source)
     for match in _COMMENT_LINE.finditer(source):
         start, end = match.span(1)
         comment = match[1]
-        if in_string(start) or b'"""' in comment or b"'''" in comment:
+        if quotes.open_at(start) or b'"""' in comment or b"'''" in comment:
             continue
         pieces.append(source[kept:start])
         pieces.append(b" " * (end - start))
@@ -119,15 +191,28 @@ def without_comment_lines(source: bytes) -> bytes:
 
 
 class _TripleQuotes:
-    """Whether offsets, asked in increasing order, may lie inside a triple-quoted string (the
-    triple quotes before them are unbalanced); each call counts from the previous offset only."""
+    """Where a source's triple quotes are, found once: whether an offset may lie inside a
+    triple-quoted string (the triple quotes before it are unbalanced), and whether a range holds
+    an unbalanced number of them. A file has few: each question is two binary searches."""
 
     def __init__(self, source: bytes) -> None:
-        self.source = source
-        self.double = self.single = self.counted_to = 0
+        self.double = _offsets(source, b'"""')
+        self.single = _offsets(source, b"'''")
 
-    def __call__(self, offset: int) -> bool:
-        self.double += self.source.count(b'"""', self.counted_to, offset)
-        self.single += self.source.count(b"'''", self.counted_to, offset)
-        self.counted_to = offset
-        return bool(self.double % 2 or self.single % 2)
+    def open_at(self, offset: int) -> bool:
+        return bool(bisect_left(self.double, offset) % 2 or bisect_left(self.single, offset) % 2)
+
+    def unbalanced_within(self, start: int, end: int) -> bool:
+        """Whether [start, end) holds an odd number of either kind."""
+        return bool((bisect_left(self.double, end - 2) - bisect_left(self.double, start)) % 2 or
+                    (bisect_left(self.single, end - 2) - bisect_left(self.single, start)) % 2)
+
+
+def _offsets(source: bytes, needle: bytes) -> list[int]:
+    """Where a needle occurs, left to right without overlaps (as `bytes.count` counts)."""
+    offsets = []
+    found = source.find(needle)
+    while found >= 0:
+        offsets.append(found)
+        found = source.find(needle, found + len(needle))
+    return offsets

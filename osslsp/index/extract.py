@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import tree_sitter
 
-from osslsp.index.bodies import without_comment_lines, without_function_bodies
+from osslsp.index.bodies import skim
 from osslsp.index.specs import SPECS, LanguageSpec
 from osslsp.languages import grammar, parser
 
@@ -78,12 +78,12 @@ class FileSummary:
 def extract(language: str, source: bytes) -> FileSummary:
     """Definitions, imports and identifiers of a source file. Broken code gives what parses."""
     spec = SPECS[language]
-    parsed, cut_bodies = source, {}
+    parsed, cut_bodies, cut_values = source, {}, {}
     if language == "python":
-        # Comment lines first (they keep every offset), so that cut bodies' words leave them out
-        # as the parsed text's do: their prose would match bodies by words such as "the".
-        source = without_comment_lines(source)
-        parsed, cut_bodies = without_function_bodies(source)
+        # Comment lines blanked (every offset kept) before bodies are cut, so that cut bodies'
+        # words leave them out as the parsed text's do: their prose would match bodies by words
+        # such as "the".
+        source, parsed, cut_bodies, cut_values = skim(source)
     tree = parser(language).parse(parsed)
     # The file's words: those of the parsed text, then each cut body's, whose first few KB are
     # kept as the body's own (split once: most bodies are shorter).
@@ -96,8 +96,10 @@ def extract(language: str, source: bytes) -> FileSummary:
             original_words[start:min(end, start + BODY_TOKEN_BYTES)].split())
         runs.update(window if end - start <= BODY_TOKEN_BYTES else
                     original_words[start:end].split())
+    for statement in cut_values.values():
+        runs.update(statement.translate(_WORD_BYTES).split())
     identifiers = _identifiers(runs) - _keyword_bytes(language)
-    walker = _Walker(language, spec, parsed, parsed_words, cut_windows, identifiers)
+    walker = _Walker(language, spec, parsed, parsed_words, cut_windows, cut_values, identifiers)
     walker.walk(tree.root_node, (), in_scope=False)
     return FileSummary(language, tuple(walker.definitions), tuple(walker.imports),
                        b" ".join(identifiers).decode(), tuple(walker.tokens))
@@ -113,13 +115,16 @@ class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
     def __init__(self, language: str, spec: LanguageSpec, source: bytes, parsed_words: bytes,
-                 cut_windows: dict[int, set[bytes]], identifiers: set[bytes]) -> None:
+                 cut_windows: dict[int, set[bytes]], cut_values: dict[int, bytes],
+                 identifiers: set[bytes]) -> None:
         self.language = language
         self.spec = spec
         self.source = source  # what was parsed
         self.parsed_words = parsed_words  # what was parsed, with only the words' bytes kept
         # the words of each body cut before parsing, by where its function starts in the parse
         self.cut_windows = cut_windows
+        # the text of each assignment whose value was cut, by where it starts in the parse
+        self.cut_values = cut_values
         self.identifiers = identifiers  # the file's, which bodies' words are kept of
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
@@ -226,10 +231,13 @@ class _Walker:
             value = node.child_by_field_name("value")
             if value is not None:
                 body = value.child_by_field_name("body")
-        start = outer.start_byte
+        source, start = self.source, outer.start_byte
         end = body.start_byte if body is not None else outer.end_byte
+        if start in self.cut_values:
+            source = self.cut_values[start]
+            start, end = 0, len(source)
         cut_short = end - start > SIGNATURE_SCAN_BYTES
-        text = self.source[start:min(end, start + SIGNATURE_SCAN_BYTES)].rstrip().decode(
+        text = source[start:min(end, start + SIGNATURE_SCAN_BYTES)].rstrip().decode(
             errors="replace")
         if "\n" not in text:  # most signatures: one line, nothing to dedent
             return _without_opener(text)[:MAX_SIGNATURE_CHARS]

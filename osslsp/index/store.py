@@ -116,6 +116,7 @@ class IndexStore:
         self._checkpointing = threading.Event()
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
         self._names_lock = threading.Lock()
+        self._merging: threading.Thread | None = None  # deferred merges of the bodies' index
         db_path.parent.mkdir(parents=True, exist_ok=True)
         if not self._usable():
             self._recreate()
@@ -217,8 +218,17 @@ class IndexStore:
         finally:
             self._checkpointing.clear()
 
+    def _close_thread_connection(self) -> None:
+        """Close this thread's connection (a thread that ends: its connection would stay)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            self._connections.remove(connection)
+            connection.close()
+            self._local.connection = None
+
     def close(self) -> None:
         """Close every connection this store opened."""
+        self.wait_for_merges()
         for connection in self._connections:
             connection.close()
         self._connections.clear()
@@ -319,9 +329,27 @@ class IndexStore:
         try:
             yield
         finally:
+            self._merging = threading.Thread(target=self._merge_bodies,
+                                             name="osslsp-index-merge", daemon=True)
+            self._merging.start()
+
+    def _merge_bodies(self) -> None:
+        """Merge the bodies' index into one segment and turn merges back on, on a thread of its
+        own: SQLite works without Python's lock, so the writer goes on (to rank files) meanwhile,
+        until its next write waits for this one."""
+        try:
             with self.transaction() as db:
                 db.execute("INSERT INTO def_tokens(def_tokens) VALUES('optimize')")
-            self._set_body_automerge(FTS_AUTOMERGE)
+                db.execute("INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', ?)",
+                           (FTS_AUTOMERGE,))
+        finally:
+            self._close_thread_connection()
+
+    def wait_for_merges(self) -> None:
+        """Return once deferred merges are done."""
+        if self._merging is not None:
+            self._merging.join()
+            self._merging = None
 
     def _set_body_automerge(self, segments: int) -> None:
         with self.transaction() as db:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from osslsp.index.bodies import without_comment_lines, without_function_bodies
+from osslsp.index.bodies import skim
 from osslsp.index.extract import extract
 
 SOURCE = b'''"""Module doc with an example:
@@ -53,7 +53,8 @@ second_part)
 
 
 def test_cut_source_keeps_lines_and_definitions() -> None:
-    cut, bodies = without_function_bodies(SOURCE)
+    skimmed = skim(SOURCE)
+    cut, bodies = skimmed.parsed, skimmed.cut_bodies
     assert cut.count(b"\n") == SOURCE.count(b"\n") and len(cut) < len(SOURCE)
     assert b"os.listdir" not in cut and b"width_in_units" not in cut  # these bodies were cut
     assert b'"(" + helper_name' not in cut  # brackets in strings and comments do not count
@@ -78,7 +79,7 @@ def test_cut_source_keeps_lines_and_definitions() -> None:
 
 def test_files_with_tabs_are_parsed_whole() -> None:
     source = b"def f():\n\tx = 1\n\treturn x\n"
-    assert without_function_bodies(source) == (source, {})
+    assert skim(source)[1:] == (source, {}, {})
 
 
 def test_comment_lines_become_spaces_outside_strings() -> None:
@@ -88,7 +89,7 @@ def test_comment_lines_become_spaces_outside_strings() -> None:
               b'# a real comment\n'
               b'x = 1  # trailing comments stay\n'
               b'    # """ a comment holding quotes stays too\n')
-    blanked = without_comment_lines(source)
+    blanked = skim(source).source
     assert len(blanked) == len(source) and blanked.count(b"\n") == source.count(b"\n")
     assert b"a line of the docstring" in blanked and b"a real comment" not in blanked
     assert b"trailing comments stay" in blanked and b'""" a comment holding quotes' in blanked
@@ -99,7 +100,36 @@ def test_a_whole_function_keeps_its_own_words_when_its_last_statement_was_cut() 
               b'    text = "(" + prefix_value\n'  # an unbalanced bracket: parsed whole
               b'    def inner():\n'
               b'        return nested_only_name\n')
-    assert len(without_function_bodies(source)[1]) == 1  # only inner's body was cut
+    assert len(skim(source).cut_bodies) == 1  # only inner's body was cut
     summary = extract("python", source)
     assert [d.name for d in summary.definitions] == ["outer"]
     assert {"text", "prefix_value", "inner"} <= set(summary.tokens[0].split())
+
+
+def test_long_module_level_values_are_cut_and_read_back_from_the_source() -> None:
+    source = (b'import os\n'
+              b'TABLE: dict[str, int] = {\n'
+              b'    "alpha": ALPHA_VALUE,\n'
+              b'    "beta": (2, 3),\n'
+              b'}\n'
+              b'def after(x):\n'
+              b'    return TABLE[x]\n'
+              b'TEXT = ("text with a bracket ( in it"\n'
+              b'        "and more")\n'  # apparently unbalanced: kept
+              b'class Later:\n'
+              b'    LIMIT = [\n'
+              b'        1]\n')  # a class's own values are kept
+    skimmed = skim(source)
+    assert skimmed.parsed.count(b"\n") == source.count(b"\n")
+    assert b"ALPHA_VALUE" not in skimmed.parsed and b"bracket ( in it" in skimmed.parsed
+    assert list(skimmed.cut_values.values()) == [source[10:83]]
+    summary = extract("python", source)
+    whole = extract("python", source + b"#\t\n")  # a tab: nothing is cut
+    assert summary.definitions == whole.definitions
+    assert set(summary.identifiers.split()) == set(whole.identifiers.split())
+    table = summary.definitions[0]
+    assert (table.name, table.line, table.end_line) == ("TABLE", 2, 5)
+    assert table.signature.startswith('TABLE: dict[str, int] = {\n    "alpha": ALPHA_VALUE,')
+    assert "ALPHA_VALUE" in summary.identifiers.split()
+    assert [(d.name, d.line) for d in summary.definitions[1:]] == [
+        ("after", 6), ("TEXT", 8), ("Later", 10), ("LIMIT", 11)]
