@@ -47,6 +47,7 @@ _LONG_VALUE = re.compile(rb"""
 """, re.VERBOSE)
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 PLACEHOLDER = b"..."
+_DOUBLE_QUOTE = ord('"')
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 # Found left to right, so that a `#` in a string and a quote in a comment are not taken for more.
 # A line of a triple-quoted string may be taken for code: at worst its brackets count.
@@ -137,8 +138,8 @@ def _without_long_values(source: bytes
         start, value_start = match.span("head")
         statement = source[start:match.end()].rstrip()
         value = statement[value_start - start:]
-        if quotes.open_at(start) or value.count(b'"""') % 2 or value.count(b"'''") % 2 or \
-                value[-1:] == b"\\" or not _balanced(value) or \
+        if quotes.open_at(start) or quotes.unbalanced_within(value_start, start + len(statement)) \
+                or value[-1:] == b"\\" or not _balanced(value) or \
                 b"#" in value[value.rfind(b"\n"):]:
             continue  # in a string, perhaps not the whole statement, or ending in a comment
         pieces.append(source[kept:value_start])
@@ -191,21 +192,36 @@ def _without_comment_lines(source: bytes, quotes: _TripleQuotes) -> bytes:
 
 
 class _TripleQuotes:
-    """Where a source's triple quotes are, found once: whether an offset may lie inside a
-    triple-quoted string (the triple quotes before it are unbalanced), and whether a range holds
-    an unbalanced number of them. A file has few: each question is two binary searches."""
+    """Where a source's triple-quoted strings open and close, found once: whether an offset may
+    lie inside one, and whether a range holds an unbalanced number of their quotes. A file has
+    few: each question is a binary search or two."""
 
     def __init__(self, source: bytes) -> None:
-        self.double = _offsets(source, b'"""')
-        self.single = _offsets(source, b"'''")
+        # Triple quotes of both kinds in file order, told apart by their first byte. Those of
+        # the other kind inside an open string, and those written as a one-line string of the
+        # other quote (`'"""'`), neither open nor close one: counted, they would leave every
+        # later `def` of the file inside a string, parsed whole.
+        self.delimiters: list[int] = []
+        open_quote = None
+        for offset in sorted(_offsets(source, b'"""') + _offsets(source, b"'''")):
+            quote = source[offset]
+            if open_quote is None:
+                if source[offset - 1:offset] == source[offset + 3:offset + 4] == \
+                        (b"'" if quote == _DOUBLE_QUOTE else b'"'):
+                    continue
+                open_quote = quote
+            elif quote != open_quote:
+                continue
+            else:
+                open_quote = None
+            self.delimiters.append(offset)
 
     def open_at(self, offset: int) -> bool:
-        return bool(bisect_left(self.double, offset) % 2 or bisect_left(self.single, offset) % 2)
+        return bisect_left(self.delimiters, offset) % 2 == 1
 
     def unbalanced_within(self, start: int, end: int) -> bool:
-        """Whether [start, end) holds an odd number of either kind."""
-        return bool((bisect_left(self.double, end - 2) - bisect_left(self.double, start)) % 2 or
-                    (bisect_left(self.single, end - 2) - bisect_left(self.single, start)) % 2)
+        """Whether [start, end) holds an odd number of them."""
+        return (bisect_left(self.delimiters, end - 2) - bisect_left(self.delimiters, start)) % 2 == 1
 
 
 def _offsets(source: bytes, needle: bytes) -> list[int]:

@@ -133,3 +133,17 @@ def test_long_module_level_values_are_cut_and_read_back_from_the_source() -> Non
     assert "ALPHA_VALUE" in summary.identifiers.split()
     assert [(d.name, d.line) for d in summary.definitions[1:]] == [
         ("after", 6), ("TEXT", 8), ("Later", 10), ("LIMIT", 11)]
+
+
+def test_triple_quotes_of_the_other_kind_or_in_one_line_strings_open_no_string() -> None:
+    source = (b'QUOTES = (\'"""\', "\'\'\'")\n'  # neither opens a string
+              b'EXAMPLE = """an example holding \'\'\' quotes"""\n'
+              b'def later(value):\n'
+              b'    # a comment\n'
+              b'    return value + 1\n')
+    skimmed = skim(source)
+    assert len(skimmed.cut_bodies) == 1 and b"value + 1" not in skimmed.parsed
+    assert b"a comment" not in skimmed.source
+    # A `def` in a string stays: the quotes before it are open.
+    in_string = b'TEXT = """\ndef example(x):\n    return x\n"""\n'
+    assert skim(in_string).parsed == in_string
