@@ -1,4 +1,5 @@
-"""What Python's parse can skip: function bodies, cut out, and comment lines, blanked.
+"""What Python's parse can skip: function bodies and long values, cut out, and comment lines,
+blanked.
 
 Parsing is most of a cold index's time, and function bodies are most of a Python file's bytes.
 A body is replaced by `...` on its last line with its newlines kept, so line numbers, signatures,
@@ -8,6 +9,10 @@ about 40% of the bytes (CPython's standard library: 7.8 s of parsing down to 2.4
 Cutting is lexical, so it is done only where it is safe without tokenizing: a body whose lines all
 lie deeper than its `def`, with balanced brackets and triple quotes, not ending in a line
 continuation, in a file without tabs or carriage returns. Anything else is parsed whole.
+
+A module-level assignment whose value runs over the lines after it (a table, a dict of strings:
+a sixth of what the standard library's parse read once bodies were cut) becomes `NAME = (...)`,
+its lines kept; its signature and words are read from its text, kept aside.
 
 Comment lines cost tree-sitter a sixth of what remains (they are lexed a byte at a time, and may
 stand anywhere), and the index of Python never reads them: they become spaces, which keeps every
