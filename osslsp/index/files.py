@@ -122,6 +122,8 @@ def unreadable_reason(data: bytes) -> str | None:
     head = data[:SNIFF_BYTES]
     if b"\0" in head:
         return "binary"
-    if GENERATED_HEADER.search(data[:1024]):
+    # Searched only where its words may be: the regex costs as much as hashing the whole file.
+    opening = data[:1024].lower()
+    if (b"generat" in opening or b"do not edit" in opening) and GENERATED_HEADER.search(opening):
         return "generated"
     return None
