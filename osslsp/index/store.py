@@ -329,8 +329,10 @@ class IndexStore:
         try:
             yield
         finally:
+            # not a daemon: a process exiting meanwhile waits for it, not tearing SQLite down
+            # under it
             self._merging = threading.Thread(target=self._merge_bodies,
-                                             name="osslsp-index-merge", daemon=True)
+                                             name="osslsp-index-merge")
             self._merging.start()
 
     def _merge_bodies(self) -> None:
