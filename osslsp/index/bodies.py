@@ -76,6 +76,8 @@ def skim(source: bytes) -> Skimmed:
     its long module-level values (searched for in what is left: a third of the bytes)."""
     quotes = _TripleQuotes(source)  # blanking keeps them all: comments holding them stay
     blanked = _without_comment_lines(source, quotes)
+    if b"\t" in source or b"\r" in source:  # the cutting regexes read neither
+        return Skimmed(blanked, blanked, {}, {})
     without_bodies, cut_bodies = _without_function_bodies(blanked, quotes)
     parsed, cut_values, removed = _without_long_values(without_bodies)
     if removed:  # functions after a cut value start earlier in the parsed text
@@ -94,8 +96,6 @@ def _removed_before(offset: int, ends: list[int], removed: list[tuple[int, int]]
 def _without_function_bodies(source: bytes, quotes: _TripleQuotes
                              ) -> tuple[bytes, dict[int, tuple[int, int]]]:
     """The source with safely cuttable function bodies cut, and where each cut body was."""
-    if b"\t" in source or b"\r" in source:
-        return source, {}
     pieces: list[bytes] = []
     cut: dict[int, tuple[int, int]] = {}
     kept = length = position = 0
@@ -132,8 +132,6 @@ def _without_long_values(source: bytes
     up to there) per cut. A value becomes `(...)` ending on its last line: lines are kept.
     The index reads an assignment's name and first lines, and its words (from the text kept).
     """
-    if b"\t" in source or b"\r" in source:
-        return source, {}, []
     pieces: list[bytes] = []
     values: dict[int, bytes] = {}
     removed: list[tuple[int, int]] = []
@@ -226,7 +224,8 @@ class _TripleQuotes:
 
     def unbalanced_within(self, start: int, end: int) -> bool:
         """Whether [start, end) holds an odd number of them."""
-        return (bisect_left(self.delimiters, end - 2) - bisect_left(self.delimiters, start)) % 2 == 1
+        inside = bisect_left(self.delimiters, end - 2) - bisect_left(self.delimiters, start)
+        return inside % 2 == 1
 
 
 def _offsets(source: bytes, needle: bytes) -> list[int]:
