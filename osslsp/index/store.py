@@ -116,7 +116,6 @@ class IndexStore:
         self._checkpointing = threading.Event()
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
         self._names_lock = threading.Lock()
-        self._merging: threading.Thread | None = None  # deferred merges of the bodies' index
         db_path.parent.mkdir(parents=True, exist_ok=True)
         if not self._usable():
             self._recreate()
@@ -218,21 +217,13 @@ class IndexStore:
         finally:
             self._checkpointing.clear()
 
-    def _close_thread_connection(self) -> None:
-        """Close this thread's connection (a thread that ends: its connection would stay)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            self._connections.remove(connection)
-            connection.close()
-            self._local.connection = None
-
     def close(self) -> None:
-        """Close every connection this store opened."""
-        self.wait_for_merges()
-        for connection in self._connections:
-            connection.close()
-        self._connections.clear()
-        self._local = threading.local()
+        """Close every connection this store opened, once no write is under way."""
+        with self._write_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+            self._local = threading.local()
 
     # writes (inside `transaction()`)
     @staticmethod
@@ -329,29 +320,9 @@ class IndexStore:
         try:
             yield
         finally:
-            # not a daemon: a process exiting meanwhile waits for it, not tearing SQLite down
-            # under it
-            self._merging = threading.Thread(target=self._merge_bodies,
-                                             name="osslsp-index-merge")
-            self._merging.start()
-
-    def _merge_bodies(self) -> None:
-        """Merge the bodies' index into one segment and turn merges back on, on a thread of its
-        own: SQLite works without Python's lock, so the writer goes on (to rank files) meanwhile,
-        until its next write waits for this one."""
-        try:
             with self.transaction() as db:
                 db.execute("INSERT INTO def_tokens(def_tokens) VALUES('optimize')")
-                db.execute("INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', ?)",
-                           (FTS_AUTOMERGE,))
-        finally:
-            self._close_thread_connection()
-
-    def wait_for_merges(self) -> None:
-        """Return once deferred merges are done."""
-        if self._merging is not None:
-            self._merging.join()
-            self._merging = None
+            self._set_body_automerge(FTS_AUTOMERGE)
 
     def _set_body_automerge(self, segments: int) -> None:
         with self.transaction() as db:

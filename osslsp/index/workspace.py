@@ -50,6 +50,10 @@ SKIPPED = summary_rows(FileSummary("", (), (), ""))  # binary or generated: no c
 DEFERRED_DIRECTORIES = frozenset({"test", "tests", "testing", "__tests__"})
 
 
+class IndexClosed(RuntimeError):
+    """A refresh was asked of an index that is closed."""
+
+
 @dataclass(frozen=True)
 class IndexStats:
     """What an index holds and how long its last refresh took."""
@@ -184,6 +188,7 @@ class WorkspaceIndex:
         self.related_cache: dict[str, list[Definition]] = {}  # per file, until the index changes
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
+        self._closing = threading.Event()  # set by `close`: a refresh stops at its next batch
 
     # paths
     def relative(self, path: Path | str) -> str | None:
@@ -209,7 +214,8 @@ class WorkspaceIndex:
                 cancel: threading.Event | None = None) -> IndexStats:
         """Bring the index up to date with the workspace on disk: new, changed, gone files."""
         started = time.perf_counter()
-        with self._refresh_lock, self.store.inline_checkpoints(), _collector_paused():
+        with self._refresh_lock, self._store_open(), self.store.inline_checkpoints(), \
+                _collector_paused():
             known = self.store.file_states()
             current = [file for file in workspace_files(self.root) if file.path not in
                        self._buffers]
@@ -218,29 +224,28 @@ class WorkspaceIndex:
             touched = [file for file in current if file.path not in known or
                        (known[file.path].size, known[file.path].mtime_ns) !=
                        (file.size, file.mtime_ns)]
-            # Deferred merges run on a thread once files are written, beside the ranking.
             with self.store.body_merges_deferred(len(touched) > WRITE_FILES):
                 changed, cancelled, usable_at = self._extract_all(touched, known, progress,
                                                                   cancel)
-                if gone:
-                    with self.store.transaction() as db:
-                        for path in gone:
-                            IndexStore.delete_file(db, path)
+            if gone:
+                with self.store.transaction() as db:
+                    for path in gone:
+                        IndexStore.delete_file(db, path)
             if changed or gone:
                 self._paths_changed()
                 self.related_cache.clear()
                 if not cancelled:
                     self.store.set_ranks(self._pagerank())
                 self.store.names_changed()
-            self.store.wait_for_merges()
             self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
             self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
+            stats = self._stats(changed, cancelled)  # before `close` may take the lock
         if changed:
             # What this process holds now (the index's tables, the server's model) lives long:
             # frozen, it is no longer walked by the collector's full passes, which took 30-50 ms
             # and landed on whatever ran then, a keystroke's re-index or retrieval.
             gc.freeze()
-        return self._stats(changed, cancelled)
+        return stats
 
     def _extract_all(self, touched: list[WorkspaceFile], known: dict[str, FileState],
                      progress: Progress | None,
@@ -298,7 +303,7 @@ class WorkspaceIndex:
             counts[0] += len(batch_results)
             if progress is not None:
                 progress(counts[0], total, batch_results[-1][0])
-            cancelled = cancel is not None and cancel.is_set()
+            cancelled = self._closing.is_set() or (cancel is not None and cancel.is_set())
             if cancelled:
                 break
             if len(pending) >= WRITE_FILES:
@@ -491,6 +496,17 @@ class WorkspaceIndex:
                           db_path=str(self.store.db_path), changed=changed, cancelled=cancelled,
                           usable_seconds=float(self.store.meta("usable_seconds") or 0))
 
+    @contextmanager
+    def _store_open(self) -> Iterator[None]:
+        """Inside the refresh lock: a refresh that comes after `close` ends before it starts."""
+        if self._closing.is_set():
+            raise IndexClosed(f"the index of {self.root} is closed")
+        yield
+
     def close(self) -> None:
+        """Stop watching and any refresh (at its next batch), then close the store: closing the
+        connection another thread is using crashed the process."""
+        self._closing.set()
         self.stop_watching()
-        self.store.close()
+        with self._refresh_lock:
+            self.store.close()

@@ -12,7 +12,8 @@ import pytest
 from osslsp.index import WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.index.files import unreadable_reason
 from osslsp.index.store import FTS_AUTOMERGE
-from osslsp.index.workspace import WRITE_FILES, _pagerank_scores, _worker_start
+from osslsp.index.workspace import BATCH_FILES, WRITE_FILES, IndexClosed, _pagerank_scores, \
+    _worker_start
 
 FILES = {
     "app/__init__.py": "from .client import Client\n",
@@ -331,3 +332,26 @@ def test_bodies_index_merges_are_deferred_only_while_many_files_are_written(
     assert _automerge(index) == (FTS_AUTOMERGE,)
     assert [d.name for d in index.definitions_named("scaled_0")] == ["scaled_0"]
     index.close()
+
+
+def test_close_stops_a_running_refresh_before_closing_the_store(tmp_path: Path) -> None:
+    # The server closes the index at shutdown while it may be indexing: closing the connection
+    # the refresh was writing with crashed the process.
+    root = tmp_path / "ws"
+    root.mkdir()
+    for number in range(4 * BATCH_FILES):
+        (root / f"module_{number}.py").write_text(f"def scaled_{number}(value):\n    return 1\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    closer = threading.Thread(target=index.close)
+
+    def close_once(done: int, total: int, path: str) -> None:
+        if not closer.is_alive() and done < total:
+            closer.start()
+            while not index._closing.is_set():  # close has begun: the refresh goes on, then stops
+                closer.join(0.001)
+
+    stats = index.refresh(progress=close_once)
+    closer.join(10)
+    assert stats.cancelled and 0 < stats.changed < 4 * BATCH_FILES and not closer.is_alive()
+    with pytest.raises(IndexClosed):
+        index.refresh()
