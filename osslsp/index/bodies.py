@@ -142,7 +142,7 @@ def _without_long_values(source: bytes
         statement = source[start:match.end()].rstrip()
         value = statement[value_start - start:]
         if quotes.open_at(start) or quotes.unbalanced_within(value_start, start + len(statement)) \
-                or value[-1:] == b"\\" or not _balanced(value) or \
+                or value[-1:] == b"\\" or not _balanced_code(value) or \
                 b"#" in value[value.rfind(b"\n"):]:
             continue  # in a string, perhaps not the whole statement, or ending in a comment
         pieces.append(source[kept:value_start])
@@ -163,9 +163,14 @@ def _cuttable(parameters: bytes, body: bytes) -> bool:
     brackets, parameters that close where the signature ends, no line continuation at its end."""
     if parameters.count(b"(") + 1 != parameters.count(b")") or body[-1:] == b"\\":
         return False
-    # Brackets in comments and one-line strings (`# see f(x`, `"("`) do not count, but finding
-    # those costs a regex pass: only done for the few bodies whose brackets seem unbalanced.
-    return _balanced(body) or _balanced(_COMMENT_OR_LINE_STRING.sub(b"", body))
+    return _balanced_code(body)
+
+
+def _balanced_code(code: bytes) -> bool:
+    """Whether code's brackets balance. Those in comments and one-line strings (`# see f(x`,
+    `"("`) do not count, but finding those costs a regex pass: only done for the few pieces of
+    code whose brackets seem unbalanced."""
+    return _balanced(code) or _balanced(_COMMENT_OR_LINE_STRING.sub(b"", code))
 
 
 def _balanced(code: bytes) -> bool:

@@ -114,15 +114,20 @@ def test_long_module_level_values_are_cut_and_read_back_from_the_source() -> Non
               b'}\n'
               b'def after(x):\n'
               b'    return TABLE[x]\n'
-              b'TEXT = ("text with a bracket ( in it"\n'
-              b'        "and more")\n'  # apparently unbalanced: kept
+              b'TEXT = ("text with a bracket ( in it"\n'  # balanced once strings are out: cut
+              b'        "and more")\n'
+              b'NUMBERS = [1,\n'
+              b'    2,\n'
+              b'3]\n'  # its last line is not a closing line: the value seems unbalanced, kept
               b'class Later:\n'
               b'    LIMIT = [\n'
               b'        1]\n')  # a class's own values are kept
     skimmed = skim(source)
     assert skimmed.parsed.count(b"\n") == source.count(b"\n")
-    assert b"ALPHA_VALUE" not in skimmed.parsed and b"bracket ( in it" in skimmed.parsed
-    assert list(skimmed.cut_values.values()) == [source[10:83]]
+    assert b"ALPHA_VALUE" not in skimmed.parsed and b"bracket ( in it" not in skimmed.parsed
+    assert b"    2,\n3]" in skimmed.parsed
+    assert list(skimmed.cut_values.values()) == [
+        source[10:83], b'TEXT = ("text with a bracket ( in it"\n        "and more")']
     summary = extract("python", source)
     whole = extract("python", source + b"#\t\n")  # a tab: nothing is cut
     assert summary.definitions == whole.definitions
@@ -132,7 +137,7 @@ def test_long_module_level_values_are_cut_and_read_back_from_the_source() -> Non
     assert table.signature.startswith('TABLE: dict[str, int] = {\n    "alpha": ALPHA_VALUE,')
     assert "ALPHA_VALUE" in summary.identifiers.split()
     assert [(d.name, d.line) for d in summary.definitions[1:]] == [
-        ("after", 6), ("TEXT", 8), ("Later", 10), ("LIMIT", 11)]
+        ("after", 6), ("TEXT", 8), ("NUMBERS", 10), ("Later", 13), ("LIMIT", 14)]
 
 
 def test_triple_quotes_of_the_other_kind_or_in_one_line_strings_open_no_string() -> None:
