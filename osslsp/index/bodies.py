@@ -31,12 +31,12 @@ from typing import NamedTuple
 # string are kept, so a body that does not follow fails the match instead of stretching them over
 # the code. Possessive repeats (`*+`) never give back what they matched: no backtracking per line.
 _FUNCTION = re.compile(rb"""
-    ^(?P<indent>[ ]*+)(?:async[ ]++)?def[ ]++\w++[ ]*+\(
+    ^(?P<indent>[ ]*+)(?:async[ ]++)?def[ ]++(?P<name>\w++)[ ]*+\(
     (?>(?P<parameters>(?:[^\n]*+\n(?P=indent)[ )])*?[^\n]*):[ ]*+(?:\#[^\n]*+)?\n)
-    (?>(?:(?:[ ]*+(?:\#[^\n]*+)?\n)*+(?P=indent)[ ]++[rRuUbB]?
+    (?>(?:(?:[ ]*+(?:\#[^\n]*+)?\n)*+(?P=indent)[ ]++(?P<doc>[rRuUbB]?
         (?:\"\"\"[^"\\]*+(?:(?:\\[\s\S]|"(?!""))[^"\\]*+)*+\"\"\"
            |'\'\'[^'\\]*+(?:(?:\\[\s\S]|'(?!''))[^'\\]*+)*+'\'\'
-           |"[^"\\\n]*+(?:\\[\s\S][^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\[\s\S][^'\\\n]*+)*+')
+           |"[^"\\\n]*+(?:\\[\s\S][^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\[\s\S][^'\\\n]*+)*+'))
         [ ]*+(?:\#[^\n]*+)?\n)?)
     (?P<body>(?:[ ]*+\n)*+(?P<body_indent>(?P=indent)[ ]++)(?![rRuUbB]?["'])[^\n]++(?:\n|\Z)
         (?:(?:[ ]*+(?:\#[^\n]*+)?\n)*+(?P=indent)[ ]++[^\n]++(?:\n|\Z))*+)
@@ -52,6 +52,7 @@ _LONG_VALUE = re.compile(rb"""
 """, re.VERBOSE)
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 PLACEHOLDER = b"..."
+DECORATOR_SEARCH_LINES = 12
 _DOUBLE_QUOTE = ord('"')
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 # Found left to right, so that a `#` in a string and a quote in a comment are not taken for more.
@@ -59,32 +60,48 @@ _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 _COMMENT_OR_LINE_STRING = re.compile(rb"""\#[^\n]*+|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'""")
 
 
+class FoldedFunction(NamedTuple):
+    """A function taken out of the parse whole: `...` stands on its last line. Offsets are in
+    the skimmed source."""
+
+    name: str
+    header: tuple[int, int]  # from its `def` (or `async`) to its first statement
+    docstring: tuple[int, int] | None  # the literal
+    body: tuple[int, int]  # after the docstring
+    lines: int  # from its `def` line to its last: line breaks
+
+
 class Skimmed(NamedTuple):
     """A Python source made cheaper to parse, with what reading the parse back needs."""
 
     source: bytes  # the source with its comment lines blanked: every offset kept
-    parsed: bytes  # that, with the function bodies and long values that can be cut cut
-    # where each cut function starts in `parsed` (its `def`, or `async`), to the (start, end) of
-    # its body (after the docstring) in `source`
+    parsed: bytes  # that, with the functions, bodies and long values that can be cut cut
+    # where each function whose body alone was cut (a decorated one) starts in `parsed` (its
+    # `def`, or `async`), to the (start, end) of its body (after the docstring) in `source`
     cut_bodies: dict[int, tuple[int, int]]
+    # where each folded function's `...` stands in `parsed`, to what it was
+    folded: dict[int, FoldedFunction]
     # where each module-level assignment whose value was cut starts in `parsed`, to its text
     cut_values: dict[int, bytes]
 
 
-def skim(source: bytes) -> Skimmed:
-    """A source's comment lines blanked, then its function bodies cut where that is safe, then
-    its long module-level values (searched for in what is left: a third of the bytes)."""
+def skim(source: bytes, fold: bool = True) -> Skimmed:
+    """A source's comment lines blanked, then its functions folded (or their bodies cut) where
+    that is safe, then its long module-level values (searched for in what is left: a fifth of
+    the bytes). `fold=False` cuts bodies only, leaving every `def` in the parse."""
     quotes = _TripleQuotes(source)  # blanking keeps them all: comments holding them stay
     blanked = _without_comment_lines(source, quotes)
     if b"\t" in source or b"\r" in source:  # the cutting regexes read neither
-        return Skimmed(blanked, blanked, {}, {})
-    without_bodies, cut_bodies = _without_function_bodies(blanked, quotes)
-    parsed, cut_values, removed = _without_long_values(without_bodies)
-    if removed:  # functions after a cut value start earlier in the parsed text
+        return Skimmed(blanked, blanked, {}, {}, {})
+    without_functions, cut_bodies, folded = _without_functions(blanked, quotes, fold)
+    parsed, cut_values, removed = _without_long_values(without_functions)
+    if removed:  # functions after a cut value stand earlier in the parsed text
         ends = [end for end, _ in removed]
         cut_bodies = {start - _removed_before(start, ends, removed): body
                       for start, body in cut_bodies.items()}
-    return Skimmed(blanked, parsed, cut_bodies, cut_values)
+        folded = {start - _removed_before(start, ends, removed): function
+                  for start, function in folded.items()}
+    return Skimmed(blanked, parsed, cut_bodies, folded, cut_values)
 
 
 def _removed_before(offset: int, ends: list[int], removed: list[tuple[int, int]]) -> int:
@@ -93,11 +110,14 @@ def _removed_before(offset: int, ends: list[int], removed: list[tuple[int, int]]
     return removed[index - 1][1] if index else 0
 
 
-def _without_function_bodies(source: bytes, quotes: _TripleQuotes
-                             ) -> tuple[bytes, dict[int, tuple[int, int]]]:
-    """The source with safely cuttable function bodies cut, and where each cut body was."""
+def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
+                       ) -> tuple[bytes, dict[int, tuple[int, int]], dict[int, FoldedFunction]]:
+    """The source with safely cuttable functions folded to `...` (with their decorators), or,
+    where a decorator spans lines, their bodies cut; where each cut body was, and what each fold
+    took out."""
     pieces: list[bytes] = []
     cut: dict[int, tuple[int, int]] = {}
+    folded: dict[int, FoldedFunction] = {}
     kept = length = position = 0
     # `find` skips to the next `def ` in C: a regex searched from every position costs 20 times
     # as much. The whole function is then matched from the start of that line.
@@ -112,17 +132,62 @@ def _without_function_bodies(source: bytes, quotes: _TripleQuotes
         if quotes.open_at(match.start()) or quotes.unbalanced_within(start, end) or \
                 not _cuttable(match["parameters"], source[start:end]):
             continue  # an example in a docstring, or a body that is not whole statements
-        function_start = length + match.end("indent") - kept  # in the new text
-        pieces.append(source[kept:start])
-        placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + PLACEHOLDER
-        pieces.append(placeholder)
-        length += start - kept + len(placeholder)
-        cut[function_start] = (start, end)
+        indent = match["indent"]
+        line_start = _fold_start(source, match.start(), len(indent), kept) if fold else None
+        if line_start is not None and not quotes.unbalanced_within(line_start, start):
+            # The whole function, decorators included: its line breaks, then `...` where its
+            # last line starts.
+            lines = source.count(b"\n", line_start, end)
+            pieces.append(source[kept:line_start])
+            length += line_start - kept + lines + len(indent)
+            pieces.append(b"\n" * lines + indent + PLACEHOLDER)
+            first_statement = match.start("doc") if match["doc"] else match.end("body_indent")
+            folded[length] = FoldedFunction(
+                match["name"].decode(), (line_start + len(indent), first_statement),
+                match.span("doc") if match["doc"] else None, (start, end), lines)
+            length += len(PLACEHOLDER)
+        else:
+            function_start = length + match.end("indent") - kept  # in the new text
+            pieces.append(source[kept:start])
+            placeholder = b"\n" * source.count(b"\n", start, end) + match["body_indent"] + \
+                PLACEHOLDER
+            pieces.append(placeholder)
+            length += start - kept + len(placeholder)
+            cut[function_start] = (start, end)
         kept = position = end
-    if not cut:
-        return source, {}
+    if not pieces:
+        return source, {}, {}
     pieces.append(source[kept:])
-    return b"".join(pieces), cut
+    return b"".join(pieces), cut, folded
+
+
+def _fold_start(source: bytes, line_start: int, indent: int, floor: int) -> int | None:
+    """Where a function whose `def` line starts at `line_start` can be folded from: that line,
+    or the first of the one-line decorators right above it. None where a decorator spans lines
+    (or none of that is told within a dozen lines): folding from the `def` would leave it
+    decorating nothing. Looks back over blank lines, deeper lines and closing brackets to the
+    statement before, not past `floor` (where the last cut ended)."""
+    start, line_end = line_start, line_start - 1
+    adjacent = True  # no deeper line or closing bracket between that statement and `start`
+    for _ in range(DECORATOR_SEARCH_LINES):
+        if line_end <= floor:
+            return start
+        previous = source.rfind(b"\n", 0, line_end) + 1
+        line = source[previous:line_end]
+        line_end = previous - 1
+        code = line.lstrip(b" ")
+        if not code:
+            continue
+        column = len(line) - len(code)
+        if column > indent or code[:1] in b")]}":
+            adjacent = False
+        elif code[:1] != b"@":
+            return start
+        elif adjacent and column == indent and _balanced(code) and code[-1:] != b"\\":
+            start = previous
+        else:
+            return None
+    return None
 
 
 def _without_long_values(source: bytes

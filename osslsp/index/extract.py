@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from bisect import bisect_left
 import string
 from dataclasses import dataclass
 from functools import cache
@@ -11,8 +12,8 @@ from typing import NamedTuple
 
 import tree_sitter
 
-from osslsp.index.bodies import skim
-from osslsp.index.specs import SPECS, LanguageSpec
+from osslsp.index.bodies import FoldedFunction, Skimmed, skim
+from osslsp.index.specs import SPECS
 from osslsp.languages import grammar, parser
 
 MAX_SIGNATURE_LINES = 10
@@ -77,32 +78,20 @@ class FileSummary:
 
 def extract(language: str, source: bytes) -> FileSummary:
     """Definitions, imports and identifiers of a source file. Broken code gives what parses."""
-    spec = SPECS[language]
-    parsed, cut_bodies, cut_values = source, {}, {}
-    if language == "python":
-        # Comment lines blanked (every offset kept) before bodies are cut, so that cut bodies'
-        # words leave them out as the parsed text's do: their prose would match bodies by words
-        # such as "the".
-        source, parsed, cut_bodies, cut_values = skim(source)
-    tree = parser(language).parse(parsed)
-    # The file's words: those of the parsed text, then each cut body's, whose first few KB are
-    # kept as the body's own (split once: most bodies are shorter).
-    original_words = source.translate(_WORD_BYTES)
-    parsed_words = parsed.translate(_WORD_BYTES) if parsed is not source else original_words
-    runs = set(parsed_words.split())
-    cut_windows: dict[int, set[bytes]] = {}
-    for function_start, (start, end) in cut_bodies.items():
-        window = cut_windows[function_start] = set(
-            original_words[start:min(end, start + BODY_TOKEN_BYTES)].split())
-        runs.update(window if end - start <= BODY_TOKEN_BYTES else
-                    original_words[start:end].split())
-    for statement in cut_values.values():
-        runs.update(statement.translate(_WORD_BYTES).split())
-    identifiers = _identifiers(runs) - _keyword_bytes(language)
-    walker = _Walker(language, spec, parsed, parsed_words, cut_windows, cut_values, identifiers)
-    walker.walk(tree.root_node, (), in_scope=False)
-    return FileSummary(language, tuple(walker.definitions), tuple(walker.imports),
-                       b" ".join(identifiers).decode(), tuple(walker.tokens))
+    if language != "python":
+        skimmed = Skimmed(source, source, {}, {}, {})
+        return _Walker(language, skimmed, parser(language).parse(source)).summary()
+    # Comment lines blanked (every offset kept) before functions are cut, so that cut bodies'
+    # words leave them out as the parsed text's do: their prose would match bodies by words
+    # such as "the".
+    skimmed = skim(source)
+    tree = parser(language).parse(skimmed.parsed)
+    if skimmed.folded and tree.root_node.has_error:
+        # Folding is lexical: should it have broken the parse (a decorator it did not see, say),
+        # the file is read again with every `def` in place.
+        skimmed = skim(source, fold=False)
+        tree = parser(language).parse(skimmed.parsed)
+    return _Walker(language, skimmed, tree).summary()
 
 
 @cache
@@ -114,21 +103,44 @@ def _import_query(language: str) -> tree_sitter.Query | None:
 class _Walker:
     """Visits the definition-bearing parts of a tree, collecting definitions and imports."""
 
-    def __init__(self, language: str, spec: LanguageSpec, source: bytes, parsed_words: bytes,
-                 cut_windows: dict[int, set[bytes]], cut_values: dict[int, bytes],
-                 identifiers: set[bytes]) -> None:
+    def __init__(self, language: str, skimmed: Skimmed, tree: tree_sitter.Tree) -> None:
         self.language = language
-        self.spec = spec
-        self.source = source  # what was parsed
-        self.parsed_words = parsed_words  # what was parsed, with only the words' bytes kept
-        # the words of each body cut before parsing, by where its function starts in the parse
-        self.cut_windows = cut_windows
-        # the text of each assignment whose value was cut, by where it starts in the parse
-        self.cut_values = cut_values
-        self.identifiers = identifiers  # the file's, which bodies' words are kept of
+        self.spec = SPECS[language]
+        self.tree = tree
+        self.source = skimmed.parsed  # what was parsed
+        self.skimmed = skimmed  # and what it was cut from
+        # The file's words: those of the parsed text, then each cut body's, whose first few KB
+        # are kept as the body's own (split once: most bodies are shorter), then a folded
+        # function's signature and docstring.
+        original_words = skimmed.source.translate(_WORD_BYTES)
+        self.parsed_words = skimmed.parsed.translate(_WORD_BYTES) \
+            if skimmed.parsed is not skimmed.source else original_words
+        runs = set(self.parsed_words.split())
+        # the words of each body cut before parsing, by where its function stands in the parse
+        self.cut_windows: dict[int, set[bytes]] = {}
+        bodies = list(skimmed.cut_bodies.items())
+        for placeholder, function in skimmed.folded.items():
+            bodies.append((placeholder, function.body))
+            runs.update(original_words[function.header[0]:function.body[0]].split())
+        for function_start, (start, end) in bodies:
+            window = self.cut_windows[function_start] = set(
+                original_words[start:min(end, start + BODY_TOKEN_BYTES)].split())
+            runs.update(window if end - start <= BODY_TOKEN_BYTES else
+                        original_words[start:end].split())
+        for statement in skimmed.cut_values.values():
+            runs.update(statement.translate(_WORD_BYTES).split())
+        self.original_words = original_words
+        self.folded_at = list(skimmed.folded)  # in file order
+        # the file's, which bodies' words are kept of
+        self.identifiers = _identifiers(runs) - _keyword_bytes(language)
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
+
+    def summary(self) -> FileSummary:
+        self.walk(self.tree.root_node, (), in_scope=False)
+        return FileSummary(self.language, tuple(self.definitions), tuple(self.imports),
+                           b" ".join(self.identifiers).decode(), tuple(self.tokens))
 
     def walk(self, node: tree_sitter.Node, scope: tuple[str, ...], in_scope: bool,
              wrapper: tree_sitter.Node | None = None) -> None:
@@ -137,6 +149,7 @@ class _Walker:
         tree from its root (quadratic over a module's many top-level statements)."""
         spec = self.spec
         imports, definitions, transparent = spec.imports, spec.definitions, spec.transparent
+        folded = self.skimmed.folded
         for child in node.named_children:
             kind_of_child = child.type
             if kind_of_child in imports:
@@ -144,6 +157,8 @@ class _Walker:
             kind = definitions.get(kind_of_child)
             if kind is not None:
                 self._definition(child, kind_of_child, kind, scope, in_scope, wrapper or child)
+            elif kind_of_child == "expression_statement" and child.start_byte in folded:
+                self._folded_definition(child, folded[child.start_byte], scope, in_scope)
             elif kind_of_child in transparent:
                 inner_wrapper = (wrapper or child) if kind_of_child in spec.prefix_wrappers \
                     else None
@@ -170,6 +185,23 @@ class _Walker:
         if node_type in self.spec.scopes:  # members after their scope: the list stays in file order
             members = body or node.child_by_field_name("type") or node
             self.walk(members, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
+
+    def _folded_definition(self, placeholder: tree_sitter.Node, function: FoldedFunction,
+                           scope: tuple[str, ...], in_scope: bool) -> None:
+        """Record a function folded out of the parse, read from its text; `placeholder`: the
+        `...` on its last line."""
+        source = self.skimmed.source
+        header_start, header_end = function.header
+        doc = ""
+        if function.docstring is not None:
+            doc = _docstring_text(source[slice(*function.docstring)].decode(errors="replace"))
+        end_line = placeholder.start_point.row + 1
+        self.definitions.append(Definition(
+            function.name, "method" if in_scope else "function", ".".join(scope),
+            _signature_text(source, header_start, header_end, placeholder.start_point.column),
+            doc, end_line - function.lines, end_line))
+        self.tokens.append(b" ".join(self.cut_windows[placeholder.start_byte] &
+                                     self.identifiers).decode())
 
     def _refine_kind(self, node: tree_sitter.Node, node_type: str, kind: str,
                      in_scope: bool) -> str | None:
@@ -233,28 +265,10 @@ class _Walker:
                 body = value.child_by_field_name("body")
         source, start = self.source, outer.start_byte
         end = body.start_byte if body is not None else outer.end_byte
-        if start in self.cut_values:
-            source = self.cut_values[start]
+        if start in self.skimmed.cut_values:
+            source = self.skimmed.cut_values[start]
             start, end = 0, len(source)
-        cut_short = end - start > SIGNATURE_SCAN_BYTES
-        text = source[start:min(end, start + SIGNATURE_SCAN_BYTES)].rstrip().decode(
-            errors="replace")
-        if "\n" not in text:  # most signatures: one line, nothing to dedent
-            return _without_opener(text)[:MAX_SIGNATURE_CHARS]
-        lines = [line for line in text.splitlines() if line.strip()]  # and comments blanked
-        while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
-            lines.pop()  # comments opening the body
-        lines = _without_opener("\n".join(lines)).splitlines()
-        if len(lines) == 1:  # comments dropped: nothing to dedent (the text starts at the name)
-            return lines[0][:MAX_SIGNATURE_CHARS]
-        if len(lines) > MAX_SIGNATURE_LINES or cut_short:
-            lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
-        # The first line starts at the definition (its indentation not sliced in): the others
-        # lose the indentation all of them share with it.
-        indent = outer.start_point.column
-        margin = min(indent, *(len(line) - len(line.lstrip()) for line in lines[1:]))
-        return "\n".join([" " * (indent - margin) + lines[0]] +
-                         [line[margin:] for line in lines[1:]])[:MAX_SIGNATURE_CHARS]
+        return _signature_text(source, start, end, outer.start_point.column)
 
     def _body_tokens(self, node: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
@@ -264,8 +278,13 @@ class _Walker:
         if window is None:  # parsed whole: the window starts after the docstring, as when cut
             docstring = self._docstring_node(body)
             start = docstring.end_byte if docstring is not None else body.start_byte
-            window = set(self.parsed_words[start:min(body.end_byte,
-                                                       start + BODY_TOKEN_BYTES)].split())
+            end = min(body.end_byte, start + BODY_TOKEN_BYTES)
+            window = set(self.parsed_words[start:end].split())
+            # functions folded out of it: their signatures' and docstrings' words, as if parsed
+            folded = self.folded_at
+            for placeholder in folded[bisect_left(folded, start):bisect_left(folded, end)]:
+                header_start, header_end = self.skimmed.folded[placeholder].header
+                window.update(self.original_words[header_start:header_end].split())
         return b" ".join(window & self.identifiers).decode()
 
     def _doc(self, outer: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
@@ -277,12 +296,7 @@ class _Walker:
         docstring = self._docstring_node(body)
         if docstring is None:
             return ""
-        raw = self._text(docstring.named_child(0))
-        stripped = raw.lstrip("rRbBuUfF")
-        quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
-        inner = stripped[len(quote):len(stripped) - len(quote)]
-        # One line (most) needs no dedenting: cleandoc's work is for the lines after the first.
-        return _clean_doc(inspect.cleandoc(inner) if "\n" in inner else inner.expandtabs())
+        return _docstring_text(self._text(docstring.named_child(0)))
 
     def _docstring_node(self, body: tree_sitter.Node | None) -> tree_sitter.Node | None:
         """The statement that is a body's docstring, if it opens with one."""
@@ -361,6 +375,29 @@ def _identifiers(runs: set[bytes]) -> set[bytes]:
     return {run for run in runs if len(run) >= MIN_IDENTIFIER_CHARS and run[0] > _LAST_DIGIT}
 
 
+def _signature_text(source: bytes, start: int, end: int, indent: int) -> str:
+    """A signature from the text between a definition's start and its body (or the first lines
+    of that text); `indent`: the definition's column."""
+    cut_short = end - start > SIGNATURE_SCAN_BYTES
+    text = source[start:min(end, start + SIGNATURE_SCAN_BYTES)].rstrip().decode(
+        errors="replace")
+    if "\n" not in text:  # most signatures: one line, nothing to dedent
+        return _without_opener(text)[:MAX_SIGNATURE_CHARS]
+    lines = [line for line in text.splitlines() if line.strip()]  # and comments blanked
+    while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
+        lines.pop()  # comments opening the body
+    lines = _without_opener("\n".join(lines)).splitlines()
+    if len(lines) == 1:  # comments dropped: nothing to dedent (the text starts at the name)
+        return lines[0][:MAX_SIGNATURE_CHARS]
+    if len(lines) > MAX_SIGNATURE_LINES or cut_short:
+        lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
+    # The first line starts at the definition (its indentation not sliced in): the others
+    # lose the indentation all of them share with it.
+    margin = min(indent, *(len(line) - len(line.lstrip()) for line in lines[1:]))
+    return "\n".join([" " * (indent - margin) + lines[0]] +
+                     [line[margin:] for line in lines[1:]])[:MAX_SIGNATURE_CHARS]
+
+
 def _without_opener(signature: str) -> str:
     """A signature without what opens the body (`:`, `{`, `=>`)."""
     if signature[-1:] == ":":  # most: Python's
@@ -378,6 +415,15 @@ def _find_descendant(node: tree_sitter.Node, node_type: str) -> tree_sitter.Node
             return current
         queue.extend(current.named_children)
     return None
+
+
+def _docstring_text(literal: str) -> str:
+    """A docstring's text from its literal (quotes and prefix included)."""
+    stripped = literal.lstrip("rRbBuUfF")
+    quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
+    inner = stripped[len(quote):len(stripped) - len(quote)]
+    # One line (most) needs no dedenting: cleandoc's work is for the lines after the first.
+    return _clean_doc(inspect.cleandoc(inner) if "\n" in inner else inner.expandtabs())
 
 
 def _clean_doc(text: str) -> str:

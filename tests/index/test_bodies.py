@@ -29,6 +29,7 @@ def one_liner(x): return x
 
 
 class Shape:
+    @property
     def area(self) -> float:
         'Area in square units.'
         width = self.width_in_units
@@ -49,6 +50,14 @@ def brackets_in_text():
 def unbalanced():
     return combined(first_part,
 second_part)
+
+
+@register(
+    "name",
+)
+async def handler(request):
+    """Handles."""
+    return await request.read()
 '''
 
 
@@ -59,19 +68,25 @@ def test_cut_source_keeps_lines_and_definitions() -> None:
     assert b"os.listdir" not in cut and b"width_in_units" not in cut  # these bodies were cut
     assert b'"(" + helper_name' not in cut  # brackets in strings and comments do not count
     assert b'not a def: def fake' in cut and b"combined(first_part" in cut  # these were not
-    assert len(bodies) == 3
+    # Functions are folded out of the parse whole, with one-line decorators; under a decorator
+    # spanning lines, only the body is cut.
+    assert [function.name for function in skimmed.folded.values()] == [
+        "black_style", "area", "brackets_in_text"]
+    assert b"black_style" not in cut and b"Documented" not in cut and b"@property" not in cut
+    assert len(bodies) == 1 and b"async def handler(" in cut
 
     summary = extract("python", SOURCE)
     assert [(d.name, d.scope, d.line, d.end_line) for d in summary.definitions] == [
-        ("black_style", "", 9, 18), ("one_liner", "", 21, 21), ("Shape", "", 24, 34),
-        ("area", "Shape", 25, 28), ("perimeter", "Shape", 30, 34), ("brackets_in_text", "", 37, 39),
-        ("unbalanced", "", 42, 44)]
+        ("black_style", "", 9, 18), ("one_liner", "", 21, 21), ("Shape", "", 24, 35),
+        ("area", "Shape", 25, 29), ("perimeter", "Shape", 31, 35), ("brackets_in_text", "", 38, 40),
+        ("unbalanced", "", 43, 45), ("handler", "", 48, 53)]
     whole = extract("python", SOURCE + b"#\t\n")  # a tab: nothing is cut
     assert whole.definitions == summary.definitions and whole.tokens == summary.tokens
     names = {d.name: d for d in summary.definitions}
     assert names["black_style"].doc == "Documented."
     assert names["area"].doc == "Area in square units."
     assert names["black_style"].signature.endswith(") -> dict[str, int]")
+    assert names["handler"].signature == '@register(\n    "name",\n)\nasync def handler(request)'
     tokens = dict(zip((d.name for d in summary.definitions), summary.tokens))
     assert "listdir" in tokens["black_style"].split()  # read from the cut body
     assert "width_in_units" in tokens["area"].split()
@@ -79,7 +94,7 @@ def test_cut_source_keeps_lines_and_definitions() -> None:
 
 def test_files_with_tabs_are_parsed_whole() -> None:
     source = b"def f():\n\tx = 1\n\treturn x\n"
-    assert skim(source)[1:] == (source, {}, {})
+    assert skim(source)[1:] == (source, {}, {}, {})
 
 
 def test_comment_lines_become_spaces_outside_strings() -> None:
@@ -100,7 +115,7 @@ def test_a_whole_function_keeps_its_own_words_when_its_last_statement_was_cut() 
               b'    text = "(" + prefix_value\n'  # an unbalanced bracket: parsed whole
               b'    def inner():\n'
               b'        return nested_only_name\n')
-    assert len(skim(source).cut_bodies) == 1  # only inner's body was cut
+    assert len(skim(source).folded) == 1  # only inner was cut
     summary = extract("python", source)
     assert [d.name for d in summary.definitions] == ["outer"]
     assert {"text", "prefix_value", "inner"} <= set(summary.tokens[0].split())
@@ -147,8 +162,22 @@ def test_triple_quotes_of_the_other_kind_or_in_one_line_strings_open_no_string()
               b'    # a comment\n'
               b'    return value + 1\n')
     skimmed = skim(source)
-    assert len(skimmed.cut_bodies) == 1 and b"value + 1" not in skimmed.parsed
+    assert len(skimmed.folded) == 1 and b"value + 1" not in skimmed.parsed
     assert b"a comment" not in skimmed.source
     # A `def` in a string stays: the quotes before it are open.
     in_string = b'TEXT = """\ndef example(x):\n    return x\n"""\n'
     assert skim(in_string).parsed == in_string
+
+
+def test_a_fold_that_breaks_the_parse_is_undone() -> None:
+    # The comment holds triple quotes, so it is not blanked, and hides the decorator from the
+    # fold's look back: the folded text no longer parses (a decorator with nothing under it).
+    source = (b'@decorator\n'
+              b'# """ a comment that stays """\n'
+              b'def decorated(x):\n'
+              b'    return x\n')
+    assert len(skim(source).folded) == 1
+    summary = extract("python", source)
+    whole = extract("python", source + b"#\t\n")  # a tab: nothing is cut
+    assert summary.definitions == whole.definitions and summary.tokens == whole.tokens
+    assert summary.definitions[0].signature.startswith("@decorator\n")
