@@ -51,13 +51,15 @@ _LONG_VALUE = re.compile(rb"""
     (?:\n[)\]}][^\n]*+)?
 """, re.VERBOSE)
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
+_BLANK = re.compile(rb"[ \n]*+")
 PLACEHOLDER = b"..."
 DECORATOR_SEARCH_LINES = 12
 _DOUBLE_QUOTE = ord('"')
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 # Found left to right, so that a `#` in a string and a quote in a comment are not taken for more.
 # A line of a triple-quoted string may be taken for code: at worst its brackets count.
-_COMMENT_OR_LINE_STRING = re.compile(rb"""\#[^\n]*+|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'""")
+_COMMENT_OR_LINE_STRING = re.compile(
+    rb"""\#[^\n]*+|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'""")
 
 
 class FoldedFunction(NamedTuple):
@@ -133,18 +135,21 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
                 not _cuttable(match["parameters"], source[start:end]):
             continue  # an example in a docstring, or a body that is not whole statements
         indent = match["indent"]
-        line_start = _fold_start(source, match.start(), len(indent), kept) if fold else None
-        if line_start is not None and not quotes.unbalanced_within(line_start, start):
+        line_start = match.start()
+        if fold and not _BLANK.fullmatch(source, kept, line_start):  # else no decorator above
+            line_start = _fold_start(source, line_start, len(indent), kept)
+        if fold and line_start is not None and not quotes.unbalanced_within(line_start, start):
             # The whole function, decorators included: its line breaks, then `...` where its
             # last line starts.
             lines = source.count(b"\n", line_start, end)
             pieces.append(source[kept:line_start])
             length += line_start - kept + lines + len(indent)
             pieces.append(b"\n" * lines + indent + PLACEHOLDER)
-            first_statement = match.start("doc") if match["doc"] else match.end("body_indent")
+            doc_start, doc_end = match.span("doc")
             folded[length] = FoldedFunction(
-                match["name"].decode(), (line_start + len(indent), first_statement),
-                match.span("doc") if match["doc"] else None, (start, end), lines)
+                match["name"].decode(),
+                (line_start + len(indent), match.end("body_indent") if doc_start < 0 else doc_start),
+                None if doc_start < 0 else (doc_start, doc_end), (start, end), lines)
             length += len(PLACEHOLDER)
         else:
             function_start = length + match.end("indent") - kept  # in the new text
