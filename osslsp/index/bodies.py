@@ -63,14 +63,24 @@ _COMMENT_OR_LINE_STRING = re.compile(
 
 
 class FoldedFunction(NamedTuple):
-    """A function taken out of the parse whole: `...` stands on its last line. Offsets are in
-    the skimmed source."""
+    """A function taken out of the parse whole. Offsets are in the skimmed source, lines counted
+    from the first line of its run (see `FoldedRun`)."""
 
     name: str
     header: tuple[int, int]  # from its `def` (or `async`) to its first statement
     docstring: tuple[int, int] | None  # the literal
     body: tuple[int, int]  # after the docstring
-    lines: int  # from its `def` line to its last: line breaks
+    first_line: int  # where it starts (its decorators')
+    last_line: int
+
+
+class FoldedRun(NamedTuple):
+    """Functions folded one after the other in the same block (only blank lines between them),
+    which one `...` on the last one's last line stands for: a class's methods are most often
+    such a run, and each statement parsed costs."""
+
+    lines: int  # from the run's first line to the `...`'s
+    functions: list[FoldedFunction]
 
 
 class Skimmed(NamedTuple):
@@ -81,8 +91,8 @@ class Skimmed(NamedTuple):
     # where each function whose body alone was cut (a decorated one) starts in `parsed` (its
     # `def`, or `async`), to the (start, end) of its body (after the docstring) in `source`
     cut_bodies: dict[int, tuple[int, int]]
-    # where each folded function's `...` stands in `parsed`, to what it was
-    folded: dict[int, FoldedFunction]
+    # where each run of folded functions' `...` stands in `parsed`, to what it was
+    folded: dict[int, FoldedRun]
     # where each module-level assignment whose value was cut starts in `parsed`, to its text
     cut_values: dict[int, bytes]
 
@@ -113,14 +123,17 @@ def _removed_before(offset: int, ends: list[int], removed: list[tuple[int, int]]
 
 
 def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
-                       ) -> tuple[bytes, dict[int, tuple[int, int]], dict[int, FoldedFunction]]:
+                       ) -> tuple[bytes, dict[int, tuple[int, int]], dict[int, FoldedRun]]:
     """The source with safely cuttable functions folded to `...` (with their decorators), or,
     where a decorator spans lines, their bodies cut; where each cut body was, and what each fold
     took out."""
     pieces: list[bytes] = []
     cut: dict[int, tuple[int, int]] = {}
-    folded: dict[int, FoldedFunction] = {}
+    folded: dict[int, FoldedRun] = {}
     kept = length = position = 0
+    # the run of folded functions being gathered: where its `...` stands, where it ends
+    run_functions: list[FoldedFunction] = []
+    run_key = run_end = run_lines = -1
     # `find` skips to the next `def ` in C: a regex searched from every position costs 20 times
     # as much. The whole function is then matched from the start of that line.
     while (found := source.find(b"def ", position)) >= 0:
@@ -136,21 +149,37 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
             continue  # an example in a docstring, or a body that is not whole statements
         indent = match["indent"]
         line_start = match.start()
-        if fold and not _BLANK.fullmatch(source, kept, line_start):  # else no decorator above
+        after_blank = _BLANK.fullmatch(source, kept, line_start) is not None
+        if fold and not after_blank:  # else no decorator stands above
             line_start = _fold_start(source, line_start, len(indent), kept)
+            after_blank = line_start is not None and \
+                _BLANK.fullmatch(source, kept, line_start) is not None
         if fold and line_start is not None and not quotes.unbalanced_within(line_start, start):
             # The whole function, decorators included: its line breaks, then `...` where its
-            # last line starts.
+            # last line starts, standing for the run it ends.
             lines = source.count(b"\n", line_start, end)
-            pieces.append(source[kept:line_start])
-            length += line_start - kept + lines + len(indent)
-            pieces.append(b"\n" * lines + indent + PLACEHOLDER)
             doc_start, doc_end = match.span("doc")
-            folded[length] = FoldedFunction(
-                match["name"].decode(),
-                (line_start + len(indent), match.end("body_indent") if doc_start < 0 else doc_start),
-                None if doc_start < 0 else (doc_start, doc_end), (start, end), lines)
-            length += len(PLACEHOLDER)
+            first_statement = match.end("body_indent") if doc_start < 0 else doc_start
+            placeholder = indent + PLACEHOLDER
+            if after_blank and run_end == kept and pieces[-1] == placeholder:
+                pieces.pop()  # this function joins the run before it: one `...` for both
+                length -= len(placeholder)
+                first_line = run_lines + source.count(b"\n", kept, line_start)
+            else:
+                if run_functions:
+                    folded[run_key] = FoldedRun(run_lines, run_functions)
+                run_functions, first_line = [], 0
+            run_functions.append(FoldedFunction(
+                match["name"].decode(), (line_start + len(indent), first_statement),
+                None if doc_start < 0 else (doc_start, doc_end), (start, end),
+                first_line, first_line + lines))
+            pieces.append(source[kept:line_start])
+            pieces.append(b"\n" * lines)
+            pieces.append(placeholder)
+            length += line_start - kept + lines
+            run_key = length + len(indent)
+            length += len(placeholder)
+            run_lines, run_end = first_line + lines, end
         else:
             function_start = length + match.end("indent") - kept  # in the new text
             pieces.append(source[kept:start])
@@ -160,6 +189,8 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
             length += start - kept + len(placeholder)
             cut[function_start] = (start, end)
         kept = position = end
+    if run_functions:
+        folded[run_key] = FoldedRun(run_lines, run_functions)
     if not pieces:
         return source, {}, {}
     pieces.append(source[kept:])

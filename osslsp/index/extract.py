@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tree_sitter
 
-from osslsp.index.bodies import FoldedFunction, Skimmed, skim
+from osslsp.index.bodies import FoldedRun, Skimmed, skim
 from osslsp.index.specs import SPECS
 from osslsp.languages import grammar, parser
 
@@ -116,26 +116,32 @@ class _Walker:
         self.parsed_words = skimmed.parsed.translate(_WORD_BYTES) \
             if skimmed.parsed is not skimmed.source else original_words
         runs = set(self.parsed_words.split())
+        self.original_words = original_words
         # the words of each body cut before parsing, by where its function stands in the parse
-        self.cut_windows: dict[int, set[bytes]] = {}
-        bodies = list(skimmed.cut_bodies.items())
-        for placeholder, function in skimmed.folded.items():
-            bodies.append((placeholder, function.body))
-            runs.update(original_words[function.header[0]:function.body[0]].split())
-        for function_start, (start, end) in bodies:
-            window = self.cut_windows[function_start] = set(
-                original_words[start:min(end, start + BODY_TOKEN_BYTES)].split())
-            runs.update(window if end - start <= BODY_TOKEN_BYTES else
-                        original_words[start:end].split())
+        self.cut_windows = {function_start: self._body_window(start, end, runs)
+                            for function_start, (start, end) in skimmed.cut_bodies.items()}
+        # a folded function's, by where its body starts in the skimmed source
+        self.folded_windows: dict[int, set[bytes]] = {}
+        for run in skimmed.folded.values():
+            for function in run.functions:
+                body_start, body_end = function.body
+                runs.update(original_words[function.header[0]:body_start].split())
+                self.folded_windows[body_start] = self._body_window(body_start, body_end, runs)
         for statement in skimmed.cut_values.values():
             runs.update(statement.translate(_WORD_BYTES).split())
-        self.original_words = original_words
         self.folded_at = list(skimmed.folded)  # in file order
         # the file's, which bodies' words are kept of
         self.identifiers = _identifiers(runs) - _keyword_bytes(language)
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
+
+    def _body_window(self, start: int, end: int, runs: set[bytes]) -> set[bytes]:
+        """The words of a cut body's first few KB; all its words go into `runs`."""
+        window_end = start + BODY_TOKEN_BYTES
+        window = set(self.original_words[start:end if end < window_end else window_end].split())
+        runs.update(window if end <= window_end else self.original_words[start:end].split())
+        return window
 
     def summary(self) -> FileSummary:
         self.walk(self.tree.root_node, (), in_scope=False)
@@ -158,7 +164,7 @@ class _Walker:
             if kind is not None:
                 self._definition(child, kind_of_child, kind, scope, in_scope, wrapper or child)
             elif kind_of_child == "expression_statement" and child.start_byte in folded:
-                self._folded_definition(child, folded[child.start_byte], scope, in_scope)
+                self._folded_definitions(child, folded[child.start_byte], scope, in_scope)
             elif kind_of_child in transparent:
                 inner_wrapper = (wrapper or child) if kind_of_child in spec.prefix_wrappers \
                     else None
@@ -186,22 +192,27 @@ class _Walker:
             members = body or node.child_by_field_name("type") or node
             self.walk(members, own_scope + (name,), in_scope=kind not in ("namespace", "module"))
 
-    def _folded_definition(self, placeholder: tree_sitter.Node, function: FoldedFunction,
-                           scope: tuple[str, ...], in_scope: bool) -> None:
-        """Record a function folded out of the parse, read from its text; `placeholder`: the
-        `...` on its last line."""
+    def _folded_definitions(self, placeholder: tree_sitter.Node, run: FoldedRun,
+                            scope: tuple[str, ...], in_scope: bool) -> None:
+        """Record the functions folded out of the parse that `placeholder` (the `...` on the
+        last one's last line) stands for, read from their text."""
         source = self.skimmed.source
-        header_start, header_end = function.header
-        doc = ""
-        if function.docstring is not None:
-            doc = _docstring_text(source[slice(*function.docstring)].decode(errors="replace"))
-        end_line = placeholder.start_point.row + 1
-        self.definitions.append(Definition(
-            function.name, "method" if in_scope else "function", ".".join(scope),
-            _signature_text(source, header_start, header_end, placeholder.start_point.column),
-            doc, end_line - function.lines, end_line))
-        self.tokens.append(b" ".join(self.cut_windows[placeholder.start_byte] &
-                                     self.identifiers).decode())
+        last_row, column = placeholder.start_point
+        first_row = last_row + 1 - run.lines  # 1-based
+        kind = "method" if in_scope else "function"
+        dotted_scope = ".".join(scope)
+        for function in run.functions:
+            header_start, header_end = function.header
+            doc = ""
+            if function.docstring is not None:
+                doc_start, doc_end = function.docstring
+                doc = _docstring_text(source[doc_start:doc_end].decode(errors="replace"))
+            self.definitions.append(Definition(
+                function.name, kind, dotted_scope,
+                _signature_text(source, header_start, header_end, column), doc,
+                first_row + function.first_line, first_row + function.last_line))
+            self.tokens.append(b" ".join(self.folded_windows[function.body[0]] &
+                                         self.identifiers).decode())
 
     def _refine_kind(self, node: tree_sitter.Node, node_type: str, kind: str,
                      in_scope: bool) -> str | None:
@@ -283,8 +294,9 @@ class _Walker:
             # functions folded out of it: their signatures' and docstrings' words, as if parsed
             folded = self.folded_at
             for placeholder in folded[bisect_left(folded, start):bisect_left(folded, end)]:
-                header_start, header_end = self.skimmed.folded[placeholder].header
-                window.update(self.original_words[header_start:header_end].split())
+                for function in self.skimmed.folded[placeholder].functions:
+                    header_start, header_end = function.header
+                    window.update(self.original_words[header_start:header_end].split())
         return b" ".join(window & self.identifiers).decode()
 
     def _doc(self, outer: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
@@ -378,11 +390,11 @@ def _identifiers(runs: set[bytes]) -> set[bytes]:
 def _signature_text(source: bytes, start: int, end: int, indent: int) -> str:
     """A signature from the text between a definition's start and its body (or the first lines
     of that text); `indent`: the definition's column."""
-    cut_short = end - start > SIGNATURE_SCAN_BYTES
-    text = source[start:min(end, start + SIGNATURE_SCAN_BYTES)].rstrip().decode(
-        errors="replace")
+    scan_end = start + SIGNATURE_SCAN_BYTES
+    text = source[start:end if end < scan_end else scan_end].rstrip().decode(errors="replace")
     if "\n" not in text:  # most signatures: one line, nothing to dedent
         return _without_opener(text)[:MAX_SIGNATURE_CHARS]
+    cut_short = end > scan_end
     lines = [line for line in text.splitlines() if line.strip()]  # and comments blanked
     while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
         lines.pop()  # comments opening the body

@@ -70,7 +70,7 @@ def test_cut_source_keeps_lines_and_definitions() -> None:
     assert b'not a def: def fake' in cut and b"combined(first_part" in cut  # these were not
     # Functions are folded out of the parse whole, with one-line decorators; under a decorator
     # spanning lines, only the body is cut.
-    assert [function.name for function in skimmed.folded.values()] == [
+    assert [function.name for run in skimmed.folded.values() for function in run.functions] == [
         "black_style", "area", "brackets_in_text"]
     assert b"black_style" not in cut and b"Documented" not in cut and b"@property" not in cut
     assert len(bodies) == 1 and b"async def handler(" in cut
@@ -181,3 +181,37 @@ def test_a_fold_that_breaks_the_parse_is_undone() -> None:
     whole = extract("python", source + b"#\t\n")  # a tab: nothing is cut
     assert summary.definitions == whole.definitions and summary.tokens == whole.tokens
     assert summary.definitions[0].signature.startswith("@decorator\n")
+
+
+def test_functions_folded_one_after_another_share_one_placeholder() -> None:
+    source = (b'class Client:\n'
+              b'    """A client."""\n'
+              b'\n'
+              b'    def __init__(self, url):\n'
+              b'        self.url = url\n'
+              b'\n'
+              b'    # fetching\n'
+              b'    @cached\n'
+              b'    def fetch(self, path: str) -> bytes:\n'
+              b'        """Fetches."""\n'
+              b'        return get(self.url + path)\n'
+              b'\n'
+              b'    def close(self):\n'
+              b'        pass\n'
+              b'\n'
+              b'def helper():\n'
+              b'    return Client("x")\n')
+    skimmed = skim(source)
+    runs = list(skimmed.folded.values())
+    assert [[function.name for function in run.functions] for run in runs] == [
+        ["__init__", "fetch", "close"], ["helper"]]
+    assert skimmed.parsed.count(b"...") == 2 and skimmed.parsed.count(b"\n") == source.count(b"\n")
+    summary = extract("python", source)
+    whole = extract("python", source + b"#\t\n")  # a tab: nothing is cut
+    assert summary.definitions == whole.definitions
+    assert [(d.name, d.line, d.end_line) for d in summary.definitions] == [
+        ("Client", 1, 14), ("__init__", 4, 5), ("fetch", 8, 11), ("close", 13, 14),
+        ("helper", 16, 17)]
+    assert summary.definitions[2].signature == "@cached\ndef fetch(self, path: str) -> bytes"
+    assert summary.definitions[2].doc == "Fetches."
+    assert "get" in summary.tokens[2].split() and "url" in summary.tokens[1].split()
