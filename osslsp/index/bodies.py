@@ -67,7 +67,9 @@ class FoldedFunction(NamedTuple):
     from the first line of its run (see `FoldedRun`)."""
 
     name: str
-    header: tuple[int, int]  # from its `def` (or `async`) to its first statement
+    # from its `def` (or `async`, or decorator) to its docstring, or to the blank and comment
+    # lines before its body
+    header: tuple[int, int]
     docstring: tuple[int, int] | None  # the literal
     body: tuple[int, int]  # after the docstring
     first_line: int  # where it starts (its decorators')
@@ -159,7 +161,7 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
             # last line starts, standing for the run it ends.
             lines = source.count(b"\n", line_start, end)
             doc_start, doc_end = match.span("doc")
-            first_statement = match.end("body_indent") if doc_start < 0 else doc_start
+            header_end = start if doc_start < 0 else doc_start
             placeholder = indent + PLACEHOLDER
             if after_blank and run_end == kept and pieces[-1] == placeholder:
                 pieces.pop()  # this function joins the run before it: one `...` for both
@@ -170,7 +172,7 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
                     folded[run_key] = FoldedRun(run_lines, run_functions)
                 run_functions, first_line = [], 0
             run_functions.append(FoldedFunction(
-                match["name"].decode(), (line_start + len(indent), first_statement),
+                match["name"].decode(), (line_start + len(indent), header_end),
                 None if doc_start < 0 else (doc_start, doc_end), (start, end),
                 first_line, first_line + lines))
             pieces.append(source[kept:line_start])
