@@ -1,18 +1,22 @@
-"""What Python's parse can skip: function bodies and long values, cut out, and comment lines,
+"""What Python's parse can skip: whole functions and long values, cut out, and comment lines,
 blanked.
 
-Parsing is most of a cold index's time, and function bodies are most of a Python file's bytes.
-A body is replaced by `...` on its last line with its newlines kept, so line numbers, signatures,
-docstrings and the definitions around it come out of the parse as before, while tree-sitter reads
-about 40% of the bytes (CPython's standard library: 7.8 s of parsing down to 2.4 s).
+Parsing is most of a cold index's time, and functions are most of a Python file. A function is
+folded: its decorators, signature, docstring and body become line breaks, with `...` where its
+last line starts, so that line numbers, the definitions around it and the block it stands in come
+out of the parse as before. Its name, signature, docstring and body are read from the text, which
+the regex that found it delimits. Functions that follow one another in a block (a class's
+methods) share one `...`: the parse reads a sixth of the standard library's bytes. A
+function under a decorator spanning lines keeps its `def` in the parse; only its body is cut.
 
 Cutting is lexical, so it is done only where it is safe without tokenizing: a body whose lines all
 lie deeper than its `def`, with balanced brackets and triple quotes, not ending in a line
-continuation, in a file without tabs or carriage returns. Anything else is parsed whole.
+continuation, in a file without tabs or carriage returns. Anything else is parsed whole. Should
+a fold break the parse anyway, the extractor parses again with every `def` in place.
 
-A module-level assignment whose value runs over the lines after it (a table, a dict of strings:
-a sixth of what the standard library's parse read once bodies were cut) becomes `NAME = (...)`,
-its lines kept; its signature and words are read from its text, kept aside.
+A module-level assignment whose value runs over the lines after it (a table, a dict of strings)
+becomes `NAME = (...)`, its lines kept; its signature and words are read from its text, kept
+aside.
 
 Comment lines cost tree-sitter a sixth of what remains (they are lexed a byte at a time, and may
 stand anywhere), and the index of Python never reads them: they become spaces, which keeps every
