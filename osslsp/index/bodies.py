@@ -56,6 +56,8 @@ _LONG_VALUE = re.compile(rb"""
 """, re.VERBOSE)
 _COMMENT_LINE = re.compile(rb"\n[ ]*+(#[^\n]*+)")
 _BLANK = re.compile(rb"[ \n]*+")
+# What follows a body that ends where a definition starts, or where the file does.
+_BEFORE_DEFINITION = re.compile(rb"(?:\n[ ]*+)++(?:def[ ]|class[ ]|async[ ]|@)|\s*+\Z")
 PLACEHOLDER = b"..."
 DECORATOR_SEARCH_LINES = 12
 _DOUBLE_QUOTE = ord('"')
@@ -150,8 +152,13 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
         start, end = match.span("body")
         if source[end - 1:end] == b"\n":
             end -= 1  # the newline ends what follows the placeholder
+        parameters = match["parameters"]
+        # A body followed by a definition (or nothing) is whole statements if its triple quotes
+        # balance: a bracket left open there would be broken code. Others are checked.
         if quotes.open_at(match.start()) or quotes.unbalanced_within(start, end) or \
-                not _cuttable(match["parameters"], source[start:end]):
+                parameters.count(b"(") + 1 != parameters.count(b")") or \
+                not (_BEFORE_DEFINITION.match(source, end) or
+                     _whole_statements(source[start:end])):
             continue  # an example in a docstring, or a body that is not whole statements
         indent = match["indent"]
         line_start = match.start()
@@ -265,12 +272,10 @@ def _without_long_values(source: bytes
     return b"".join(pieces), values, removed
 
 
-def _cuttable(parameters: bytes, body: bytes) -> bool:
+def _whole_statements(body: bytes) -> bool:
     """Whether a matched body (with balanced triple quotes) is whole statements: balanced
-    brackets, parameters that close where the signature ends, no line continuation at its end."""
-    if parameters.count(b"(") + 1 != parameters.count(b")") or body[-1:] == b"\\":
-        return False
-    return _balanced_code(body)
+    brackets, no line continuation at its end."""
+    return body[-1:] != b"\\" and _balanced_code(body)
 
 
 def _balanced_code(code: bytes) -> bool:
