@@ -6,6 +6,7 @@ import inspect
 import re
 from bisect import bisect_left
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
@@ -32,6 +33,7 @@ _WORD_BYTES = bytes(byte if chr(byte) in "_" + string.digits + string.ascii_lett
 _LAST_DIGIT = ord("9")
 _BODY_KINDS = frozenset({"function", "method"})  # whose bodies similar code is matched against
 _STRING_OPENERS = frozenset(bytes([byte]) for byte in b"\"'rRbBuUfF")
+_BLANK_OR_COMMENTS = re.compile(rb"(?:\s++|\#[^\n]*+)*+")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
                          "package_identifier", "namespace_identifier"})
@@ -86,12 +88,40 @@ def extract(language: str, source: bytes) -> FileSummary:
     # such as "the".
     skimmed = skim(source)
     tree = parser(language).parse(skimmed.parsed)
-    if skimmed.folded and tree.root_node.has_error:
+    if skimmed.folded and tree.root_node.has_error and _fold_broke(tree, skimmed):
         # Folding is lexical: should it have broken the parse (a decorator it did not see, say),
         # the file is read again with every `def` in place.
         skimmed = skim(source, fold=False)
         tree = parser(language).parse(skimmed.parsed)
     return _Walker(language, skimmed, tree).summary()
+
+
+def _fold_broke(tree: tree_sitter.Tree, skimmed: Skimmed) -> bool:
+    """Whether a parse error touches a fold: holds a `...` left by one, or ends right before one
+    (blank lines and comments between).
+
+    A fold can leave a decorator it did not see decorating nothing; it cannot leave text after
+    its `...` that continues the function (its body's brackets balance, or a definition follows).
+    Errors elsewhere are the file's own (half-typed code): parsing again would find them too."""
+    placeholders = list(skimmed.folded)  # in file order
+    for error in _errors(tree.root_node):
+        after = bisect_left(placeholders, error.start_byte)
+        if after == len(placeholders):
+            continue
+        placeholder = placeholders[after]
+        if placeholder < error.end_byte or \
+                _BLANK_OR_COMMENTS.fullmatch(skimmed.parsed, error.end_byte, placeholder):
+            return True
+    return False
+
+
+def _errors(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    """The outermost error and missing nodes under a node."""
+    for child in node.children:
+        if child.type == "ERROR" or child.is_missing:
+            yield child
+        elif child.has_error:
+            yield from _errors(child)
 
 
 @cache
