@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from bisect import bisect_left
 import string
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -174,6 +174,7 @@ class _Walker:
         return window
 
     def summary(self) -> FileSummary:
+        """What the file defines, imports and mentions."""
         self.walk(self.tree.root_node, (), in_scope=False)
         return FileSummary(self.language, tuple(self.definitions), tuple(self.imports),
                            b" ".join(self.identifiers).decode(), tuple(self.tokens))
