@@ -37,7 +37,7 @@ BATCH_FILES = 16
 # (and many small ones cost merges). Written once extracted, so that the write lock is held only
 # while writing (about 50 ms), never while workers extract.
 WRITE_FILES = 128
-WORKER_NICENESS = 5  # added to the workers' nice value (a third of this process's CPU share)
+WORKER_NICENESS = 2  # added to the workers' nice value (each gets 0.64 of this process's CPU share)
 PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 PAGERANK_ITERATIONS = 20  # at most
