@@ -96,8 +96,9 @@ class Skimmed(NamedTuple):
 
     source: bytes  # the source with its comment lines blanked: every offset kept
     parsed: bytes  # that, with the functions, bodies and long values that can be cut cut
-    # where each function whose body alone was cut (a decorated one) starts in `parsed` (its
-    # `def`, or `async`), to the (start, end) of its body (after the docstring) in `source`
+    # where each function whose body alone was cut (under a decorator spanning lines) starts in
+    # `parsed` (its `def`, or `async`), to the (start, end) of its body (after the docstring) in
+    # `source`
     cut_bodies: dict[int, tuple[int, int]]
     # where each run of folded functions' `...` stands in `parsed`, to what it was
     folded: dict[int, FoldedRun]
@@ -107,7 +108,7 @@ class Skimmed(NamedTuple):
 
 def skim(source: bytes, fold: bool = True) -> Skimmed:
     """A source's comment lines blanked, then its functions folded (or their bodies cut) where
-    that is safe, then its long module-level values (searched for in what is left: a fifth of
+    that is safe, then its long module-level values (searched for in what is left: a sixth of
     the bytes). `fold=False` cuts bodies only, leaving every `def` in the parse."""
     quotes = _TripleQuotes(source)  # blanking keeps them all: comments holding them stay
     blanked = _without_comment_lines(source, quotes)
