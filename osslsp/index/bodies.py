@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from functools import cache
 from typing import NamedTuple
 
 # One match is a whole function: its signature, its docstring if any, and its body, the lines
@@ -153,6 +154,8 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
         start, end = match.span("body")
         if source[end - 1:end] == b"\n":
             end -= 1  # the newline ends what follows the placeholder
+        if quotes.unbalanced_within(start, end):  # it ends in a string, whose lines lie anywhere
+            end = _through_strings(source, quotes, start, end, len(match["indent"]))
         parameters = match["parameters"]
         # A body followed by a definition (or nothing) is whole statements if its triple quotes
         # balance: a bracket left open there would be broken code. Others are checked.
@@ -209,6 +212,37 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
         return source, {}, {}
     pieces.append(source[kept:])
     return b"".join(pieces), cut, folded
+
+
+def _through_strings(source: bytes, quotes: _TripleQuotes, start: int, end: int,
+                     indent: int) -> int:
+    """Where a body ends that the function regex ended inside a triple-quoted string (a line of
+    it lay at the `def`'s depth or less): past the string's close, the rest of its line and the
+    deeper lines after it, as often as that ends in a string again. Where a string never closes,
+    the end found first (its quotes stay unbalanced: the body is not cut)."""
+    found = end
+    while quotes.unbalanced_within(start, end):
+        closing = quotes.after(end)
+        opening = quotes.before(end)
+        # A string opened right after a quote may lie in a one-line string (`'"""x'`): the
+        # quotes counted are not to be trusted there.
+        line_end = source.find(b"\n", closing + 3) if closing is not None and \
+            source[opening - 1:opening] not in (b"'", b'"', b"\\") else -1
+        if line_end < 0:
+            return found
+        end = _deeper_lines(indent).match(source, line_end + 1).end()
+        if end == line_end + 1:  # no deeper line after the string's
+            end = line_end
+        elif source[end - 1:end] == b"\n":
+            end -= 1
+    return end
+
+
+@cache
+def _deeper_lines(indent: int) -> re.Pattern[bytes]:
+    """Lines deeper than a `def` at `indent`, with blank and comment lines between them."""
+    return re.compile(rb"(?:(?:[ ]*+(?:\#[^\n]*+)?\n)*+[ ]{%d,}[^\n ][^\n]*+(?:\n|\Z))*+"
+                      % (indent + 1))
 
 
 def _fold_start(source: bytes, line_start: int, indent: int, floor: int) -> int | None:
@@ -339,6 +373,15 @@ class _TripleQuotes:
 
     def open_at(self, offset: int) -> bool:
         return bisect_left(self.delimiters, offset) % 2 == 1
+
+    def before(self, offset: int) -> int:
+        """The last one before `offset - 2` (the one opening a string that is open there)."""
+        return self.delimiters[bisect_left(self.delimiters, offset - 2) - 1]
+
+    def after(self, offset: int) -> int | None:
+        """The first one at `offset - 2` or later (what `unbalanced_within` did not count)."""
+        index = bisect_left(self.delimiters, offset - 2)
+        return self.delimiters[index] if index < len(self.delimiters) else None
 
     def unbalanced_within(self, start: int, end: int) -> bool:
         """Whether [start, end) holds an odd number of them."""
