@@ -222,12 +222,12 @@ def _through_strings(source: bytes, quotes: _TripleQuotes, start: int, end: int,
     the end found first (its quotes stay unbalanced: the body is not cut)."""
     found = end
     while quotes.unbalanced_within(start, end):
-        closing = quotes.after(end)
-        opening = quotes.before(end)
+        opening, closing = quotes.before(end), quotes.after(end)
         # A string opened right after a quote may lie in a one-line string (`'"""x'`): the
         # quotes counted are not to be trusted there.
-        line_end = source.find(b"\n", closing + 3) if closing is not None and \
-            source[opening - 1:opening] not in (b"'", b'"', b"\\") else -1
+        if closing is None or source[opening - 1:opening] in (b"'", b'"', b"\\"):
+            return found
+        line_end = source.find(b"\n", closing + 3)
         if line_end < 0:
             return found
         end = _deeper_lines(indent).match(source, line_end + 1).end()

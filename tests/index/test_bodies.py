@@ -217,3 +217,24 @@ def test_functions_folded_one_after_another_share_one_placeholder() -> None:
     assert summary.definitions[2].signature == "@cached\ndef fetch(self, path: str) -> bytes"
     assert summary.definitions[2].doc == "Fetches."
     assert "get" in summary.tokens[2].split() and "url" in summary.tokens[1].split()
+
+
+def test_a_string_opened_after_a_quote_does_not_carry_a_body_on() -> None:
+    # `'"""a ...'` holds triple quotes inside a one-line string: counted, they leave `first`
+    # ending inside a string that `second`'s string seems to close, so that `first` would run on
+    # over `second`.
+    source = (b'class Cases:\n'
+              b'    def first(self):\n'
+              b'        cases = (\n'
+              b'            (\'"""a continuation docstring.\\n\', 1),\n'
+              b'        )\n'
+              b'        return cases\n'
+              b'\n'
+              b'    def second(self):\n'
+              b'        return """\n'
+              b'text at column 0\n'
+              b'"""\n')
+    summary = extract("python", source)
+    whole = extract("python", source + b"#\t\n")  # a tab: nothing is cut
+    assert [d.name for d in summary.definitions] == ["Cases", "first", "second"]
+    assert summary.definitions == whole.definitions
