@@ -161,7 +161,7 @@ class _Walker:
             runs.update(statement.translate(_WORD_BYTES).split())
         self.folded_at = list(skimmed.folded)  # in file order
         # the file's, which bodies' words are kept of
-        self.identifiers = _identifiers(runs) - _keyword_bytes(language)
+        self.identifiers = _identifiers(runs, language)
         self.definitions: list[Definition] = []
         self.tokens: list[str] = []  # parallel to definitions
         self.imports: list[Import] = []
@@ -412,10 +412,14 @@ def _keyword_bytes(language: str) -> frozenset[bytes]:
     return frozenset(keyword.encode() for keyword in SPECS[language].keywords)
 
 
-def _identifiers(runs: set[bytes]) -> set[bytes]:
-    """The runs of word bytes that are identifiers long enough, not numbers (`0x1F`, `2nd`: they
-    start with a digit, a byte below every letter and `_`)."""
-    return {run for run in runs if len(run) >= MIN_IDENTIFIER_CHARS and run[0] > _LAST_DIGIT}
+def _identifiers(runs: set[bytes], language: str) -> set[bytes]:
+    """The runs of word bytes that are identifiers long enough, neither keywords nor numbers
+    (`0x1F`, `2nd`: they start with a digit, a byte below every letter and `_`). Filtered in
+    place: most runs are kept, and copying them into a new set cost twice as much as the test."""
+    runs.difference_update([run for run in runs
+                            if len(run) < MIN_IDENTIFIER_CHARS or run[0] <= _LAST_DIGIT])
+    runs -= _keyword_bytes(language)
+    return runs
 
 
 def _signature_text(source: bytes, start: int, end: int, indent: int) -> str:

@@ -112,6 +112,12 @@ def test_comment_lines_become_spaces_outside_strings() -> None:
     assert b"trailing comments stay" in blanked and b'""" a comment holding quotes' in blanked
 
 
+def test_a_comment_on_the_first_line_is_blanked_too() -> None:
+    first, second = b"#!/usr/bin/env python3", b"  # indented, then a hash in a string"
+    blanked = skim(first + b"\n" + second + b"\nx = '#'\n").source
+    assert blanked == b" " * len(first) + b"\n" + b" " * len(second) + b"\nx = '#'\n"
+
+
 def test_a_whole_function_keeps_its_own_words_when_its_last_statement_was_cut() -> None:
     source = (b'def outer():\n'
               b'    text = "(" + prefix_value\n'  # an unbalanced bracket: parsed whole
