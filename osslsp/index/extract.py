@@ -375,6 +375,7 @@ class _Walker:
         if query is None:
             return
         found: list[Import] = []
+        wildcards: set[str] = set()
         for _, captures in tree_sitter.QueryCursor(query).matches(node):
             module_node = captures.get("module")
             if not module_node:
@@ -385,16 +386,19 @@ class _Walker:
                 level = len(module) - len(module.lstrip("."))
                 module = module[level:]
             name = self._text(captures["name"][0]) if "name" in captures else ""
-            alias = self._text(captures["alias"][0]) if "alias" in captures else ""
-            found.append(Import(
-                module=module, name=name,
-                bound="" if "wildcard" in captures else alias or self._bound_name(module, name),
-                level=level, line=module_node[0].start_point.row + 1,
-                wildcard="wildcard" in captures))
-        # `import a.b.*` also matches the plain pattern as `b` from `a`: the wildcard wins.
-        wildcards = {imported.module for imported in found if imported.wildcard}
-        self.imports.extend(imported for imported in found if imported.wildcard or
-                            f"{imported.module}.{imported.name}" not in wildcards)
+            wildcard = "wildcard" in captures
+            if wildcard:
+                wildcards.add(module)
+                bound = ""
+            else:
+                bound = self._text(captures["alias"][0]) if "alias" in captures else \
+                    self._bound_name(module, name)
+            found.append(Import(module, name, bound, level, module_node[0].start_point.row + 1,
+                                wildcard))
+        if wildcards:  # `import a.b.*` also matches the plain pattern as `b` from `a`: it wins
+            found = [imported for imported in found if imported.wildcard or
+                     f"{imported.module}.{imported.name}" not in wildcards]
+        self.imports.extend(found)
 
     def _bound_name(self, module: str, name: str) -> str:
         """The local name an import without alias binds."""
