@@ -43,6 +43,7 @@ CREATE VIRTUAL TABLE def_token_counts USING fts5vocab(def_tokens, row);
 MAX_SIMILAR_TERM_BODIES = 200
 MAX_SIMILAR_TERMS = 8
 FTS_AUTOMERGE = 4  # segments of a level the bodies' index merges (FTS5's default)
+_SET_BODY_AUTOMERGE = "INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', ?)"
 CHECKPOINT_EVERY_WRITES = 16
 # A checkpoint waits for writes to pause this long (typing, whose every change is a write: its
 # disk flush would slow the next keystroke's write several times over), or at most the longest.
@@ -114,6 +115,7 @@ class IndexStore:
         self._writes_since_checkpoint = 0
         self._last_write = 0.0  # time.monotonic() of the last write transaction
         self._checkpointing = threading.Event()
+        self._merging: threading.Thread | None = None  # see `body_merges_deferred`
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
         self._names_lock = threading.Lock()
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,9 +207,7 @@ class IndexStore:
                time.monotonic()) > 0:
             time.sleep(wait)
         try:
-            # mode=rw: an index deleted meanwhile (closed, say) is not created again, empty
-            connection = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=rw", uri=True,
-                                         timeout=30)
+            connection = self._helper_connection()
             try:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:
@@ -216,6 +216,13 @@ class IndexStore:
             pass  # busy or gone: the next checkpoint folds in what this one left
         finally:
             self._checkpointing.clear()
+
+    def _helper_connection(self) -> sqlite3.Connection:
+        """A connection for a helper thread to close when done (this thread's would stay open
+        until `close`). mode=rw: an index deleted meanwhile (closed, say) is not created again,
+        empty."""
+        return sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=rw", uri=True,
+                               timeout=30)
 
     def close(self) -> None:
         """Close every connection this store opened, once no write is under way."""
@@ -308,26 +315,48 @@ class IndexStore:
         """Write many files without merging the bodies' full-text index as it grows, then merge
         it into one segment. Each write transaction adds a segment, which FTS5 merges in fours as
         more come: the merges of a cold index cost as much as merging all at once, and the large
-        segments they leave were merged again on the fifth keystroke's re-index (20-50 ms)."""
+        segments they leave were merged again on the fifth keystroke's re-index (20-50 ms).
+
+        The final merge runs on a thread of its own, inside SQLite, which lets go of the GIL: the
+        caller ranks the files meanwhile (each alone would leave a core idle), and waits for it
+        with `merges_done`."""
         if not defer:
             # merges back on if a refresh that deferred them never finished
             if self.db.execute("SELECT v FROM def_tokens_config WHERE k = 'automerge'"
                                ).fetchone() == (0,):
-                self._set_body_automerge(FTS_AUTOMERGE)
+                with self.transaction() as db:
+                    db.execute(_SET_BODY_AUTOMERGE, (FTS_AUTOMERGE,))
             yield
             return
-        self._set_body_automerge(0)
+        with self.transaction() as db:
+            db.execute(_SET_BODY_AUTOMERGE, (0,))
         try:
             yield
         finally:
-            with self.transaction() as db:
-                db.execute("INSERT INTO def_tokens(def_tokens) VALUES('optimize')")
-            self._set_body_automerge(FTS_AUTOMERGE)
+            self._merging = threading.Thread(target=self._merge_bodies, name="osslsp-index-merge",
+                                             daemon=True)
+            self._merging.start()
 
-    def _set_body_automerge(self, segments: int) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', ?)",
-                       (segments,))
+    def _merge_bodies(self) -> None:
+        """Merge the bodies' index into one segment, then turn merges back on."""
+        with self._write_lock:
+            try:
+                connection = self._helper_connection()
+                try:
+                    with connection:  # one transaction
+                        connection.execute(
+                            "INSERT INTO def_tokens(def_tokens) VALUES('optimize')")
+                        connection.execute(_SET_BODY_AUTOMERGE, (FTS_AUTOMERGE,))
+                finally:
+                    connection.close()
+            except sqlite3.Error:
+                pass  # gone or full: the next refresh turns merges back on
+
+    def merges_done(self) -> None:
+        """Wait for the merge `body_merges_deferred` started, if any."""
+        if self._merging is not None:
+            self._merging.join()
+            self._merging = None
 
     def set_ranks(self, ranks: dict[int, float]) -> None:
         """Store each file's importance in the reference graph, by file id."""

@@ -234,9 +234,10 @@ class WorkspaceIndex:
             if changed or gone:
                 self._paths_changed()
                 self.related_cache.clear()
-                if not cancelled:
+                if not cancelled:  # ranked while the bodies' index is merged
                     self.store.set_ranks(self._pagerank())
                 self.store.names_changed()
+            self.store.merges_done()
             self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
             self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
             stats = self._stats(changed, cancelled)  # before `close` may take the lock
