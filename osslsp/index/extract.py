@@ -419,7 +419,7 @@ def _keyword_bytes(language: str) -> frozenset[bytes]:
 def _identifiers(runs: set[bytes], language: str) -> set[bytes]:
     """The runs of word bytes that are identifiers long enough, neither keywords nor numbers
     (`0x1F`, `2nd`: they start with a digit, a byte below every letter and `_`). Filtered in
-    place: most runs are kept, and copying them into a new set cost twice as much as the test."""
+    place: most runs are kept, and copying them into a new set cost more than the test."""
     runs.difference_update([run for run in runs
                             if len(run) < MIN_IDENTIFIER_CHARS or run[0] <= _LAST_DIGIT])
     runs -= _keyword_bytes(language)

@@ -324,12 +324,10 @@ class IndexStore:
             # merges back on if a refresh that deferred them never finished
             if self.db.execute("SELECT v FROM def_tokens_config WHERE k = 'automerge'"
                                ).fetchone() == (0,):
-                with self.transaction() as db:
-                    db.execute(_SET_BODY_AUTOMERGE, (FTS_AUTOMERGE,))
+                self._set_body_automerge(FTS_AUTOMERGE)
             yield
             return
-        with self.transaction() as db:
-            db.execute(_SET_BODY_AUTOMERGE, (0,))
+        self._set_body_automerge(0)
         try:
             yield
         finally:
@@ -357,6 +355,10 @@ class IndexStore:
         if self._merging is not None:
             self._merging.join()
             self._merging = None
+
+    def _set_body_automerge(self, segments: int) -> None:
+        with self.transaction() as db:
+            db.execute(_SET_BODY_AUTOMERGE, (segments,))
 
     def set_ranks(self, ranks: dict[int, float]) -> None:
         """Store each file's importance in the reference graph, by file id."""
