@@ -93,7 +93,7 @@ def test_unknown_kinds_styles_and_guides_are_reported(tmp_path: Path) -> None:
 def test_the_setting_picks_a_bundled_guide_or_a_file(tmp_path: Path) -> None:
     assert resolve_guide("python", None, "python-google")[0].name == "python-google"
     assert resolve_guide("go", None, "python-google")[0].name == "go"  # a Python guide says nothing about Go
-    whole = _write(tmp_path, "house.toml", 'languages = ["python"]\ndescription = "House"\n[layout]\nmax_line_length = 60\n')
+    _write(tmp_path, "house.toml", 'languages = ["python"]\ndescription = "House"\n[layout]\nmax_line_length = 60\n')
     guide, warnings = resolve_guide("python", tmp_path, "house.toml")
     assert (guide.name, guide.max_line_length, guide.naming, warnings) == ("house", 60, {}, [])
     missing, warnings = resolve_guide("python", tmp_path, str(tmp_path / "nope.toml"))
