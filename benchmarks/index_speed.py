@@ -61,7 +61,7 @@ def main() -> int:
         root = copy_stdlib(Path(scratch) / "stdlib")
         # ctags and the cold index take turns, ctags first and last: each cold run is compared
         # with the mean of the ctags runs on either side of it (on a shared machine the speed
-        # of a core drifts by half within minutes), and the ratio is the median of those.
+        # of a core drifts within seconds), and the ratio is the median of those.
         ctags_runs, cold_runs, usable_runs, ctags_cpus, cold_cpus = [], [], [], [], []
         for repeat in range(arguments.repeats + 1):
             cpu_before = cpu_seconds()

@@ -322,7 +322,7 @@ class _Walker:
             start = docstring.end_byte if docstring is not None else body.start_byte
             end = min(body.end_byte, start + BODY_TOKEN_BYTES)
             window = set(self.parsed_words[start:end].split())
-            # functions folded out of it: their signatures' and docstrings' words, as if parsed
+            # functions folded out of it: their signatures' words (up to their docstrings)
             folded = self.folded_at
             for placeholder in folded[bisect_left(folded, start):bisect_left(folded, end)]:
                 for function in self.skimmed.folded[placeholder].functions:
