@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
+from osslsp import paths
 from osslsp.index.extract import MIN_IDENTIFIER_CHARS, Definition, FileSummary, Import
 from osslsp.index.names import NameTable
 
@@ -97,7 +96,7 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
 
 def default_db_path(root: Path, cache_dir: Path | None = None) -> Path:
     """Where a workspace's index lives: one file per workspace under the user's cache."""
-    directory = cache_dir or Path(platformdirs.user_cache_dir("osslsp")) / "index"
+    directory = cache_dir or paths.cache_dir() / "index"
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     return directory / f"{root.resolve().name or 'root'}-{digest}.sqlite3"
 

@@ -355,3 +355,12 @@ def test_close_stops_a_running_refresh_before_closing_the_store(tmp_path: Path) 
     assert stats.cancelled and 0 < stats.changed < 4 * BATCH_FILES and not closer.is_alive()
     with pytest.raises(IndexClosed):
         index.refresh()
+
+
+def test_index_lives_under_the_cache_dir_setting(workspace: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OSSLSP_CACHE_DIR", str(tmp_path / "chosen"))
+    built = WorkspaceIndex(workspace)
+    try:
+        assert built.store.db_path.is_relative_to(tmp_path / "chosen" / "index")
+    finally:
+        built.close()
