@@ -50,13 +50,55 @@ def _path(uri: str) -> Path | None:
     return Path(path) if path else None
 
 
+class BufferUpdates:
+    """Re-extracts edited buffers off the event loop, only the newest text of each document.
+
+    A re-index is a tree-sitter parse and a SQLite transaction (tens of milliseconds for a large
+    file); on the loop, a keystroke's completion would wait for it. A burst of keystrokes queued
+    behind a running re-index costs one more, with the last text. `None` stands for a closed
+    buffer, so a close after an edit wins, as it should.
+    """
+
+    def __init__(self, server: OsslspServer):
+        self._server = server
+        self._pending: dict[Path, str | None] = {}
+        self._worker: asyncio.Task | None = None
+
+    def push(self, path: Path, text: str | None) -> None:
+        self._pending.pop(path, None)  # re-inserted last: documents are served in the order edited
+        self._pending[path] = text
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+
+    async def idle(self) -> None:
+        """Wait until every pushed change is in the index."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            path = next(iter(self._pending))
+            text = self._pending.pop(path)
+            index = self._server.index
+            if index is None:
+                continue
+            try:
+                if text is None:
+                    await asyncio.to_thread(index.drop_buffer, path)
+                else:
+                    await asyncio.to_thread(index.set_buffer, path, text)
+            except Exception as error:  # the index is a cache: completions go on with what it has
+                self._server.log(f"re-indexing {path} failed: {error}", types.MessageType.Warning)
+
+
 def register(server: OsslspServer) -> None:
+    updates = BufferUpdates(server)
+
     def update_buffer(ls: OsslspServer, uri: str) -> None:
-        index = ls.index
         path = _path(uri)
         document = ls.workspace.text_documents.get(uri)
-        if index is not None and path is not None and document is not None:
-            index.set_buffer(path, document.source)
+        if ls.index is not None and path is not None and document is not None:
+            updates.push(path, document.source)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: OsslspServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -65,13 +107,12 @@ def register(server: OsslspServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: OsslspServer, params: types.DidChangeTextDocumentParams) -> None:
-        """Re-extract the edited buffer (a few milliseconds)."""
+        """Re-extract the edited buffer, off the loop."""
         update_buffer(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: OsslspServer, params: types.DidCloseTextDocumentParams) -> None:
         """Closed: the file on disk is the truth again."""
-        index = ls.index
         path = _path(params.text_document.uri)
-        if index is not None and path is not None:
-            index.drop_buffer(path)
+        if ls.index is not None and path is not None:
+            updates.push(path, None)

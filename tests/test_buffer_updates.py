@@ -1,0 +1,56 @@
+"""Edited buffers reach the index off the event loop, newest text only."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from osslsp.features.workspace_index import BufferUpdates
+from osslsp.index import WorkspaceIndex
+
+
+class _Server:
+    """What BufferUpdates reads of the language server: its index and its log."""
+
+    def __init__(self, index: WorkspaceIndex):
+        self.index = index
+        self.logged: list[str] = []
+
+    def log(self, message: str, kind=None) -> None:
+        self.logged.append(message)
+
+
+async def test_a_burst_of_edits_is_indexed_off_the_loop_with_the_last_text(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "calc.py").write_text("def original():\n    pass\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    index.refresh()
+    threads: list[int] = []
+    texts: list[str] = []
+    set_buffer = index.set_buffer
+
+    def recording_set_buffer(path: Path, text: str) -> None:
+        threads.append(threading.get_ident())
+        texts.append(text)
+        set_buffer(path, text)
+
+    index.set_buffer = recording_set_buffer
+    server = _Server(index)
+    updates = BufferUpdates(server)
+    try:
+        for name in ("alpha", "beta", "gamma", "delta"):
+            updates.push(root / "calc.py", f"def {name}():\n    pass\n")
+        await updates.idle()
+        assert threading.get_ident() not in threads
+        assert texts[-1].startswith("def delta") and len(texts) <= 2  # the first may already run
+        assert [d.name for d in index.definitions_named("delta")] == ["delta"]
+        assert not index.definitions_named("gamma") and not index.definitions_named("original")
+        updates.push(root / "calc.py", "def epsilon():\n    pass\n")
+        updates.push(root / "calc.py", None)  # closed right after an edit: the disk wins
+        await updates.idle()
+        assert [d.name for d in index.definitions_named("original")] == ["original"]
+        assert not index.definitions_named("epsilon") and not server.logged
+    finally:
+        index.close()
