@@ -111,6 +111,7 @@ async def test_unknown_document_is_a_clear_error(client: LanguageClient):
 async def test_empty_document_gets_a_list(client: LanguageClient):
     uri = open_document(client, "empty.py", "")
     result = await client.text_document_inline_completion_async(inline_params(uri, 0, 0))
+    assert isinstance(result, types.InlineCompletionList)  # empty or not: the tiny model's text is random
     assert all(item.range.start == types.Position(line=0, character=0) for item in result.items)
 
 
