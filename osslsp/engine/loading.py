@@ -223,6 +223,19 @@ def choose_experts(source: ModelSource, setting: str, device: str, max_gpu_memor
                                   f"MXFP4 needs {mxfp4_gib:.1f}", **sizes)
 
 
+def experts_report(source: ModelSource, setting: str = "auto", device: str = "auto", max_gpu_memory_gib: float = 0.0,
+                   max_context: int = 8192) -> tuple[bool, str]:
+    """For `osslsp doctor`: (fits, one line) on how the experts would be held and why, without loading."""
+    try:
+        choice = choose_experts(source, setting, choose_device(device), max_gpu_memory_gib, max_context)
+    except ModelLoadError as error:
+        return False, str(error)
+    except OSError as error:  # a source built on first use (random-mxfp4) is not there yet
+        return True, f"decided when the model is first built ({error.strerror})"
+    sizes = f" (needs {choice.fp16_gib} GiB with FP16 experts, {choice.mxfp4_gib} with MXFP4)" if choice.fp16_gib else ""
+    return True, choice.describe() + sizes
+
+
 def _has_mxfp4_experts(source: ModelSource) -> bool:
     return source.kind in ("checkpoint", "random-mxfp4") and mxfp4.is_mxfp4_checkpoint(source.weights)
 

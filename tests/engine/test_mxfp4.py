@@ -17,10 +17,10 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, Mxfp4Config
 from transformers.integrations.mxfp4 import convert_moe_packed_tensors
 
-from osslsp.engine import mxfp4
+from osslsp.engine import kernels_torch, mxfp4
 from osslsp.engine.generation import Sampling, generate
-from osslsp.engine.gpt_oss_fast import make_runner
-from osslsp.engine.loading import ModelLoadError, choose_experts, load_model
+from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner
+from osslsp.engine.loading import ModelLoadError, _from_released_layout, choose_experts, load_model
 from osslsp.models import ModelSource, resolve_model
 from osslsp.paths import bundled_data
 
@@ -141,15 +141,30 @@ def test_mxfp4_experts_need_an_mxfp4_checkpoint(tiny_dir):
     assert choose_experts(resolve_model("tiny"), "auto", "cpu", 0.0, 1024).format == "fp16"
 
 
-def test_the_released_blocks_are_read_as_stored(checkpoint):
-    """The loader reads blocks and scales as uint8 without conversion (what the kernels read)."""
+def test_packed_experts_are_kept_as_stored(checkpoint):
     name = "model.layers.1.mlp.experts.gate_up_proj_blocks"
     index = json.loads((checkpoint / mxfp4.INDEX_FILE).read_text())
     with safe_open(str(checkpoint / index["weight_map"][name]), framework="pt") as stream:
         stored = stream.get_tensor(name)
-    from osslsp.engine.loading import _from_released_layout
-
     model = _from_released_layout(checkpoint, torch.float32, "cpu", keep_packed=True)
     experts = model.model.layers[1].mlp.experts
     assert torch.equal(experts.gate_up_proj_blocks, stored)
     assert "gate_up_proj" not in dict(experts.named_parameters())
+
+
+def test_the_fast_runner_steps_on_packed_experts_give_the_tokens_of_transformers(checkpoint):
+    """The runner's logic with packed experts (layout, routing, cache, prefix reuse), through the
+    plain-PyTorch kernels; test_fast_gpu.py checks the Triton kernels the same way."""
+    theirs = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32, local_files_only=True,
+                                                  quantization_config=Mxfp4Config(dequantize=True)).eval()
+    prompt = _prompt(theirs.config.vocab_size)
+    with torch.inference_mode():
+        expected = theirs.generate(torch.tensor([prompt]), max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+                                   do_sample=False)[0, len(prompt):].tolist()
+        edited = prompt[:-3] + [5, 6]
+        edited_logits = theirs(torch.tensor([edited])).logits[0, -1]
+    packed = _from_released_layout(checkpoint, torch.float32, "cpu", keep_packed=True)
+    runner = FastGptOssRunner(packed, 256, kernels=kernels_torch)
+    produced = list(generate(runner, prompt, Sampling(max_new_tokens=NEW_TOKENS), frozenset(), lambda: False))
+    assert produced == expected
+    torch.testing.assert_close(runner.prefill(edited), edited_logits, rtol=1e-4, atol=1e-4)
