@@ -149,7 +149,7 @@ def _from_checkpoint(path: Path, dtype: torch.dtype, device: str, max_gpu_memory
     if config.get("quantization_config", {}).get("quant_method") == "mxfp4":
         # The released gpt-oss checkpoint: experts in MXFP4, dequantized to the chosen dtype.
         extra["quantization_config"] = Mxfp4Config(dequantize=True)
-    return AutoModelForCausalLM.from_pretrained(
+    model = AutoModelForCausalLM.from_pretrained(
         path,
         dtype=dtype,
         device_map=_device_map(device, max_gpu_memory_gib),
@@ -157,6 +157,10 @@ def _from_checkpoint(path: Path, dtype: torch.dtype, device: str, max_gpu_memory
         local_files_only=True,
         **extra,
     ).eval()
+    for parameter in model.parameters():  # some versions dequantize MXFP4 experts to bf16 whatever `dtype`
+        if parameter.is_floating_point() and parameter.dtype != dtype:
+            parameter.data = parameter.data.to(dtype)
+    return model
 
 
 def _expert_parameter_counts(config) -> tuple[int, int]:
