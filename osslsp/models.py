@@ -60,7 +60,7 @@ def tiny_dir() -> Path:
 def random_mxfp4_dir(config_dir: Path) -> Path:
     """The cache folder of a random released-layout checkpoint, keyed by its config's content."""
     digest = hashlib.sha256((config_dir / "config.json").read_bytes()).hexdigest()[:16]
-    return cache_dir() / "models" / f"random-mxfp4-v1-{digest}"
+    return cache_dir() / "models" / f"random-mxfp4-v2-{digest}"
 
 
 def _config_dir(spec: str, prefix: str) -> Path:
