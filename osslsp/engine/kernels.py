@@ -590,36 +590,33 @@ def _mxfp4_gate_up_gemv_kernel(X, Blocks, Scales, Bias, ExpertIds, Act, limit, a
 
 
 @triton.jit
-def _mxfp4_down_gemv_kernel(Act, Blocks, Scales, Bias, ExpertIds, ExpertWeights, Out,
-                            H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
-                            BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
-    # As the FP16 kernel: the TOP_K experts' tiles in one iteration, into one accumulator.
+def _mxfp4_down_gemv_kernel(Act, Blocks, Scales, Bias, ExpertIds, ExpertWeights, Partial,
+                            H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
+    # One expert a program, as the gate/up GEMV: the packed rows are a third of FP16's bytes, so the
+    # FP16 kernel's loop over all experts in one program leaves too few programs to hide latency.
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
+    slot = tl.program_id(1)
+    expert = tl.load(ExpertIds + slot).to(tl.int64)
+    expert_rows = (expert * H + rows[:, None]).to(tl.int64)  # (BLOCK_M, 1)
     acc = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
     for byte0 in range(0, I // 2, BLOCK_B):
         inputs = 2 * (byte0 + tl.arange(0, BLOCK_B))
-        for slot in tl.static_range(TOP_K):
-            expert = tl.load(ExpertIds + slot).to(tl.int64)
-            weight = tl.load(ExpertWeights + slot).to(tl.float32)
-            a_even = tl.load(Act + slot * I + inputs, mask=inputs < I, other=0.0).to(tl.float32) * weight
-            a_odd = tl.load(Act + slot * I + inputs + 1, mask=inputs < I, other=0.0).to(tl.float32) * weight
-            expert_rows = (expert * H + rows[:, None]).to(tl.int64)  # (BLOCK_M, 1)
-            acc += _mxfp4_row_dots(Blocks, Scales, expert_rows * (I // 2), expert_rows * (I // 32), byte0,
-                                   a_even, a_odd, I // 2, BLOCK_M, BLOCK_B)
-    total = tl.sum(acc, axis=1)
-    for slot in tl.static_range(TOP_K):
-        expert = tl.load(ExpertIds + slot).to(tl.int64)
-        total += tl.load(ExpertWeights + slot).to(tl.float32) * tl.load(Bias + expert * H + rows).to(tl.float32)
-    tl.store(Out + rows, total.to(Out.dtype.element_ty))
+        a_even = tl.load(Act + slot * I + inputs, mask=inputs < I, other=0.0).to(tl.float32)
+        a_odd = tl.load(Act + slot * I + inputs + 1, mask=inputs < I, other=0.0).to(tl.float32)
+        acc += _mxfp4_row_dots(Blocks, Scales, expert_rows * (I // 2), expert_rows * (I // 32), byte0,
+                               a_even, a_odd, I // 2, BLOCK_M, BLOCK_B)
+    total = tl.sum(acc, axis=1) + tl.load(Bias + expert * H + rows).to(tl.float32)
+    tl.store(Partial + slot * H + rows, total * tl.load(ExpertWeights + slot).to(tl.float32))
 
 
 class DecodeExpertsMxfp4(DecodeExperts):
     """DecodeExperts for packed experts: gate_up and down are mxfp4.Mxfp4Weight (blocks, scales).
-    Its tiles are (rows, bytes, num_warps)."""
+    Its tiles are (rows, bytes, num_warps); the down GEMV writes one row of partial sums an expert."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] = (8, 256, 4), down_block: tuple[int, int, int] = (2, 512, 4)):
+                 gate_up_block: tuple[int, int, int] = (16, 128, 4), down_block: tuple[int, int, int] = (16, 128, 4)):
         super().__init__(hidden, intermediate, top_k, dtype, device, gate_up_block, down_block)
+        self.partial = torch.empty(top_k, hidden, dtype=torch.float32, device=device)  # (K, H)
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
         bm, bb, warps = self.gate_up_block
@@ -630,10 +627,11 @@ class DecodeExpertsMxfp4(DecodeExperts):
 
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
         bm, bb, warps = self.down_block
-        _mxfp4_down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
-            self.act, down.blocks, down.scales, down_bias, expert_ids, expert_weights, out,
-            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_B=bb, num_warps=warps,
+        _mxfp4_down_gemv_kernel[(triton.cdiv(self.hidden, bm), self.top_k)](
+            self.act, down.blocks, down.scales, down_bias, expert_ids, expert_weights, self.partial,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_B=bb, num_warps=warps,
         )
+        out.copy_(self.partial.sum(dim=0))
 
 
 @triton.jit
