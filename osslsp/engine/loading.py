@@ -209,21 +209,29 @@ def choose_experts(source: ModelSource, setting: str, device: str, max_gpu_memor
     config = AutoConfig.for_model(**_config_without_quantization(source.weights))
     fp16_gib, mxfp4_gib = _needs_gib(config, max_context)
     one_gpu, all_gpus = _gpu_capacity_gib(max_gpu_memory_gib)
-    sizes = dict(fp16_gib=round(fp16_gib, 1), mxfp4_gib=round(mxfp4_gib, 1))
-    if mxfp4_gib > one_gpu and fp16_gib > all_gpus:
+    choice = decide_experts(setting, fp16_gib, mxfp4_gib, one_gpu, all_gpus)
+    if choice is None:
         raise ModelLoadError(
             f"{source.spec} does not fit: with a {max_context}-token cache it needs {mxfp4_gib:.1f} GiB on one "
             f"GPU with MXFP4 experts or {fp16_gib:.1f} GiB with FP16 experts, and the GPU has {one_gpu:.1f} GiB "
             f"free{' (maxGpuMemoryGib)' if max_gpu_memory_gib else ''}. Free the GPU (another editor window? set "
             "engine = \"shared\"), lower osslsp.contextTokens, or use a larger card")
-    if setting == "fp16":
-        return ExpertsChoice("fp16", "asked for (experts = fp16)", **sizes)
-    if setting == "mxfp4":
-        return ExpertsChoice("mxfp4", "asked for (experts = mxfp4)", **sizes)
-    if fp16_gib <= all_gpus:
-        return ExpertsChoice("fp16", f"the GPU(s) hold FP16 experts ({fp16_gib:.1f} GiB of {all_gpus:.1f} free)",
+    return choice
+
+
+def decide_experts(setting: str, fp16_gib: float, mxfp4_gib: float, one_gpu_gib: float,
+                   all_gpus_gib: float) -> ExpertsChoice | None:
+    """The experts for a released MXFP4 checkpoint on CUDA, given what each format needs and what
+    is free (MXFP4 runs on one GPU; FP16 may be split across several); None when neither fits."""
+    sizes = dict(fp16_gib=round(fp16_gib, 1), mxfp4_gib=round(mxfp4_gib, 1))
+    if mxfp4_gib > one_gpu_gib and fp16_gib > all_gpus_gib:
+        return None
+    if setting in ("fp16", "mxfp4"):
+        return ExpertsChoice(setting, f"asked for (experts = {setting})", **sizes)
+    if fp16_gib <= all_gpus_gib:
+        return ExpertsChoice("fp16", f"the GPU(s) hold FP16 experts ({fp16_gib:.1f} GiB of {all_gpus_gib:.1f} free)",
                              **sizes)
-    return ExpertsChoice("mxfp4", f"FP16 experts need {fp16_gib:.1f} GiB and the GPU has {one_gpu:.1f} free; "
+    return ExpertsChoice("mxfp4", f"FP16 experts need {fp16_gib:.1f} GiB and the GPU has {one_gpu_gib:.1f} free; "
                                   f"MXFP4 needs {mxfp4_gib:.1f}", **sizes)
 
 
@@ -328,7 +336,6 @@ def load_model(source: ModelSource, dtype: str = "float16", device: str = "auto"
     """Load the model a source names; ModelLoadError with the reason and the fix on failure.
     `experts` (auto, fp16, mxfp4) and `max_context` (the KV cache's length) decide how a released
     MXFP4 checkpoint's experts are held; see `choose_experts`."""
-    started = time.perf_counter()
     device = choose_device(device)
     if device == "cpu":
         limit_cpu_threads()
@@ -337,6 +344,7 @@ def load_model(source: ModelSource, dtype: str = "float16", device: str = "auto"
         cap_gpu_memory(max_gpu_memory_gib)
     try:
         ensure_built(source)
+        started = time.perf_counter()  # building a source (tiny, GGUF, random-mxfp4) is not loading it
         choice = choose_experts(source, experts, device, max_gpu_memory_gib, max_context)
         log.info("experts: %s", choice.describe())
         if source.kind == "random":

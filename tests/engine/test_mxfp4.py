@@ -20,7 +20,8 @@ from transformers.integrations.mxfp4 import convert_moe_packed_tensors
 from osslsp.engine import kernels_torch, mxfp4
 from osslsp.engine.generation import Sampling, generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner
-from osslsp.engine.loading import ModelLoadError, _from_released_layout, choose_experts, load_model
+from osslsp.engine.loading import (ModelLoadError, _from_released_layout, _needs_gib, choose_experts,
+                                   decide_experts, load_model)
 from osslsp.models import ModelSource, resolve_model
 from osslsp.paths import bundled_data
 
@@ -139,6 +140,28 @@ def test_mxfp4_experts_need_an_mxfp4_checkpoint(tiny_dir):
     with pytest.raises(ModelLoadError, match="experts = mxfp4 needs a checkpoint with MXFP4 experts"):
         choose_experts(resolve_model("tiny"), "mxfp4", "cpu", 0.0, 1024)
     assert choose_experts(resolve_model("tiny"), "auto", "cpu", 0.0, 1024).format == "fp16"
+
+
+def test_gpt_oss_20b_needs_about_14_gib_with_mxfp4_experts_and_41_with_fp16():
+    from transformers import AutoConfig
+
+    raw = json.loads((bundled_data("gpt-oss-20b") / "config.json").read_text())
+    raw.pop("quantization_config")
+    fp16_gib, mxfp4_gib = _needs_gib(AutoConfig.for_model(**raw), 8192)
+    assert 40.0 < fp16_gib < 42.5 and 13.5 < mxfp4_gib < 15.0, (fp16_gib, mxfp4_gib)
+
+
+@pytest.mark.parametrize("one_gpu, all_gpus, setting, expected", [
+    (79.0, 79.0, "auto", "fp16"),  # an 80 GB card holds FP16 experts
+    (23.0, 46.0, "auto", "fp16"),  # two 24 GB cards: FP16 split across them
+    (23.0, 23.0, "auto", "mxfp4"),  # one 24 GB card
+    (15.5, 15.5, "auto", "mxfp4"),  # one 16 GB card
+    (79.0, 79.0, "mxfp4", "mxfp4"),  # asked for
+    (11.0, 11.0, "auto", None),  # a 12 GB card holds neither
+])
+def test_auto_takes_fp16_experts_where_they_fit_else_mxfp4(one_gpu, all_gpus, setting, expected):
+    choice = decide_experts(setting, 41.0, 14.3, one_gpu, all_gpus)
+    assert (choice.format if choice else None) == expected
 
 
 def test_packed_experts_are_kept_as_stored(checkpoint):
