@@ -12,7 +12,8 @@ Weights stay those of the model (no copy): at start the expert weights are trans
 (E, out, in), and q/k/v become views of one fused matrix. The model keeps working through its own
 forward afterwards (its experts are switched to `grouped_mm`, which reads either layout).
 Experts loaded packed from a released MXFP4 checkpoint (loading.py) are read as stored, already
-(E, out, in): the kernels unpack them in registers.
+(E, out, in): the kernels unpack them in registers. Such a model has no FP16 expert weights, so
+only this runner can drive it.
 """
 
 from __future__ import annotations
