@@ -91,12 +91,14 @@ class LocalBackend:
     """The model in this process: loads on the engine thread, serves one request at a time."""
 
     def __init__(self, source: ModelSource, text_loader: Callable[[], ModelText], dtype: str, device: str,
-                 max_gpu_memory_gib: float, max_context: int, on_state: Callable[[str, str], None]):
+                 max_gpu_memory_gib: float, max_context: int, on_state: Callable[[str, str], None],
+                 experts: str = "auto"):
         from osslsp.engine.engine import Engine
 
         self._text_loader = text_loader
         self._on_state = on_state
-        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state)
+        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state,
+                             experts=experts)
         self.state, self.error = "loading", ""
 
     def _engine_state(self, state: str, message: str) -> None:
@@ -185,7 +187,7 @@ def make_backend(settings, source: ModelSource, text_loader: Callable[[], ModelT
     engine = settings.engine.strip()
     if engine == "local":
         return LocalBackend(source, text_loader, settings.dtype, settings.device,
-                            settings.max_gpu_memory_gib, kv_cache_length(settings), on_state)
+                            settings.max_gpu_memory_gib, kv_cache_length(settings), on_state, settings.experts)
     from osslsp.remote.client import Endpoint, RemoteBackend, RemoteError, SharedEngine
     from osslsp.remote.places import ListenError
 

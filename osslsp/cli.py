@@ -49,7 +49,7 @@ class Target:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(model=args.model, dtype=args.dtype, device=args.device,
-                    max_gpu_memory_gib=args.max_gpu_memory)
+                    max_gpu_memory_gib=args.max_gpu_memory, experts=args.experts)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +60,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
     parser.add_argument("--max-gpu-memory", type=float, default=0.0, metavar="GIB",
                         help="cap per GPU, to split the model across GPUs (default: no cap)")
+    parser.add_argument("--experts", default="auto",
+                        help="a released MXFP4 checkpoint's experts on the GPU: auto (FP16 when they fit), fp16 "
+                             "or mxfp4; bench takes a comma-separated list (default: %(default)s)")
 
 
 def _add_target_options(parser: argparse.ArgumentParser, many: bool) -> None:

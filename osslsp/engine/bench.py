@@ -4,12 +4,15 @@ The stock recipe runs first (the fast runner rewrites the expert layout in place
 `generate()` with `experts_implementation="grouped_mm"`, the best stock recipe that needs no
 compile, and the seed's default (eager experts loop) for TTFT and decode only. Then our runner
 (`gpt_oss_fast.make_runner`: the fast one on a CUDA gpt-oss model, the generic one elsewhere).
+`--experts fp16,mxfp4` loads a released-layout MXFP4 checkpoint once per format, one after the
+other: stock runs on the first (FP16) load, and every "ours" column is checked against its forward.
 Prompts are random token ids; every figure is a median over `--repeats` runs unless it says p95.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import statistics
@@ -143,8 +146,8 @@ def _complete(runner: Runner, ids: list[int], new_tokens: int) -> list[int]:
 
 
 def measure_ours(runner: Runner, device: torch.device, prompts: dict[int, list[int]], keystroke: list[int],
-                 new_tokens: int, repeats: int) -> Column:
-    column = Column("ours")
+                 new_tokens: int, repeats: int, name: str = "ours") -> Column:
+    column = Column(name)
     for length, ids in prompts.items():
         _guarded(column, f"ttft_{length}", lambda ids=ids: _median_ms(
             device, lambda: _cold_first_token(runner, ids), repeats))
@@ -172,6 +175,8 @@ def measure_ours(runner: Runner, device: torch.device, prompts: dict[int, list[i
 
     column.figures["decode_tok_s"] = statistics.median(decode_rate() for _ in range(repeats))
     column.figures["peak_gib"] = _peak_gib(device)
+    if device.type == "cuda":
+        column.figures["reserved_gib"] = torch.cuda.max_memory_reserved(device) / 2**30
     return column
 
 
@@ -210,6 +215,7 @@ ROWS = [  # key, label, unit, higher is better
     ("completion_p50", "completion p50 (2k + new tokens)", "ms", False),
     ("completion_p95", "completion p95", "ms", False),
     ("peak_gib", "peak GPU memory", "GiB", False),
+    ("reserved_gib", "peak GPU memory reserved", "GiB", False),
 ]
 
 
@@ -221,19 +227,28 @@ def _cell(value: float | str | None) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
+def _ratio(key: str, higher_better: bool, base: Column, other: Column) -> str:
+    """How many times better `other` is than `base` (a plain ratio for memory)."""
+    a, b = base.figures.get(key), other.figures.get(key)
+    if not (isinstance(a, float) and isinstance(b, float) and a > 0 and b > 0):
+        return "-"
+    if key.endswith("_gib"):
+        return f"{b / a:.2f}"
+    return f"{(b / a if higher_better else a / b):.1f}x"
+
+
 def render_table(columns: list[Column], contexts: list[int]) -> str:
-    """Rows of figures, a column per recipe, and ours against stock (how many times better)."""
-    stock, ours = columns[-2], columns[-1]
-    header = ["", *(c.name for c in columns), "ours vs stock"]
+    """Rows of figures, a column per recipe, then each of ours against stock and, with two of
+    ours (FP16 and MXFP4 experts), the last against the first."""
+    stock = next((c for c in columns if c.name == "stock"), None)
+    ours = [c for c in columns if c.name.startswith("ours")]
+    pairs = [(stock, c) for c in ours if stock] + ([(ours[0], ours[-1])] if len(ours) > 1 else [])
+    header = ["", *(c.name for c in columns), *(f"{b.name} vs {a.name}" for a, b in pairs)]
     lines = [header]
     ttft_rows = [(f"ttft_{c}", f"cold TTFT, {c} tokens", "ms", False) for c in contexts]
     for key, label, unit, higher_better in ROWS[:2] + ttft_rows + ROWS[2:]:
         row = [f"{label} ({unit})", *(_cell(c.figures.get(key)) for c in columns)]
-        a, b = stock.figures.get(key), ours.figures.get(key)
-        ratio = "-"
-        if isinstance(a, float) and isinstance(b, float) and a > 0 and b > 0:
-            ratio = f"{(b / a if higher_better else a / b):.1f}x" if key != "peak_gib" else f"{b / a:.2f}"
-        lines.append(row + [ratio])
+        lines.append(row + [_ratio(key, higher_better, a, b) for a, b in pairs])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
                                enumerate(zip(line, widths))) for line in lines)
@@ -250,64 +265,96 @@ def _progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def bench_main(args: argparse.Namespace) -> int:
     from osslsp.engine.gpt_oss_fast import make_runner, set_experts_implementation
-    from osslsp.engine.loading import ModelLoadError, load_model
+    from osslsp.engine.loading import EXPERTS, ModelLoadError, load_model
     from osslsp.models import ModelNotFound, resolve_model
 
-    try:
-        loaded = load_model(resolve_model(args.model), args.dtype, args.device,
-                            getattr(args, "max_gpu_memory", 0.0) or 0.0)
-    except (ModelLoadError, ModelNotFound) as error:
-        print(f"osslsp bench: {error}", file=sys.stderr)
-        return 1
-    model, device = loaded.model, loaded.device
-    default_contexts = "512,2048,8192" if device.type == "cuda" else "512,2048"
-    contexts = sorted({int(c) for c in (args.contexts or default_contexts).split(",") if c.strip()})
-    _progress(f"loaded {args.model} on {device} in {loaded.load_seconds:.1f} s")
-    prompts = _prompts(contexts, model.config.vocab_size)
-    middle = prompts[2048] if 2048 in prompts else prompts[max(contexts)]
-    keystroke = middle[:-KEYSTROKE_EDIT] + _prompts([KEYSTROKE_EDIT], model.config.vocab_size, seed=1)[KEYSTROKE_EDIT]
+    formats = [name.strip() for name in (getattr(args, "experts", None) or "auto").split(",") if name.strip()]
+    if not formats or any(name not in EXPERTS for name in formats):
+        print(f"osslsp bench: --experts takes a comma-separated list of {', '.join(EXPERTS)}", file=sys.stderr)
+        return 2
+    contexts = sorted({int(c) for c in (args.contexts or "").split(",") if c.strip()})
     columns: list[Column] = []
-    with torch.inference_mode():
-        if not getattr(args, "no_seed_recipe", False):
-            set_experts_implementation(model, "eager")
-            _progress("seed recipe (eager experts)")
-            columns.append(measure_stock(model, "seed", {len(middle): middle},
-                                         keystroke, args.new_tokens, 1, full=False))
-        set_experts_implementation(model, "grouped_mm")
-        _progress(f"seed: {columns[-1].figures if columns else '-'}; stock recipe (grouped_mm)")
-        stock = measure_stock(model, "stock", prompts, keystroke, args.new_tokens, args.repeats, full=True)
-        columns.append(stock)
-        reference = reference_outputs(model, middle)
-    for column in columns:
-        column.figures["load_s"] = loaded.load_seconds
-        column.figures["ready_s"] = 0.0
-    _progress(f"stock: {stock.figures}; our runner")
-    _reset_peak(device)
-    started = time.perf_counter()
-    runner = make_runner(model, max_context=max(contexts) + args.new_tokens * 2 + 64)
-    _sync(device)
-    ready_seconds = time.perf_counter() - started  # weight layout, cache, kernel compiles, CUDA graph
-    _progress(f"{type(runner).__name__} ready in {ready_seconds:.1f} s")
-    ours = measure_ours(runner, device, prompts, keystroke, args.new_tokens, args.repeats)
-    ours.figures["load_s"] = loaded.load_seconds
-    ours.figures["ready_s"] = ready_seconds
-    columns.append(ours)
-    check = compare(runner, middle, *reference)
-    environment = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "model": args.model, "dtype": str(loaded.dtype).removeprefix("torch."), "runner": type(runner).__name__,
-        "torch": torch.__version__, "transformers": __import__("transformers").__version__,
-        "new_tokens": args.new_tokens, "repeats": args.repeats,
-    }
+    checks: dict[str, dict[str, object]] = {}
+    reference = None
+    environment: dict[str, object] = {}
+    for number, experts in enumerate(formats):
+        try:
+            source = resolve_model(args.model)
+            device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+            _reset_peak(device)
+            loaded = load_model(source, args.dtype, args.device, getattr(args, "max_gpu_memory", 0.0) or 0.0,
+                                experts=experts, max_context=max(contexts or [8192]) + args.new_tokens * 2 + 64)
+        except (ModelLoadError, ModelNotFound) as error:
+            print(f"osslsp bench: {error}", file=sys.stderr)
+            return 1
+        model, device = loaded.model, loaded.device
+        if not contexts:
+            contexts = [512, 2048, 8192] if device.type == "cuda" else [512, 2048]
+        held = loaded.experts.format if loaded.experts else "fp16"
+        _progress(f"loaded {args.model} on {device} in {loaded.load_seconds:.1f} s; experts "
+                  f"{loaded.experts.describe() if loaded.experts else '-'}")
+        prompts = _prompts(contexts, model.config.vocab_size)
+        middle = prompts[2048] if 2048 in prompts else prompts[max(contexts)]
+        keystroke = middle[:-KEYSTROKE_EDIT] + _prompts([KEYSTROKE_EDIT], model.config.vocab_size, seed=1)[KEYSTROKE_EDIT]
+        if number == 0 and held == "fp16":  # the model's own forward runs only with FP16 experts
+            with torch.inference_mode():
+                if not getattr(args, "no_seed_recipe", False):
+                    set_experts_implementation(model, "eager")
+                    _progress("seed recipe (eager experts)")
+                    columns.append(measure_stock(model, "seed", {len(middle): middle},
+                                                 keystroke, args.new_tokens, 1, full=False))
+                set_experts_implementation(model, "grouped_mm")
+                _progress("stock recipe (grouped_mm)")
+                columns.append(measure_stock(model, "stock", prompts, keystroke, args.new_tokens, args.repeats,
+                                             full=True))
+                logits, tokens = reference_outputs(model, middle)
+                reference = (logits.cpu(), tokens)
+            for column in columns:
+                column.figures["load_s"] = loaded.load_seconds
+                column.figures["ready_s"] = 0.0
+            _progress(f"stock: {columns[-1].figures}")
+        _reset_peak(device)
+        started = time.perf_counter()
+        runner = make_runner(model, max_context=max(contexts) + args.new_tokens * 2 + 64)
+        _sync(device)
+        ready_seconds = time.perf_counter() - started  # weight layout, cache, kernel compiles, CUDA graphs
+        _progress(f"{type(runner).__name__} ready in {ready_seconds:.1f} s")
+        name = "ours" if len(formats) == 1 else f"ours {held}"
+        ours = measure_ours(runner, device, prompts, keystroke, args.new_tokens, args.repeats, name)
+        ours.figures["load_s"] = loaded.load_seconds
+        ours.figures["ready_s"] = ready_seconds
+        columns.append(ours)
+        if reference is not None:
+            checks[name] = compare(runner, middle, reference[0].to(device), reference[1])
+        _progress(f"{name}: {ours.figures}")
+        environment = {
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "model": args.model, "dtype": str(loaded.dtype).removeprefix("torch."),
+            "runner": type(runner).__name__, "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__, "new_tokens": args.new_tokens,
+            "repeats": args.repeats, "max_gpu_memory_gib": getattr(args, "max_gpu_memory", 0.0) or 0.0,
+        }
+        del runner, model, loaded
+        _free(device)
     if args.json:
         print(json.dumps({"environment": environment, "columns": {c.name: c.figures for c in columns},
-                          "check": check}, indent=2))
+                          "check": checks}, indent=2))
     else:
         print(" ".join(f"{k}={v}" for k, v in environment.items()))
         print(render_table(columns, contexts))
-        print("check against the model's forward:", " ".join(f"{k}={v}" for k, v in check.items()))
+        for name, check in checks.items():
+            print(f"check of {name} against the model's forward (FP16 experts):",
+                  " ".join(f"{k}={v}" for k, v in check.items()))
+        if not checks:
+            print("no check: this run had no model with FP16 experts to compare with")
     return 0
 
 
@@ -317,6 +364,7 @@ def main() -> int:
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-gpu-memory", type=float, default=0.0)
+    parser.add_argument("--experts", default="auto", help="comma-separated: auto, fp16, mxfp4")
     parser.add_argument("--json", action="store_true")
     add_arguments(parser)
     return bench_main(parser.parse_args())

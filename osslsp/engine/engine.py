@@ -95,10 +95,10 @@ class Engine:
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192,
-                 on_state: Callable[[str, str], None] = lambda state, message: None):
+                 on_state: Callable[[str, str], None] = lambda state, message: None, experts: str = "auto"):
         self.source = source
         self.max_context = max_context  # the KV cache's length: prompt and answer together
-        self._load_args = (dtype, device, max_gpu_memory_gib)
+        self._load_args = (dtype, device, max_gpu_memory_gib, experts)
         self._on_state = on_state
         self.state = "idle"  # idle, loading, ready, error, closed
         self.error = ""
@@ -158,10 +158,10 @@ class Engine:
             self._on_state(state, message)
 
     def _run(self) -> None:
-        dtype, device, max_gpu_memory_gib = self._load_args
+        dtype, device, max_gpu_memory_gib, experts = self._load_args
         self._set_state("loading", f"loading {self.source.spec}")
         try:
-            self.loaded = load_model(self.source, dtype, device, max_gpu_memory_gib)
+            self.loaded = load_model(self.source, dtype, device, max_gpu_memory_gib, experts, self.max_context)
             self.runner = make_runner(self.loaded.model, self.max_context)
         except ModelLoadError as error:
             self.error = str(error)

@@ -11,6 +11,9 @@ What makes it fast, against `generate()`:
 Weights stay those of the model (no copy): at start the expert weights are transposed in place to
 (E, out, in), and q/k/v become views of one fused matrix. The model keeps working through its own
 forward afterwards (its experts are switched to `grouped_mm`, which reads either layout).
+Experts loaded packed from a released MXFP4 checkpoint (loading.py) are read as stored, already
+(E, out, in): the kernels unpack them in registers. Such a model has no FP16 expert weights, so
+only this runner can drive it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 
+from osslsp.engine.mxfp4 import Mxfp4Weight
 from osslsp.engine.runner import Runner, TransformersRunner, shared_prefix_length
 
 log = logging.getLogger(__name__)
@@ -91,9 +95,9 @@ class _Layer:
     window: int  # sliding window, or kernels.NO_WINDOW
     router_weight: torch.Tensor  # (E, H)
     router_bias: torch.Tensor  # (E,)
-    gate_up: torch.Tensor  # (E, 2I, H), rows interleaved gate0, up0, gate1, ...
+    gate_up: torch.Tensor | Mxfp4Weight  # (E, 2I, H), rows interleaved gate0, up0, gate1, ...
     gate_up_bias: torch.Tensor  # (E, 2I)
-    down: torch.Tensor  # (E, H, I)
+    down: torch.Tensor | Mxfp4Weight  # (E, H, I)
     down_bias: torch.Tensor  # (E, H)
     k_cache: torch.Tensor  # (NKV, T, D)
     v_cache: torch.Tensor  # (NKV, T, D)
@@ -112,6 +116,14 @@ def _experts_to_output_major(experts: torch.nn.Module) -> None:
                 flat[expert].copy_(parameter.data[expert].t().contiguous().view(-1))
             parameter.data = parameter.data.view(n_experts, d_out, d_in)
     experts.is_transposed = False  # what Transformers' grouped_mm/batched_mm read
+
+
+def _packed_experts(experts: torch.nn.Module) -> tuple[Mxfp4Weight, Mxfp4Weight] | None:
+    """(gate_up, down) of experts loaded packed from an MXFP4 checkpoint, or None for FP16 experts."""
+    if not hasattr(experts, "gate_up_proj_blocks"):
+        return None
+    return (Mxfp4Weight(experts.gate_up_proj_blocks, experts.gate_up_proj_scales),
+            Mxfp4Weight(experts.down_proj_blocks, experts.down_proj_scales))
 
 
 def _fuse_qkv(attention: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,8 +173,10 @@ class FastGptOssRunner:
         self.token = torch.zeros(1, dtype=torch.long, device=self.device)
         self.position = {device: torch.zeros(1, dtype=torch.long, device=device) for device in devices}
         self.decode_attention = {d: kernels.DecodeAttention(self.n_q, self.n_kv, self.head_dim, d) for d in devices}
+        packed = isinstance(self.layers[0].gate_up, Mxfp4Weight)
+        decode_experts = kernels.DecodeExpertsMxfp4 if packed else kernels.DecodeExperts
         self.decode_experts = {
-            d: kernels.DecodeExperts(config.hidden_size, config.intermediate_size, self.top_k, self.dtype, d)
+            d: decode_experts(config.hidden_size, config.intermediate_size, self.top_k, self.dtype, d)
             for d in devices
         }
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -178,7 +192,10 @@ class FastGptOssRunner:
     def _prepare_layer(self, layer: torch.nn.Module, config) -> _Layer:
         attention, experts = layer.self_attn, layer.mlp.experts
         device = attention.q_proj.weight.device
-        _experts_to_output_major(experts)
+        expert_weights = _packed_experts(experts)
+        if expert_weights is None:
+            _experts_to_output_major(experts)
+            expert_weights = (experts.gate_up_proj, experts.down_proj)
         qkv_weight, qkv_bias = _fuse_qkv(attention)
         cache_shape = (self.n_kv, self.max_context, self.head_dim)
         window = attention.sliding_window or self.kernels.NO_WINDOW
@@ -194,9 +211,9 @@ class FastGptOssRunner:
             window=int(window),
             router_weight=layer.mlp.router.weight,
             router_bias=layer.mlp.router.bias,
-            gate_up=experts.gate_up_proj,
+            gate_up=expert_weights[0],
             gate_up_bias=experts.gate_up_proj_bias,
-            down=experts.down_proj,
+            down=expert_weights[1],
             down_bias=experts.down_proj_bias,
             k_cache=torch.zeros(cache_shape, dtype=self.dtype, device=device),
             v_cache=torch.zeros(cache_shape, dtype=self.dtype, device=device),

@@ -348,17 +348,24 @@ class DecodeExperts:
 # ---------------------------------------------------------------------------------------------
 
 
+@triton.jit
+def _block_pairs(BlockExpert, SortedPairs, n_pairs, BLOCK_M: tl.constexpr):
+    """This program's expert (E past the last expert) and its BLOCK_M sorted (token, slot) pairs,
+    with which of them are real (the rest pad the expert's run)."""
+    block = tl.program_id(0)
+    expert = tl.load(BlockExpert + block).to(tl.int64)
+    slots = block * BLOCK_M + tl.arange(0, BLOCK_M)
+    pairs = tl.load(SortedPairs + slots)
+    return expert, slots, pairs, pairs < n_pairs
+
+
 @triton.jit(do_not_specialize=["n_pairs"])
 def _expert_gate_up_gemm_kernel(X, W, Bias, SortedPairs, BlockExpert, Act, n_pairs, limit, alpha,
                                 H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
                                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    block = tl.program_id(0)
-    expert = tl.load(BlockExpert + block).to(tl.int64)
+    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, BLOCK_M)
     if expert >= E:  # a block past the last expert's padded rows
         return
-    slots = block * BLOCK_M + tl.arange(0, BLOCK_M)
-    pairs = tl.load(SortedPairs + slots)
-    valid = pairs < n_pairs
     tokens = (pairs // TOP_K).to(tl.int64)
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # intermediate index
     col_ok = cols < I
@@ -383,13 +390,9 @@ def _expert_gate_up_gemm_kernel(X, W, Bias, SortedPairs, BlockExpert, Act, n_pai
 def _expert_down_gemm_kernel(Act, W, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
                              H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    block = tl.program_id(0)
-    expert = tl.load(BlockExpert + block).to(tl.int64)
-    if expert >= E:
+    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, BLOCK_M)
+    if expert >= E:  # a block past the last expert's padded rows
         return
-    slots = block * BLOCK_M + tl.arange(0, BLOCK_M)
-    pairs = tl.load(SortedPairs + slots)
-    valid = pairs < n_pairs
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
     col_ok = cols < H
     ks = tl.arange(0, BLOCK_K)
@@ -440,30 +443,285 @@ PREFILL_EXPERTS_TILES = (
 )
 
 
+# (most pairs, tiles) for packed MXFP4 experts, which unpack each weight tile once per block of
+# BLOCK_M pairs; past the last row, prompts take _prefill_experts_dequantized.
+MXFP4_PREFILL_EXPERTS_TILES = (
+    (256, (16, 64, 128, 4, 3)),
+    (1024, (64, 64, 128, 4, 3)),
+)
+DEQUANTIZED_EXPERTS_CHUNK = 8  # experts unpacked to FP16 at a time: 0.4 GiB of scratch for gpt-oss-20b
+
+
 def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
-                    gate_up: torch.Tensor, gate_up_bias: torch.Tensor, down: torch.Tensor, down_bias: torch.Tensor,
+                    gate_up, gate_up_bias: torch.Tensor, down, down_bias: torch.Tensor,
                     limit: float, alpha: float, config: tuple[int, int, int, int, int] | None = None) -> torch.Tensor:
-    """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H)."""
+    """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H).
+    gate_up and down are FP16 tensors, or packed MXFP4 (mxfp4.Mxfp4Weight: blocks and scales)."""
     n_tokens, hidden = x.shape
-    top_k = expert_ids.shape[1]
-    n_experts, two_i, _ = gate_up.shape
-    intermediate = two_i // 2
-    n_pairs = n_tokens * top_k
+    n_pairs = expert_ids.numel()
+    packed = hasattr(gate_up, "blocks")
+    if packed and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0] and config is None:
+        return _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
+                                            limit, alpha)
     if config is None:
-        config = next(tiles for most, tiles in PREFILL_EXPERTS_TILES if n_pairs <= most)
+        config = next(tiles for most, tiles in (MXFP4_PREFILL_EXPERTS_TILES if packed else PREFILL_EXPERTS_TILES)
+                      if n_pairs <= most)
+    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, gate_up.shape[0], config[0])
+    act = torch.empty(sorted_pairs.shape[0], gate_up.shape[1] // 2, dtype=x.dtype, device=x.device)  # (P, I)
+    pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
+    _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
+                   pair_out, limit, alpha, config)
+    return pair_out.view(n_tokens, -1, hidden).sum(dim=1)  # fp32 accumulation, like the model's
+
+
+def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
+                   pair_out, limit: float, alpha: float, config: tuple[int, int, int, int, int]) -> None:
+    """act (P, I) = SwiGLU(gate/up GEMM), then pair_out (S, H) = weighted down GEMM, for the blocks
+    whose expert is below gate_up's E (the others are skipped: they belong to another call)."""
+    n_experts, two_i, hidden = gate_up.shape
+    intermediate = two_i // 2
     block_m, block_n, block_k, warps, stages = config
-    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, block_m)
+    packed = hasattr(gate_up, "blocks")
+    gate_up_kernel, down_kernel = ((_mxfp4_gate_up_gemm_kernel, _mxfp4_down_gemm_kernel) if packed
+                                   else (_expert_gate_up_gemm_kernel, _expert_down_gemm_kernel))
+    gate_up_weight = (gate_up.blocks, gate_up.scales) if packed else (gate_up,)
+    down_weight = (down.blocks, down.scales) if packed else (down,)
+    n_pairs = pair_out.shape[0]
     n_blocks = block_expert.shape[0]
-    act = torch.empty(sorted_pairs.shape[0], intermediate, dtype=x.dtype, device=x.device)  # (P, I)
-    _expert_gate_up_gemm_kernel[(n_blocks, triton.cdiv(intermediate, block_n))](
-        x, gate_up, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, limit, alpha,
-        H=hidden, I=intermediate, E=n_experts, TOP_K=top_k,
+    gate_up_kernel[(n_blocks, triton.cdiv(intermediate, block_n))](
+        x, *gate_up_weight, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, limit, alpha,
+        H=hidden, I=intermediate, E=n_experts, TOP_K=n_pairs // x.shape[0],
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
     )
-    pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
-    _expert_down_gemm_kernel[(n_blocks, triton.cdiv(hidden, block_n))](
-        act, down, down_bias, sorted_pairs, block_expert, expert_weights.reshape(-1), pair_out, n_pairs,
+    down_kernel[(n_blocks, triton.cdiv(hidden, block_n))](
+        act, *down_weight, down_bias, sorted_pairs, block_expert, expert_weights.reshape(-1), pair_out, n_pairs,
         H=hidden, I=intermediate, E=n_experts,
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
     )
-    return pair_out.view(n_tokens, top_k, hidden).sum(dim=1)  # fp32 accumulation, like the model's
+
+
+def _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
+                                 limit: float, alpha: float) -> torch.Tensor:
+    """prefill_experts for a long prompt on packed experts: DEQUANTIZED_EXPERTS_CHUNK experts at a
+    time unpacked to FP16 scratch, then the FP16 grouped GEMMs on that chunk's pairs. Unpacking once
+    beats unpacking in every block of pairs when there are many blocks an expert."""
+    n_experts, two_i, hidden = gate_up.shape
+    n_pairs = expert_ids.numel()
+    config = next(tiles for most, tiles in PREFILL_EXPERTS_TILES if n_pairs <= most)
+    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, config[0])
+    act = torch.empty(sorted_pairs.shape[0], two_i // 2, dtype=x.dtype, device=x.device)  # (P, I)
+    pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H)
+    chunk = DEQUANTIZED_EXPERTS_CHUNK
+    gate_up_chunk = torch.empty(chunk, two_i, hidden, dtype=x.dtype, device=x.device)  # (C, 2I, H)
+    down_chunk = torch.empty(chunk, hidden, two_i // 2, dtype=x.dtype, device=x.device)  # (C, H, I)
+    for first in range(0, n_experts, chunk):
+        count = min(chunk, n_experts - first)
+        in_chunk = (block_expert >= first) & (block_expert < first + count)
+        chunk_block_expert = torch.where(in_chunk, block_expert - first, chunk)  # others: skipped
+        _grouped_gemms(x, expert_weights, dequantize_mxfp4(gate_up, first, count, gate_up_chunk),
+                       gate_up_bias[first:first + count], dequantize_mxfp4(down, first, count, down_chunk),
+                       down_bias[first:first + count], sorted_pairs, chunk_block_expert, act, pair_out,
+                       limit, alpha, config)
+    return pair_out.view(x.shape[0], -1, hidden).sum(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# MXFP4 experts: the same GEMV and grouped GEMMs reading packed weights, unpacked in registers
+# ---------------------------------------------------------------------------------------------
+# Packed weights (the released layout, osslsp/engine/mxfp4.py): blocks (E, out, in/2) bytes, the low
+# nibble the even input, and scales (E, out, in/32) E8M0 bytes. A byte tile of BLOCK_B bytes covers
+# 2 BLOCK_B inputs: its low nibbles meet the even inputs and its high nibbles the odd ones.
+
+
+@triton.jit
+def _fp4_halves(packed):
+    """Bytes of two E2M1 codes -> (low, high) codes as float16 values times 2^-14, in a few integer
+    ops: an E2M1 code's exponent and mantissa bits, put at the top of float16's (bits 10..9), read
+    as float16 with its bias of 15 instead of E2M1's 1, are the value times 2^-14 (code 1, a
+    subnormal in both, too). _scales_2_14 takes the 2^14 back."""
+    p = packed.to(tl.uint16)
+    low = (((p & 0x07) << 9) | ((p & 0x08) << 12)).to(tl.float16, bitcast=True)
+    high = (((p & 0x70) << 5) | ((p & 0x80) << 8)).to(tl.float16, bitcast=True)
+    return low, high
+
+
+@triton.jit
+def _scales_2_14(scales):
+    """E8M0 scale bytes -> 2^(s - 127) * 2^14 as float32 (s = 0, below float32's normals, reads as 0)."""
+    return (scales.to(tl.int32) << 23).to(tl.float32, bitcast=True) * 16384.0
+
+
+@triton.jit
+def _mxfp4_row_dots(Blocks, Scales, block_rows, scale_rows, byte0, x_even, x_odd, n_bytes,
+                    BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
+    """Rows' dot products with x over the BLOCK_B bytes from byte0: (BLOCK_M, BLOCK_B / 16), one sum
+    per 32-input block, scaled. block_rows/scale_rows (BLOCK_M, 1): each row's first byte/scale."""
+    bytes_ = byte0 + tl.arange(0, BLOCK_B)
+    in_range = bytes_ < n_bytes
+    low, high = _fp4_halves(tl.load(Blocks + block_rows + bytes_[None, :], mask=in_range[None, :], other=0))
+    products = low.to(tl.float32) * x_even[None, :] + high.to(tl.float32) * x_odd[None, :]
+    sums = tl.sum(tl.reshape(products, (BLOCK_M, BLOCK_B // 16, 16)), axis=2)  # (BLOCK_M, BLOCK_B / 16)
+    groups = byte0 // 16 + tl.arange(0, BLOCK_B // 16)
+    scales = tl.load(Scales + scale_rows + groups[None, :], mask=(groups < n_bytes // 16)[None, :], other=0)
+    return sums * _scales_2_14(scales)
+
+
+@triton.jit
+def _mxfp4_gate_up_gemv_kernel(X, Blocks, Scales, Bias, ExpertIds, Act, limit, alpha,
+                               H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
+    block_m = tl.program_id(0)
+    slot = tl.program_id(1)  # which of the top-k experts
+    expert = tl.load(ExpertIds + slot).to(tl.int64)
+    rows = block_m * BLOCK_M + tl.arange(0, BLOCK_M)  # intermediate index; gate row 2j, up row 2j+1
+    gate_rows = (expert * 2 * I + 2 * rows[:, None]).to(tl.int64)  # (BLOCK_M, 1)
+    acc_gate = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
+    acc_up = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
+    for byte0 in range(0, H // 2, BLOCK_B):
+        inputs = 2 * (byte0 + tl.arange(0, BLOCK_B))
+        x_even = tl.load(X + inputs, mask=inputs < H, other=0.0).to(tl.float32)
+        x_odd = tl.load(X + inputs + 1, mask=inputs < H, other=0.0).to(tl.float32)
+        acc_gate += _mxfp4_row_dots(Blocks, Scales, gate_rows * (H // 2), gate_rows * (H // 32), byte0,
+                                    x_even, x_odd, H // 2, BLOCK_M, BLOCK_B)
+        acc_up += _mxfp4_row_dots(Blocks, Scales, (gate_rows + 1) * (H // 2), (gate_rows + 1) * (H // 32), byte0,
+                                  x_even, x_odd, H // 2, BLOCK_M, BLOCK_B)
+    gate = tl.sum(acc_gate, axis=1) + tl.load(Bias + expert * 2 * I + 2 * rows).to(tl.float32)
+    up = tl.sum(acc_up, axis=1) + tl.load(Bias + expert * 2 * I + 2 * rows + 1).to(tl.float32)
+    tl.store(Act + slot * I + rows, _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
+
+
+@triton.jit
+def _mxfp4_down_gemv_kernel(Act, Blocks, Scales, Bias, ExpertIds, ExpertWeights, Partial,
+                            H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
+    # One expert a program, as the gate/up GEMV: the packed rows are a third of FP16's bytes, so the
+    # FP16 kernel's loop over all experts in one program leaves too few programs to hide latency.
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
+    slot = tl.program_id(1)
+    expert = tl.load(ExpertIds + slot).to(tl.int64)
+    expert_rows = (expert * H + rows[:, None]).to(tl.int64)  # (BLOCK_M, 1)
+    acc = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
+    for byte0 in range(0, I // 2, BLOCK_B):
+        inputs = 2 * (byte0 + tl.arange(0, BLOCK_B))
+        a_even = tl.load(Act + slot * I + inputs, mask=inputs < I, other=0.0).to(tl.float32)
+        a_odd = tl.load(Act + slot * I + inputs + 1, mask=inputs < I, other=0.0).to(tl.float32)
+        acc += _mxfp4_row_dots(Blocks, Scales, expert_rows * (I // 2), expert_rows * (I // 32), byte0,
+                               a_even, a_odd, I // 2, BLOCK_M, BLOCK_B)
+    total = tl.sum(acc, axis=1) + tl.load(Bias + expert * H + rows).to(tl.float32)
+    tl.store(Partial + slot * H + rows, total * tl.load(ExpertWeights + slot).to(tl.float32))
+
+
+class DecodeExpertsMxfp4(DecodeExperts):
+    """DecodeExperts for packed experts: gate_up and down are mxfp4.Mxfp4Weight (blocks, scales).
+    Its tiles are (rows, bytes, num_warps); the down GEMV writes one row of partial sums an expert."""
+
+    def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
+                 gate_up_block: tuple[int, int, int] = (16, 128, 4), down_block: tuple[int, int, int] = (16, 128, 4)):
+        super().__init__(hidden, intermediate, top_k, dtype, device, gate_up_block, down_block)
+        self.partial = torch.empty(top_k, hidden, dtype=torch.float32, device=device)  # (K, H)
+
+    def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
+        bm, bb, warps = self.gate_up_block
+        _mxfp4_gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
+            x, gate_up.blocks, gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_B=bb, num_warps=warps,
+        )
+
+    def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
+        bm, bb, warps = self.down_block
+        _mxfp4_down_gemv_kernel[(triton.cdiv(self.hidden, bm), self.top_k)](
+            self.act, down.blocks, down.scales, down_bias, expert_ids, expert_weights, self.partial,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_B=bb, num_warps=warps,
+        )
+        out.copy_(self.partial.sum(dim=0))
+
+
+@triton.jit
+def _mxfp4_weight_tiles(Blocks, Scales, col_rows, byte0, col_ok, n_bytes,
+                        BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, dtype: tl.constexpr):
+    """Weight tiles (BLOCK_K/2, BLOCK_N) for tl.dot from packed rows: even inputs, odd inputs.
+    col_rows (1, BLOCK_N): each output column's row index in the packed tensors. byte0 starts a
+    32-input block: the tile's BLOCK_K/32 scales a column are loaded once and broadcast."""
+    bytes_ = byte0 + tl.arange(0, BLOCK_K // 2)
+    packed = tl.load(Blocks + col_rows * n_bytes + bytes_[:, None], mask=(bytes_ < n_bytes)[:, None] & col_ok, other=0)
+    groups = byte0 // 16 + tl.arange(0, BLOCK_K // 32)
+    scales = tl.load(Scales + col_rows * (n_bytes // 16) + groups[:, None],
+                     mask=(groups < n_bytes // 16)[:, None] & col_ok, other=0)  # (BLOCK_K/32, BLOCK_N)
+    scale = tl.reshape(tl.broadcast_to(_scales_2_14(scales)[:, None, :], (BLOCK_K // 32, 16, BLOCK_N)),
+                       (BLOCK_K // 2, BLOCK_N))
+    low, high = _fp4_halves(packed)
+    return (low.to(tl.float32) * scale).to(dtype), (high.to(tl.float32) * scale).to(dtype)
+
+
+@triton.jit(do_not_specialize=["n_pairs"])
+def _mxfp4_gate_up_gemm_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, limit, alpha,
+                               H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
+                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, BLOCK_M)
+    if expert >= E:  # a block past the last expert's padded rows
+        return
+    tokens = (pairs // TOP_K).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # intermediate index
+    col_ok = (cols < I)[None, :]
+    gate_rows = expert * 2 * I + 2 * cols[None, :].to(tl.int64)  # (1, BLOCK_N)
+    ks = tl.arange(0, BLOCK_K // 2)
+    acc_gate = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    acc_up = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for byte0 in range(0, H // 2, BLOCK_K // 2):
+        inputs = 2 * (byte0 + ks)
+        x_mask = valid[:, None] & (inputs < H)[None, :]
+        x_even = tl.load(X + tokens[:, None] * H + inputs[None, :], mask=x_mask, other=0.0)
+        x_odd = tl.load(X + tokens[:, None] * H + inputs[None, :] + 1, mask=x_mask, other=0.0)
+        gate_even, gate_odd = _mxfp4_weight_tiles(Blocks, Scales, gate_rows, byte0, col_ok, H // 2,
+                                                  BLOCK_N, BLOCK_K, X.dtype.element_ty)
+        up_even, up_odd = _mxfp4_weight_tiles(Blocks, Scales, gate_rows + 1, byte0, col_ok, H // 2,
+                                              BLOCK_N, BLOCK_K, X.dtype.element_ty)
+        acc_gate = tl.dot(x_odd, gate_odd, tl.dot(x_even, gate_even, acc_gate))
+        acc_up = tl.dot(x_odd, up_odd, tl.dot(x_even, up_even, acc_up))
+    gate = acc_gate + tl.load(Bias + expert * 2 * I + 2 * cols, mask=cols < I, other=0.0)[None, :].to(tl.float32)
+    up = acc_up + tl.load(Bias + expert * 2 * I + 2 * cols + 1, mask=cols < I, other=0.0)[None, :].to(tl.float32)
+    tl.store(Act + slots[:, None] * I + cols[None, :], _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty),
+             mask=col_ok)
+
+
+@triton.jit(do_not_specialize=["n_pairs"])
+def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
+                            H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
+                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, BLOCK_M)
+    if expert >= E:  # a block past the last expert's padded rows
+        return
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
+    col_ok = (cols < H)[None, :]
+    rows = expert * H + cols[None, :].to(tl.int64)  # (1, BLOCK_N)
+    ks = tl.arange(0, BLOCK_K // 2)
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for byte0 in range(0, I // 2, BLOCK_K // 2):
+        inputs = 2 * (byte0 + ks)
+        a_ptrs = Act + slots[:, None].to(tl.int64) * I + inputs[None, :]
+        a_even = tl.load(a_ptrs, mask=(inputs < I)[None, :], other=0.0)
+        a_odd = tl.load(a_ptrs + 1, mask=(inputs < I)[None, :], other=0.0)
+        w_even, w_odd = _mxfp4_weight_tiles(Blocks, Scales, rows, byte0, col_ok, I // 2, BLOCK_N, BLOCK_K,
+                                            Act.dtype.element_ty)
+        acc = tl.dot(a_odd, w_odd, tl.dot(a_even, w_even, acc))
+    y = acc + tl.load(Bias + expert * H + cols, mask=cols < H, other=0.0)[None, :].to(tl.float32)
+    y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[:, None].to(tl.float32)
+    tl.store(PairOut + pairs[:, None].to(tl.int64) * H + cols[None, :], y.to(PairOut.dtype.element_ty),
+             mask=valid[:, None] & col_ok)
+
+
+@triton.jit
+def _mxfp4_dequantize_kernel(Blocks, Scales, Out, n_bytes, BLOCK: tl.constexpr):
+    bytes_ = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    in_range = bytes_ < n_bytes
+    low, high = _fp4_halves(tl.load(Blocks + bytes_, mask=in_range, other=0))
+    scale = _scales_2_14(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
+    tl.store(Out + 2 * bytes_, (low.to(tl.float32) * scale).to(Out.dtype.element_ty), mask=in_range)
+    tl.store(Out + 2 * bytes_ + 1, (high.to(tl.float32) * scale).to(Out.dtype.element_ty), mask=in_range)
+
+
+def dequantize_mxfp4(weight, first: int, count: int, out: torch.Tensor) -> torch.Tensor:
+    """Experts first..first+count of a packed weight (mxfp4.Mxfp4Weight) unpacked into out[:count]
+    (count, rows, in) in out's dtype; returns that view."""
+    blocks, scales = weight.blocks[first:first + count], weight.scales[first:first + count]
+    _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](blocks, scales, out, blocks.numel(), BLOCK=4096,
+                                                                  num_warps=4)
+    return out[:count]

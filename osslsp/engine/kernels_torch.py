@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from osslsp.engine.mxfp4 import dequantize
+
 NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
 
 
@@ -75,7 +77,10 @@ def _expert(x, gate_up, gate_up_bias, down, down_bias, limit, alpha):
 
 
 def prefill_experts(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias, limit, alpha):
-    """x (n, H), expert_ids/weights (n, K) -> (n, H), experts in ascending order like the model's loop."""
+    """x (n, H), expert_ids/weights (n, K) -> (n, H), experts in ascending order like the model's loop.
+    Packed MXFP4 experts are dequantized to x's dtype first, as Transformers' loading does."""
+    if hasattr(gate_up, "blocks"):
+        gate_up, down = dequantize(gate_up, x.dtype), dequantize(down, x.dtype)
     out = torch.zeros_like(x)
     for expert in expert_ids.unique().tolist():
         token, slot = torch.where(expert_ids == expert)
@@ -92,3 +97,6 @@ class DecodeExperts:
                  out) -> None:
         out.copy_(prefill_experts(x[None], expert_ids[None], expert_weights[None], gate_up, gate_up_bias, down,
                                   down_bias, limit, alpha)[0])
+
+
+DecodeExpertsMxfp4 = DecodeExperts  # prefill_experts reads either format

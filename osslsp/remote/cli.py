@@ -54,6 +54,7 @@ async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -
     from osslsp.remote.server import EngineServer, serve
 
     server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, args.max_context, token=token,
+                          experts=args.experts,
                           idle_timeout=args.idle_timeout, served_name=args.served_model_name)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):

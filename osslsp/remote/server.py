@@ -123,12 +123,13 @@ class EngineServer:
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
-                 idle_timeout: float = 0.0, served_name: str = ""):
+                 idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto"):
         self.source = source
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
-        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state)
+        self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state,
+                             experts=experts)
         self.queue = FairQueue(self.engine)
         self.text: ModelText | None = None
         self._special_ids: frozenset[int] = frozenset()

@@ -75,3 +75,61 @@ def test_runner_matches_transformers(model):
     with torch.inference_mode():
         edited_logits = model(torch.tensor([edited], device=DEVICE)).logits[0, -1].float()
     assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
+
+
+def test_triton_mxfp4_experts_match_the_reference():
+    from osslsp.engine import mxfp4
+
+    generator = torch.Generator(DEVICE).manual_seed(1)
+    gate_up = mxfp4.quantize(torch.randn(8, 512, 320, device=DEVICE, generator=generator) * 0.05)
+    down = mxfp4.quantize(torch.randn(8, 320, 256, device=DEVICE, generator=generator) * 0.05)
+    gate_up_bias = (torch.randn(8, 512, device=DEVICE, generator=generator) * 0.05).half()
+    down_bias = (torch.randn(8, 320, device=DEVICE, generator=generator) * 0.05).half()
+    top_values, top_ids = torch.randn(300, 8, device=DEVICE, generator=generator).topk(4, dim=-1)
+    top_weights = torch.softmax(top_values, -1).half()
+    x = torch.randn(300, 320, device=DEVICE, generator=generator).half()  # 320: a partial 128-byte tile
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
+    for n_tokens in (3, 60, 300):  # the keystroke, middle and prompt tiles
+        got = kernels.prefill_experts(x[:n_tokens], top_ids[:n_tokens], top_weights[:n_tokens], gate_up,
+                                      gate_up_bias, down, down_bias, 7.0, 1.702)
+        assert _relative_error(got, want[:n_tokens]) < 5e-3
+    out = torch.empty(320, dtype=torch.float16, device=DEVICE)
+    kernels.DecodeExpertsMxfp4(320, 256, 4, torch.float16, DEVICE)(
+        x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out)
+    assert _relative_error(out, want[0]) < 5e-3
+
+
+def test_mxfp4_runner_matches_transformers_on_a_released_layout_checkpoint(model, tmp_path):
+    """Packed experts loaded by us and run by our kernels, against Transformers' own load of the
+    same file (experts dequantized to FP16) and its forward: logits and 32 greedy tokens."""
+    from transformers import AutoModelForCausalLM, Mxfp4Config
+
+    from osslsp.engine.loading import load_model
+    from osslsp.models import ensure_built, resolve_model
+
+    model.config.save_pretrained(tmp_path)
+    source = resolve_model(f"random-mxfp4:{tmp_path}")
+    ensure_built(source)
+    theirs = AutoModelForCausalLM.from_pretrained(source.weights, dtype=torch.float16, device_map={"": 0},
+                                                  local_files_only=True,
+                                                  quantization_config=Mxfp4Config(dequantize=True)).eval()
+    theirs.half()  # some versions dequantize to bf16 whatever `dtype`: the values are exact in both
+    prompt = torch.randint(0, 1000, (300,), generator=torch.Generator().manual_seed(3)).tolist()
+    with torch.inference_mode():
+        expected_logits = theirs(torch.tensor([prompt], device=DEVICE)).logits[0, -1].float()
+        expected = theirs.generate(torch.tensor([prompt], device=DEVICE), max_new_tokens=32, min_new_tokens=32,
+                                   do_sample=False)[0, 300:].tolist()
+    loaded = load_model(source, device="cuda", experts="mxfp4", max_context=512)
+    assert loaded.experts.format == "mxfp4"
+    assert not any(".experts.gate_up_proj" == name[-len(".experts.gate_up_proj"):]
+                   for name, _ in loaded.model.named_parameters())  # no FP16 experts on the GPU
+    runner = make_runner(loaded.model, 512)
+    assert isinstance(runner, FastGptOssRunner) and runner.graph is not None and runner.prefill_graphs
+    logits = runner.prefill(prompt)
+    assert _relative_error(logits, expected_logits) < 1e-2
+    runner.cached_ids = []
+    assert list(generate(runner, prompt, Sampling(max_new_tokens=32), frozenset(), lambda: False)) == expected
+    edited = prompt[:-4] + [1, 2, 3]  # prefix reuse through the 16-token prefill graph
+    with torch.inference_mode():
+        edited_logits = theirs(torch.tensor([edited], device=DEVICE)).logits[0, -1].float()
+    assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
