@@ -20,6 +20,7 @@ from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
+from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, names_gpt_oss
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
 from osslsp.prompts.postprocess import clean_completion, final_channel
 from osslsp.settings import Settings
@@ -97,10 +98,24 @@ class Assistant:
         return self.source
 
     def load_text(self) -> ModelText:
-        """Tokenizer and chat template only: enough to build prompts, no weights."""
+        """Tokenizer and chat template only: enough to build prompts, no weights.
+
+        gpt-oss-20b's come from the o200k_base ranks when its checkpoint is not on disk, so its
+        exact prompts can be shown and counted on any machine.
+        """
         with self._text_lock:
             if self.text is None:
-                self.text = prepare_text_files(self.source or self.resolve())
+                try:
+                    source = self.source or self.resolve()
+                except AssistantError:
+                    if not names_gpt_oss(self.settings.model):
+                        raise
+                    try:
+                        self.text = gpt_oss_text()
+                    except ModelTextError as error:
+                        raise AssistantError(str(error)) from error
+                else:
+                    self.text = prepare_text_files(source)
         return self.text
 
     def start(self) -> None:
