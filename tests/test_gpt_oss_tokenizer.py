@@ -10,10 +10,9 @@ import sys
 import pytest
 import tiktoken
 
-from osslsp.prompts.gpt_oss_tokenizer import (
-    O200K_PATTERN, gpt_oss_text, harmony_specials, names_gpt_oss, o200k_ranks,
-)
+from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, harmony_specials, names_gpt_oss, o200k_ranks
 from osslsp.prompts.modeltext import HARMONY_FINAL
+from osslsp.prompts.tokencount import O200K_PATTERN
 from tests.conftest import REPO
 
 SOURCES = ["osslsp/assistant.py", "osslsp/prompts/completion.py", "osslsp/server.py",

@@ -20,20 +20,11 @@ from pathlib import Path
 
 from osslsp.paths import build_once, bundled_data, cache_dir
 from osslsp.prompts.modeltext import ModelText, ModelTextError
+from osslsp.prompts.tokencount import O200K_PATTERN
 
 RANKS_PACKAGE = "bpe_openai"
 RANKS_FILE = "data/o200k_base.tiktoken.gz"
 RANKS_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"  # decompressed
-# tiktoken's o200k_base split pattern (tiktoken_ext/openai_public.py).
-O200K_PATTERN = "|".join([
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""\p{N}{1,3}""",
-    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-    r"""\s*[\r\n]+""",
-    r"""\s+(?!\S)""",
-    r"""\s+""",
-])
 # The text side of the checkpoint that the built tokenizer joins (never the weights' config).
 TEXT_FILES = ("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 

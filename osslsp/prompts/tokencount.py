@@ -1,0 +1,176 @@
+"""Exact token ids of prompt texts from cached ids of their pieces, so a keystroke re-encodes only
+what it changed.
+
+A tokenizer splits text at its special tokens first and encodes the parts between them
+independently, so a prompt's ids are its parts' ids joined by the specials' ids. Inside a part,
+o200k's split pattern (gpt-oss) never lets a pre-token reach over a line start unless the line
+there begins with whitespace up to a line break (a blank line) or with a slash (after
+punctuation, `[\\r\\n/]*` runs on): every other line start is a clean cut. So a part is cut into
+blocks at clean line starts, each block is encoded once and its ids kept, and the part's ids are
+its blocks' ids joined. Other tokenizers (GPT-2's pattern joins a line break with the next line's
+indentation) are encoded a part at a time, also kept.
+
+Counting a stretch of a long text (fitting the code before the cursor to a budget) uses the same
+blocks: prefix sums over them, and the cut pieces at the stretch's two ends encoded on their own.
+Whole parts are kept too, so a prompt part that a keystroke did not change costs one look-up.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import cached_property
+from itertools import accumulate
+
+from tokenizers import Tokenizer
+
+# tiktoken's o200k_base split pattern (tiktoken_ext/openai_public.py), gpt-oss's.
+O200K_PATTERN = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
+# A clean cut: just after a line break, where the next line does not start with whitespace up to
+# a line break, nor with a slash. Python's \s holds every character the tokenizer's \s holds.
+CLEAN_CUT = re.compile(r"\n(?!\s*[\r\n]|/)")
+MAX_KEPT_CHARS = 20_000_000  # text whose ids are kept; past this the memory starts over
+KEPT_TEXTS = 8  # long texts whose stretches are counted (the code before and after the cursor)
+
+
+def cuts_at_clean_line_starts(tokenizer: Tokenizer) -> bool:
+    """Whether the tokenizer splits like o200k (gpt-oss), for which clean line starts are cuts."""
+    config = json.loads(tokenizer.to_str())
+    expected = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": O200K_PATTERN}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+    ]}
+    return config.get("pre_tokenizer") == expected
+
+
+class Spans:
+    """One text's lines, and the token count of any stretch of it."""
+
+    def __init__(self, text: str, count: Callable[[int, int], int]):
+        self.text = text
+        self.count = count  # (start, end) -> tokens of text[start:end]
+
+    @cached_property
+    def line_starts(self) -> list[int]:
+        """Where each line (as `str.splitlines` cuts them) starts, then the text's length."""
+        return list(accumulate((len(line) for line in self.text.splitlines(keepends=True)), initial=0))
+
+
+class TokenCounter:
+    """Ids and counts of texts, equal to one `encode` of each text, from kept pieces."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        added = tokenizer.get_added_tokens_decoder()
+        self._added_ids = {token.content: token_id for token_id, token in added.items()}
+        # Added tokens that take whitespace along, or a normalizer, make the split depend on more.
+        plain = tokenizer.normalizer is None and not any(
+            token.lstrip or token.rstrip or token.single_word for token in added.values())
+        # Longest first: at one position the tokenizer takes the longest added token.
+        names = sorted(self._added_ids, key=len, reverse=True)
+        self._added = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names and plain else None
+        self._added_names = names
+        self._added_prefix = os.path.commonprefix(names) if names else ""
+        self.cuts_lines = plain and cuts_at_clean_line_starts(tokenizer)  # else whole parts are encoded
+        self._kept: dict[str, list[int]] = {}
+        self._kept_chars = 0
+        self._spans: OrderedDict[str, Spans] = OrderedDict()
+        self._spans_lock = threading.Lock()
+
+    def _encoded(self, piece: str) -> list[int]:
+        """The ids of a piece without added tokens, encoded once."""
+        ids = self._kept.get(piece)
+        if ids is None:
+            if self._kept_chars > MAX_KEPT_CHARS:
+                self._kept.clear()
+                self._kept_chars = 0
+            ids = self._kept[piece] = self.tokenizer.encode(piece, add_special_tokens=False).ids
+            self._kept_chars += len(piece)
+        return ids
+
+    def _blocks(self, part: str) -> list[str]:
+        """A part without added tokens cut at its clean line starts."""
+        ends = [match.end() for match in CLEAN_CUT.finditer(part)]
+        return [part[start:end] for start, end in zip([0, *ends], [*ends, len(part)]) if start < end]
+
+    def _part_ids(self, part: str) -> list[int]:
+        """The ids of a part without added tokens: kept whole, else joined from its blocks'."""
+        ids = self._kept.get(part)
+        if ids is None:
+            if not self.cuts_lines:
+                return self._encoded(part)
+            ids = [token for block in self._blocks(part) for token in self._encoded(block)]
+            self._kept[part] = ids
+            self._kept_chars += len(part)
+        return ids
+
+    def _has_added(self, text: str) -> bool:
+        # Substring tests are far quicker than a search with the added tokens' pattern.
+        return self._added_prefix in text and any(name in text for name in self._added_names)
+
+    def _ids(self, text: str) -> list[int]:
+        """The ids of a text; may be a kept list, never to be changed."""
+        if not text:
+            return []
+        if self._added is None:
+            return self._encoded(text)
+        if not self._has_added(text):
+            return self._part_ids(text)
+        ids: list[int] = []
+        for index, part in enumerate(self._added.split(text)):
+            if index % 2:  # the split keeps the added tokens at odd places
+                ids.append(self._added_ids[part])
+            elif part:
+                ids.extend(self._part_ids(part))
+        return ids
+
+    def encode(self, text: str) -> list[int]:
+        """The ids `tokenizer.encode(text, add_special_tokens=False)` gives, specials included."""
+        return list(self._ids(text))
+
+    def count(self, text: str) -> int:
+        return len(self._ids(text))
+
+    __call__ = count
+
+    def spans(self, text: str) -> Spans:
+        """Counts of stretches of one text, by arithmetic over its blocks (kept for a few texts)."""
+        with self._spans_lock:  # prompts may be built on two threads at once
+            spans = self._spans.get(text)
+            if spans is None:
+                spans = self._spans[text] = Spans(text, self._stretch_counter(text))
+                if len(self._spans) > KEPT_TEXTS:
+                    self._spans.popitem(last=False)
+            else:
+                self._spans.move_to_end(text)
+            return spans
+
+    def _stretch_counter(self, text: str) -> Callable[[int, int], int]:
+        if not self.cuts_lines or self._has_added(text):
+            return lambda start, end: self.count(text[start:end])
+        blocks = self._blocks(text)
+        starts = list(accumulate((len(block) for block in blocks), initial=0))
+        before = list(accumulate((len(self._encoded(block)) for block in blocks), initial=0))
+
+        def stretch_count(start: int, end: int) -> int:
+            first = bisect.bisect_left(starts, start)  # the first block wholly inside
+            last = bisect.bisect_right(starts, end) - 1  # where the last block wholly inside ends
+            if first >= last:
+                return self.count(text[start:end])
+            return (self.count(text[start:starts[first]]) + before[last] - before[first]
+                    + self.count(text[starts[last]:end]))
+
+        return stretch_count
