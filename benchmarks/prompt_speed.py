@@ -4,9 +4,9 @@ Run: python benchmarks/prompt_speed.py [--model openai/gpt-oss-20b] [--budget 20
 With gpt-oss-20b not on disk, its real tokenizer is built from the o200k_base ranks. The workspace
 is this repository, indexed first, so retrieval from the index is part of every prompt.
 
-Two ways a prompt is asked for, each at the same cursors (6 per file, seeded, in real files):
-- cursor: the cursor lands on a line of a file the server has not seen at this version
-  (the first request after opening a file or jumping);
+Three ways a prompt is asked for, at the same cursors (6 per file, seeded, in real files):
+- open: the first prompt in a file (a version of it no prompt was built from: nothing is kept);
+- jump: the cursor lands on another line of a file already seen, at a new version;
 - keystroke: at each cursor the rest of the line is deleted and typed back one character at a
   time, a new document version per key, as an editor asks while the user types.
 Reported: milliseconds p50/p95/max of `Assistant.completion_prompt`, wall and CPU (the machine is
@@ -33,6 +33,7 @@ FILES = ["osslsp/assistant.py", "osslsp/server.py", "osslsp/index/retrieval.py",
          "editors/vscode/src/extension.ts"]
 CURSORS_PER_FILE = 6
 MAX_TYPED = 24  # characters retyped per cursor in the keystroke scenario
+SCENARIOS = ("open", "jump", "keystroke")
 
 
 def cursors(files: list[str], per_file: int, seed: int) -> list[tuple[Path, int, int]]:
@@ -81,28 +82,31 @@ def prompt_ms(assistant, path: Path, text: str, offset: int) -> tuple[float, flo
     return (time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000
 
 
-def requests(scenario: str, chosen: list[tuple[Path, int, int]]) -> Iterator[tuple[Path, str, int]]:
-    """(file, document text, cursor offset) of each prompt a scenario asks for."""
+def requests(chosen: list[tuple[Path, int, int]]) -> Iterator[tuple[str, Path, str, int]]:
+    """(scenario, file, document text, cursor offset) of each prompt asked for."""
+    seen: set[Path] = set()
     for path, index, column in chosen:
         lines = path.read_text().split("\n")
         line_start = sum(len(line) + 1 for line in lines[:index])
-        if scenario == "cursor":
-            # The file as another version: a comment appended, so no cache holds it yet.
-            yield path, "\n".join(lines) + f"\n# version {time.perf_counter_ns()}\n", line_start + column
-            continue
+        # The file as another version (a comment appended): no prompt of it was built yet.
+        version = "\n".join(lines) + f"\n# version {time.perf_counter_ns()}\n"
+        yield ("jump" if path in seen else "open"), path, version, line_start + column
+        seen.add(path)
+    for path, index, column in chosen:
+        lines = path.read_text().split("\n")
+        line_start = sum(len(line) + 1 for line in lines[:index])
         line = lines[index]
         for typed in range(max(column - MAX_TYPED, len(line) - len(line.lstrip())), column + 1):
-            yield path, "\n".join(lines[:index] + [line[:typed]] + lines[index + 1:]), line_start + typed
+            yield "keystroke", path, "\n".join(lines[:index] + [line[:typed]] + lines[index + 1:]), line_start + typed
 
 
 def run(assistant, chosen: list[tuple[Path, int, int]], samples: dict[str, dict[str, list[float]]]) -> None:
-    """Both scenarios at every cursor, adding the times to `samples[scenario]`."""
-    for scenario in ("cursor", "keystroke"):
+    """Every scenario at every cursor, adding the times to `samples[scenario]`."""
+    for scenario, path, text, offset in requests(chosen):
         retrieval = Timed(assistant, "context_for")
-        for path, text, offset in requests(scenario, chosen):
-            wall, cpu = prompt_ms(assistant, path, text, offset)
-            samples[scenario]["prompt_ms"].append(wall)
-            samples[scenario]["prompt_cpu_ms"].append(cpu)
+        wall, cpu = prompt_ms(assistant, path, text, offset)
+        samples[scenario]["prompt_ms"].append(wall)
+        samples[scenario]["prompt_cpu_ms"].append(cpu)
         samples[scenario]["retrieval_ms"] += retrieval.times
         del assistant.context_for  # back to the class's method
 
@@ -112,7 +116,6 @@ def main() -> int:
     arguments.add_argument("--model", default="openai/gpt-oss-20b")
     arguments.add_argument("--budget", type=int, default=2048)
     arguments.add_argument("--seed", type=int, default=23)
-    arguments.add_argument("--rounds", type=int, default=1, help="repeat the whole run (more samples)")
     arguments.add_argument("--json", type=Path, help="also write the results here")
     options = arguments.parse_args()
 
@@ -125,17 +128,17 @@ def main() -> int:
     text = assistant.load_text()
     assistant.index.refresh()
     chosen = cursors(FILES, CURSORS_PER_FILE, options.seed)
-    prompt_ms(assistant, *chosen[0][:1], chosen[0][0].read_text(), 0)  # first use of the index
-    samples = {scenario: {"prompt_ms": [], "prompt_cpu_ms": [], "retrieval_ms": []} for scenario in ("cursor", "keystroke")}
-    for _ in range(options.rounds):
-        run(assistant, chosen, samples)
+    warm_up = REPO / "osslsp" / "paths.py"  # the index's first use, in a file not measured
+    prompt_ms(assistant, warm_up, warm_up.read_text(), 0)
+    samples = {scenario: {"prompt_ms": [], "prompt_cpu_ms": [], "retrieval_ms": []} for scenario in SCENARIOS}
+    run(assistant, chosen, samples)
     results = {scenario: {part: percentiles(times) for part, times in parts.items()}
                for scenario, parts in samples.items()}
     report = {
         "date": date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", "python": sys.version.split()[0],
         "model": options.model, "tokenizer_harmony": text.is_harmony, "budget": options.budget,
-        "cursors": len(chosen), "rounds": options.rounds, "results": results,
+        "cursors": len(chosen), "results": results,
     }
     print(json.dumps(report, indent=1))
     if options.json:

@@ -8,6 +8,7 @@ into a prompt, a generation, and a cleaned completion.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -268,15 +269,27 @@ class Assistant:
         )
 
     def completion_prompt(self, cursor: Cursor) -> Prompt:
-        """The exact prompt for a cursor, within the configured token budget."""
+        """The exact prompt for a cursor, within the configured token budget.
+
+        Logs how long it took (`prompt {...}`, JSON; `at` is the monotonic clock at the start,
+        which other processes of this machine read too: benchmarks/typing.py pairs it with the
+        keystroke that asked).
+        """
+        started = time.monotonic()
         budget = self.settings.context_tokens
         text = cursor.prefix + cursor.suffix
         snippets = self.context_for(cursor.absolute, text, len(cursor.prefix), int(budget * CONTEXT_SHARE))
+        retrieved = time.monotonic()
         guide = self.guide_text(cursor.language, int(budget * GUIDE_SHARE))
         try:
-            return build_completion_prompt(self.load_text(), cursor, budget, guide, snippets)
+            prompt = build_completion_prompt(self.load_text(), cursor, budget, guide, snippets)
         except ValueError as error:
             raise AssistantError(str(error)) from error
+        if log.isEnabledFor(logging.INFO):
+            log.info("prompt %s", json.dumps({
+                "at": started, "build_ms": round((time.monotonic() - started) * 1000, 2),
+                "retrieval_ms": round((retrieved - started) * 1000, 2), "tokens": len(prompt.ids)}))
+        return prompt
 
     def enforce_style(self, cursor: Cursor, candidate: str | None) -> str | None:
         """The candidate fixed or cut to the style guide, or None when nothing of it complies."""

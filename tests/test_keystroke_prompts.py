@@ -197,20 +197,25 @@ def test_counts_of_odd_texts_equal_a_full_encode():
     for _ in range(3000):
         sample = "".join(rng.choice(ODD_PIECES) for _ in range(rng.randint(1, 40)))
         assert counter.encode(sample) == tokenizer.encode(sample, add_special_tokens=False).ids, repr(sample)
-        start, end = sorted(rng.randrange(len(sample) + 1) for _ in range(2))
-        expected = len(tokenizer.encode(sample[start:end], add_special_tokens=False).ids)
-        assert counter.spans(sample).count(start, end) == expected, (repr(sample), start, end)
+        cut = rng.randrange(len(sample) + 1)
+        for start, end, from_end in ((cut, len(sample), True), (0, cut, False)):
+            assert_fits_exactly(counter.spans(sample, from_end), start, end, tokenizer)
 
 
-def test_stretch_counts_of_real_files_equal_a_full_encode():
+def test_stretches_of_real_files_fit_as_a_full_encode_says():
     text = gpt_oss_text()
     counter = TokenCounter(text.tokenizer)
     rng = random.Random(23)
     for name in CORPUS:
         source = (REPO / name).read_text()
-        spans = counter.spans(source)
-        starts = spans.line_starts
-        for _ in range(15):
-            start, end = sorted(rng.sample(starts, 2))
-            assert spans.count(start, end) == text.count(source[start:end]) == len(
-                text.tokenizer.encode(source[start:end], add_special_tokens=False).ids), (name, start, end)
+        for from_end in (True, False):
+            spans = counter.spans(source, from_end)
+            for cut in rng.sample(spans.line_starts, 15):
+                assert_fits_exactly(spans, *((cut, len(source)) if from_end else (0, cut)), text.tokenizer)
+
+
+def assert_fits_exactly(spans, start: int, end: int, tokenizer) -> None:
+    """The stretch fits a budget exactly when a full encode of it does (at and around its count)."""
+    tokens = len(tokenizer.encode(spans.text[start:end], add_special_tokens=False).ids)
+    for budget in (tokens - 1, tokens, tokens + 1, tokens // 2):
+        assert spans.fits(start, end, budget) == (tokens <= budget), (repr(spans.text[start:end][:60]), budget)

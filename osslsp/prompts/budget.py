@@ -2,8 +2,9 @@
 
 The text is first cut to a generous character bound (no token is longer than
 `MAX_CHARS_PER_TOKEN` characters in practice), then the number of lines is found by binary search.
-With a `TokenCounter` each candidate is counted by arithmetic over the text's kept blocks; with a
-plain counting function, by encoding the candidate (about log2(lines) encodes).
+With a `TokenCounter` each candidate is counted by arithmetic over the text's blocks, encoding only
+those nearest the cursor up to the budget; with a plain counting function, by encoding the
+candidate (about log2(lines) encodes).
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from osslsp.prompts.tokencount import Spans, TokenCounter
 MAX_CHARS_PER_TOKEN = 16
 
 
-def _spans(text: str, count: Callable[[str], int] | TokenCounter) -> Spans:
+def _spans(text: str, count: Callable[[str], int] | TokenCounter, from_end: bool) -> Spans:
     if isinstance(count, TokenCounter):
-        return count.spans(text)
-    return Spans(text, lambda start, end: count(text[start:end]))
+        return count.spans(text, from_end)
+    return Spans(text, count, from_end)
 
 
 def _fit(text: str, budget: int, count: Callable[[str], int] | TokenCounter, from_end: bool) -> str:
     """The most whole lines from one end of `text` that fit the budget."""
-    spans = _spans(text, count)
+    spans = _spans(text, count, from_end)
     starts = spans.line_starts
     lines = len(starts) - 1
 
@@ -32,7 +33,7 @@ def _fit(text: str, budget: int, count: Callable[[str], int] | TokenCounter, fro
     low, high = 0, lines  # invariant: take(low) fits
     while low < high:
         middle = (low + high + 1) // 2
-        if spans.count(*take(middle)) <= budget:
+        if spans.fits(*take(middle), budget):
             low = middle
         else:
             high = middle - 1

@@ -10,8 +10,8 @@ blocks at clean line starts, each block is encoded once and its ids kept, and th
 its blocks' ids joined. Other tokenizers (GPT-2's pattern joins a line break with the next line's
 indentation) are encoded a part at a time, also kept.
 
-Counting a stretch of a long text (fitting the code before the cursor to a budget) uses the same
-blocks: prefix sums over them, and the cut pieces at the stretch's two ends encoded on their own.
+Fitting a long text to a budget (the code before the cursor) uses the same blocks: sums over them
+from the cursor's side, and the piece left at the stretch's far end encoded on its own.
 Whole parts are kept too, so a prompt part that a keystroke did not change costs one look-up.
 """
 
@@ -57,16 +57,45 @@ def cuts_at_clean_line_starts(tokenizer: Tokenizer) -> bool:
 
 
 class Spans:
-    """One text's lines, and the token count of any stretch of it."""
+    """One text's lines, and whether a stretch of it from one of its ends fits a token budget.
 
-    def __init__(self, text: str, count: Callable[[int, int], int]):
+    With `blocks` (the text cut at clean line starts) a stretch's count is its whole blocks'
+    counts, summed from the end it starts at, plus the piece left over. The blocks are counted
+    lazily, nearest first, and only until a sum passes the budget: fitting the code before the
+    cursor counts about the budget's worth of it, not the whole cut.
+    """
+
+    def __init__(self, text: str, count: Callable[[str], int], from_end: bool, blocks: list[str] | None = None):
         self.text = text
-        self.count = count  # (start, end) -> tokens of text[start:end]
+        self.from_end = from_end
+        self._count = count
+        self._blocks = blocks[::-1] if blocks and from_end else blocks  # nearest first
+        self._bounds = list(accumulate((len(block) for block in blocks), initial=0)) if blocks else []
+        self._sums = [0]  # tokens of the nearest k blocks, for the k counted so far
+        self._counting = threading.Lock()
 
     @cached_property
     def line_starts(self) -> list[int]:
         """Where each line (as `str.splitlines` cuts them) starts, then the text's length."""
         return list(accumulate((len(line) for line in self.text.splitlines(keepends=True)), initial=0))
+
+    def fits(self, start: int, end: int, budget: int) -> bool:
+        """Whether text[start:end], which reaches the text's end (start, if not `from_end`), fits."""
+        if not self._blocks:
+            return self._count(self.text[start:end]) <= budget
+        if self.from_end:
+            first = bisect.bisect_left(self._bounds, start)
+            whole, rest = len(self._bounds) - 1 - first, self.text[start:self._bounds[first]]
+        else:
+            last = bisect.bisect_right(self._bounds, end) - 1
+            whole, rest = last, self.text[self._bounds[last]:end]
+        rest_tokens = self._count(rest)
+        with self._counting:  # prompts may be built on two threads at once
+            while len(self._sums) <= whole:
+                if rest_tokens + self._sums[-1] > budget:
+                    return False  # the blocks counted so far are all inside and already too many
+                self._sums.append(self._sums[-1] + self._count(self._blocks[len(self._sums) - 1]))
+            return rest_tokens + self._sums[whole] <= budget
 
 
 class TokenCounter:
@@ -87,7 +116,7 @@ class TokenCounter:
         self.cuts_lines = plain and cuts_at_clean_line_starts(tokenizer)  # else whole parts are encoded
         self._kept: dict[str, list[int]] = {}
         self._kept_chars = 0
-        self._spans: OrderedDict[str, Spans] = OrderedDict()
+        self._spans: OrderedDict[tuple[str, bool], Spans] = OrderedDict()
         self._spans_lock = threading.Lock()
 
     def _encoded(self, piece: str) -> list[int]:
@@ -144,33 +173,16 @@ class TokenCounter:
     def count(self, text: str) -> int:
         return len(self._ids(text))
 
-    __call__ = count
-
-    def spans(self, text: str) -> Spans:
-        """Counts of stretches of one text, by arithmetic over its blocks (kept for a few texts)."""
+    def spans(self, text: str, from_end: bool) -> Spans:
+        """Stretches of one text from one end, counted by block (kept for a few texts)."""
+        key = (text, from_end)
         with self._spans_lock:  # prompts may be built on two threads at once
-            spans = self._spans.get(text)
+            spans = self._spans.get(key)
             if spans is None:
-                spans = self._spans[text] = Spans(text, self._stretch_counter(text))
+                blocks = self._blocks(text) if self.cuts_lines and not self._has_added(text) else None
+                spans = self._spans[key] = Spans(text, self.count, from_end, blocks)
                 if len(self._spans) > KEPT_TEXTS:
                     self._spans.popitem(last=False)
             else:
-                self._spans.move_to_end(text)
+                self._spans.move_to_end(key)
             return spans
-
-    def _stretch_counter(self, text: str) -> Callable[[int, int], int]:
-        if not self.cuts_lines or self._has_added(text):
-            return lambda start, end: self.count(text[start:end])
-        blocks = self._blocks(text)
-        starts = list(accumulate((len(block) for block in blocks), initial=0))
-        before = list(accumulate((len(self._encoded(block)) for block in blocks), initial=0))
-
-        def stretch_count(start: int, end: int) -> int:
-            first = bisect.bisect_left(starts, start)  # the first block wholly inside
-            last = bisect.bisect_right(starts, end) - 1  # where the last block wholly inside ends
-            if first >= last:
-                return self.count(text[start:end])
-            return (self.count(text[start:starts[first]]) + before[last] - before[first]
-                    + self.count(text[starts[last]:end]))
-
-        return stretch_count
