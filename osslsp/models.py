@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,17 @@ def _from_hub_cache(spec: str) -> Path | None:
         return None
 
 
+def _random_text_dir(config_dir: Path) -> Path:
+    """Random weights have no tokenizer of their own: gpt-oss's real one for gpt-oss's shapes (its
+    prompts then count as the real model's), else the tiny model's, whose ids all fit."""
+    from osslsp.prompts.gpt_oss_tokenizer import GPT_OSS_VOCAB, gpt_oss_tokenizer_dir
+
+    config = json.loads((config_dir / "config.json").read_text())
+    if config.get("model_type") == "gpt_oss" and config.get("vocab_size", 0) >= GPT_OSS_VOCAB:
+        return gpt_oss_tokenizer_dir()
+    return tiny_dir()
+
+
 def resolve_model(spec: str) -> ModelSource:
     """The model a spec names, or ModelNotFound with the places looked in and the fix."""
     spec = spec.strip()
@@ -104,8 +116,7 @@ def resolve_model(spec: str) -> ModelSource:
         if not (config_dir / "config.json").exists():
             raise ModelNotFound(spec, [str(config_dir / "config.json")],
                                 f"give a folder with a config.json, e.g. random:{bundled_data('gpt-oss-20b')}")
-        # Random weights have no tokenizer of their own: the tiny model's, whose ids all fit.
-        return ModelSource(spec, "random", tiny_dir(), config_dir, meaningless=True)
+        return ModelSource(spec, "random", _random_text_dir(config_dir), config_dir, meaningless=True)
     if spec == SMOLLM2 or spec.endswith(".gguf"):
         gguf = smollm2_file() if spec == SMOLLM2 else Path(spec).expanduser()
         if not gguf.is_file():
@@ -134,7 +145,11 @@ def ensure_built(source: ModelSource) -> None:
     The builders import torch, so they are imported only when there is something to build."""
     if (source.text_dir / "tokenizer.json").exists():
         return
-    if source.kind in ("tiny", "random"):
+    if source.kind == "random" and source.text_dir != tiny_dir():
+        from osslsp.prompts.gpt_oss_tokenizer import ensure_gpt_oss_tokenizer
+
+        ensure_gpt_oss_tokenizer()
+    elif source.kind in ("tiny", "random"):
         from osslsp.engine.tiny import ensure_tiny
 
         ensure_tiny(source.text_dir)

@@ -25,6 +25,7 @@ from osslsp.prompts.tokencount import O200K_PATTERN
 RANKS_PACKAGE = "bpe_openai"
 RANKS_FILE = "data/o200k_base.tiktoken.gz"
 RANKS_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"  # decompressed
+GPT_OSS_VOCAB = 200019  # o200k_base's 199,998 tokens and the 21 harmony specials
 # The text side of the checkpoint that the built tokenizer joins (never the weights' config).
 TEXT_FILES = ("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
