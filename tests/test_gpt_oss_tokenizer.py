@@ -10,7 +10,11 @@ import sys
 import pytest
 import tiktoken
 
-from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, harmony_specials, names_gpt_oss, o200k_ranks
+from osslsp.models import resolve_model
+from osslsp.paths import bundled_data
+from osslsp.prompts.gpt_oss_tokenizer import (
+    gpt_oss_text, gpt_oss_tokenizer_dir, harmony_specials, names_gpt_oss, o200k_ranks,
+)
 from osslsp.prompts.modeltext import HARMONY_FINAL
 from osslsp.prompts.tokencount import O200K_PATTERN
 from tests.conftest import REPO
@@ -72,3 +76,8 @@ def test_prompt_without_a_checkpoint_counts_with_the_real_tokenizer(text, tmp_pa
     assert "Code after the cursor:\n```python\nreturn a + b\n```" in prompt
     assert answer["prompt_tokens"] == len(text.encode(prompt)) == answer["sections"]["total"]
     assert answer["prompt_tokens"] <= 2048
+
+
+def test_random_weights_of_gpt_oss_shapes_prompt_with_the_real_tokenizer(tiny_dir):
+    assert resolve_model(f"random:{bundled_data('gpt-oss-20b')}").text_dir == gpt_oss_tokenizer_dir()
+    assert resolve_model(f"random:{tiny_dir}").text_dir == tiny_dir  # a small vocabulary: the tiny one's
