@@ -63,11 +63,14 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "max": round(ordered[-1], 1)}
 
 
-def stretch(path: Path, line: int, chars: int) -> tuple[str, int, str]:
-    """The file without `chars` characters (whole lines) from a 1-based line on, where the
-    cut starts (offset) and the text to type back."""
+def stretch(path: Path, after: str, chars: int) -> tuple[str, int, str]:
+    """The file without about `chars` characters (whole lines) from the line after the first that
+    holds `after`, where the cut starts (offset), and the text to type back."""
     text = path.read_text()
-    start = sum(len(part) + 1 for part in text.split("\n")[: line - 1])
+    found = text.find(after)
+    if found < 0:
+        raise SystemExit(f"{path} has no line with {after!r}")
+    start = text.index("\n", found) + 1
     end = text.find("\n", min(start + chars, len(text) - 1))
     end = len(text) if end < 0 else end
     return text[:start] + text[end:], start, text[start:end]
@@ -207,7 +210,7 @@ def report(keystrokes: list[Keystroke]) -> dict:
 
 async def run(options: argparse.Namespace) -> dict:
     path = (REPO / options.file).resolve()
-    document, offset, typed = stretch(path, options.line, options.chars)
+    document, offset, typed = stretch(path, options.after, options.chars)
     log_file = Path(tempfile.mkdtemp(prefix="osslsp-typing-")) / "server.log"
     command = [sys.executable, "-m", "osslsp", "serve", "--model", options.model, "--device", options.device,
                "--dtype", options.dtype, "--log-file", str(log_file)]
@@ -231,7 +234,7 @@ async def run(options: argparse.Namespace) -> dict:
     return {
         "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.1f}", "python": sys.version.split()[0], "model": options.model,
-        "device": options.device, "budget": options.budget, "file": options.file, "line": options.line,
+        "device": options.device, "budget": options.budget, "file": options.file, "after": options.after,
         "pause_ms": options.pause_ms, "server_log": str(log_file), "results": report(keystrokes),
     }
 
@@ -243,8 +246,8 @@ def main() -> int:
     arguments.add_argument("--dtype", default="float16")
     arguments.add_argument("--budget", type=int, default=2048, help="contextTokens (default: %(default)s)")
     arguments.add_argument("--max-new-tokens", type=int, default=32)
-    arguments.add_argument("--file", default="osslsp/prompts/budget.py", help="relative to the repository")
-    arguments.add_argument("--line", type=int, default=38, help="where the typed stretch starts (1-based)")
+    arguments.add_argument("--file", default="osslsp/index/retrieval.py", help="relative to the repository")
+    arguments.add_argument("--after", default="def _window_above(", help="typing starts on the next line")
     arguments.add_argument("--chars", type=int, default=300, help="how much to type (whole lines)")
     arguments.add_argument("--pause-ms", type=float, default=0.0, help="pause after each typed line break")
     arguments.add_argument("--seed", type=int, default=23)
