@@ -42,7 +42,7 @@ O200K_PATTERN = "|".join([
 # A clean cut: just after a line break, where the next line does not start with whitespace up to
 # a line break, nor with a slash. Python's \s holds every character the tokenizer's \s holds.
 CLEAN_CUT = re.compile(r"\n(?!\s*[\r\n]|/)")
-MAX_KEPT_CHARS = 20_000_000  # text whose ids are kept; past this the memory starts over
+MAX_KEPT_CHARS = 4_000_000  # text whose ids are kept (13 bytes a character: about 50 MB); past this they start over
 KEPT_TEXTS = 8  # long texts whose stretches are counted (the code before and after the cursor)
 
 
