@@ -48,11 +48,13 @@ class Completion:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare_text_files(source: ModelSource) -> ModelText:
-    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first."""
-    ensure_built(source)
+def prepare_text_files(source: ModelSource | None) -> ModelText:
+    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first.
+    With no source (gpt-oss-20b not on disk), gpt-oss-20b's, built from the o200k_base ranks."""
+    if source is not None:
+        ensure_built(source)
     try:
-        return ModelText(source.text_dir)
+        return ModelText(source.text_dir) if source is not None else gpt_oss_text()
     except ModelTextError as error:
         raise AssistantError(str(error)) from error
 
@@ -111,12 +113,8 @@ class Assistant:
                 except AssistantError:
                     if not names_gpt_oss(self.settings.model):
                         raise
-                    try:
-                        self.text = gpt_oss_text()
-                    except ModelTextError as error:
-                        raise AssistantError(str(error)) from error
-                else:
-                    self.text = prepare_text_files(source)
+                    source = None
+                self.text = prepare_text_files(source)
         return self.text
 
     def start(self) -> None:

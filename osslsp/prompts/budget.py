@@ -10,12 +10,14 @@ candidate (about log2(lines) encodes).
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from osslsp.prompts.tokencount import Spans, TokenCounter
 
 MAX_CHARS_PER_TOKEN = 16
 
 
 def _spans(text: str, count: Callable[[str], int] | TokenCounter, from_end: bool) -> Spans:
+    """A counter's kept spans of the text, or spans that encode each candidate with `count`."""
     if isinstance(count, TokenCounter):
         return count.spans(text, from_end)
     return Spans(text, count, from_end)
