@@ -129,7 +129,7 @@ def _inputs(assistant: Assistant, path: Path, offset: int, budget: int,
 def test_prompts_equal_the_reference_on_real_files(assistant, budget):
     text = assistant.load_text()
     assert text.is_harmony and text.counter.cuts_lines
-    for path, offset in corpus_cursors(per_file=6, seed=budget):
+    for path, offset in corpus_cursors(per_file=4, seed=budget):
         cursor, guide, snippets = _inputs(assistant, path, offset, budget)
         prompt = build_completion_prompt(text, cursor, budget, guide, snippets)
         expected = reference_prompt(text, cursor, budget, guide, snippets)
