@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import tiktoken
@@ -13,7 +16,7 @@ import tiktoken
 from osslsp.models import resolve_model
 from osslsp.paths import bundled_data
 from osslsp.prompts.gpt_oss_tokenizer import (
-    gpt_oss_text, gpt_oss_tokenizer_dir, harmony_specials, names_gpt_oss, o200k_ranks,
+    TokenizerBuildError, gpt_oss_text, gpt_oss_tokenizer_dir, harmony_specials, names_gpt_oss, o200k_ranks,
 )
 from osslsp.prompts.modeltext import HARMONY_FINAL
 from osslsp.prompts.tokencount import O200K_PATTERN
@@ -81,3 +84,16 @@ def test_prompt_without_a_checkpoint_counts_with_the_real_tokenizer(text, tmp_pa
 def test_random_weights_of_gpt_oss_shapes_prompt_with_the_real_tokenizer(tiny_dir):
     assert resolve_model(f"random:{bundled_data('gpt-oss-20b')}").text_dir == gpt_oss_tokenizer_dir()
     assert resolve_model(f"random:{tiny_dir}").text_dir == tiny_dir  # a small vocabulary: the tiny one's
+
+
+def test_ranks_that_are_not_o200k_base_are_refused(tmp_path, monkeypatch):
+    """A bpe-openai package whose o200k file was altered (one rank changed) is not trusted."""
+    installed = Path(importlib.util.find_spec("bpe_openai").submodule_search_locations[0])
+    altered = gzip.decompress((installed / "data" / "o200k_base.tiktoken.gz").read_bytes()).replace(b" 0\n", b" 1\n", 1)
+    package = tmp_path / "bpe_openai"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "o200k_base.tiktoken.gz").write_bytes(gzip.compress(altered))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TokenizerBuildError, match="sha256"):
+        o200k_ranks()
