@@ -98,7 +98,7 @@ class TypingClient:
             (getattr(params, "state", ""), getattr(params, "message", ""))))
 
     async def start(self, command: list[str], options: dict, root: Path) -> None:
-        await self.client.start_io(*command)
+        await self.client.start_io(*command, cwd=root)  # as an editor starts it: in the workspace
         self._drainer = asyncio.create_task(self._drain(self.client._server.stderr))  # pygls keeps the process
         await self.client.initialize_async(types.InitializeParams(
             capabilities=types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
