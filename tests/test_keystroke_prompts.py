@@ -21,7 +21,7 @@ from osslsp.prompts.completion import (
 )
 from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text
 from osslsp.prompts.modeltext import ModelText
-from osslsp.prompts.tokencount import TokenCounter
+from osslsp.prompts.tokencount import GPT2_CLEAN_CUT, O200K_CLEAN_CUT, TokenCounter
 from osslsp.settings import Settings
 from tests.conftest import REPO
 
@@ -128,7 +128,7 @@ def _inputs(assistant: Assistant, path: Path, offset: int, budget: int,
 @pytest.mark.parametrize("budget", [1024, 2048, 8192])
 def test_prompts_equal_the_reference_on_real_files(assistant, budget):
     text = assistant.load_text()
-    assert text.is_harmony and text.counter.cuts_lines
+    assert text.is_harmony and text.counter.clean_cut is O200K_CLEAN_CUT
     for path, offset in corpus_cursors(per_file=4, seed=budget):
         cursor, guide, snippets = _inputs(assistant, path, offset, budget)
         prompt = build_completion_prompt(text, cursor, budget, guide, snippets)
@@ -139,9 +139,9 @@ def test_prompts_equal_the_reference_on_real_files(assistant, budget):
         assert prompt.sections == expected.sections and prompt.prefill == expected.prefill, where
 
 
-def test_prompts_equal_the_reference_with_a_tokenizer_that_is_not_cut_at_lines(assistant, tiny_text):
-    """The tiny model's byte-level BPE joins a line break with the next indentation: whole parts."""
-    assert not tiny_text.counter.cuts_lines
+def test_prompts_equal_the_reference_with_gpt2s_pattern(assistant, tiny_text):
+    """The tiny model's byte-level BPE (GPT-2's pattern, as SmolLM2's) cuts before top-level lines only."""
+    assert tiny_text.counter.clean_cut is GPT2_CLEAN_CUT
     for path, offset in corpus_cursors(per_file=2, seed=1)[:24]:
         cursor, guide, snippets = _inputs(assistant, path, offset, 2048)
         prompt = build_completion_prompt(tiny_text, cursor, 2048, guide, snippets)
@@ -186,13 +186,15 @@ def test_typing_re_encodes_only_the_current_line(assistant):
 
 ODD_PIECES = ["\n", "\r\n", "\r", " ", "  ", "\t", "\x0c", "\u2028", "\u00a0", "\u3000", "/", "//", "#", "x",
               "Foo", "it's", "'s", "123", "4567", "(", ")", "):", ".", "<|end|>", "<|start|>", "é", "日本",
-              "\U0001F600", "\x1c", "\x85", " /", "*/", "/*", "--", "\\"]
+              "\U0001F600", "\x1c", "\x85", " /", "*/", "/*", "--", "\\", "    ", "def", "'t", "\n\n"]
 
 
-def test_counts_of_odd_texts_equal_a_full_encode():
+@pytest.mark.parametrize("tokenizer_of", ["gpt-oss", "tiny"])
+def test_counts_of_odd_texts_equal_a_full_encode(tokenizer_of, tiny_text):
     """Blank lines, slashes, carriage returns, Unicode spaces, specials: the cuts' edge cases."""
-    text = gpt_oss_text()
-    counter, tokenizer = TokenCounter(text.tokenizer), text.tokenizer
+    tokenizer = (gpt_oss_text() if tokenizer_of == "gpt-oss" else tiny_text).tokenizer
+    counter = TokenCounter(tokenizer)
+    assert counter.clean_cut is not None
     rng = random.Random(19)
     for _ in range(3000):
         sample = "".join(rng.choice(ODD_PIECES) for _ in range(rng.randint(1, 40)))
@@ -202,8 +204,9 @@ def test_counts_of_odd_texts_equal_a_full_encode():
             assert_fits_exactly(counter.spans(sample, from_end), start, end, tokenizer)
 
 
-def test_stretches_of_real_files_fit_as_a_full_encode_says():
-    text = gpt_oss_text()
+@pytest.mark.parametrize("tokenizer_of", ["gpt-oss", "tiny"])
+def test_stretches_of_real_files_fit_as_a_full_encode_says(tokenizer_of, tiny_text):
+    text = gpt_oss_text() if tokenizer_of == "gpt-oss" else tiny_text
     counter = TokenCounter(text.tokenizer)
     rng = random.Random(23)
     for name in CORPUS:

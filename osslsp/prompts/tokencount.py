@@ -7,8 +7,9 @@ o200k's split pattern (gpt-oss) never lets a pre-token reach over a line start u
 there begins with whitespace up to a line break (a blank line) or with a slash (after
 punctuation, `[\\r\\n/]*` runs on): every other line start is a clean cut. So a part is cut into
 blocks at clean line starts, each block is encoded once and its ids kept, and the part's ids are
-its blocks' ids joined. Other tokenizers (GPT-2's pattern joins a line break with the next line's
-indentation) are encoded a part at a time, also kept.
+its blocks' ids joined. GPT-2's byte-level pattern (SmolLM2, the tiny model) keeps a whitespace
+run whole up to the next word, so there only a line break with no whitespace on either side is a
+cut (before a top-level line). Other tokenizers are encoded a part at a time, also kept.
 
 Fitting a long text to a budget (the code before the cursor) uses the same blocks: sums over them
 from the cursor's side, and the piece left at the stretch's far end encoded on its own.
@@ -39,23 +40,30 @@ O200K_PATTERN = "|".join([
     r"""\s+(?!\S)""",
     r"""\s+""",
 ])
-# A clean cut: just after a line break, where the next line does not start with whitespace up to
-# a line break, nor with a slash. Python's \s holds every character the tokenizer's \s holds.
-CLEAN_CUT = re.compile(r"\n(?!\s*[\r\n]|/)")
+# Clean cuts, each just after a line break. Python's \s holds every character the tokenizer's \s
+# holds, so these patterns see whitespace wherever the tokenizer might.
+# o200k: the next line does not start with whitespace up to a line break, nor with a slash.
+O200K_CLEAN_CUT = re.compile(r"\n(?!\s*[\r\n]|/)")
+# GPT-2's byte-level pattern: `\s+(?!\S)` keeps a run of whitespace whole up to the next word, so
+# the line break must stand alone: no whitespace before it, none at the start of the next line.
+GPT2_CLEAN_CUT = re.compile(r"(?<!\s)\n(?=\S)")
+GPT2_PRE_TOKENIZER = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
 MAX_KEPT_CHARS = 4_000_000  # text whose ids are kept (13 bytes a character: about 50 MB); past this they start over
 KEPT_TEXTS = 8  # long texts whose stretches are counted (the code before and after the cursor)
 
 
-def cuts_at_clean_line_starts(tokenizer: Tokenizer) -> bool:
-    """Whether the tokenizer splits like o200k (gpt-oss), for which clean line starts are cuts."""
+def clean_cut_pattern(tokenizer: Tokenizer) -> re.Pattern | None:
+    """Where the tokenizer's pre-tokenizer surely splits a text at a line start, or None when that
+    is not known (its parts are then encoded whole)."""
     if tokenizer.pre_tokenizer is None:
-        return False
-    expected = {"type": "Sequence", "pretokenizers": [
+        return None
+    o200k = {"type": "Sequence", "pretokenizers": [
         {"type": "Split", "pattern": {"Regex": O200K_PATTERN}, "behavior": "Isolated", "invert": False},
         {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
     ]}
     # The pre-tokenizer's own JSON (its pickled state): the whole tokenizer's takes seconds.
-    return json.loads(tokenizer.pre_tokenizer.__getstate__()) == expected
+    config = json.loads(tokenizer.pre_tokenizer.__getstate__())
+    return O200K_CLEAN_CUT if config == o200k else GPT2_CLEAN_CUT if config == GPT2_PRE_TOKENIZER else None
 
 
 class Spans:
@@ -115,7 +123,7 @@ class TokenCounter:
         self._added = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names and plain else None
         self._added_names = names
         self._added_prefix = os.path.commonprefix(names) if names else ""
-        self.cuts_lines = plain and cuts_at_clean_line_starts(tokenizer)  # else whole parts are encoded
+        self.clean_cut = clean_cut_pattern(tokenizer) if plain else None
         self._kept: dict[str, list[int]] = {}
         self._kept_chars = 0
         self._spans: OrderedDict[tuple[str, bool], Spans] = OrderedDict()
@@ -134,14 +142,14 @@ class TokenCounter:
 
     def _blocks(self, part: str) -> list[str]:
         """A part without added tokens cut at its clean line starts."""
-        ends = [match.end() for match in CLEAN_CUT.finditer(part)]
+        ends = [match.end() for match in self.clean_cut.finditer(part)]
         return [part[start:end] for start, end in zip([0, *ends], [*ends, len(part)]) if start < end]
 
     def _part_ids(self, part: str) -> list[int]:
         """The ids of a part without added tokens: kept whole, else joined from its blocks'."""
         ids = self._kept.get(part)
         if ids is None:
-            if not self.cuts_lines:
+            if self.clean_cut is None:
                 return self._encoded(part)
             ids = [token for block in self._blocks(part) for token in self._encoded(block)]
             self._kept[part] = ids
@@ -181,7 +189,7 @@ class TokenCounter:
         with self._spans_lock:  # prompts may be built on two threads at once
             spans = self._spans.get(key)
             if spans is None:
-                blocks = self._blocks(text) if self.cuts_lines and not self._has_added(text) else None
+                blocks = self._blocks(text) if self.clean_cut and not self._has_added(text) else None
                 spans = self._spans[key] = Spans(text, self.count, from_end, blocks)
                 if len(self._spans) > KEPT_TEXTS:
                     self._spans.popitem(last=False)
