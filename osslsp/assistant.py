@@ -8,6 +8,7 @@ into a prompt, a generation, and a cleaned completion.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
+from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, names_gpt_oss
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
 from osslsp.prompts.postprocess import clean_completion, final_channel
 from osslsp.settings import Settings
@@ -46,11 +48,13 @@ class Completion:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare_text_files(source: ModelSource) -> ModelText:
-    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first."""
-    ensure_built(source)
+def prepare_text_files(source: ModelSource | None) -> ModelText:
+    """The model's tokenizer and chat template, building the tiny model or converting a GGUF first.
+    With no source (gpt-oss-20b not on disk), gpt-oss-20b's, built from the o200k_base ranks."""
+    if source is not None:
+        ensure_built(source)
     try:
-        return ModelText(source.text_dir)
+        return ModelText(source.text_dir) if source is not None else gpt_oss_text()
     except ModelTextError as error:
         raise AssistantError(str(error)) from error
 
@@ -97,10 +101,20 @@ class Assistant:
         return self.source
 
     def load_text(self) -> ModelText:
-        """Tokenizer and chat template only: enough to build prompts, no weights."""
+        """Tokenizer and chat template only: enough to build prompts, no weights.
+
+        gpt-oss-20b's come from the o200k_base ranks when its checkpoint is not on disk, so its
+        exact prompts can be shown and counted on any machine.
+        """
         with self._text_lock:
             if self.text is None:
-                self.text = prepare_text_files(self.source or self.resolve())
+                try:
+                    source = self.source or self.resolve()
+                except AssistantError:
+                    if not names_gpt_oss(self.settings.model):
+                        raise
+                    source = None
+                self.text = prepare_text_files(source)
         return self.text
 
     def start(self) -> None:
@@ -253,15 +267,27 @@ class Assistant:
         )
 
     def completion_prompt(self, cursor: Cursor) -> Prompt:
-        """The exact prompt for a cursor, within the configured token budget."""
+        """The exact prompt for a cursor, within the configured token budget.
+
+        Logs how long it took (`prompt {...}`, JSON; `at` is the monotonic clock at the start,
+        which other processes of this machine read too: benchmarks/typing.py pairs it with the
+        keystroke that asked).
+        """
+        started = time.monotonic()
         budget = self.settings.context_tokens
         text = cursor.prefix + cursor.suffix
         snippets = self.context_for(cursor.absolute, text, len(cursor.prefix), int(budget * CONTEXT_SHARE))
+        retrieved = time.monotonic()
         guide = self.guide_text(cursor.language, int(budget * GUIDE_SHARE))
         try:
-            return build_completion_prompt(self.load_text(), cursor, budget, guide, snippets)
+            prompt = build_completion_prompt(self.load_text(), cursor, budget, guide, snippets)
         except ValueError as error:
             raise AssistantError(str(error)) from error
+        if log.isEnabledFor(logging.INFO):
+            log.info("prompt %s", json.dumps({
+                "at": started, "build_ms": round((time.monotonic() - started) * 1000, 2),
+                "retrieval_ms": round((retrieved - started) * 1000, 2), "tokens": len(prompt.ids)}))
+        return prompt
 
     def enforce_style(self, cursor: Cursor, candidate: str | None) -> str | None:
         """The candidate fixed or cut to the style guide, or None when nothing of it complies."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,18 +113,29 @@ def _from_hub_cache(spec: str) -> Path | None:
         return None
 
 
+def _random_text_dir(config_dir: Path) -> Path:
+    """Random weights have no tokenizer of their own: gpt-oss's real one for gpt-oss's shapes (its
+    prompts then count as the real model's), else the tiny model's, whose ids all fit."""
+    from osslsp.prompts.gpt_oss_tokenizer import GPT_OSS_VOCAB, gpt_oss_tokenizer_dir
+
+    config = json.loads((config_dir / "config.json").read_text())
+    if config.get("model_type") == "gpt_oss" and config.get("vocab_size", 0) >= GPT_OSS_VOCAB:
+        return gpt_oss_tokenizer_dir()
+    return tiny_dir()
+
+
 def resolve_model(spec: str) -> ModelSource:
     """The model a spec names, or ModelNotFound with the places looked in and the fix."""
     spec = spec.strip()
     if spec == TINY:
         return ModelSource(spec, "tiny", tiny_dir(), tiny_dir(), meaningless=True)
     if spec.startswith(RANDOM_PREFIX):
-        # Random weights have no tokenizer of their own: the tiny model's, whose ids all fit.
-        return ModelSource(spec, "random", tiny_dir(), _config_dir(spec, RANDOM_PREFIX), meaningless=True)
+        config_dir = _config_dir(spec, RANDOM_PREFIX)
+        return ModelSource(spec, "random", _random_text_dir(config_dir), config_dir, meaningless=True)
     if spec.startswith(RANDOM_MXFP4_PREFIX):
         config_dir = _config_dir(spec, RANDOM_MXFP4_PREFIX)
-        return ModelSource(spec, "random-mxfp4", tiny_dir(), random_mxfp4_dir(config_dir), meaningless=True,
-                           config_dir=config_dir)
+        return ModelSource(spec, "random-mxfp4", _random_text_dir(config_dir), random_mxfp4_dir(config_dir),
+                           meaningless=True, config_dir=config_dir)
     if spec == SMOLLM2 or spec.endswith(".gguf"):
         gguf = smollm2_file() if spec == SMOLLM2 else Path(spec).expanduser()
         if not gguf.is_file():
@@ -157,7 +169,11 @@ def ensure_built(source: ModelSource) -> None:
         ensure_random_checkpoint(source.config_dir, source.weights)
     if (source.text_dir / "tokenizer.json").exists():
         return
-    if source.kind in ("tiny", "random", "random-mxfp4"):
+    if source.kind in ("random", "random-mxfp4") and source.text_dir != tiny_dir():
+        from osslsp.prompts.gpt_oss_tokenizer import ensure_gpt_oss_tokenizer
+
+        ensure_gpt_oss_tokenizer()
+    elif source.kind in ("tiny", "random", "random-mxfp4"):
         from osslsp.engine.tiny import ensure_tiny
 
         ensure_tiny(source.text_dir)

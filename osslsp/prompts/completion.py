@@ -150,6 +150,9 @@ def build_completion_prompt(
     """The completion prompt for a cursor, never longer than `budget` tokens.
 
     `guide` comes fitted to its share of the budget (`GUIDE_SHARE`) and `snippets` best first.
+    Every count and the ids come from the text's `TokenCounter`, equal to encoding each text
+    whole: what the last prompts held is not encoded again, so a keystroke that changes the
+    current line re-encodes only that line.
     """
     skeleton, _ = _assemble(text, cursor, "", "", "", "")
     free = budget - text.count(skeleton)
@@ -158,13 +161,13 @@ def build_completion_prompt(
     guide_part = guide
     context_part = _context_block(snippets, int(free * CONTEXT_SHARE), text)
     suffix_budget = int(free * SUFFIX_SHARE)
-    suffix_part = fit_head(cursor.suffix, suffix_budget, text.count).rstrip("\n")
+    suffix_part = fit_head(cursor.suffix, suffix_budget, text.counter).rstrip("\n")
     before_line = cursor.prefix[: len(cursor.prefix) - len(answer_start(text, cursor))]
     prefix_budget = free - text.count(guide_part) - text.count(context_part) - text.count(suffix_part)
     while True:
-        prefix_part = fit_tail(before_line, prefix_budget, text.count)
+        prefix_part = fit_tail(before_line, prefix_budget, text.counter)
         prompt_text, prefill = _assemble(text, cursor, guide_part, context_part, suffix_part, prefix_part)
-        ids = text.encode(prompt_text)
+        ids = text.counter.encode(prompt_text)
         over = len(ids) - budget
         if over <= 0:
             break
@@ -174,7 +177,7 @@ def build_completion_prompt(
             prefix_budget -= over
         elif suffix_part:
             suffix_budget -= over
-            suffix_part = fit_head(cursor.suffix, suffix_budget, text.count).rstrip("\n")
+            suffix_part = fit_head(cursor.suffix, suffix_budget, text.counter).rstrip("\n")
         elif context_part or guide_part:
             context_part, guide_part = ("", guide_part) if context_part else ("", "")
         else:

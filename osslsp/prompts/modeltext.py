@@ -17,7 +17,10 @@ import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
+from osslsp.prompts.tokencount import TokenCounter
+
 HARMONY_FINAL = "<|channel|>final<|message|>"
+KEPT_RENDERINGS = 16
 
 
 class ModelTextError(Exception):
@@ -79,6 +82,7 @@ class ModelText:
             raise ModelTextError(f"cannot read the tokenizer in {directory}: {error}") from error
         self.chat_template = _read_chat_template(directory, self.config)
         self._template = _template_environment().from_string(self.chat_template)
+        self._rendered: dict[tuple, str] = {}
         self.special_tokens = {
             name: token for name in ("bos_token", "eos_token", "pad_token", "unk_token")
             if (token := _special_token(self.config, name)) is not None
@@ -100,22 +104,38 @@ class ModelText:
         return frozenset(i for name in names if name and (i := self.token_id(name)) is not None)
 
     def render(self, messages: list[Message], reasoning_effort: str | None = None) -> str:
-        """The conversation rendered by the model's chat template, ready for the assistant's turn."""
-        kwargs = dict(self.special_tokens)
-        if reasoning_effort:
-            kwargs["reasoning_effort"] = reasoning_effort
-        return self._template.render(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            add_generation_prompt=True,
-            **kwargs,
-        )
+        """The conversation rendered by the model's chat template, ready for the assistant's turn.
+
+        A keystroke renders the same conversation again: the last few renderings are kept for as
+        long as the clock the template may read (`strftime_now`) shows the same minute.
+        """
+        key = (tuple(messages), reasoning_effort, datetime.now().strftime("%Y-%m-%d %H:%M"))
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            kwargs = dict(self.special_tokens)
+            if reasoning_effort:
+                kwargs["reasoning_effort"] = reasoning_effort
+            rendered = self._template.render(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=True,
+                **kwargs,
+            )
+            if len(self._rendered) >= KEPT_RENDERINGS:
+                self._rendered.clear()
+            self._rendered[key] = rendered
+        return rendered
 
     def encode(self, text: str) -> list[int]:
         """Token ids of text that may contain special tokens (never adds BOS/EOS itself)."""
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
+    @cached_property
+    def counter(self) -> TokenCounter:
+        """Counts and ids from kept pieces: what a keystroke did not change is not encoded again."""
+        return TokenCounter(self.tokenizer)
+
     def count(self, text: str) -> int:
-        return len(self.encode(text))
+        return self.counter.count(text)
 
     def decode(self, ids: list[int], skip_special: bool = False) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=skip_special)
