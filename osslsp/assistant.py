@@ -20,6 +20,7 @@ from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
+from osslsp.prompts.healing import Healed, heal, strip_removed, vocabulary_for
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
 from osslsp.prompts.postprocess import clean_completion, final_channel
 from osslsp.settings import Settings
@@ -188,10 +189,11 @@ class Assistant:
 
     async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
                       max_new_tokens: int, key: str | None,
-                      stop_when: Callable[[str], bool] | None) -> AsyncIterator[str]:
+                      stop_when: Callable[[str], bool] | None, first_text: str = "") -> AsyncIterator[str]:
         stream = self.backend.stream(
             prompt_text, prompt_ids, stop_ids,
-            GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.settings.temperature),
+            GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.settings.temperature,
+                               first_text=first_text),
             key, stop_when,
         )
         try:
@@ -274,6 +276,15 @@ class Assistant:
                      finding.rule, finding.message, candidate)
         return enforced.text
 
+    def healed_prompt(self, prompt: Prompt) -> Healed | None:
+        """The prompt backed up to a token boundary before the cursor (token healing), when the
+        backend can hold the answer's first tokens to the text removed; None to send it as is."""
+        vocabulary = vocabulary_for(self.load_text()) if self.backend.constrains_tokens else None
+        if vocabulary is None:
+            return None
+        code_up_to_cursor = prompt.prefill.partition("\n")[2]
+        return heal(prompt.ids, code_up_to_cursor, vocabulary)
+
     async def complete(self, cursor: Cursor, key: str | None = None) -> Completion:
         """Generate and clean one completion; cancelling the awaiting task stops the model."""
         await self.wait_ready()
@@ -281,8 +292,11 @@ class Assistant:
         # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
         # off the event loop, which must stay free for cancels and keystrokes.
         prompt = await asyncio.to_thread(self.completion_prompt, cursor)
+        healed = await asyncio.to_thread(self.healed_prompt, prompt)
+        removed = healed.removed if healed else ""
 
         def block_done(raw: str) -> bool:
+            raw = strip_removed(raw, removed)
             if "```" in final_channel(raw):
                 return True
             complete_lines = raw.rpartition("\n")[0]
@@ -292,10 +306,12 @@ class Assistant:
             return cleaned.count("\n") < complete_lines.count("\n")
 
         raw, first_token = "", None
-        async for delta in self._stream(prompt.text, prompt.ids, prompt.stop_ids,
-                                        self.settings.max_new_tokens, key, block_done):
+        async for delta in self._stream(prompt.text[:len(prompt.text) - len(removed)],
+                                        healed.ids if healed else prompt.ids, prompt.stop_ids,
+                                        self.settings.max_new_tokens, key, block_done, removed):
             first_token = first_token or time.perf_counter()
             raw += delta
+        raw = strip_removed(raw, removed)
         finished = time.perf_counter()
         return Completion(
             text=self.enforce_style(cursor, clean_completion(raw, cursor, prompt.prefill)),

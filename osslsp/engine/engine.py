@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import Constraint, Sampling, generate
 from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
 from osslsp.engine.gpt_oss_fast import make_runner
 from osslsp.engine.runner import Runner
@@ -40,6 +40,8 @@ class Request:
     stop_ids: frozenset[int] = frozenset()
     # Called with the ids generated so far after each token; True ends the generation.
     stop_when: Callable[[list[int]], bool] | None = None
+    # Limits the ids sampled at each step given those produced (token healing); None: free.
+    constraint: Constraint | None = None
 
 
 @dataclass
@@ -199,7 +201,7 @@ class Engine:
                 raise EngineError(f"the prompt has {len(request.prompt_ids)} tokens and the model's cache holds "
                                   f"{self.max_context}: lower osslsp.contextTokens")
             for token in generate(self.runner, request.prompt_ids, sampling,
-                                  self.loaded.stop_ids | request.stop_ids, should_stop):
+                                  self.loaded.stop_ids | request.stop_ids, should_stop, request.constraint):
                 produced.append(token)
                 generation._emit("token", token)
         except Exception as error:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,10 +30,27 @@ class Sampling:
     seed: int = 0
 
 
-def sample(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
-    """The next token from logits (vocab,)."""
+# The ids allowed after the tokens produced so far, or None when any id may come (token healing).
+Constraint = Callable[[Sequence[int]], Sequence[int] | None]
+
+
+def constrain(logits: torch.Tensor, allowed: Sequence[int] | None) -> torch.Tensor:
+    """Logits (vocab,) with every id outside `allowed` made impossible (None: unchanged)."""
+    if allowed is None:
+        return logits
+    if not allowed:
+        raise ValueError("the answer's first tokens are constrained to an empty set of tokens")
+    kept = torch.full_like(logits, float("-inf"))
+    index = torch.tensor(allowed, device=logits.device)
+    return kept.index_copy_(0, index, logits.index_select(0, index))
+
+
+def sample(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None,
+           allowed: Sequence[int] | None = None) -> int:
+    """The next token from logits (vocab,), one of `allowed` when given."""
     if not torch.isfinite(logits).all():
         raise NonFiniteLogits()
+    logits = constrain(logits, allowed)
     if sampling.temperature <= 0:
         return int(logits.argmax())
     probs = torch.softmax(logits / sampling.temperature, dim=-1)  # (vocab,)
@@ -51,18 +68,25 @@ def generate(
     sampling: Sampling,
     stop_ids: frozenset[int],
     should_stop: Callable[[], bool],
+    constraint: Constraint | None = None,
 ) -> Iterator[int]:
-    """Yield new token ids until a stop id, `max_new_tokens`, or `should_stop()` (checked every step)."""
+    """Yield new token ids until a stop id, `max_new_tokens`, or `should_stop()` (checked every step).
+
+    `constraint` limits the ids sampled at each step (any runner: it applies to the logits here,
+    never inside a runner's kernels).
+    """
     logits = runner.prefill(prompt_ids)  # (vocab,)
     generator = None
     if sampling.temperature > 0:
         generator = torch.Generator(logits.device).manual_seed(sampling.seed)
+    produced: list[int] = []
     for _ in range(sampling.max_new_tokens):
         if should_stop():
             return
-        token = sample(logits, sampling, generator)
+        token = sample(logits, sampling, generator, constraint(produced) if constraint else None)
         if token in stop_ids:
             return
+        produced.append(token)
         yield token
         if should_stop():
             return

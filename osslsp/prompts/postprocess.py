@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from osslsp.languages import parser
 from osslsp.prompts.completion import Cursor
 
 _MARKER = re.compile(r"<\|[a-z_0-9]+\|>")
@@ -33,6 +34,19 @@ def final_channel(raw: str, started_in_final: bool = True) -> str:
     for marker in _END_MARKERS:
         raw = raw.split(marker, 1)[0]
     return _MARKER.sub("", raw)
+
+
+def syntax_error_count(text: str, language: str) -> int:
+    """How many ERROR and MISSING nodes tree-sitter finds in a whole document."""
+    tree = parser(language).parse(text.encode("utf-8", "surrogatepass"))
+    count, stack = 0, [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            count += 1
+        if node.has_error:
+            stack.extend(node.children)
+    return count
 
 
 def _indent_width(line: str) -> int:
