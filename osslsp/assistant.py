@@ -197,14 +197,14 @@ class Assistant:
 
     # --- generation -----------------------------------------------------------------------
 
-    async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
-                      max_new_tokens: int, key: str | None,
-                      stop_when: Callable[[str], bool] | None, first_text: str = "",
-                      ended: StreamEnd | None = None) -> AsyncIterator[str]:
+    async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int], key: str | None,
+                      stop_when: Callable[[str], bool] | None, ended: StreamEnd | None = None,
+                      **generation) -> AsyncIterator[str]:
+        """The backend's text as it comes; `ended` learns how it ended; `generation` holds the
+        `GenerationSettings` fields other than the temperature (a setting)."""
         stream = self.backend.stream(
             prompt_text, prompt_ids, stop_ids,
-            GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.settings.temperature,
-                               first_text=first_text),
+            GenerationSettings(temperature=self.settings.temperature, **generation),
             key, stop_when,
         )
         try:
@@ -221,8 +221,12 @@ class Assistant:
 
     async def chat(self, messages: list[Message], *, reasoning_effort: str = "low",
                    answer_prefix: str = "", max_new_tokens: int = 512, key: str | None = None,
-                   stop_when: Callable[[str], bool] | None = None) -> AsyncIterator[str]:
+                   stop_when: Callable[[str], bool] | None = None,
+                   repetition_note: str = "") -> AsyncIterator[str]:
         """Stream the model's answer to a conversation: final-channel text only, as it grows.
+
+        An answer that loops over the same run of tokens is ended early, and `repetition_note`
+        follows it.
 
         On gpt-oss with reasoning effort "low" the final channel is pre-filled, so the model
         answers at once; with more effort it thinks in the analysis channel first, and that is
@@ -243,14 +247,18 @@ class Assistant:
             answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
             return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
 
-        raw, shown = "", ""
-        async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids,
-                                        max_new_tokens, key, done):
+        raw, shown, ended = "", "", StreamEnd()
+        async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids, key, done, ended,
+                                        max_new_tokens=max_new_tokens, stop_on_repetition=True):
             raw += delta
             answer = final_channel(raw, prefilled)
             if len(answer) > len(shown) and answer.startswith(shown):
                 yield answer[len(shown):]
                 shown = answer
+        if ended.finish_reason == "repetition":
+            log.info("the model repeated itself: its answer was ended early")
+            if repetition_note:
+                yield repetition_note
 
     # --- completions ----------------------------------------------------------------------
 
@@ -332,8 +340,9 @@ class Assistant:
         raw, first_token, ended = "", None, StreamEnd()
         try:
             async for delta in self._stream(prompt.text[:len(prompt.text) - len(removed)],
-                                            healed.ids if healed else prompt.ids, prompt.stop_ids,
-                                            self.settings.max_new_tokens, key, block_done, removed, ended):
+                                            healed.ids if healed else prompt.ids, prompt.stop_ids, key,
+                                            block_done, ended, max_new_tokens=self.settings.max_new_tokens,
+                                            first_text=removed, interactive=True):
                 first_token = first_token or time.perf_counter()
                 raw += delta
         except (Superseded, asyncio.CancelledError) as stopped:

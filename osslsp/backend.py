@@ -26,6 +26,10 @@ class GenerationSettings:
     # Token healing: the answer must begin with this text (the prompt was backed up over it).
     # Only backends whose `constrains_tokens` is true are given one.
     first_text: str = ""
+    # An inline completion: goes before long jobs, which pause for it (where the backend can).
+    interactive: bool = False
+    # End early, finish reason "repetition", when the answer loops (where the backend can).
+    stop_on_repetition: bool = False
 
 
 class TextStream(Protocol):
@@ -139,6 +143,8 @@ class LocalBackend:
             stop_ids=stop_ids,
             stop_when=(lambda ids: stop_when(text.decode(ids))) if stop_when else None,
             constraint=FirstTokens(vocabulary, settings.first_text).allowed if vocabulary else None,
+            interactive=settings.interactive,
+            stop_on_repetition=settings.stop_on_repetition,
         )
         return LocalTextStream(self.engine.submit(request, asyncio.get_running_loop()), text)
 

@@ -62,6 +62,29 @@ def sample(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator 
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
+def decode_next(runner: Runner, prompt_ids: list[int], produced: list[int]) -> torch.Tensor:
+    """Logits (vocab,) after the newest token: one decode step, or, when another request used the
+    runner in between (an interactive one served while this one paused), a prefill of the whole
+    sequence so far (the cache keeps what it shares with it)."""
+    cached = runner.cached_ids
+    if len(cached) == len(prompt_ids) + len(produced) - 1 and cached == prompt_ids + produced[:-1]:
+        return runner.decode_one(produced[-1])
+    return runner.prefill(prompt_ids + produced)
+
+
+def repeats_itself(ids: Sequence[int], min_repeats: int = 3, min_span: int = 48, max_period: int = 64) -> bool:
+    """The ids end with one run of tokens repeated back to back: at least `min_repeats` times and
+    `min_span` tokens in all (a model looping over a sentence until its budget runs out)."""
+    for period in range(1, max_period + 1):
+        span = max(period * min_repeats, min_span)
+        if span > len(ids):
+            break
+        tail = ids[-span:]
+        if all(tail[index] == tail[index - period] for index in range(period, span)):
+            return True
+    return False
+
+
 def generate(
     runner: Runner,
     prompt_ids: list[int],
@@ -90,4 +113,4 @@ def generate(
         yield token
         if should_stop():
             return
-        logits = runner.decode_one(token)
+        logits = decode_next(runner, prompt_ids, produced)
