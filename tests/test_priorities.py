@@ -12,24 +12,15 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from osslsp.engine.engine import Engine, Request
+from osslsp.engine.engine import Request
 from osslsp.engine.generation import Sampling, repeats_itself
-from osslsp.models import resolve_model
 from tests.conftest import SERVE_TINY
+from tests.test_engine import engine  # noqa: F401  (the engine fixture, one per module)
 from tests.test_server import inline_params, open_document
 
 PROMPT = list(range(10, 60))
 OTHER_PROMPT = list(range(200, 230))
 EXPLANATIONS: list = []  # the osslsp/explanation notifications, as they come
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_dir):
-    engine = Engine(resolve_model("tiny"), device="cpu")
-    engine.start()
-    assert engine.wait_ready(120), engine.error
-    yield engine
-    engine.close()
 
 
 def long_job(max_new_tokens: int = 100_000) -> Request:
