@@ -180,10 +180,12 @@ async def measure(assistant: Assistant, position: Position) -> dict:
     row = {"kind": position.kind, "file": position.path.name, "line": position.prefix.count("\n") + 1,
            "line_prefix": cursor.line_prefix, "answer": answer, "latency_ms": round(latency_ms, 1)}
     if answer:
+        # An answer may replace the editor's closers after the cursor (its range covers them).
+        suffix = position.suffix[getattr(completion, "replaced", 0):]
         before = syntax_error_count(position.prefix + position.suffix, position.language)
-        after = syntax_error_count(position.prefix + answer + position.suffix, position.language)
-        row.update(parses=after <= before, repeats_suffix=repeats_suffix(answer, position.suffix),
-                   mid_token=ends_mid_token(answer, model_text, position.suffix))
+        after = syntax_error_count(position.prefix + answer + suffix, position.language)
+        row.update(parses=after <= before, repeats_suffix=repeats_suffix(answer, suffix),
+                   mid_token=ends_mid_token(answer, model_text, suffix))
     return row
 
 

@@ -80,6 +80,7 @@ def test_an_answer_the_token_limit_cut_loses_its_unfinished_line():
     cursor = Cursor("a.py", "python", "def f(items):\n    ", "\n")
     assert cleaned_text("return sorted(items)\n    total = len(ite", cursor, complete=False) == "return sorted(items)"
     assert cleaned_text("return sum(items) + ite", cursor, complete=False) == "return sum(items) +"
+    assert cleaned_text("return sorted(items, key=le", cursor, complete=False) == "return sorted"
     assert clean_completion("return", cursor, "", complete=False).why == \
         "the token limit cut the answer's only line mid-word"
     assert cleaned_text(raw, SORTED, complete=True) == "items, key=len"

@@ -177,10 +177,11 @@ def _fit_line_suffix(text: str, cursor: Cursor) -> str:
     return first + newline + rest
 
 
-def brackets_balanced(text: str) -> bool:
-    """Every bracket the text opens, it closes, in order (closers of earlier brackets may follow;
-    brackets inside quotes do not count)."""
-    opened: list[str] = []
+def balanced_head(text: str) -> str:
+    """The text up to the first bracket it opens and never closes, or to a closer that does not
+    match; closers of brackets opened before the text may follow; brackets inside quotes do not
+    count."""
+    opened: list[tuple[str, int]] = []  # (the closer expected, where its opener is)
     quote = ""
     for index, char in enumerate(text):
         if quote:
@@ -189,11 +190,15 @@ def brackets_balanced(text: str) -> bool:
         elif char in "\"'`":
             quote = char
         elif char in _PAIRS:
-            opened.append(_PAIRS[char])
-        elif char in _PAIRS.values():
-            if opened and opened.pop() != char:
-                return False
-    return not opened
+            opened.append((_PAIRS[char], index))
+        elif char in _PAIRS.values() and opened and opened.pop()[0] != char:
+            return text[:index]
+    return text[:opened[0][1]] if opened else text
+
+
+def brackets_balanced(text: str) -> bool:
+    """Every bracket the text opens, it closes, in order (see `balanced_head`)."""
+    return balanced_head(text) == text
 
 
 @dataclass(frozen=True)
@@ -228,10 +233,11 @@ def _syntax_cut(lines: list[str], cursor: Cursor, replaced: int) -> tuple[str, s
 
 def _drop_unfinished(text: str) -> str:
     """An answer whose last line the token limit cut: without that line, or when it is the only
-    one, without its last word (the next token might have continued it)."""
+    one, without its last word (the next token might have continued it) and whatever follows the
+    first bracket it leaves open (`f(a, b, c, ...` becomes `f`)."""
     if "\n" in text:
         return text.rpartition("\n")[0]
-    return re.sub(r"\w+$", "", text).rstrip()
+    return balanced_head(re.sub(r"\w+$", "", text)).rstrip()
 
 
 def _holds_the_end(text: str, answer: str) -> bool:
