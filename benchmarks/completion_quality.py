@@ -17,6 +17,9 @@ A position is made as typing makes it: the rest of the cursor's line is not writ
 bracket has its closer auto-inserted, as editors do), the lines below are there.
 
     python benchmarks/completion_quality.py --count 90 [--context-tokens 512] [--json out.json]
+
+`--preemption N` measures instead how long a completion takes alone and while an explanation is
+being written (N of each): the engine serves the completion between two of the explanation's steps.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 from osslsp.assistant import Assistant, AssistantError
 from osslsp.languages import language_for_path, parser
 from osslsp.prompts.completion import Cursor
+from osslsp.prompts.modeltext import Message
 from osslsp.prompts.postprocess import final_channel, syntax_error_count
 from osslsp.settings import Settings
 
@@ -230,6 +234,48 @@ async def run(count: int, seed: int, model: str, context_tokens: int, progress: 
     return rows
 
 
+EXPLAINED = "def mean(values):\n    total = 0\n    for value in values:\n        total += value\n    return total / len(values)\n"
+TYPED = ['def add(a, b):\n    """Return the sum of a and b."""\n    return ',
+         'def area(width, height):\n    """The area of a rectangle."""\n    return ',
+         'def square(x):\n    """x times x."""\n    return ']
+
+
+async def preemption(model: str, repeats: int) -> dict[str, float]:
+    """Completion latency alone and while an explanation is being written (the explanation's
+    prompt fills the model's cache in both cases, so the completion never reuses its own)."""
+    assistant = Assistant(Settings(model=model, index_enabled=False, context_tokens=512))
+    await assistant.wait_ready()
+    explain = [Message("user", f"Explain this code in detail:\n```python\n{EXPLAINED}```")]
+    alone, during = [], []
+    try:
+        for number in range(repeats):
+            cursor = Cursor("typed.py", "python", TYPED[number % len(TYPED)], "\n")
+            async for _ in assistant.chat(explain, max_new_tokens=1):
+                pass
+            started = time.perf_counter()
+            await assistant.complete(cursor)
+            alone.append((time.perf_counter() - started) * 1000)
+            explanation = asyncio.ensure_future(_drain(assistant.chat(explain, max_new_tokens=1024, key="explain")))
+            await asyncio.sleep(1.0)  # the explanation is past its prefill, writing
+            started = time.perf_counter()
+            await assistant.complete(cursor)
+            during.append((time.perf_counter() - started) * 1000)
+            running = not explanation.done()
+            explanation.cancel()
+            await asyncio.gather(explanation, return_exceptions=True)
+            assert running, "the explanation ended before the completion was measured"
+    finally:
+        assistant.close()
+        assistant.wait_closed()
+    return {"alone_p50_ms": statistics.median(alone), "during_p50_ms": statistics.median(during),
+            "ratio": statistics.median(during) / statistics.median(alone)}
+
+
+async def _drain(stream) -> None:
+    async for _ in stream:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=90, help="cursor positions in all (split evenly by kind)")
@@ -239,7 +285,12 @@ def main() -> None:
                         help="the prompt budget (the server's default 2048 costs ~4x the CPU time a position)")
     parser.add_argument("--json", type=Path, help="write every answer here")
     parser.add_argument("--quiet", action="store_true", help="no line per position on stderr")
+    parser.add_argument("--preemption", type=int, metavar="N",
+                        help="instead: N completions alone and N while an explanation runs (latency ratio)")
     args = parser.parse_args()
+    if args.preemption:
+        print(json.dumps(asyncio.run(preemption(args.model, args.preemption))))
+        return
     started = time.time()
     rows = asyncio.run(run(args.count, args.seed, args.model, args.context_tokens, not args.quiet))
     import torch
