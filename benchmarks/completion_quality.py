@@ -37,6 +37,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+import transformers
+
 from osslsp.assistant import Assistant, AssistantError
 from osslsp.languages import language_for_path, parser
 from osslsp.prompts.completion import Cursor
@@ -234,7 +237,8 @@ async def run(count: int, seed: int, model: str, context_tokens: int, progress: 
     return rows
 
 
-EXPLAINED = "def mean(values):\n    total = 0\n    for value in values:\n        total += value\n    return total / len(values)\n"
+EXPLAINED = ("def mean(values):\n    total = 0\n    for value in values:\n        total += value\n"
+             "    return total / len(values)\n")
 TYPED = ['def add(a, b):\n    """Return the sum of a and b."""\n    return ',
          'def area(width, height):\n    """The area of a rectangle."""\n    return ',
          'def square(x):\n    """x times x."""\n    return ']
@@ -293,12 +297,10 @@ def main() -> None:
         return
     started = time.time()
     rows = asyncio.run(run(args.count, args.seed, args.model, args.context_tokens, not args.quiet))
-    import torch
-    import transformers
-
     print(f"{args.model} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, transformers {transformers.__version__}, "
-          f"{time.strftime('%Y-%m-%d')}, context {args.context_tokens} tokens, {len(rows)} positions in {time.time() - started:.0f} s, seed {args.seed}")
+          f"{time.strftime('%Y-%m-%d')}, context {args.context_tokens} tokens, {len(rows)} positions in "
+          f"{time.time() - started:.0f} s, seed {args.seed}")
     print("\n".join(summary(rows)))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

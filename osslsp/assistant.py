@@ -22,7 +22,7 @@ from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_mode
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.healing import Healed, heal, strip_removed, vocabulary_for
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
-from osslsp.prompts.postprocess import Cleaned, clean_completion, final_channel, trim_completion
+from osslsp.prompts.postprocess import Cleaned, clean_completion, final_channel, replaced_length, trim_completion
 from osslsp.settings import Settings
 from osslsp.style import StyleGuide, enforce_completion, resolve_guide
 
@@ -52,7 +52,7 @@ class Completion:
 
 @dataclass
 class StreamEnd:
-    """How a stream ended, filled in when it has: "stop", "length", "cancelled" or "error"."""
+    """How a stream ended, filled in when it has: "stop", "length", "repetition", "cancelled" or "error"."""
 
     finish_reason: str = ""
 
@@ -300,7 +300,7 @@ class Assistant:
             first = enforced.rejected[0] if enforced.rejected else None
             return Cleaned(None, f"style rule {first.rule} at line {first.line}: {first.message}" if first
                            else "the style guide withheld it")
-        return replace(cleaned, text=enforced.text)
+        return replace(cleaned, text=enforced.text, replaced=replaced_length(enforced.text, cursor.line_suffix))
 
     def healed_prompt(self, prompt: Prompt) -> Healed | None:
         """The prompt backed up to a token boundary before the cursor (token healing), when the

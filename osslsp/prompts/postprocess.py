@@ -243,7 +243,10 @@ def _drop_unfinished(text: str) -> str:
 def _holds_the_end(text: str, answer: str) -> bool:
     """The text kept runs to the end of the model's answer (which is then unfinished when the
     token limit stopped it), rather than stopping at a closing fence or the end of a block."""
-    return "```" not in answer and text.rstrip().rpartition("\n")[2].strip() == answer.rstrip().rpartition("\n")[2].strip()
+    def last_line(lines: str) -> str:
+        return lines.rstrip().rpartition("\n")[2].strip()
+
+    return "```" not in answer and last_line(text) == last_line(answer)
 
 
 def clean_completion(raw: str, cursor: Cursor, prefill: str, complete: bool = True,
