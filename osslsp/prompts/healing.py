@@ -25,6 +25,7 @@ from osslsp.prompts.modeltext import ModelText
 # the one space a BPE token carries before it), or a run of whitespace.
 _REACH = re.compile(r"(?:[ \t]?\w+|[ \t]?[^\w\s]+|\s+)$")
 MAX_BACKUP_TOKENS = 4
+_CACHED_TEXTS = 256
 # Decoding this token by token must give the same text as decoding it whole, or healing is off
 # for that tokenizer (e.g. SentencePiece's metaspace drops a token's leading space alone).
 _PROBE = "def total(items):\n    return sum(x.price for x in items)  # ok\n"
@@ -50,6 +51,7 @@ class Vocabulary:
         self._ids_of: dict[str, list[int]] = {}
         for text, token in ordered:
             self._ids_of.setdefault(text, []).append(token)
+        self._consistent: dict[str, tuple[int, ...]] = {}  # the texts healed lately
 
     def starting_with(self, text: str) -> list[int]:
         """Ids of the tokens whose text starts with `text`."""
@@ -57,12 +59,15 @@ class Vocabulary:
         high = bisect.bisect_left(self._sorted_texts, text + "\U0010ffff")
         return self._sorted_ids[low:high]
 
-    @lru_cache(maxsize=256)
     def consistent_with(self, remaining: str) -> tuple[int, ...]:
         """Ids that may come next while `remaining` is still to be written: tokens that start with
         all of it, and tokens that are a proper prefix of it."""
-        prefixes = [token for end in range(1, len(remaining)) for token in self._ids_of.get(remaining[:end], ())]
-        return tuple(self.starting_with(remaining)) + tuple(prefixes)
+        if remaining not in self._consistent:
+            if len(self._consistent) >= _CACHED_TEXTS:  # a long session heals many partial names
+                self._consistent.clear()
+            prefixes = [token for end in range(1, len(remaining)) for token in self._ids_of.get(remaining[:end], ())]
+            self._consistent[remaining] = tuple(self.starting_with(remaining)) + tuple(prefixes)
+        return self._consistent[remaining]
 
 
 @lru_cache(maxsize=4)
