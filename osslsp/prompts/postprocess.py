@@ -275,6 +275,6 @@ def clean_completion(raw: str, cursor: Cursor, prefill: str, complete: bool = Tr
         return Cleaned(None, "the answer only repeats the code after the cursor")
     if check_syntax and "\n" in text:
         text, why = _syntax_cut(text.split("\n"), cursor, replaced_length(text, cursor.line_suffix))
-    if not text.strip():
-        return Cleaned(None, why)
+        if not text:
+            return Cleaned(None, why)
     return Cleaned(text, replaced=replaced_length(text, cursor.line_suffix))
