@@ -133,8 +133,9 @@ class Waiting:
 
 
 class Engine:
-    """Loads a model on its own thread, then serves requests in order; a newer request for the
-    same key cancels the older one, which is then skipped or stopped at its next step."""
+    """Loads a model on its own thread, then serves requests in order, interactive ones first; a
+    newer request for the same key cancels the older one, which is then skipped or stopped at its
+    next step."""
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192,

@@ -42,6 +42,7 @@ def constrain(logits: torch.Tensor, allowed: Sequence[int] | None) -> torch.Tens
         raise ValueError("the answer's first tokens are constrained to an empty set of tokens")
     kept = torch.full_like(logits, float("-inf"))
     index = torch.tensor(allowed, device=logits.device)
+    index = index[index < logits.shape[0]]  # a tokenizer may name ids past the model's vocabulary
     return kept.index_copy_(0, index, logits.index_select(0, index))
 
 
