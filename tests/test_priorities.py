@@ -115,3 +115,21 @@ async def test_a_completion_is_answered_while_an_explanation_runs_and_a_cancel_s
     again = await asyncio.wait_for(client.text_document_inline_completion_async(inline_params(typed, 2, 12)), 60)
     assert again.items == answer.items  # the engine is free again and greedy answers repeat
 
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_explanation_cancelled_from_its_progress_stops_and_frees_the_engine(client: LanguageClient):
+    explained = open_document(client, "explained_progress.py", "def twice(x):\n    return 2 * x\n")
+    typed = open_document(client, "typed_progress.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+    selected = types.Range(start=types.Position(line=1, character=4), end=types.Position(line=1, character=16))
+    known, written = set(client.progress_reports), len(EXPLANATIONS)
+    explanation = asyncio.create_task(client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="osslsp.explain", arguments=[explained, selected])))
+    while len(EXPLANATIONS) == written:
+        await asyncio.sleep(0.05)  # the explanation is being written (16 x 400 tokens: many seconds)
+    [token] = set(client.progress_reports) - known
+    client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token))
+    assert await asyncio.wait_for(explanation, 30) is None
+    assert client.progress_reports[token][-1].message == "cancelled" and EXPLANATIONS[-1].done
+    answer = await asyncio.wait_for(client.text_document_inline_completion_async(inline_params(typed, 2, 12)), 60)
+    assert answer.items
