@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from osslsp.backend import Backend, GenerationSettings, make_backend
@@ -22,8 +22,9 @@ from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, names_gpt_oss
+from osslsp.prompts.healing import Healed, heal, strip_removed, vocabulary_for
 from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
-from osslsp.prompts.postprocess import clean_completion, final_channel
+from osslsp.prompts.postprocess import Cleaned, clean_completion, final_channel, replaced_length, trim_completion
 from osslsp.settings import Settings
 from osslsp.style import StyleGuide, enforce_completion, resolve_guide
 
@@ -40,12 +41,22 @@ class Superseded(AssistantError):
 
 @dataclass
 class Completion:
-    """One completion: the text to insert (None when nothing is worth showing) and how it went."""
+    """One completion: the text to insert (None when nothing is worth showing, and `why`), how many
+    characters after the cursor on its line it replaces, and how it went."""
 
     text: str | None
     prompt: Prompt
     raw: str = ""
+    replaced: int = 0
+    why: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StreamEnd:
+    """How a stream ended, filled in when it has: "stop", "length", "repetition", "cancelled" or "error"."""
+
+    finish_reason: str = ""
 
 
 def prepare_text_files(source: ModelSource | None) -> ModelText:
@@ -200,12 +211,14 @@ class Assistant:
 
     # --- generation -----------------------------------------------------------------------
 
-    async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
-                      max_new_tokens: int, key: str | None,
-                      stop_when: Callable[[str], bool] | None) -> AsyncIterator[str]:
+    async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int], key: str | None,
+                      stop_when: Callable[[str], bool] | None, ended: StreamEnd | None = None,
+                      **generation) -> AsyncIterator[str]:
+        """The backend's text as it comes; `ended` learns how it ended; `generation` holds the
+        `GenerationSettings` fields other than the temperature (a setting)."""
         stream = self.backend.stream(
             prompt_text, prompt_ids, stop_ids,
-            GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.settings.temperature),
+            GenerationSettings(temperature=self.settings.temperature, **generation),
             key, stop_when,
         )
         try:
@@ -215,13 +228,19 @@ class Assistant:
             raise
         except Exception as error:
             raise AssistantError(str(error)) from error
+        if ended is not None:
+            ended.finish_reason = stream.finish_reason
         if stream.finish_reason == "cancelled":
             raise Superseded("superseded by a newer request")
 
     async def chat(self, messages: list[Message], *, reasoning_effort: str = "low",
                    answer_prefix: str = "", max_new_tokens: int = 512, key: str | None = None,
-                   stop_when: Callable[[str], bool] | None = None) -> AsyncIterator[str]:
+                   stop_when: Callable[[str], bool] | None = None,
+                   repetition_note: str = "") -> AsyncIterator[str]:
         """Stream the model's answer to a conversation: final-channel text only, as it grows.
+
+        An answer that loops over the same run of tokens is ended early, and `repetition_note`
+        follows it.
 
         On gpt-oss with reasoning effort "low" the final channel is pre-filled, so the model
         answers at once; with more effort it thinks in the analysis channel first, and that is
@@ -242,14 +261,18 @@ class Assistant:
             answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
             return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
 
-        raw, shown = "", ""
-        async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids,
-                                        max_new_tokens, key, done):
+        raw, shown, ended = "", "", StreamEnd()
+        async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids, key, done, ended,
+                                        max_new_tokens=max_new_tokens, stop_on_repetition=True):
             raw += delta
             answer = final_channel(raw, prefilled)
             if len(answer) > len(shown) and answer.startswith(shown):
                 yield answer[len(shown):]
                 shown = answer
+        if ended.finish_reason == "repetition":
+            log.info("the model repeated itself: its answer was ended early")
+            if repetition_note:
+                yield repetition_note
 
     # --- completions ----------------------------------------------------------------------
 
@@ -289,16 +312,36 @@ class Assistant:
                 "retrieval_ms": round((retrieved - started) * 1000, 2), "tokens": len(prompt.ids)}))
         return prompt
 
-    def enforce_style(self, cursor: Cursor, candidate: str | None) -> str | None:
-        """The candidate fixed or cut to the style guide, or None when nothing of it complies."""
-        if candidate is None or not cursor.language:
-            return candidate
-        enforced = enforce_completion(cursor.prefix, candidate, cursor.suffix, cursor.language,
-                                      self.guide_for(cursor.language))
+    def enforce_style(self, cursor: Cursor, cleaned: Cleaned) -> Cleaned:
+        """The suggestion fixed or cut to the style guide, or none (and the rule why) when nothing
+        of it complies."""
+        if cleaned.text is None or not cursor.language:
+            return cleaned
+        enforced = enforce_completion(cursor.prefix, cleaned.text, cursor.suffix[cleaned.replaced:],
+                                      cursor.language, self.guide_for(cursor.language))
         for finding in enforced.rejected:
             log.info("style: %s:%s:%s %s: %s rejected %r", cursor.path, finding.line, finding.col,
-                     finding.rule, finding.message, candidate)
-        return enforced.text
+                     finding.rule, finding.message, cleaned.text)
+        if enforced.text is None:
+            first = enforced.rejected[0] if enforced.rejected else None
+            return Cleaned(None, f"style rule {first.rule} at line {first.line}: {first.message}" if first
+                           else "the style guide withheld it")
+        return replace(cleaned, text=enforced.text, replaced=replaced_length(enforced.text, cursor.line_suffix))
+
+    def healed_prompt(self, prompt: Prompt) -> Healed | None:
+        """The prompt backed up to a token boundary before the cursor (token healing), when the
+        backend can hold the answer's first tokens to the text removed; None to send it as is."""
+        vocabulary = vocabulary_for(self.load_text()) if self.backend.constrains_tokens else None
+        if vocabulary is None:
+            return None
+        code_up_to_cursor = prompt.prefill.partition("\n")[2]
+        return heal(prompt.ids, code_up_to_cursor, vocabulary)
+
+    @staticmethod
+    def _withheld(cursor: Cursor, why: str) -> None:
+        """One info line for the log: which completion showed nothing, and why."""
+        line = cursor.prefix.count("\n") + 1
+        log.info("completion withheld at %s:%d:%d: %s", cursor.path, line, len(cursor.line_prefix) + 1, why)
 
     async def complete(self, cursor: Cursor, key: str | None = None) -> Completion:
         """Generate and clean one completion; cancelling the awaiting task stops the model."""
@@ -307,26 +350,44 @@ class Assistant:
         # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
         # off the event loop, which must stay free for cancels and keystrokes.
         prompt = await asyncio.to_thread(self.completion_prompt, cursor)
+        healed = await asyncio.to_thread(self.healed_prompt, prompt)
+        removed = healed.removed if healed else ""
 
         def block_done(raw: str) -> bool:
+            raw = strip_removed(raw, removed)
             if "```" in final_channel(raw):
                 return True
             complete_lines = raw.rpartition("\n")[0]
             if not complete_lines:
                 return False
-            cleaned = clean_completion(complete_lines + "\n", cursor, prompt.prefill) or ""
-            return cleaned.count("\n") < complete_lines.count("\n")
+            kept = trim_completion(complete_lines + "\n", cursor, prompt.prefill)
+            return kept.count("\n") < complete_lines.count("\n")
 
-        raw, first_token = "", None
-        async for delta in self._stream(prompt.text, prompt.ids, prompt.stop_ids,
-                                        self.settings.max_new_tokens, key, block_done):
-            first_token = first_token or time.perf_counter()
-            raw += delta
+        raw, first_token, ended = "", None, StreamEnd()
+        try:
+            async for delta in self._stream(prompt.text[:len(prompt.text) - len(removed)],
+                                            healed.ids if healed else prompt.ids, prompt.stop_ids, key,
+                                            block_done, ended, max_new_tokens=self.settings.max_new_tokens,
+                                            first_text=removed, interactive=True):
+                first_token = first_token or time.perf_counter()
+                raw += delta
+        except (Superseded, asyncio.CancelledError) as stopped:
+            self._withheld(cursor, "superseded by a newer request" if isinstance(stopped, Superseded)
+                           else "cancelled by the editor")
+            raise
+        raw = strip_removed(raw, removed)
         finished = time.perf_counter()
+        cleaned = self.enforce_style(cursor, clean_completion(raw, cursor, prompt.prefill,
+                                                              complete=ended.finish_reason != "length",
+                                                              check_syntax=not self.meaningless))
+        if cleaned.text is None:
+            self._withheld(cursor, cleaned.why)
         return Completion(
-            text=self.enforce_style(cursor, clean_completion(raw, cursor, prompt.prefill)),
+            text=cleaned.text,
             prompt=prompt,
             raw=raw,
+            replaced=cleaned.replaced,
+            why=cleaned.why,
             timings={
                 "ttft_ms": round(((first_token or finished) - started) * 1000, 1),
                 "total_ms": round((finished - started) * 1000, 1),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from osslsp.models import ModelSource
+from osslsp.prompts.healing import FirstTokens, vocabulary_for
 from osslsp.prompts.modeltext import ModelText
 
 
@@ -22,6 +23,13 @@ class GenerationSettings:
 
     max_new_tokens: int = 64
     temperature: float = 0.0
+    # Token healing: the answer must begin with this text (the prompt was backed up over it).
+    # Only backends whose `constrains_tokens` is true are given one.
+    first_text: str = ""
+    # An inline completion: goes before long jobs, which pause for it (where the backend can).
+    interactive: bool = False
+    # End early, finish reason "repetition", when the answer loops (where the backend can).
+    stop_on_repetition: bool = False
 
 
 class TextStream(Protocol):
@@ -39,6 +47,7 @@ class Backend(Protocol):
 
     state: str  # "loading", "ready" or "error"
     error: str
+    constrains_tokens: bool  # can hold the first tokens to `GenerationSettings.first_text`
 
     def start(self) -> None: ...
 
@@ -90,6 +99,8 @@ class LocalTextStream:
 class LocalBackend:
     """The model in this process: loads on the engine thread, serves one request at a time."""
 
+    constrains_tokens = True
+
     def __init__(self, source: ModelSource, text_loader: Callable[[], ModelText], dtype: str, device: str,
                  max_gpu_memory_gib: float, max_context: int, on_state: Callable[[str, str], None],
                  experts: str = "auto"):
@@ -104,7 +115,7 @@ class LocalBackend:
     def _engine_state(self, state: str, message: str) -> None:
         if state == "ready":
             try:
-                self._text_loader()
+                vocabulary_for(self._text_loader())  # built here, on the engine thread, not at a keystroke
             except Exception as error:  # no tokenizer: as bad as no model
                 state, message = "error", str(error)
         self.state = state
@@ -126,12 +137,16 @@ class LocalBackend:
         from osslsp.engine.generation import Sampling
 
         text = self._text_loader()
+        vocabulary = vocabulary_for(text) if settings.first_text else None
         request = Request(
             prompt_ids=prompt_ids,
             sampling=Sampling(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature),
             key=key,
             stop_ids=stop_ids,
             stop_when=(lambda ids: stop_when(text.decode(ids))) if stop_when else None,
+            constraint=FirstTokens(vocabulary, settings.first_text).allowed if vocabulary else None,
+            interactive=settings.interactive,
+            stop_on_repetition=settings.stop_on_repetition,
         )
         return LocalTextStream(self.engine.submit(request, asyncio.get_running_loop()), text)
 
@@ -147,6 +162,8 @@ class LocalBackend:
 
 class UnusableBackend:
     """A backend that cannot be: a bad `engine` setting. It says why instead of generating."""
+
+    constrains_tokens = False
 
     def __init__(self, message: str, on_state: Callable[[str, str], None]):
         self.state, self.error = "error", message

@@ -26,6 +26,7 @@ SCOPE_SHARE = 0.30
 DEFINITIONS_SHARE = 0.25
 TOKENS_PER_SETTING = 16  # an explanation may take this many times the completion's maxNewTokens
 NO_ANSWER = "_The model gave no explanation._"
+REPETITION_NOTE = "\n\n_(osslsp ended the explanation here: the model was repeating itself.)_"
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ async def explain_stream(assistant: Assistant, selection: Selection) -> AsyncIte
     markdown = ""
     async for delta in assistant.chat(messages, reasoning_effort=assistant.settings.reasoning_effort_explain,
                                       max_new_tokens=assistant.settings.max_new_tokens * TOKENS_PER_SETTING,
-                                      key=f"explain:{selection.path}"):
+                                      key=f"explain:{selection.path}", repetition_note=REPETITION_NOTE):
         markdown += delta
         yield markdown
 

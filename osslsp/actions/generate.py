@@ -8,6 +8,7 @@ the model gets one more attempt with the problems named, and then we give up wit
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,8 @@ only a placeholder. Write the code that does what the documentation says.
 Reply with exactly one fenced code block holding only the statements of the body: never repeat the
 signature, the documentation or the function's closing brace, and write no explanations.
 Use the definitions shown where they fit, otherwise only the language's standard library."""
+
+log = logging.getLogger(__name__)
 
 DEFINITIONS_SHARE = 0.30
 CLASS_SHARE = 0.20
@@ -58,7 +61,8 @@ class Generated:
     message: str
     attempts: int = 0
     problems: list[str] = field(default_factory=list)
-    answers: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # every answer of the model, rejected ones too
+    why: str = ""  # what kind of problem the last rejected answer had
 
 
 def user_message(stub: Stub, path: str, definitions: str, enclosing: str) -> str:
@@ -144,9 +148,11 @@ async def generate_body(assistant: Assistant, path: Path, text: str, stub: Stub,
             outcome.message = f"generated the body of {stub.name}" + (
                 f" ({'; '.join(checked.fixed)})" if checked.fixed else "")
             return outcome
-        outcome.problems = checked.problems
+        outcome.problems, outcome.why = checked.problems, checked.why
+        log.info("generate %s in %s: attempt %d rejected, %s (%s); the model's answer was:\n%s", stub.name,
+                 path.name, attempt, checked.why, "; ".join(checked.problems), answer)
         messages += [Message("assistant", f"{fence_for(stub.language)}\n{answer.split('```', 1)[0]}```"),
                      Message("user", retry_message(checked.problems))]
-    outcome.message = (f"osslsp could not generate a body for {stub.name} that parses and follows the style "
-                       f"guide in {ATTEMPTS} attempts: {'; '.join(outcome.problems)}")
+    outcome.message = (f"osslsp could not generate a body for {stub.name} in {ATTEMPTS} attempts: {outcome.why}: "
+                       f"{'; '.join(outcome.problems)} (the rejected answers are in the log)")
     return outcome

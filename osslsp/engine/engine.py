@@ -3,6 +3,8 @@
 Model work never runs on the server's event loop or on pygls's thread pool (which also reads
 stdin): a long prefill there would starve cancels and keystrokes. Each request carries a stop flag
 that the decode loop checks every step, and the newest request for a document supersedes older ones.
+Interactive requests (inline completions) go first: a long job (an explanation, a generated
+function) yields to one at its next step boundary and resumes after it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import dataclasses
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import Constraint, Sampling, generate, repeats_itself
 from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
 from osslsp.engine.gpt_oss_fast import make_runner
 from osslsp.engine.runner import Runner
@@ -40,6 +43,12 @@ class Request:
     stop_ids: frozenset[int] = frozenset()
     # Called with the ids generated so far after each token; True ends the generation.
     stop_when: Callable[[list[int]], bool] | None = None
+    # Limits the ids sampled at each step given those produced (token healing); None: free.
+    constraint: Constraint | None = None
+    # An inline completion: served before long jobs, which pause for it between two steps.
+    interactive: bool = False
+    # End early when the answer loops over the same run of tokens (prose, not code completions).
+    stop_on_repetition: bool = False
 
 
 @dataclass
@@ -49,7 +58,7 @@ class Generation:
     request: Request
     loop: asyncio.AbstractEventLoop | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
-    finish_reason: str = ""  # "stop", "length", "cancelled" or "error"
+    finish_reason: str = ""  # "stop", "length", "repetition", "cancelled" or "error"
 
     def __post_init__(self) -> None:
         self._events: queue.SimpleQueue | asyncio.Queue = (
@@ -89,9 +98,44 @@ def _user_message(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+class Waiting:
+    """Generations waiting for the engine thread: interactive ones first, each kind in order."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._interactive: deque[Generation] = deque()
+        self._background: deque[Generation] = deque()
+        self._closed = False
+
+    def put(self, generation: Generation) -> None:
+        with self._ready:
+            (self._interactive if generation.request.interactive else self._background).append(generation)
+            self._ready.notify()
+
+    def close(self) -> None:
+        """No more generations: `get` returns None once those waiting are taken."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+
+    def get(self) -> Generation | None:
+        """The next generation (blocking), or None after close when none is left."""
+        with self._ready:
+            while not (self._interactive or self._background or self._closed):
+                self._ready.wait()
+            first = self._interactive or self._background
+            return first.popleft() if first else None
+
+    def interactive_nowait(self) -> Generation | None:
+        """An interactive generation waiting now, if any."""
+        with self._ready:
+            return self._interactive.popleft() if self._interactive else None
+
+
 class Engine:
-    """Loads a model on its own thread, then serves requests in order; a newer request for the
-    same key cancels the older one, which is then skipped or stopped at its next step."""
+    """Loads a model on its own thread, then serves requests in order, interactive ones first; a
+    newer request for the same key cancels the older one, which is then skipped or stopped at its
+    next step."""
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192,
@@ -104,7 +148,7 @@ class Engine:
         self.error = ""
         self.loaded: LoadedModel | None = None
         self.runner: Runner | None = None
-        self._queue: queue.Queue[Generation | None] = queue.Queue()
+        self._waiting = Waiting()
         self._latest: dict[str, Generation] = {}
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -136,7 +180,7 @@ class Engine:
         if self.state in ("error", "closed"):
             generation._emit("error", EngineError(self.error or "the model was unloaded (settings changed)"))
         else:
-            self._queue.put(generation)
+            self._waiting.put(generation)
         return generation
 
     def close(self) -> None:
@@ -145,7 +189,7 @@ class Engine:
         with self._lock:
             for generation in self._latest.values():
                 generation.cancel()
-        self._queue.put(None)
+        self._waiting.close()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the thread has ended and the model's memory is free (after close)."""
@@ -173,21 +217,39 @@ class Engine:
         else:
             self._set_state("ready", f"{self.source.spec} ready on {self.loaded.device}")
         self._ready.set()
-        while (generation := self._queue.get()) is not None:
-            if self.error:
-                generation._emit("error", EngineError(self.error))
-            elif generation.cancelled.is_set():  # superseded while queued: no prefill for it
-                generation.finish_reason = "cancelled"
-                generation._emit("done", "cancelled")
-            else:
-                self._serve(generation)
+        while (generation := self._waiting.get()) is not None:
+            self._take(generation)
         self.loaded = self.runner = None  # the weights' memory goes with the last references
+
+    def _take(self, generation: Generation) -> None:
+        """Serve a generation taken from the waiting ones (unless it failed or was cancelled there)."""
+        if self.error:
+            generation._emit("error", EngineError(self.error))
+        elif generation.cancelled.is_set():  # superseded while queued: no prefill for it
+            generation.finish_reason = "cancelled"
+            generation._emit("done", "cancelled")
+        else:
+            self._serve(generation)
+
+    def _serve_interactive_waiting(self) -> None:
+        """At a long job's step boundary: serve the interactive generations waiting now (the long
+        job's next step finds the cache changed and prefills its own tokens again)."""
+        while (urgent := self._waiting.interactive_nowait()) is not None:
+            self._take(urgent)
+
     def _serve(self, generation: Generation) -> None:
         request = generation.request
         produced: list[int] = []
+        looped = False
 
         def should_stop() -> bool:
+            nonlocal looped
             if generation.cancelled.is_set():
+                return True
+            if not request.interactive:
+                self._serve_interactive_waiting()
+            if request.stop_on_repetition and repeats_itself(produced):
+                looped = True
                 return True
             return request.stop_when is not None and bool(produced) and request.stop_when(produced)
 
@@ -199,7 +261,7 @@ class Engine:
                 raise EngineError(f"the prompt has {len(request.prompt_ids)} tokens and the model's cache holds "
                                   f"{self.max_context}: lower osslsp.contextTokens")
             for token in generate(self.runner, request.prompt_ids, sampling,
-                                  self.loaded.stop_ids | request.stop_ids, should_stop):
+                                  self.loaded.stop_ids | request.stop_ids, should_stop, request.constraint):
                 produced.append(token)
                 generation._emit("token", token)
         except Exception as error:
@@ -213,6 +275,8 @@ class Engine:
                     del self._latest[request.key]
         if generation.cancelled.is_set():
             generation.finish_reason = "cancelled"
+        elif looped:
+            generation.finish_reason = "repetition"
         elif len(produced) >= sampling.max_new_tokens:
             generation.finish_reason = "length"
         else:

@@ -186,6 +186,10 @@ async def _check(response: aiohttp.ClientResponse, where: str) -> None:
 class RemoteBackend:
     """Generation by an OpenAI-compatible server (our `osslsp engine`, vLLM, SGLang, llama.cpp)."""
 
+    # The completions API cannot hold the first tokens to a text, so prompts reach it unhealed
+    # (osslsp/prompts/healing.py): a pause after a space may then get an empty answer.
+    constrains_tokens = False
+
     def __init__(self, endpoint: Endpoint, model: str, text_loader: Callable[[], ModelText],
                  on_state: Callable[[str, str], None], shared: SharedEngine | None = None):
         self.endpoint = endpoint
