@@ -87,8 +87,16 @@ def run_job(assistant, job: Awaitable[T]) -> T:
         assistant.wait_closed()  # the engine thread ends before the interpreter tears down torch
 
 
+SERVE_ON_A_TERMINAL = """\
+osslsp: the language server is waiting for an editor: it speaks LSP (JSON-RPC) on stdin and stdout.
+Your editor starts `osslsp serve` itself (README.md, "Editor setup"). From a shell, try
+`osslsp complete FILE:LINE:COL` or `osslsp doctor` instead. Ctrl-C stops it."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the language server on stdio (or TCP)."""
+    if not args.tcp and sys.stdin.isatty():
+        print(SERVE_ON_A_TERMINAL, file=sys.stderr, flush=True)
     from osslsp.server import create_server
 
     server = create_server(_settings(args))

@@ -15,7 +15,7 @@ from typing import Any
 DTYPES = ("float16", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "cpu")
 REASONING_EFFORTS = ("low", "medium", "high")
-DEFAULT_MODEL = "openai/gpt-oss-20b"
+DEFAULT_MODEL = "auto"  # gpt-oss-20b when on disk and it fits, else SmolLM2 (osslsp.models)
 
 
 @dataclass(frozen=True)
