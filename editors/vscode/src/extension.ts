@@ -114,7 +114,7 @@ class ServerSupervisor implements vscode.Disposable {
   private readonly backoff = new RestartBackoff();
 
   constructor(
-    private readonly output: vscode.OutputChannel,
+    private readonly output: vscode.LogOutputChannel,
     private readonly statusBar: StatusBar,
     private readonly explanations: ExplanationPanel,
   ) {}
@@ -262,16 +262,19 @@ class ServerSupervisor implements vscode.Disposable {
           settingReader(document)("enabled") === false ? undefined : next(document, position, context, token),
         provideCompletionItem: (document, position, context, token, next) =>
           settingReader(document)("enabled") === false ? undefined : next(document, position, context, token),
+        // The status bar item shows the server's progress: VS Code's own window progress would
+        // show it a second time. Everything but "begin" still goes on, so that the client's
+        // progress part is disposed of at "end".
         handleWorkDoneProgress: (token, params, next) => {
           this.statusBar.model.applyProgress(token, params as WorkDoneProgressValue);
           this.statusBar.redraw();
-          next(token, params);
+          if ((params as WorkDoneProgressValue).kind !== "begin") {
+            next(token, params);
+          }
         },
       },
     };
     const client = new LanguageClient("osslsp", "osslsp", { command, args }, options);
-    // Inline completion is still a proposed feature in vscode-languageclient 9.
-    client.registerProposedFeatures();
     client.onNotification("osslsp/status", (params: unknown) => {
       const status = parseServerStatus(params);
       if (status === undefined) {
@@ -296,7 +299,7 @@ class ServerSupervisor implements vscode.Disposable {
 /** The commands the extension contributes (package.json `contributes.commands`). */
 function registerCommands(
   context: vscode.ExtensionContext,
-  output: vscode.OutputChannel,
+  output: vscode.LogOutputChannel,
   supervisor: ServerSupervisor,
   explanations: ExplanationPanel,
 ): void {
@@ -395,7 +398,7 @@ function registerCommands(
 let supervisor: ServerSupervisor | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
-  const output = vscode.window.createOutputChannel("osslsp");
+  const output = vscode.window.createOutputChannel("osslsp", { log: true });
   const statusBar = new StatusBar();
   const explanations = new ExplanationPanel();
   supervisor = new ServerSupervisor(output, statusBar, explanations);
