@@ -74,6 +74,12 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _tell_demo(assistant) -> None:
+    """Say on stderr why `auto` chose the demo model, if it did."""
+    if assistant.source is not None and assistant.source.note:
+        print(f"osslsp: {assistant.source.note}", file=sys.stderr)
+
+
 def run_job(assistant, job: Awaitable[T]) -> T:
     """Run one assistant job to its end, then stop the assistant; exit 2 with the reason on failure."""
     from osslsp.assistant import AssistantError
@@ -115,6 +121,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     target = Target(args.target, args.root)
     assistant = Assistant(_settings(args), args.root.resolve())
     completion = run_job(assistant, assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
+    _tell_demo(assistant)
     meaningless = assistant.meaningless
     if args.json:
         print(json.dumps({"target": args.target, "completion": completion.text, "raw": completion.raw,
@@ -133,6 +140,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     assistant = Assistant(_settings(args), args.root.resolve())
     try:
         assistant.load_text()
+        _tell_demo(assistant)
         if assistant.index is not None:
             assistant.index.refresh()
         for spec in args.targets:

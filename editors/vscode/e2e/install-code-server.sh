@@ -30,8 +30,8 @@ NODE_GYP="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-g
 SERVER="$PREFIX/node_modules/code-server"
 VSCODE="$SERVER/lib/vscode"
 
-log "building code-server's own native modules"
-(cd "$SERVER" && npm rebuild argon2 >&2)
+log "building code-server's own native module (argon2)"
+npm rebuild argon2 >&2
 
 log "installing VS Code's dependencies"
 (cd "$VSCODE" && npm install --omit=dev --ignore-scripts >&2)

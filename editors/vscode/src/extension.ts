@@ -4,6 +4,8 @@
  * without VS Code lives in the plain modules next to this file (and is tested there).
  */
 
+import * as readline from "node:readline";
+import type { Readable } from "node:stream";
 import * as vscode from "vscode";
 import {
   CloseAction,
@@ -34,12 +36,18 @@ import {
   serverSettings,
   SettingReader,
 } from "./settings";
+import { stderrLevel } from "./serverlog";
 import { parseServerStatus, ProcessState, StatusModel, WorkDoneProgressValue } from "./status";
 
 /** Reads `osslsp.*` settings for `scope` (a document, for language-specific values). */
 function settingReader(scope?: vscode.ConfigurationScope): SettingReader {
   const configuration = vscode.workspace.getConfiguration(SECTION, scope);
   return (key) => configuration.get(key);
+}
+
+/** Calls `onLine` with each line of a server output stream. */
+function readLines(input: Readable, onLine: (line: string) => void): void {
+  readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on("line", onLine);
 }
 
 function errorText(error: unknown): string {
@@ -230,6 +238,10 @@ class ServerSupervisor implements vscode.Disposable {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
+      stdioOptions: {
+        stdout: (input, channel) => readLines(input, (line) => channel.info(line)),
+        stderr: (input, channel) => readLines(input, (line) => channel[stderrLevel(line)](line)),
+      },
       initializationOptions: initializationOptions(settingReader()),
       synchronize: { configurationSection: SECTION },
       errorHandler: {
