@@ -99,29 +99,23 @@ async def test_a_client_with_inline_completion_gets_no_completion_items(inline_c
     assert inline.items, "the inline completion itself still comes"
     listed = await inline_client.text_document_completion_async(types.CompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=position))
-    assert listed.items == []
+    assert not listed.items
 
 
 SERVE_AUTO = [sys.executable, "-m", "osslsp", "serve"]
+AUTO_STATUSES: list = []  # every osslsp/status of the auto_client's server, in order
 
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVE_AUTO, server_env=EMPTY_HUB_ENV))
 async def auto_client(lsp_client: LanguageClient):
-    logged: list[str] = []
-    statuses: list = []
-
-    @lsp_client.feature(types.WINDOW_LOG_MESSAGE)
-    def log_message(params: types.LogMessageParams) -> None:
-        logged.append(params.message)
-
     @lsp_client.feature("osslsp/status")
     def status(params) -> None:
-        statuses.append(params)
+        AUTO_STATUSES.append(params)
 
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"), root_uri=(REPO / "examples").as_uri(),
         initialization_options={"indexEnabled": False}))
-    yield statuses, logged
+    yield
     await lsp_client.shutdown_session()
 
 
@@ -129,7 +123,7 @@ async def auto_client(lsp_client: LanguageClient):
 @pytest.mark.slow
 @pytest.mark.asyncio(loop_scope="module")
 async def test_the_default_model_serves_smollm2_and_says_why_in_the_status_and_the_log(auto_client):
-    statuses, logged = auto_client
+    statuses = AUTO_STATUSES
     deadline = time.monotonic() + 600  # the first SmolLM2 start converts its GGUF
     while not any(status.state in ("ready", "error") and DEMO_NOTE.search(status.message) for status in statuses):
         assert time.monotonic() < deadline, statuses
@@ -138,4 +132,5 @@ async def test_the_default_model_serves_smollm2_and_says_why_in_the_status_and_t
     ready = [status for status in statuses if status.state == "ready"]
     assert ready[0].message == "smollm2 ready on cpu", ready
     assert DEMO_NOTE.search(ready[-1].message), ready
+    logged = [message.message for message in auto_client.log_messages]
     assert any(DEMO_NOTE.search(message) for message in logged), logged
