@@ -14,8 +14,8 @@ tiny or converting a GGUF happens on first use, in the engine.
 
 from __future__ import annotations
 
-import hashlib
 import dataclasses
+import hashlib
 import importlib.util
 import os
 import shutil
