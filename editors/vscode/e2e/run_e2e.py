@@ -166,17 +166,26 @@ def status_item(page: Page):
     return page.locator("#osslsp\\.osslsp\\.status, .statusbar-item[id$='osslsp.status']").first
 
 
-def wait_until_ready(page: Page) -> None:
+def wait_until_ready(page: Page, shots: Path) -> None:
+    """Wait for the ready state. Meanwhile the status bar must never show the prefix twice, nor
+    the model's loading twice (our item and VS Code's own window progress); a screenshot of the
+    first loading state seen goes to `shots`."""
     item = status_item(page)
     expect(item).to_be_visible(timeout=60_000)
     deadline = time.monotonic() + MODEL_WAIT_MS / 1000
     while time.monotonic() < deadline:
         if item.locator(".codicon-check").count():
             return
+        texts = page.locator(".part.statusbar .statusbar-item").all_inner_texts()
+        assert not any("osslsp: osslsp" in text for text in texts), texts
+        loading = [text for text in texts if "loading" in text]
+        assert len(loading) <= 1, f"the loading state is shown more than once: {texts}"
+        if loading and not (shots / "loading-status.png").exists():
+            page.screenshot(path=str(shots / "loading-status.png"))
         text = item.inner_text()
         if "error" in text:
             raise AssertionError(f"the status bar says {text!r}: {item.get_attribute('aria-label')}")
-        time.sleep(1)
+        time.sleep(0.5)
     raise AssertionError(f"the status bar never reached ready; it says {item.inner_text()!r}")
 
 
@@ -238,6 +247,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
     args.shots.mkdir(parents=True, exist_ok=True)
+    for earlier in args.shots.glob("*.png"):  # a run's screenshots are all its own
+        earlier.unlink()
     scratch = Path(tempfile.mkdtemp(prefix="osslsp-e2e-"))
     log(f"scratch folder {scratch}, screenshots in {args.shots}")
     entry = run(["bash", str(EXTENSION / "e2e" / "install-code-server.sh")], EXTENSION).strip().splitlines()[-1]
@@ -253,7 +264,7 @@ def main() -> int:
             try:
                 for step, action in [
                     ("workbench", lambda: expect(page.locator(".monaco-workbench")).to_be_visible(timeout=60_000)),
-                    ("ready", lambda: (open_file(page, "calc.py"), wait_until_ready(page))),
+                    ("ready", lambda: (open_file(page, "calc.py"), wait_until_ready(page, args.shots))),
                     ("ghost text and Tab", lambda: ghost_text_and_tab(page, workspace, args.shots)),
                     ("explain selection", lambda: explain_selection(page)),
                     ("generate from docstring", lambda: generate_from_docstring(page, workspace, args.shots)),
