@@ -61,7 +61,7 @@ def _check_model(spec: str) -> bool:
     note = " (random weights: meaningless text)" if source.meaningless else ""
     _line(True, f"model {spec!r}: {source.spec} from {source.weights}{note}")
     if source.note:
-        _note(source.note)
+        _note(source.note.removesuffix(", see osslsp doctor"))
         _note(f"for real use, {GPT_OSS_NEEDS}")
     return True
 
