@@ -241,6 +241,13 @@ def generate_from_docstring(page: Page, workspace: Path, shots: Path) -> None:
     ast.parse(text)
 
 
+def no_error_toasts(page: Page) -> None:
+    """No error notification came up during the run (a failed request shows one, e.g. "Error in
+    server: Internal Error" while the user types)."""
+    errors = page.locator(".notification-toast-container", has=page.locator(".codicon-error"))
+    assert errors.count() == 0, f"error notifications: {errors.all_inner_texts()}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shots", type=Path, default=Path(tempfile.gettempdir()) / "osslsp-e2e-shots")
@@ -268,6 +275,7 @@ def main() -> int:
                     ("ghost text and Tab", lambda: ghost_text_and_tab(page, workspace, args.shots)),
                     ("explain selection", lambda: explain_selection(page)),
                     ("generate from docstring", lambda: generate_from_docstring(page, workspace, args.shots)),
+                    ("no error notifications", lambda: no_error_toasts(page)),
                 ]:
                     log(f"step: {step}")
                     if step == "workbench":
