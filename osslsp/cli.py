@@ -77,6 +77,12 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _tell_demo(assistant) -> None:
+    """Say on stderr why `auto` chose the demo model, if it did."""
+    if assistant.source is not None and assistant.source.note:
+        print(f"osslsp: {assistant.source.note}", file=sys.stderr)
+
+
 def run_job(assistant, job: Awaitable[T]) -> T:
     """Run one assistant job to its end, then stop the assistant; exit 2 with the reason on failure."""
     from osslsp.assistant import AssistantError
@@ -90,8 +96,16 @@ def run_job(assistant, job: Awaitable[T]) -> T:
         assistant.wait_closed()  # the engine thread ends before the interpreter tears down torch
 
 
+SERVE_ON_A_TERMINAL = """\
+osslsp: the language server is waiting for an editor: it speaks LSP (JSON-RPC) on stdin and stdout.
+Your editor starts `osslsp serve` itself (README.md, "Editor setup"). From a shell, try
+`osslsp complete FILE:LINE:COL` or `osslsp doctor` instead. Ctrl-C stops it."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the language server on stdio (or TCP)."""
+    if not args.tcp and sys.stdin.isatty():
+        print(SERVE_ON_A_TERMINAL, file=sys.stderr, flush=True)
     from osslsp.server import create_server
 
     server = create_server(_settings(args))
@@ -110,6 +124,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     target = Target(args.target, args.root)
     assistant = Assistant(_settings(args), args.root.resolve())
     completion = run_job(assistant, assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
+    _tell_demo(assistant)
     meaningless = assistant.meaningless
     if args.json:
         print(json.dumps({"target": args.target, "completion": completion.text, "raw": completion.raw,
@@ -128,6 +143,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     assistant = Assistant(_settings(args), args.root.resolve())
     try:
         assistant.load_text()
+        _tell_demo(assistant)
         if assistant.index is not None:
             assistant.index.refresh()
         for spec in args.targets:

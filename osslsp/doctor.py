@@ -6,9 +6,15 @@ import platform
 import sys
 
 from osslsp.languages import available_grammars
-from osslsp.models import ModelNotFound, resolve_model
+from osslsp.models import AUTO, GPT_OSS_20B, GPT_OSS_FP16_GB, GPT_OSS_GPU_GB, GPT_OSS_MXFP4_GB, ModelNotFound, \
+    resolve_model
 
-GPT_OSS_FP16_GB = 41.8
+GPT_OSS_NEEDS = (
+    f"{GPT_OSS_20B} needs its checkpoint in the Hugging Face cache (on a machine with network: "
+    f"`hf download {GPT_OSS_20B}`, or pass --model /path/to/checkpoint) and a GPU of {GPT_OSS_GPU_GB:.0f} GB "
+    f"or more: its released MXFP4 experts kept packed take {GPT_OSS_MXFP4_GB} GB; with 48 GB+ (or two 24 GB "
+    f"GPUs and --max-gpu-memory 22) its experts run in FP16 ({GPT_OSS_FP16_GB} GB)"
+)
 
 
 def _line(ok: bool, what: str, fix: str = "") -> bool:
@@ -18,14 +24,20 @@ def _line(ok: bool, what: str, fix: str = "") -> bool:
     return ok
 
 
-def _check_torch() -> bool:
+def _note(what: str) -> None:
+    """A fact that needs no fixing for the chosen model."""
+    print(f"[--] {what}")
+
+
+def _check_torch(model: str) -> bool:
+    """torch imports; GPUs and their memory. Too little GPU memory fails only when gpt-oss-20b was asked for."""
     try:
         import torch
     except ImportError as error:
-        return _line(False, f"torch: {error}", "pip install torch")
+        return _line(False, f"torch: {error}", "make setup (or: pip install torch==2.13.0 on a CPU-only machine)")
     ok = _line(True, f"torch {torch.__version__}")
     if not torch.cuda.is_available():
-        _line(True, "CUDA: no GPU visible: models run on the CPU (fine for `--model smollm2` or `tiny`)")
+        _note("CUDA: no GPU visible: models run on the CPU (fine for smollm2 and tiny)")
         return ok
     total = 0.0
     for index in range(torch.cuda.device_count()):
@@ -33,20 +45,27 @@ def _check_torch() -> bool:
         total += size / 1e9
         _line(True, f"cuda:{index} {torch.cuda.get_device_name(index)}: "
                     f"{free / 2**30:.1f} GiB free of {size / 2**30:.1f} GiB")
-    return ok and _line(
-        total >= GPT_OSS_FP16_GB + 4, f"GPU memory for gpt-oss-20b in FP16: {total:.0f} GB in all",
-        f"gpt-oss-20b needs {GPT_OSS_FP16_GB} GB of weights plus cache: one 48 GB+ GPU or two 24 GB GPUs",
-    )
+    enough = total >= GPT_OSS_GPU_GB
+    what = f"GPU memory for {GPT_OSS_20B}: {total:.0f} GB in all"
+    if model == AUTO and not enough:
+        _note(what + f" (needs {GPT_OSS_GPU_GB:.0f} GB: the demo model serves instead)")
+        return ok
+    return ok and _line(enough, what, GPT_OSS_NEEDS)
 
 
 def _check_model(spec: str) -> bool:
+    """The model resolves; for `auto`, which one and why, and what gpt-oss-20b would need."""
     try:
         source = resolve_model(spec)
     except ModelNotFound as error:
         places = "; ".join(error.looked_in)
         return _line(False, f"model {spec!r} not found (looked in: {places})", error.fix)
     note = " (random weights: meaningless text)" if source.meaningless else ""
-    _line(True, f"model {spec!r}: {source.weights}{note}")
+    _line(True, f"model {spec!r}: {source.spec} from {source.weights}{note}")
+    if source.note:
+        _note(source.note.removesuffix(", see osslsp doctor"))
+        _note(f"for real use, {GPT_OSS_NEEDS}")
+        return True
     from osslsp.engine.loading import experts_report
 
     fits, report = experts_report(source)
@@ -56,7 +75,7 @@ def _check_model(spec: str) -> bool:
 def run_doctor(model: str) -> int:
     """Print the checks; exit status 1 when something needs fixing."""
     results = [_line(sys.version_info >= (3, 11), f"Python {platform.python_version()}", "use Python 3.11+")]
-    results.append(_check_torch())
+    results.append(_check_torch(model))
     results.append(_check_model(model))
     for language, problem in available_grammars().items():
         results.append(_line(problem is None, f"tree-sitter grammar {language}" + (f": {problem}" if problem else ""),

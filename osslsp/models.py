@@ -8,22 +8,31 @@ A model spec is one of:
 - `random-mxfp4:DIR`: random weights with DIR's config, written once into the cache as a checkpoint
   in the released MXFP4 layout, then loaded like a downloaded one;
 - a local checkpoint directory;
-- a Hugging Face hub id, resolved from the local hub cache only (default `openai/gpt-oss-20b`).
+- a Hugging Face hub id, resolved from the local hub cache only;
+- `auto` (the default): gpt-oss-20b when it is on disk and fits the GPUs, else SmolLM2 as a demo.
 Resolving yields the checkpoint directory whose tokenizer and chat template prompts use; building
 tiny or converting a GGUF happens on first use, in the engine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from osslsp.paths import bundled_data, cache_dir
 
+AUTO = "auto"
+GPT_OSS_20B = "openai/gpt-oss-20b"
+GPT_OSS_FP16_GB = 41.8  # its weights in FP16
+GPT_OSS_MXFP4_GB = 13.7  # its weights with the released checkpoint's MXFP4 experts kept packed
+GPT_OSS_GPU_GB = 16.0  # a 16 GB card: MXFP4 experts, the KV cache and activations
 TINY = "tiny"
 SMOLLM2 = "smollm2"
 RANDOM_PREFIX = "random:"
@@ -51,6 +60,7 @@ class ModelSource:
     weights: Path  # checkpoint dir, GGUF file, or config dir for random weights
     meaningless: bool = False  # random weights: its text means nothing
     config_dir: Path | None = None  # random-mxfp4: the config its checkpoint is built from
+    note: str = ""  # why `auto` chose this model, for the status and the log
 
 
 def tiny_dir() -> Path:
@@ -104,6 +114,8 @@ def hub_cache_dir() -> Path:
 
 
 def _from_hub_cache(spec: str) -> Path | None:
+    if not (hub_cache_dir() / f"models--{spec.replace('/', '--')}").is_dir():
+        return None  # not there: no need to import huggingface_hub's API (half a second)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -124,9 +136,45 @@ def _random_text_dir(config_dir: Path) -> Path:
     return tiny_dir()
 
 
+def gpu_memory_gb() -> float:
+    """All NVIDIA GPUs' memory together, in GB, as nvidia-smi reports it (0 without one).
+    Asked of nvidia-smi rather than torch: resolving a model must not import torch."""
+    nvidia_smi = shutil.which("nvidia-smi")
+    if nvidia_smi is None:
+        return 0.0
+    try:
+        result = subprocess.run([nvidia_smi, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                                capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return 0.0
+    return sum(float(line) for line in result.stdout.split() if line.strip().isdigit()) * 2**20 / 1e9
+
+
+def resolve_auto() -> ModelSource:
+    """gpt-oss-20b when it is on disk and fits the GPUs; else SmolLM2 when it is installed, with a
+    note that says why the demo model serves."""
+    try:
+        source = resolve_model(GPT_OSS_20B)
+    except ModelNotFound as error:
+        reason = f"{GPT_OSS_20B} not found in {error.looked_in[-1]}"
+    else:
+        gpu_gb = gpu_memory_gb()
+        if gpu_gb >= GPT_OSS_GPU_GB:
+            return source
+        reason = f"{GPT_OSS_20B} needs {GPT_OSS_GPU_GB:.0f} GB of GPU memory, this machine has {gpu_gb:.0f} GB"
+    try:
+        demo = resolve_model(SMOLLM2)
+    except ModelNotFound as error:
+        raise ModelNotFound(AUTO, [reason, *error.looked_in],
+                            f"{error.fix} for the CPU demo model, or see `osslsp doctor`") from None
+    return dataclasses.replace(demo, note=f"demo model: {reason}, see osslsp doctor")
+
+
 def resolve_model(spec: str) -> ModelSource:
     """The model a spec names, or ModelNotFound with the places looked in and the fix."""
     spec = spec.strip()
+    if spec == AUTO:
+        return resolve_auto()
     if spec == TINY:
         return ModelSource(spec, "tiny", tiny_dir(), tiny_dir(), meaningless=True)
     if spec.startswith(RANDOM_PREFIX):
@@ -141,6 +189,9 @@ def resolve_model(spec: str) -> ModelSource:
         if not gguf.is_file():
             raise ModelNotFound(spec, [str(gguf)], "give the path of an existing .gguf file")
         converted = gguf_checkpoint_dir(gguf)
+        from osslsp.engine.gguf import announce_conversion  # no torch: a light import
+
+        announce_conversion(gguf, converted)
         return ModelSource(spec, "gguf", converted, gguf)
     local = Path(spec).expanduser()
     looked_in = [str(local.resolve())]

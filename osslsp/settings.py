@@ -16,7 +16,7 @@ DTYPES = ("float16", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "cpu")
 EXPERTS = ("auto", "fp16", "mxfp4")  # how a released MXFP4 checkpoint's experts are held on the GPU
 REASONING_EFFORTS = ("low", "medium", "high")
-DEFAULT_MODEL = "openai/gpt-oss-20b"
+DEFAULT_MODEL = "auto"  # gpt-oss-20b when on disk and it fits, else SmolLM2 (osslsp.models)
 
 
 @dataclass(frozen=True)

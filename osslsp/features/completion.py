@@ -1,4 +1,7 @@
-"""`textDocument/completion`: the same suggestion for clients without inline completion."""
+"""`textDocument/completion`: the same suggestion for clients without inline completion.
+
+A client that declares inline completion gets an empty list: it shows the suggestion as ghost text,
+and a completion item with the same text would open its suggestion list over the ghost text."""
 
 from __future__ import annotations
 
@@ -8,6 +11,12 @@ from osslsp.features.completing import complete_at
 from osslsp.server import OsslspServer
 
 
+def _has_inline_completion(ls: OsslspServer) -> bool:
+    """The client declared `textDocument.inlineCompletion` in its capabilities."""
+    text_document = ls.client_capabilities.text_document
+    return text_document is not None and text_document.inline_completion is not None
+
+
 def register(server: OsslspServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def completion(ls: OsslspServer, params: types.CompletionParams) -> types.CompletionList:
@@ -15,6 +24,8 @@ def register(server: OsslspServer) -> None:
 
         The list is marked incomplete so that the client asks again as the user types on.
         """
+        if _has_inline_completion(ls):
+            return types.CompletionList(is_incomplete=False, items=[])
         text = await complete_at(ls, params.text_document.uri, params.position)
         if text is None:
             return types.CompletionList(is_incomplete=True, items=[])

@@ -39,19 +39,35 @@ async def _pull_configuration(server: OsslspServer) -> bool:
     return bool(result and result[0] is not None and server.apply_settings(result[0]))
 
 
+def _loading_title(server: OsslspServer) -> str:
+    """What is loading: the model `auto` chose rather than "auto"."""
+    source = server.assistant.source if server.assistant is not None else None
+    return f"osslsp: loading {source.spec if source is not None else server.settings.model}"
+
+
 async def _start_with_progress(server: OsslspServer) -> None:
-    progress = Progress(server, f"osslsp: loading {server.settings.model}", cancellable=False)
-    await progress.begin()
+    """Start the assistant; `$/progress` until its model is ready. When `auto` chose the demo
+    model, the log says why and so does the ready status."""
     await server.start_assistant()
+    assistant = server.assistant
+    note = assistant.source.note if assistant.source is not None else ""
+    if note:
+        server.log(note, types.MessageType.Warning)
+    progress = Progress(server, _loading_title(server), cancellable=False)
+    await progress.begin()
     if server.index_task is None and server.index is not None:
         server.index_task = asyncio.create_task(index_workspace(server))
-    if progress.token is None:
-        return
     try:
-        await server.assistant.wait_ready()
+        await assistant.wait_ready()
     except AssistantError:
         pass  # the state says why; set_state already told the user
-    state, message = server.state
+    state, message = server.model_state
+    if note and state == "ready" and assistant is server.assistant:
+        message = f"{message}; {note}"
+        if server.state[0] == "indexing":
+            server.model_state = (state, message)  # shown when indexing ends
+        else:
+            server.set_state(state, message)
     progress.end(message or state)
 
 

@@ -4,6 +4,8 @@
  * without VS Code lives in the plain modules next to this file (and is tested there).
  */
 
+import * as readline from "node:readline";
+import type { Readable } from "node:stream";
 import * as vscode from "vscode";
 import {
   CloseAction,
@@ -34,12 +36,18 @@ import {
   serverSettings,
   SettingReader,
 } from "./settings";
+import { stderrLevel } from "./serverlog";
 import { parseServerStatus, ProcessState, StatusModel, WorkDoneProgressValue } from "./status";
 
 /** Reads `osslsp.*` settings for `scope` (a document, for language-specific values). */
 function settingReader(scope?: vscode.ConfigurationScope): SettingReader {
   const configuration = vscode.workspace.getConfiguration(SECTION, scope);
   return (key) => configuration.get(key);
+}
+
+/** Calls `onLine` with each line of a server output stream. */
+function readLines(input: Readable, onLine: (line: string) => void): void {
+  readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on("line", onLine);
 }
 
 function errorText(error: unknown): string {
@@ -114,7 +122,7 @@ class ServerSupervisor implements vscode.Disposable {
   private readonly backoff = new RestartBackoff();
 
   constructor(
-    private readonly output: vscode.OutputChannel,
+    private readonly output: vscode.LogOutputChannel,
     private readonly statusBar: StatusBar,
     private readonly explanations: ExplanationPanel,
   ) {}
@@ -230,6 +238,10 @@ class ServerSupervisor implements vscode.Disposable {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
+      stdioOptions: {
+        stdout: (input, channel) => readLines(input, (line) => channel.info(line)),
+        stderr: (input, channel) => readLines(input, (line) => channel[stderrLevel(line)](line)),
+      },
       initializationOptions: initializationOptions(settingReader()),
       synchronize: { configurationSection: SECTION },
       errorHandler: {
@@ -262,16 +274,19 @@ class ServerSupervisor implements vscode.Disposable {
           settingReader(document)("enabled") === false ? undefined : next(document, position, context, token),
         provideCompletionItem: (document, position, context, token, next) =>
           settingReader(document)("enabled") === false ? undefined : next(document, position, context, token),
+        // The status bar item shows the server's progress: VS Code's own window progress would
+        // show it a second time. Everything but "begin" still goes on, so that the client's
+        // progress part is disposed of at "end".
         handleWorkDoneProgress: (token, params, next) => {
           this.statusBar.model.applyProgress(token, params as WorkDoneProgressValue);
           this.statusBar.redraw();
-          next(token, params);
+          if ((params as WorkDoneProgressValue).kind !== "begin") {
+            next(token, params);
+          }
         },
       },
     };
     const client = new LanguageClient("osslsp", "osslsp", { command, args }, options);
-    // Inline completion is still a proposed feature in vscode-languageclient 9.
-    client.registerProposedFeatures();
     client.onNotification("osslsp/status", (params: unknown) => {
       const status = parseServerStatus(params);
       if (status === undefined) {
@@ -296,7 +311,7 @@ class ServerSupervisor implements vscode.Disposable {
 /** The commands the extension contributes (package.json `contributes.commands`). */
 function registerCommands(
   context: vscode.ExtensionContext,
-  output: vscode.OutputChannel,
+  output: vscode.LogOutputChannel,
   supervisor: ServerSupervisor,
   explanations: ExplanationPanel,
 ): void {
@@ -395,7 +410,7 @@ function registerCommands(
 let supervisor: ServerSupervisor | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
-  const output = vscode.window.createOutputChannel("osslsp");
+  const output = vscode.window.createOutputChannel("osslsp", { log: true });
   const statusBar = new StatusBar();
   const explanations = new ExplanationPanel();
   supervisor = new ServerSupervisor(output, statusBar, explanations);

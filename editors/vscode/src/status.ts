@@ -66,6 +66,11 @@ function shorten(text: string, limit: number): string {
   return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
 }
 
+/** A progress title without the server's own "osslsp:" prefix: the status bar item adds it. */
+function progressTitle(title: string): string {
+  return title.replace(/^osslsp:\s*/, "");
+}
+
 function percentText(percentage: number | undefined): string {
   return percentage === undefined ? "" : ` ${Math.round(percentage)}%`;
 }
@@ -94,7 +99,7 @@ export class StatusModel {
   applyProgress(token: string | number, value: WorkDoneProgressValue): void {
     const key = String(token);
     if (value.kind === "begin") {
-      this.progress.set(key, { title: value.title, message: value.message, percentage: value.percentage });
+      this.progress.set(key, { title: progressTitle(value.title), message: value.message, percentage: value.percentage });
       return;
     }
     const active = this.progress.get(key);

@@ -31,7 +31,7 @@ const defaultsReader: SettingReader = (key) => schema[`${SECTION}.${key}`]?.defa
 
 /** The defaults protocol.md gives for the server's settings. */
 const PROTOCOL_DEFAULTS: Record<string, unknown> = {
-  model: "openai/gpt-oss-20b",
+  model: "auto",
   dtype: "float16",
   device: "auto",
   maxGpuMemoryGib: 0,
@@ -106,7 +106,7 @@ describe("initializationOptions", () => {
   it("asks for explanation notifications and carries the settings", () => {
     const options = initializationOptions(defaultsReader);
     assert.equal(options.explanationNotifications, true);
-    assert.equal(options.model, "openai/gpt-oss-20b");
+    assert.equal(options.model, "auto");
     assert.equal(options.maxNewTokens, 64);
     assert.ok(!("serverArgs" in options));
   });

@@ -66,6 +66,15 @@ describe("StatusModel", () => {
     assert.doesNotMatch(view.tooltip, /Loading/);
   });
 
+  it("shows one osslsp prefix for the server's own prefixed progress titles", () => {
+    const model = running();
+    model.setServerStatus({ state: "loading", message: "loading smollm2" });
+    model.applyProgress("load", { kind: "begin", title: "osslsp: loading smollm2" });
+    const view = model.view();
+    assert.equal(view.text, "$(sync~spin) osslsp: loading smollm2");
+    assert.doesNotMatch(view.tooltip, /osslsp: osslsp/);
+  });
+
   it("keeps the last message and percentage when a report leaves them out", () => {
     const model = running();
     model.applyProgress("t", { kind: "begin", title: "Loading", message: "weights", percentage: 10 });
