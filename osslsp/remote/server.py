@@ -37,6 +37,7 @@ from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health"})  # answered without a token: says only whether the model is up
+STALL_SECONDS = 30.0  # a finished generation holding the engine this long means the queue is stuck
 
 
 @dataclass
@@ -58,6 +59,7 @@ class FairQueue:
         self._engine = engine
         self._lines: OrderedDict[str, deque[_Waiting]] = OrderedDict()
         self._running: Generation | None = None
+        self._ended_seen: tuple[Generation, float] | None = None  # the running one, seen finished at
         self._served_last = ""
 
     @property
@@ -65,24 +67,37 @@ class FairQueue:
         """Requests waiting or generating."""
         return sum(len(line) for line in self._lines.values()) + (self._running is not None)
 
+    def stalled_for(self) -> float:
+        """Seconds since the running generation was first seen finished by this call while its turn
+        is still held (0: nothing finished is held). A turn outlives its generation only while the
+        answer's last bytes are written, so a long hold means a broken queue: /health says so."""
+        running = self._running
+        if running is None or not running.finish_reason:
+            self._ended_seen = None
+            return 0.0
+        if self._ended_seen is None or self._ended_seen[0] is not running:
+            self._ended_seen = (running, time.monotonic())
+        return time.monotonic() - self._ended_seen[1]
+
     @asynccontextmanager
     async def turn(self, client: str, request: Request) -> AsyncIterator[Generation]:
-        """Wait for this client's turn, then generate; leaving the block stops the generation."""
+        """Wait for this client's turn, then generate; leaving the block stops the generation.
+
+        Whatever ends the wait or the block (its client leaving included), the `finally` either
+        withdraws the request or releases its turn, so the next request always gets one.
+        """
         waiting = _Waiting(request, asyncio.get_running_loop().create_future())
         self._lines.setdefault(client, deque()).append(waiting)
         self._dispatch()
         try:
-            generation = await waiting.started
-        except asyncio.CancelledError:
-            if waiting.started.done() and not waiting.started.cancelled():
-                self._finish(waiting.started.result())  # its turn came as its client left
-            else:
-                self._withdraw(client, waiting)
-            raise
-        try:
-            yield generation
+            yield await waiting.started
         finally:
-            self._finish(generation)
+            started = waiting.started
+            if started.done() and not started.cancelled():
+                self._finish(started.result())  # also when its turn came as its client left
+            else:
+                started.cancel()
+                self._withdraw(client, waiting)
 
     def _withdraw(self, client: str, waiting: _Waiting) -> None:
         line = self._lines.get(client)
@@ -97,19 +112,31 @@ class FairQueue:
             self._running = None
             self._dispatch()
 
-    def _dispatch(self) -> None:
-        if self._running is not None or not self._lines:
-            return
-        client = next(iter(self._lines))
-        if client == self._served_last and len(self._lines) > 1:
-            self._lines.move_to_end(client)  # it had the last turn; whoever waits goes first
+    def _next_waiting(self) -> _Waiting | None:
+        """The oldest request of the client whose turn it is; requests already abandoned (their
+        future cancelled by a disconnect whose handler has not run yet) are dropped on the way."""
+        while self._lines:
             client = next(iter(self._lines))
-        self._served_last, line = client, self._lines[client]
-        waiting = line.popleft()
-        if line:
-            self._lines.move_to_end(client)
-        else:
-            del self._lines[client]
+            if client == self._served_last and len(self._lines) > 1:
+                self._lines.move_to_end(client)  # it had the last turn; whoever waits goes first
+                client = next(iter(self._lines))
+            line = self._lines[client]
+            waiting = line.popleft()
+            if line:
+                self._lines.move_to_end(client)
+            else:
+                del self._lines[client]
+            if not waiting.started.done():
+                self._served_last = client
+                return waiting
+        return None
+
+    def _dispatch(self) -> None:
+        if self._running is not None:
+            return
+        waiting = self._next_waiting()
+        if waiting is None:
+            return
         self._running = self._engine.submit(waiting.request, waiting.started.get_loop())
         waiting.started.set_result(self._running)
 
@@ -181,13 +208,18 @@ class EngineServer:
         ])
         return app
 
+    def _authorized(self, request: web.Request) -> bool:
+        """No token is set, or the request carries it as a bearer token."""
+        if not self.token:
+            return True
+        expected = f"Bearer {self.token}".encode()
+        return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
+
     @web.middleware
     async def _guard(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         """The bearer token (when one is set); errors as OpenAI error objects; activity for the idle timer."""
-        if self.token and request.path not in PUBLIC_PATHS:
-            expected = f"Bearer {self.token}".encode()
-            if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
-                return _error("missing or wrong bearer token (Authorization: Bearer TOKEN)",
+        if request.path not in PUBLIC_PATHS and not self._authorized(request):
+            return _error("missing or wrong bearer token (Authorization: Bearer TOKEN)",
                               "authentication_error", 401, headers={"WWW-Authenticate": "Bearer"})
         self.handling += 1
         self.last_active = time.monotonic()
@@ -202,11 +234,20 @@ class EngineServer:
             self.last_active = time.monotonic()
 
     async def health(self, request: web.Request) -> web.Response:
-        """200 when the model is ready, 503 while it loads, 500 when it failed (with the reason)."""
+        """200 when the model is ready and the queue moves, 503 while it loads or when the queue is
+        stuck, 500 when loading failed. The details (the model's name may be its path) go only to
+        clients with the token."""
+        stalled = self.queue.stalled_for()
         status = {"ready": 200, "loading": 503}.get(self.state, 500)
-        body = {"status": self.state, "model": self.model_name, "message": self.error}
-        if self.state == "ready":
-            body.update(self.engine.loaded.describe())
+        body = {"status": self.state}
+        if status == 200 and stalled > STALL_SECONDS:
+            status, body["status"] = 503, "stuck"
+        if self._authorized(request):
+            body.update(model=self.model_name, message=self.error, queue_depth=self.queue.depth)
+            if status == 503 and self.state == "ready":
+                body["message"] = f"a finished request has held the engine for {stalled:.0f} s"
+            if self.state == "ready":
+                body.update(self.engine.loaded.describe())
         return web.json_response(body, status=status)
 
     async def models(self, request: web.Request) -> web.Response:
