@@ -1,6 +1,6 @@
 """`osslsp engine`: host one model for every editor window (and any OpenAI-compatible client).
 
-`add_commands(subparsers)` adds the command to the `osslsp` parser; `python -m osslsp.remote.cli
+`add_commands(subparsers)` adds the command to the `osslsp` parser; `python -P -m osslsp.remote.cli
 engine ...` runs the same command (that is how a language server starts the shared engine).
 """
 
