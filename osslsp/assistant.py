@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osslsp.backend import Backend, GenerationSettings, make_backend
-from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
+from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
+from osslsp.index.secrets import redact_around
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
@@ -240,15 +241,17 @@ class Assistant:
     # --- completions ----------------------------------------------------------------------
 
     def cursor_at(self, path: Path, text: str, offset: int, language_id: str | None = None) -> Cursor:
-        """A document split at the cursor, credential-looking lines redacted."""
+        """A document split at the cursor, credential-looking lines redacted (a credential the
+        cursor is inside is redacted whole, on both sides)."""
         language = language_for(path, language_id)
         if is_secret_path(path):
             raise AssistantError(f"{path.name} holds secrets: osslsp never puts it in a prompt")
+        prefix, suffix = redact_around(text, offset)
         return Cursor(
             path=display_path(path, self.root),
             language=language.name if language else (language_id or ""),
-            prefix=redact_secrets(text[:offset]),
-            suffix=redact_secrets(text[offset:]),
+            prefix=prefix,
+            suffix=suffix,
             absolute=path,
         )
 
