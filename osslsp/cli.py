@@ -88,16 +88,32 @@ def run_job(assistant, job: Awaitable[T]) -> T:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the language server on stdio (or TCP)."""
+    """Run the language server on stdio (or TCP, where each connection must send a token first)."""
     from osslsp.server import create_server
 
     server = create_server(_settings(args))
     if args.tcp:
+        from osslsp.remote.places import ListenError, is_loopback, serve_token
+
         host, _, port = args.tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit():
+            return _fail(f"--tcp {args.tcp!r}: expected HOST:PORT, e.g. 127.0.0.1:2087")
+        explicit = args.token_file is not None or bool(os.environ.get("OSSLSP_TOKEN"))
+        if not is_loopback(host) and not explicit:
+            return _fail(f"listening on {host} lets other machines in: give --token-file FILE "
+                         "(or set OSSLSP_TOKEN) and have each client send it")
+        try:
+            token, where = serve_token(args.token_file, int(port))
+        except (ListenError, OSError) as error:
+            return _fail(f"no token: {error}")
+        place = where or "$OSSLSP_TOKEN"
+        server.serve_tcp(host, int(port), token, lambda address: print(
+            f"osslsp serve: listening on {address}; a client's initialize must carry "
+            f"initializationOptions.token: the token in {place}", file=sys.stderr, flush=True))
     else:
         server.start_io()
-    return 0
+    return 0 if server.protocol._shutdown else 1  # `exit` without `shutdown` (or a lost client): 1
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -187,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the language server", description=cmd_serve.__doc__)
     _add_model_options(serve)
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="with --tcp: the token clients send as initializationOptions.token "
+                            "(default: $OSSLSP_TOKEN, else one made and written to a private file)")
     serve.add_argument("--log-file", type=Path, help="write the log here (default: stderr)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     serve.set_defaults(func=cmd_serve)

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import ipaddress
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -67,6 +68,27 @@ def runtime_dir() -> Path:
     if status.st_mode & 0o077:
         path.chmod(0o700)
     return path
+
+
+TOKEN_VARIABLE = "OSSLSP_TOKEN"
+
+
+def serve_token(token_file: Path | None, port: int) -> tuple[str, Path | None]:
+    """The token of `osslsp serve --tcp`: read from `token_file`, else $OSSLSP_TOKEN, else made
+    now and written to a 0600 file in the runtime directory. Returns it and the file it is in
+    (None when it came from the environment). ListenError for an empty token file."""
+    if token_file is not None:
+        token = token_file.expanduser().read_text().strip()
+        if not token:
+            raise ListenError(f"{token_file} is empty: put the token in it")
+        return token, token_file
+    if os.environ.get(TOKEN_VARIABLE):
+        return os.environ[TOKEN_VARIABLE], None
+    path = runtime_dir() / f"serve-{port}.token"
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as stream:
+        stream.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip(), path
 
 
 def parse_listen(text: str) -> Listen:
