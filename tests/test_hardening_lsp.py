@@ -157,6 +157,17 @@ class TcpServer:
         connection = socket.create_connection(("127.0.0.1", self.port), timeout=60)
         return connection, Frames(connection.fileno())
 
+    def initialize(self, options) -> dict:
+        """The answer to an initialize sent first on a new connection with these options."""
+        connection, frames = self.connect()
+        with connection:
+            connection.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                      "params": {**INITIALIZE, "initializationOptions": options}}))
+            answer = frames.answer(1)
+            if "error" in answer:
+                assert connection.recv(100) == b"", "the connection is closed after the refusal"
+            return answer
+
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(timeout=30)
@@ -168,22 +179,13 @@ def test_tcp_refuses_a_connection_without_the_token(tmp_path):
     server = TcpServer("--token-file", str(token_file))
     try:
         for options in (None, {"token": "wrong"}):
-            connection, frames = server.connect()
-            with connection:
-                connection.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                                          "params": {**INITIALIZE, "initializationOptions": options}}))
-                answer = frames.answer(1)
-                assert answer["error"]["code"] == -32600 and "token" in answer["error"]["message"]
-                assert connection.recv(100) == b"", "the connection is closed after the refusal"
+            answer = server.initialize(options)
+            assert answer["error"]["code"] == -32600 and "token" in answer["error"]["message"]
         connection, frames = server.connect()
         with connection:  # anything but initialize first is refused too
             connection.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "shutdown"}))
             assert frames.answer(1)["error"]["code"] == -32600
-        connection, frames = server.connect()
-        with connection:
-            connection.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                **INITIALIZE, "initializationOptions": {"token": "correct-horse-battery-staple"}}}))
-            assert "capabilities" in frames.answer(1)["result"]
+        assert "capabilities" in server.initialize({"token": "correct-horse-battery-staple"})["result"]
     finally:
         server.stop()
 
@@ -194,11 +196,7 @@ def test_tcp_without_a_token_makes_one_in_a_private_file(tmp_path):
     try:
         token_file = Path(server.announcement.split("token in ")[1].split()[0])
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        connection, frames = server.connect()
-        with connection:
-            connection.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                **INITIALIZE, "initializationOptions": {"token": token_file.read_text().strip()}}}))
-            assert "capabilities" in frames.answer(1)["result"]
+        assert "capabilities" in server.initialize({"token": token_file.read_text().strip()})["result"]
     finally:
         server.stop()
 
