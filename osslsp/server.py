@@ -24,7 +24,7 @@ from pygls.uris import to_fs_path
 
 from osslsp import __version__
 from osslsp.assistant import Assistant
-from osslsp.documents import PositionError, offset_at
+from osslsp.documents import PositionError, offset_at, window_around
 from osslsp.index import WorkspaceIndex
 from osslsp.settings import Settings, read_settings
 
@@ -35,6 +35,7 @@ STATUS_NOTIFICATION = "osslsp/status"
 RELOAD_ON = ("model", "dtype", "device", "max_gpu_memory_gib", "engine", "engine_token",
              "context_tokens", "index_enabled")
 _IGNORED = "$/osslsp/ignored"
+MAX_PROMPT_DOCUMENT_CHARS = 2_000_000  # a larger document is read around the cursor only
 FIRST_MESSAGE_SECONDS = 10.0  # a TCP client has this long to send `initialize` with its token
 FIRST_MESSAGE_BYTES = 1 << 20
 AUTH_HELP = ("authentication required: the first message must be initialize with "
@@ -144,6 +145,7 @@ class OsslspServer(LanguageServer):
         self.explanation_notifications = False  # the client renders osslsp/explanation itself
         self._loop: asyncio.AbstractEventLoop | None = None
         self._told: set[str] = set()
+        self._windowed: set[str] = set()  # documents too large to prompt from whole (logged once)
 
     # --- connections ----------------------------------------------------------------------
 
@@ -279,6 +281,12 @@ class OsslspServer(LanguageServer):
             offset = offset_at(text, position.line, position.character, self.position_encoding)
         except PositionError as error:
             raise JsonRpcInvalidParams(f"{uri}: {error}") from error
+        if len(text) > MAX_PROMPT_DOCUMENT_CHARS:
+            if uri not in self._windowed:
+                self._windowed.add(uri)
+                self.log(f"{uri} has {len(text)} characters: prompts read the "
+                         f"{MAX_PROMPT_DOCUMENT_CHARS} around the cursor", types.MessageType.Warning)
+            text, offset = window_around(text, offset, MAX_PROMPT_DOCUMENT_CHARS)
         path = Path(to_fs_path(uri) or uri)
         return path, text, offset, document.language_id
 

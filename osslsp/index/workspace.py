@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osslsp.index.extract import Definition, FileSummary, extract
-from osslsp.index.files import IgnoreRules, WorkspaceFile, indexable, unreadable_reason, \
-    workspace_files
+from osslsp.index.files import MAX_FILE_BYTES, IgnoreRules, WorkspaceFile, indexable, \
+    unreadable_reason, workspace_files
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.retrieval import Retriever, Snippet
 from osslsp.index.secrets import is_secret_path, redact_summary
@@ -407,6 +407,8 @@ class WorkspaceIndex:
         if relative is None or language is None or is_secret_path(relative):
             return
         data = text.encode()
+        if len(data) > MAX_FILE_BYTES:  # skipped as on disk (data or generated): parsing takes minutes
+            return
         summary = redact_summary(extract(language.name, data), data)
         with self.store.transaction() as db:
             new = db.execute("SELECT 1 FROM files WHERE path = ?", (relative,)).fetchone() is None

@@ -37,7 +37,14 @@ from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health"})  # answered without a token: says only whether the model is up
-STALL_SECONDS = 30.0  # a finished generation holding the engine this long means the queue is stuck
+STALL_SECONDS = 30.0
+# A prompt longer than this many characters per token of context cannot fit (tokens average about
+# four characters): refused before it is tokenized, which takes seconds for megabytes.
+MAX_PROMPT_CHARS_PER_TOKEN = 32
+MAX_BODY_BYTES = 16 * 2**20  # larger bodies get 413 before they are read
+# A connection that sends no complete request for this long is closed (aiohttp's default: an hour),
+# so half-open connections do not pile up.
+IDLE_CONNECTION_SECONDS = 30.0  # a finished generation holding the engine this long means the queue is stuck
 
 
 @dataclass
@@ -145,6 +152,10 @@ class Unavailable(Exception):
     """The model is not there (failed to load); answered with 503."""
 
 
+class TooLarge(BadRequest):
+    """A prompt that cannot fit the engine's context whatever it tokenizes to; answered with 413."""
+
+
 class EngineServer:
     """The HTTP application around one engine."""
 
@@ -195,7 +206,7 @@ class EngineServer:
     # --- the application --------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard], client_max_size=64 * 2**20)
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
         app.add_routes([
             web.get("/health", self.health),
             web.get("/v1/models", self.models),
@@ -225,6 +236,8 @@ class EngineServer:
         self.last_active = time.monotonic()
         try:
             return await handler(request)
+        except TooLarge as error:
+            return _error(str(error), "invalid_request_error", 413)
         except BadRequest as error:
             return _error(str(error), "invalid_request_error", 400)
         except Unavailable as error:
@@ -265,7 +278,8 @@ class EngineServer:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise BadRequest("prompt: expected a string")
-        tokens = text.encode(prompt)
+        self._check_size(len(prompt))
+        tokens = await asyncio.to_thread(text.encode, prompt)
         return web.json_response({"tokens": tokens, "count": len(tokens)})
 
     async def detokenize(self, request: web.Request) -> web.Response:
@@ -297,7 +311,8 @@ class EngineServer:
         prompt = protocol.completion_prompt(body)
         text = await self._ready_text()
         self._check_model(params)
-        prompt_ids = prompt if isinstance(prompt, list) else text.encode(prompt)
+        self._check_size(len(prompt))
+        prompt_ids = prompt if isinstance(prompt, list) else await asyncio.to_thread(text.encode, prompt)
         view = lambda ids: text.decode(ids, skip_special=params.skip_special_tokens)  # noqa: E731
         request_id = protocol.new_request_id("cmpl")
         chunk = lambda delta, finish: protocol.completion_chunk(request_id, self.model_name, delta, finish)  # noqa: E731
@@ -310,9 +325,11 @@ class EngineServer:
         messages = [Message(role, content) for role, content in protocol.chat_messages(body)]
         text = await self._ready_text()
         self._check_model(params)
+        self._check_size(sum(len(message.content) for message in messages))
         effort = body.get("reasoning_effort") if text.is_harmony else None
         try:
-            prompt_text = text.render(messages, reasoning_effort=effort if isinstance(effort, str) else None)
+            prompt_text = await asyncio.to_thread(
+                text.render, messages, reasoning_effort=effort if isinstance(effort, str) else None)
         except Exception as error:  # the chat template rejects the conversation
             raise BadRequest(f"messages: the chat template refused them: {error}") from error
         if text.is_harmony:  # the answer is the final channel; the analysis before it is not shown
@@ -333,8 +350,16 @@ class EngineServer:
         def whole(content: str, finish: str) -> dict:
             return protocol.chat_completion(request_id, self.model_name, content, finish)
 
-        return await self._generate(request, "chat_completions", arrived, text.encode(prompt_text),
+        return await self._generate(request, "chat_completions", arrived,
+                                    await asyncio.to_thread(text.encode, prompt_text),
                                     params, view, chunk, whole)
+
+    def _check_size(self, length: int) -> None:
+        """TooLarge for a prompt (characters, or token ids) that cannot fit the context."""
+        limit = self.engine.max_context * MAX_PROMPT_CHARS_PER_TOKEN
+        if length > limit:
+            raise TooLarge(f"prompt: {length} characters cannot fit the engine's context of "
+                           f"{self.engine.max_context} tokens (at most {limit} characters are read)")
 
     def _check_model(self, params: SamplingParams) -> None:
         if params.model and params.model != self.model_name:
@@ -453,6 +478,8 @@ async def _json_body(request: web.Request) -> dict:
         body = await request.json()
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"the request body is not JSON: {error}") from error
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
@@ -460,7 +487,8 @@ async def _json_body(request: web.Request) -> dict:
 
 async def serve(server: EngineServer, listen: Listen, announce: Callable[[str], None]) -> None:
     """Listen, load the model, serve until `server.stopping` is set; `announce` gets the address."""
-    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None,
+                           keepalive_timeout=IDLE_CONNECTION_SECONDS)
     await runner.setup()
     if listen.is_unix:
         site: web.BaseSite = web.UnixSite(runner, str(listen.path))

@@ -56,3 +56,37 @@ async def test_running_and_queued_requests_that_disconnect_together_do_not_wedge
         assert (await own_engine.metrics(http))["osslsp_queue_depth"] == 0
         async with http.get(own_engine.url + "/health") as response:
             assert response.status == 200
+
+
+async def post(engine, http, body, raw: bytes | None = None) -> tuple[int, dict]:
+    async with asyncio.timeout(30), http.post(engine.url + "/v1/completions", json=None if raw else body,
+                                              data=raw, headers={"Content-Type": "application/json"}) as response:
+        return response.status, await response.json()
+
+
+async def test_oversized_and_absurd_requests_get_a_clear_4xx_at_once(own_engine):
+    async with own_engine.session() as http:
+        await own_engine.wait_ready(http)
+        status, answer = await post(own_engine, http, {"prompt": "x = 1\n" * 500_000, "max_tokens": 1})
+        assert status == 413 and "context" in answer["error"]["message"]
+        status, answer = await post(own_engine, http, {"prompt": PROMPT, "stop": [f"s{n}" for n in range(100_000)]})
+        assert status == 400 and answer["error"]["message"].startswith("stop:")
+        status, answer = await post(own_engine, http, {"prompt": PROMPT, "seed": 10**30})
+        assert status == 400 and answer["error"]["message"].startswith("seed:")
+        status, answer = await post(own_engine, http, None, raw=b"[" * 100_000 + b"]" * 100_000)
+        assert status == 400 and "nested" in answer["error"]["message"]
+        async with http.get(own_engine.url + "/health") as response:
+            assert response.status == 200
+
+
+async def test_health_shows_the_model_only_with_the_token():
+    engine = EngineProcess("--listen", "127.0.0.1:0", "--token", "health-token-0123456789")
+    try:
+        async with engine.session() as stranger, engine.session("health-token-0123456789") as owner:
+            await engine.wait_ready(stranger)
+            async with stranger.get(engine.url + "/health") as response:
+                assert await response.json() == {"status": "ready"}
+            async with owner.get(engine.url + "/health") as response:
+                assert (await response.json())["model"] == "tiny"
+    finally:
+        engine.stop()
