@@ -335,9 +335,24 @@ class RemoteBackend:
                 continue
             if status == 200:
                 return
+            if status == 404:  # /health is ours and vLLM's, not the OpenAI API's (llama.cpp lacks it)
+                await self._wait_models()
+                return
             if status != 503:  # 503: still loading
                 raise RemoteError(f"the engine at {self.endpoint} cannot serve: "
                                   f"{self._health.get('message') or self._health or status}")
+            await asyncio.sleep(0.2)
+
+    async def _wait_models(self) -> None:
+        """Readiness from /v1/models, for a server without /health: 503 is still loading, 200 or
+        404 (no such endpoint either) leave it to the first request to tell."""
+        while True:
+            status, answer = await self._get("/v1/models")
+            if status in (200, 404):
+                return
+            if status != 503:
+                raise RemoteError(f"the engine at {self.endpoint} cannot serve: /v1/models answered "
+                                  f"{status} {answer.get('error') or answer or ''}".rstrip())
             await asyncio.sleep(0.2)
 
     async def _stay_attached(self) -> None:
