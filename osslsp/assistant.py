@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osslsp import audit
 from osslsp.backend import Backend, GenerationSettings, make_backend
 from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
 from osslsp.index.secrets import redact_around
@@ -229,7 +230,7 @@ class Assistant:
             answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
             return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
 
-        raw, shown = "", ""
+        raw, shown, started = "", "", time.perf_counter()
         async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids,
                                         max_new_tokens, key, done):
             raw += delta
@@ -237,6 +238,8 @@ class Assistant:
             if len(answer) > len(shown) and answer.startswith(shown):
                 yield answer[len(shown):]
                 shown = answer
+        audit.generation(self.settings, key or "chat", prompt_text, raw, shown or None,
+                         {"total_ms": round((time.perf_counter() - started) * 1000, 1)})
 
     # --- completions ----------------------------------------------------------------------
 
@@ -300,7 +303,7 @@ class Assistant:
             first_token = first_token or time.perf_counter()
             raw += delta
         finished = time.perf_counter()
-        return Completion(
+        completion = Completion(
             text=self.enforce_style(cursor, clean_completion(raw, cursor, prompt.prefill)),
             prompt=prompt,
             raw=raw,
@@ -310,3 +313,6 @@ class Assistant:
                 "prompt_tokens": len(prompt.ids),
             },
         )
+        audit.generation(self.settings, f"completion:{cursor.absolute}", prompt.text, raw, completion.text,
+                         completion.timings, before=cursor.prefix)
+        return completion

@@ -188,6 +188,13 @@ def cmd_style_list(args: argparse.Namespace) -> int:
     return list_main(args.root)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Show the audit log: every generation request with its prompt as sent and its answer."""
+    from osslsp.audit import audit_main
+
+    return audit_main(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure stock Transformers and our engine on the same weights, in one process."""
     from osslsp.engine.bench import bench_main
@@ -237,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing = style.add_parser("list", help="show bundled guides and the workspace's", description=cmd_style_list.__doc__)
     listing.add_argument("--root", type=Path, default=Path.cwd())
     listing.set_defaults(func=cmd_style_list)
+
+    audit = commands.add_parser("audit", help="show the audit log of generation requests",
+                                description=cmd_audit.__doc__)
+    audit.add_argument("-n", type=int, default=10, metavar="N", help="the last N records (default: %(default)s)")
+    audit.add_argument("--json", action="store_true", help="one JSON object a line, as stored")
+    audit.add_argument("--follow", action="store_true", help="then show new records as they come")
+    audit.add_argument("--engine", action="store_true", help="the engine's log (its remote clients' requests)")
+    audit.add_argument("--file", type=Path, help="a log elsewhere (the auditLog setting's path)")
+    audit.set_defaults(func=cmd_audit)
 
     from osslsp.actions.cli import add_commands as add_action_commands
     from osslsp.remote.cli import add_commands as add_engine_commands

@@ -53,8 +53,12 @@ def cmd_engine(args: argparse.Namespace) -> int:
 async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -> None:
     from osslsp.remote.server import EngineServer, serve
 
+    from osslsp.audit import ENGINE_LOG, audit_file
+
+    audit_path = None if args.audit_log == "off" else audit_file(args.audit_log or True, ENGINE_LOG)
     server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, args.max_context, token=token,
-                          idle_timeout=args.idle_timeout, served_name=args.served_model_name)
+                          idle_timeout=args.idle_timeout, served_name=args.served_model_name,
+                          audit_path=audit_path)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, server.stopping.set)
@@ -87,6 +91,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         help="exit after this long with no client attached and no request (default: never)")
     engine.add_argument("--served-model-name", default="", metavar="NAME",
                         help="the model's name in the API (default: the --model value)")
+    engine.add_argument("--audit-log", default="", metavar="PATH|off",
+                        help="the JSON-lines audit log of every request (default: engine.jsonl under "
+                             "the cache directory's audit folder; `osslsp audit --engine` shows it)")
     engine.add_argument("--log-file", help="write the log here (default: stderr)")
     engine.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     engine.set_defaults(func=cmd_engine)

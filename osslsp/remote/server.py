@@ -22,9 +22,11 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
+from osslsp import audit
 from osslsp.engine.engine import Engine, EngineError, Generation, Request
 from osslsp.engine.generation import Sampling
 from osslsp.models import ModelSource
@@ -161,8 +163,9 @@ class EngineServer:
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
-                 idle_timeout: float = 0.0, served_name: str = ""):
+                 idle_timeout: float = 0.0, served_name: str = "", audit_path: Path | None = None):
         self.source = source
+        self.audit_path = audit_path  # the audit log of this engine's requests (None: none kept)
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
@@ -438,8 +441,13 @@ class EngineServer:
             finish_reason = "cancelled"
             raise asyncio.CancelledError from None
         finally:
-            self.metrics.finished(endpoint, finish_reason, arrived, first_token, time.perf_counter(),
-                                  len(prompt_ids), len(ids))
+            finished = time.perf_counter()
+            self.metrics.finished(endpoint, finish_reason, arrived, first_token, finished, len(prompt_ids), len(ids))
+            audit.record(self.audit_path, kind=endpoint, client=client, model=self.model_name,
+                         prompt=self.text.decode(prompt_ids), answer="".join(answer),
+                         timings={"ttft_ms": round(((first_token or finished) - arrived) * 1000, 1),
+                                  "total_ms": round((finished - arrived) * 1000, 1), "prompt_tokens": len(prompt_ids)},
+                         withheld=None if finish_reason in ("stop", "length") else finish_reason)
 
     async def _fail(self, request: web.Request, response: web.StreamResponse | None,
                     message: str) -> web.StreamResponse:

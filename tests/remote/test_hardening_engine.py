@@ -90,3 +90,16 @@ async def test_health_shows_the_model_only_with_the_token():
                 assert (await response.json())["model"] == "tiny"
     finally:
         engine.stop()
+
+
+async def test_the_engine_keeps_an_audit_log_of_its_clients_requests(own_engine):
+    from osslsp.audit import ENGINE_LOG, audit_file, read_records
+
+    async with own_engine.session() as http:
+        await own_engine.wait_ready(http)
+        status, answer = await post(own_engine, http, {"prompt": PROMPT, "max_tokens": 3, "user": "auditor-7"})
+    assert status == 200
+    entry = next(entry for entry in reversed(read_records(audit_file(True, ENGINE_LOG), 50))
+                 if entry["client"] == "auditor-7")
+    assert entry["kind"] == "completions" and entry["prompt"] == PROMPT
+    assert entry["answer"] == answer["choices"][0]["text"] and entry["withheld"] is None
