@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from osslsp.models import ModelNotFound, offline, resolve_model
 from osslsp.remote.places import Listen, ListenError, claim_socket, parse_listen, shared_socket
@@ -29,7 +30,11 @@ def cmd_engine(args: argparse.Namespace) -> int:
             path=shared_socket(source, args.dtype, args.device))
     except (ModelNotFound, ListenError) as error:
         return _fail(str(error))
-    token = args.token or os.environ.get(TOKEN_VARIABLE, "")
+    try:
+        token = args.token or (args.token_file.read_text().strip() if args.token_file else "") \
+            or os.environ.get(TOKEN_VARIABLE, "")
+    except OSError as error:
+        return _fail(f"--token-file: {error}")
     if not listen.is_loopback and not token:
         return _fail(f"listening on {listen.host} lets other machines in: give --token TOKEN "
                      f"(or set {TOKEN_VARIABLE}); clients then send it as a bearer token")
@@ -84,7 +89,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--listen", metavar="unix:PATH|HOST:PORT",
                         help="where to serve (default: the shared engine's socket in the user's runtime directory)")
     engine.add_argument("--token", default="",
-                        help=f"require this bearer token (default: ${TOKEN_VARIABLE}; required off loopback)")
+                        help=f"require this bearer token (default: ${TOKEN_VARIABLE}; required off loopback; "
+                             "visible to other users in `ps`: prefer --token-file or the variable)")
+    engine.add_argument("--token-file", type=Path, metavar="FILE", help="read the bearer token from this file")
     engine.add_argument("--max-context", type=int, default=8192, metavar="TOKENS",
                         help="KV cache length: the longest prompt plus answer (default: %(default)s)")
     engine.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",

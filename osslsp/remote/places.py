@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -58,11 +59,18 @@ def is_loopback(host: str) -> bool:
 
 
 def runtime_dir() -> Path:
-    """The user's private runtime directory for osslsp ($OSSLSP_RUNTIME_DIR overrides), made 0700."""
+    """The user's private runtime directory for osslsp ($OSSLSP_RUNTIME_DIR overrides), made 0700.
+
+    Sockets and tokens live in it, so it must be a real directory of this user's: a symlink or a
+    directory of another user's (either may be planted under a shared /tmp) is refused, never
+    followed or chmod-ed."""
     override = os.environ.get("OSSLSP_RUNTIME_DIR")
     path = Path(override) if override else Path(platformdirs.user_runtime_dir("osslsp"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    status = path.stat()
+    status = path.lstat()
+    if stat.S_ISLNK(status.st_mode) or not stat.S_ISDIR(status.st_mode):
+        raise ListenError(f"{path} is not a directory but a link or a file: remove it, or set "
+                          "OSSLSP_RUNTIME_DIR to a directory of yours")
     if status.st_uid != os.getuid():
         raise ListenError(f"{path} belongs to another user: set OSSLSP_RUNTIME_DIR to a directory of yours")
     if status.st_mode & 0o077:

@@ -47,3 +47,35 @@ def test_the_shared_engine_ignores_a_package_planted_in_the_working_directory(tm
     finally:
         engine.process.terminate()
         engine.process.wait(timeout=30)
+
+
+def test_a_runtime_directory_that_is_a_symlink_is_refused(tmp_path, monkeypatch):
+    from osslsp.remote.places import ListenError, runtime_dir
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    (tmp_path / "planted").symlink_to(elsewhere)
+    monkeypatch.setenv("OSSLSP_RUNTIME_DIR", str(tmp_path / "planted"))
+    with pytest.raises(ListenError, match="link"):
+        runtime_dir()
+    assert elsewhere.stat().st_mode & 0o777 == 0o755, "nothing was chmod-ed through the link"
+
+
+def test_the_engine_reads_its_token_from_a_file(tmp_path):
+    import asyncio
+
+    from tests.remote.conftest import EngineProcess
+
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token-0123456789\n")
+    engine = EngineProcess("--listen", "127.0.0.1:0", "--token-file", str(token_file))
+
+    async def statuses() -> tuple[int, int]:
+        async with engine.session() as stranger, engine.session("file-token-0123456789") as owner:
+            async with stranger.get(engine.url + "/v1/models") as refused, owner.get(engine.url + "/v1/models") as served:
+                return refused.status, served.status
+
+    try:
+        assert asyncio.run(statuses()) == (401, 200)
+    finally:
+        engine.stop()
