@@ -112,20 +112,23 @@ async def _read_frame(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-def _authenticated(body: bytes, token: str) -> tuple[dict[str, Any] | None, str]:
-    """The first message with its token taken out, or None and why it is refused."""
+def _authenticated(body: bytes, token: str) -> tuple[dict[str, Any] | None, Any, str]:
+    """The first message with its token taken out (None when refused), its id, and why it is
+    refused."""
     try:
         message = json.loads(body)
     except (ValueError, RecursionError):
-        return None, "the first message is not JSON"
-    if not isinstance(message, dict) or message.get("method") != types.INITIALIZE:
-        return None, AUTH_HELP
+        return None, None, "the first message is not JSON"
+    if not isinstance(message, dict):
+        return None, None, AUTH_HELP
+    msg_id = message.get("id") if _valid_id(message.get("id")) else None
     params = message.get("params")
     options = params.get("initializationOptions") if isinstance(params, dict) else None
     given = options.pop("token", None) if isinstance(options, dict) else None
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
-        return None, AUTH_HELP
-    return message, ""
+    if message.get("method") != types.INITIALIZE or not isinstance(given, str) \
+            or not hmac.compare_digest(given.encode(), token.encode()):
+        return None, msg_id, AUTH_HELP
+    return message, msg_id, ""
 
 
 class OsslspServer(LanguageServer):
@@ -171,14 +174,12 @@ class OsslspServer(LanguageServer):
                 log.warning("TCP connection closed before it authenticated: %s", error or "timeout")
                 writer.close()
                 return
-            message, refusal = _authenticated(body, token)
+            message, msg_id, refusal = _authenticated(body, token)
             if message is not None and connected:
                 message, refusal = None, "another client is connected: this server serves one"
             if message is None:
                 log.warning("TCP connection refused: %s", refusal)
-                request = json.loads(body) if refusal != "the first message is not JSON" else None
-                msg_id = request.get("id") if isinstance(request, dict) else None
-                writer.write(_frame({"jsonrpc": "2.0", "id": msg_id if _valid_id(msg_id) else None, "error": {
+                writer.write(_frame({"jsonrpc": "2.0", "id": msg_id, "error": {
                     "code": types.ErrorCodes.InvalidRequest, "message": refusal}}))
                 await writer.drain()
                 writer.close()
