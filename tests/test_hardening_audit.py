@@ -34,3 +34,18 @@ def test_a_cli_completion_is_in_the_audit_log(tiny_dir):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     shown = run("audit", "-n", "1", env=env).stdout
     assert entry["prompt"] in shown and "--- answer" in shown
+
+
+def test_the_log_rotates_by_size_and_reads_back_in_order(tmp_path, monkeypatch):
+    from osslsp import audit
+
+    monkeypatch.setattr(audit, "MAX_BYTES", 300)
+    path = tmp_path / "audit" / "osslsp.jsonl"
+    for number in range(12):
+        audit.record(path, kind="chat", prompt=f"prompt {number}", answer="x" * 100)
+    rotated = sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock"))
+    assert rotated == ["osslsp.jsonl", "osslsp.jsonl.1", "osslsp.jsonl.2", "osslsp.jsonl.3"]
+    assert all(p.stat().st_size <= 300 for p in path.parent.iterdir())
+    prompts = [entry["prompt"] for entry in audit.read_records(path, 4)]
+    assert prompts == [f"prompt {number}" for number in range(8, 12)]
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
