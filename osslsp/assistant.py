@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from osslsp import audit
 from osslsp.backend import Backend, GenerationSettings, make_backend
-from osslsp.index import Snippet, WorkspaceIndex, is_secret_path, redact_secrets
+from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
+from osslsp.index.secrets import redact_around
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
@@ -261,7 +263,7 @@ class Assistant:
             answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
             return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
 
-        raw, shown, ended = "", "", StreamEnd()
+        raw, shown, ended, started = "", "", StreamEnd(), time.perf_counter()
         async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids, key, done, ended,
                                         max_new_tokens=max_new_tokens, stop_on_repetition=True):
             raw += delta
@@ -273,19 +275,23 @@ class Assistant:
             log.info("the model repeated itself: its answer was ended early")
             if repetition_note:
                 yield repetition_note
+        audit.generation(self.settings, key or "chat", prompt_text, raw, shown or None,
+                         {"total_ms": round((time.perf_counter() - started) * 1000, 1)})
 
     # --- completions ----------------------------------------------------------------------
 
     def cursor_at(self, path: Path, text: str, offset: int, language_id: str | None = None) -> Cursor:
-        """A document split at the cursor, credential-looking lines redacted."""
+        """A document split at the cursor, credential-looking lines redacted (a credential the
+        cursor is inside is redacted whole, on both sides)."""
         language = language_for(path, language_id)
         if is_secret_path(path):
             raise AssistantError(f"{path.name} holds secrets: osslsp never puts it in a prompt")
+        prefix, suffix = redact_around(text, offset)
         return Cursor(
             path=display_path(path, self.root),
             language=language.name if language else (language_id or ""),
-            prefix=redact_secrets(text[:offset]),
-            suffix=redact_secrets(text[offset:]),
+            prefix=prefix,
+            suffix=suffix,
             absolute=path,
         )
 
@@ -382,7 +388,7 @@ class Assistant:
                                                               check_syntax=not self.meaningless))
         if cleaned.text is None:
             self._withheld(cursor, cleaned.why)
-        return Completion(
+        completion = Completion(
             text=cleaned.text,
             prompt=prompt,
             raw=raw,
@@ -394,3 +400,6 @@ class Assistant:
                 "prompt_tokens": len(prompt.ids),
             },
         )
+        audit.generation(self.settings, f"completion:{cursor.absolute}", prompt.text, raw, completion.text,
+                         completion.timings, before=cursor.prefix, why=cleaned.why)
+        return completion

@@ -103,18 +103,34 @@ Your editor starts `osslsp serve` itself (README.md, "Editor setup"). From a she
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the language server on stdio (or TCP)."""
+    """Run the language server on stdio (or TCP, where each connection must send a token first)."""
     if not args.tcp and sys.stdin.isatty():
         print(SERVE_ON_A_TERMINAL, file=sys.stderr, flush=True)
     from osslsp.server import create_server
 
     server = create_server(_settings(args))
     if args.tcp:
+        from osslsp.remote.places import ListenError, is_loopback, serve_token
+
         host, _, port = args.tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit():
+            return _fail(f"--tcp {args.tcp!r}: expected HOST:PORT, e.g. 127.0.0.1:2087")
+        explicit = args.token_file is not None or bool(os.environ.get("OSSLSP_TOKEN"))
+        if not is_loopback(host) and not explicit:
+            return _fail(f"listening on {host} lets other machines in: give --token-file FILE "
+                         "(or set OSSLSP_TOKEN) and have each client send it")
+        try:
+            token, where = serve_token(args.token_file, int(port))
+        except (ListenError, OSError) as error:
+            return _fail(f"no token: {error}")
+        place = where or "$OSSLSP_TOKEN"
+        server.serve_tcp(host, int(port), token, lambda address: print(
+            f"osslsp serve: listening on {address}; a client's initialize must carry "
+            f"initializationOptions.token: the token in {place}", file=sys.stderr, flush=True))
     else:
         server.start_io()
-    return 0
+    return 0 if server.protocol._shutdown else 1  # `exit` without `shutdown` (or a lost client): 1
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -191,6 +207,13 @@ def cmd_style_list(args: argparse.Namespace) -> int:
     return list_main(args.root)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Show the audit log: every generation request with its prompt as sent and its answer."""
+    from osslsp.audit import audit_main
+
+    return audit_main(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure stock Transformers and our engine on the same weights, in one process."""
     from osslsp.engine.bench import bench_main
@@ -206,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the language server", description=cmd_serve.__doc__)
     _add_model_options(serve)
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="with --tcp: the token clients send as initializationOptions.token "
+                            "(default: $OSSLSP_TOKEN, else one made and written to a private file)")
     serve.add_argument("--log-file", type=Path, help="write the log here (default: stderr)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     serve.set_defaults(func=cmd_serve)
@@ -237,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing = style.add_parser("list", help="show bundled guides and the workspace's", description=cmd_style_list.__doc__)
     listing.add_argument("--root", type=Path, default=Path.cwd())
     listing.set_defaults(func=cmd_style_list)
+
+    audit = commands.add_parser("audit", help="show the audit log of generation requests",
+                                description=cmd_audit.__doc__)
+    audit.add_argument("-n", type=int, default=10, metavar="N", help="the last N records (default: %(default)s)")
+    audit.add_argument("--json", action="store_true", help="one JSON object a line, as stored")
+    audit.add_argument("--follow", action="store_true", help="then show new records as they come")
+    audit.add_argument("--engine", action="store_true", help="the engine's log (its remote clients' requests)")
+    audit.add_argument("--file", type=Path, help="a log elsewhere (the auditLog setting's path)")
+    audit.set_defaults(func=cmd_audit)
 
     from osslsp.actions.cli import add_commands as add_action_commands
     from osslsp.remote.cli import add_commands as add_engine_commands

@@ -28,16 +28,19 @@ def offset_at(text: str, line: int, character: int, encoding: str = "utf-16") ->
     """
     if line < 0 or character < 0:
         raise PositionError(f"position {line}:{character} is negative")
-    lines = text.split("\n")
-    if line >= len(lines):
-        raise PositionError(f"line {line} is past the end of the document ({len(lines)} lines)")
-    start = sum(len(previous) + 1 for previous in lines[:line])
+    start = 0
+    for _ in range(line):  # found, not split: a keystroke in a huge document stays cheap
+        start = text.find("\n", start) + 1
+        if start == 0:
+            raise PositionError(f"line {line} is past the end of the document ({text.count(chr(10)) + 1} lines)")
+    end = text.find("\n", start)
+    end = len(text) if end == -1 else end
     counted = 0
-    for index, char in enumerate(lines[line]):
+    for index in range(start, end):
         if counted >= character:
-            return start + index
-        counted += units(char, encoding)
-    return start + len(lines[line])
+            return index
+        counted += units(text[index], encoding)
+    return end
 
 
 def position_at(text: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
@@ -45,3 +48,14 @@ def position_at(text: str, offset: int, encoding: str = "utf-16") -> tuple[int, 
     before = text[:offset]
     current = before.rpartition("\n")[2]
     return before.count("\n"), sum(units(char, encoding) for char in current)
+
+
+def window_around(text: str, offset: int, limit: int) -> tuple[str, int]:
+    """At most about `limit` characters of the text around `offset`, cut at line starts, and the
+    offset within them: what prompts are built from in a document too large to read whole."""
+    if len(text) <= limit:
+        return text, offset
+    start = max(0, offset - limit // 2)
+    start = text.rfind("\n", 0, start) + 1 if start else 0
+    end = min(len(text), offset + limit // 2)
+    return text[start:end], offset - start

@@ -7,7 +7,7 @@ A model spec is one of:
 - `random:DIR`: random weights with DIR's config (benchmarks of real shapes without weights);
 - `random-mxfp4:DIR`: random weights with DIR's config, written once into the cache as a checkpoint
   in the released MXFP4 layout, then loaded like a downloaded one;
-- a local checkpoint directory;
+- a local checkpoint directory, written as a path (see `is_path_spec`);
 - a Hugging Face hub id, resolved from the local hub cache only;
 - `auto` (the default): gpt-oss-20b when it is on disk and fits the GPUs, else SmolLM2 as a demo.
 Resolving yields the checkpoint directory whose tokenizer and chat template prompts use; building
@@ -170,6 +170,17 @@ def resolve_auto() -> ModelSource:
     return dataclasses.replace(demo, note=f"demo model: {reason}, see osslsp doctor")
 
 
+PATH_RULE = ("a folder is named by a path: absolute, or starting with ./, ../ or ~ "
+             "(e.g. ./{spec}); NAME and OWNER/NAME are Hugging Face hub ids")
+
+
+def is_path_spec(spec: str) -> bool:
+    """Whether a spec names a folder rather than a hub id: an absolute path, one starting with
+    `.` or `~`, or one with more parts than a hub id has. `openai/gpt-oss-20b` is always the hub's,
+    so a folder of that name in the working directory (an editor's workspace) is never loaded."""
+    return os.path.isabs(spec) or spec.startswith((".", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
 def resolve_model(spec: str) -> ModelSource:
     """The model a spec names, or ModelNotFound with the places looked in and the fix."""
     spec = spec.strip()
@@ -194,18 +205,19 @@ def resolve_model(spec: str) -> ModelSource:
         announce_conversion(gguf, converted)
         return ModelSource(spec, "gguf", converted, gguf)
     local = Path(spec).expanduser()
-    looked_in = [str(local.resolve())]
-    if (local / "config.json").exists():
-        return ModelSource(spec, "checkpoint", local, local)
-    if "/" in spec and not local.exists() and spec.count("/") == 1:
-        looked_in.append(f"Hugging Face cache {hub_cache_dir()} (offline)")
-        snapshot = _from_hub_cache(spec)
-        if snapshot is not None and (snapshot / "config.json").exists():
-            return ModelSource(spec, "checkpoint", snapshot, snapshot)
+    if is_path_spec(spec):
+        if (local / "config.json").exists():
+            return ModelSource(spec, "checkpoint", local, local)
+        raise ModelNotFound(spec, [str(local.resolve())],
+                            "give a checkpoint folder (it holds config.json); " + PATH_RULE.format(spec="model"))
+    looked_in = [f"Hugging Face cache {hub_cache_dir()} (offline)"]
+    snapshot = _from_hub_cache(spec)
+    if snapshot is not None and (snapshot / "config.json").exists():
+        return ModelSource(spec, "checkpoint", snapshot, snapshot)
     raise ModelNotFound(
         spec, looked_in,
         "put the checkpoint in the Hugging Face cache (HF_HUB_CACHE; on a machine with network: "
-        f"`hf download {spec}`), or pass --model /path/to/checkpoint; "
+        f"`hf download {spec}`), or pass --model /path/to/checkpoint ({PATH_RULE.format(spec=spec)}); "
         "`--model smollm2` runs a small real model on the CPU and `--model tiny` checks the set-up",
     )
 

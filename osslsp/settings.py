@@ -47,6 +47,8 @@ class Settings:
     # "local" (model in this process), "shared" (one engine for all windows) or an http(s) URL.
     engine: str = "local"
     engine_token: str = ""
+    # The audit log of every generation request: true (under the cache directory), false, or a path.
+    audit_log: bool | str = True
 
 
 _LIMITS: dict[str, tuple[float, float]] = {
@@ -80,6 +82,8 @@ def camel_case(name: str) -> str:
 def _coerce(name: str, default: Any, value: Any) -> Any:
     """`value` as the type of `default`, or raise ValueError saying what was wrong."""
     kind = type(default)
+    if name == "audit_log" and isinstance(value, str) and value.strip():
+        return value  # a path, as well as true or false
     if kind is bool:
         if isinstance(value, bool):
             return value

@@ -55,14 +55,22 @@ class NameTable:
         return self.by_name.get(name, [])
 
     def replace_file(self, db: sqlite3.Connection, path: str) -> None:
-        """Read one file's definitions again after it was written or deleted."""
+        """Read one file's definitions again after it was written or deleted. Each name's list is
+        filtered once, so the cost is linear in the definitions (removing them one at a time is
+        quadratic: a generated file can define one name a million times)."""
+        leaving: dict[str, set[int]] = {}
         for name, ref in self.by_path.pop(path, []):
+            leaving.setdefault(name, set()).add(id(ref))
+        for name, gone in leaving.items():
             for table in (self.by_name, self.top_level):
                 refs = table.get(name)
-                if refs is not None and ref in refs:
-                    refs.remove(ref)
-                    if not refs:
-                        del table[name]
+                if refs is None:
+                    continue
+                kept = [ref for ref in refs if id(ref) not in gone]
+                if kept:
+                    table[name] = kept
+                else:
+                    del table[name]
         self.snippet_texts.pop(path, None)
         self.similar_texts.pop(path, None)
         row = db.execute("SELECT id, rank FROM files WHERE path = ?", (path,)).fetchone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import math
 import sqlite3
 import threading
@@ -101,6 +102,15 @@ def default_db_path(root: Path, cache_dir: Path | None = None) -> Path:
     return directory / f"{root.resolve().name or 'root'}-{digest}.sqlite3"
 
 
+def _private(db_path: Path) -> None:
+    """The index's folder 0700 and its database 0600 (SQLite gives its journal files the
+    database's mode): an index holds the workspace's code, readable by its owner only."""
+    db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db_path.parent.chmod(0o700)
+    os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+    db_path.chmod(0o600)
+
+
 class IndexStore:
     """SQLite storage of file summaries. Reads from any thread; writes are serialised."""
 
@@ -117,11 +127,11 @@ class IndexStore:
         self._merging: threading.Thread | None = None  # see `body_merges_deferred`
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
         self._names_lock = threading.Lock()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
         if not self._usable():
             self._recreate()
 
     def _connect(self) -> sqlite3.Connection:
+        _private(self.db_path)
         connection = sqlite3.connect(self.db_path, check_same_thread=False, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")

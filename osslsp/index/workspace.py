@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osslsp.index.extract import Definition, FileSummary, extract
-from osslsp.index.files import IgnoreRules, WorkspaceFile, indexable, unreadable_reason, \
-    workspace_files
+from osslsp.index.files import MAX_FILE_BYTES, IgnoreRules, WorkspaceFile, indexable, \
+    unreadable_reason, workspace_files
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.retrieval import Retriever, Snippet
-from osslsp.index.secrets import is_secret_path
+from osslsp.index.secrets import is_secret_path, redact_summary
 from osslsp.index.store import FileState, IndexStore, SummaryRows, default_db_path, \
     summary_rows
 from osslsp.languages import language_for_path
@@ -89,7 +89,7 @@ def _extract_file(root: str, file: WorkspaceFile, known_hash: str | None) -> _Ex
     reason = unreadable_reason(data)
     if reason is not None:
         return file.path, state, None, reason
-    return file.path, state, summary_rows(extract(file.language, data)), None
+    return file.path, state, summary_rows(redact_summary(extract(file.language, data), data)), None
 
 
 def is_deferred(path: str) -> bool:
@@ -407,7 +407,9 @@ class WorkspaceIndex:
         if relative is None or language is None or is_secret_path(relative):
             return
         data = text.encode()
-        summary = extract(language.name, data)
+        if len(data) > MAX_FILE_BYTES:  # skipped as on disk (data or generated): parsing takes minutes
+            return
+        summary = redact_summary(extract(language.name, data), data)
         with self.store.transaction() as db:
             new = db.execute("SELECT 1 FROM files WHERE path = ?", (relative,)).fetchone() is None
             IndexStore.put_file(db, relative, FileState(len(data), -1, _content_hash(data)),

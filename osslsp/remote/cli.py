@@ -1,6 +1,6 @@
 """`osslsp engine`: host one model for every editor window (and any OpenAI-compatible client).
 
-`add_commands(subparsers)` adds the command to the `osslsp` parser; `python -m osslsp.remote.cli
+`add_commands(subparsers)` adds the command to the `osslsp` parser; `python -P -m osslsp.remote.cli
 engine ...` runs the same command (that is how a language server starts the shared engine).
 """
 
@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from osslsp.models import ModelNotFound, offline, resolve_model
 from osslsp.remote.places import Listen, ListenError, claim_socket, parse_listen, shared_socket
@@ -29,7 +30,11 @@ def cmd_engine(args: argparse.Namespace) -> int:
             path=shared_socket(source, args.dtype, args.device))
     except (ModelNotFound, ListenError) as error:
         return _fail(str(error))
-    token = args.token or os.environ.get(TOKEN_VARIABLE, "")
+    try:
+        token = args.token or (args.token_file.read_text().strip() if args.token_file else "") \
+            or os.environ.get(TOKEN_VARIABLE, "")
+    except OSError as error:
+        return _fail(f"--token-file: {error}")
     if not listen.is_loopback and not token:
         return _fail(f"listening on {listen.host} lets other machines in: give --token TOKEN "
                      f"(or set {TOKEN_VARIABLE}); clients then send it as a bearer token")
@@ -53,9 +58,12 @@ def cmd_engine(args: argparse.Namespace) -> int:
 async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -> None:
     from osslsp.remote.server import EngineServer, serve
 
+    from osslsp.audit import ENGINE_LOG, audit_file
+
+    audit_path = None if args.audit_log == "off" else audit_file(args.audit_log or True, ENGINE_LOG)
     server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, args.max_context, token=token,
-                          experts=args.experts,
-                          idle_timeout=args.idle_timeout, served_name=args.served_model_name)
+                          experts=args.experts, idle_timeout=args.idle_timeout,
+                          served_name=args.served_model_name, audit_path=audit_path)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, server.stopping.set)
@@ -81,13 +89,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--listen", metavar="unix:PATH|HOST:PORT",
                         help="where to serve (default: the shared engine's socket in the user's runtime directory)")
     engine.add_argument("--token", default="",
-                        help=f"require this bearer token (default: ${TOKEN_VARIABLE}; required off loopback)")
+                        help=f"require this bearer token (default: ${TOKEN_VARIABLE}; required off loopback; "
+                             "visible to other users in `ps`: prefer --token-file or the variable)")
+    engine.add_argument("--token-file", type=Path, metavar="FILE", help="read the bearer token from this file")
     engine.add_argument("--max-context", type=int, default=8192, metavar="TOKENS",
                         help="KV cache length: the longest prompt plus answer (default: %(default)s)")
     engine.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                         help="exit after this long with no client attached and no request (default: never)")
     engine.add_argument("--served-model-name", default="", metavar="NAME",
                         help="the model's name in the API (default: the --model value)")
+    engine.add_argument("--audit-log", default="", metavar="PATH|off",
+                        help="the JSON-lines audit log of every request (default: engine.jsonl under "
+                             "the cache directory's audit folder; `osslsp audit --engine` shows it)")
     engine.add_argument("--log-file", help="write the log here (default: stderr)")
     engine.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     engine.set_defaults(func=cmd_engine)

@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from osslsp.models import ModelSource
+from osslsp.models import RANDOM_PREFIX, ModelSource, is_path_spec
 from osslsp.prompts.modeltext import ModelText
 from osslsp.remote import protocol
 from osslsp.remote.places import shared_socket
@@ -66,6 +66,16 @@ class Endpoint:
         return f"unix:{self.socket}" if self.socket else self.url
 
 
+def spec_from_anywhere(source: ModelSource) -> str:
+    """The model spec with its relative path made absolute: the engine runs in another directory."""
+    spec = source.spec
+    prefix = RANDOM_PREFIX if spec.startswith(RANDOM_PREFIX) else ""
+    path = spec[len(prefix):]
+    if is_path_spec(path) or path.endswith(".gguf"):
+        return prefix + str(Path(path).expanduser().resolve())
+    return spec
+
+
 class SharedEngine:
     """The engine for one model on this machine: found by its socket, started when missing."""
 
@@ -74,8 +84,10 @@ class SharedEngine:
         self.source = source
         self.socket = shared_socket(source, dtype, device)
         self.log_file = self.socket.with_suffix(".log")
+        # -P: the working directory (the editor's, a workspace's) is not put on sys.path, so no
+        # module there can stand in for ours; the engine runs in the runtime directory.
         self.command = [
-            sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", source.spec,
+            sys.executable, "-P", "-m", "osslsp.remote.cli", "engine", "--model", spec_from_anywhere(source),
             "--dtype", dtype, "--device", device, "--max-gpu-memory", str(max_gpu_memory_gib),
             "--max-context", str(max_context), "--listen", f"unix:{self.socket}",
             "--idle-timeout", os.environ.get(IDLE_VARIABLE, str(SHARED_IDLE_SECONDS)),
@@ -88,7 +100,8 @@ class SharedEngine:
         log.info("starting the shared engine: %s", " ".join(self.command))
         with self.log_file.open("a") as output:
             self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=output,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=subprocess.STDOUT, start_new_session=True,
+                                            cwd=self.socket.parent)
 
     def failure(self) -> str | None:
         """Why the engine we started is gone, or None while it runs (or lost a harmless race)."""
@@ -326,9 +339,24 @@ class RemoteBackend:
                 continue
             if status == 200:
                 return
+            if status == 404:  # /health is ours and vLLM's, not the OpenAI API's (llama.cpp lacks it)
+                await self._wait_models()
+                return
             if status != 503:  # 503: still loading
                 raise RemoteError(f"the engine at {self.endpoint} cannot serve: "
                                   f"{self._health.get('message') or self._health or status}")
+            await asyncio.sleep(0.2)
+
+    async def _wait_models(self) -> None:
+        """Readiness from /v1/models, for a server without /health: 503 is still loading, 200 or
+        404 (no such endpoint either) leave it to the first request to tell."""
+        while True:
+            status, answer = await self._get("/v1/models")
+            if status in (200, 404):
+                return
+            if status != 503:
+                raise RemoteError(f"the engine at {self.endpoint} cannot serve: /v1/models answered "
+                                  f"{status} {answer.get('error') or answer or ''}".rstrip())
             await asyncio.sleep(0.2)
 
     async def _stay_attached(self) -> None:

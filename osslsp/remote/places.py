@@ -11,6 +11,8 @@ import fcntl
 import hashlib
 import ipaddress
 import os
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -57,16 +59,44 @@ def is_loopback(host: str) -> bool:
 
 
 def runtime_dir() -> Path:
-    """The user's private runtime directory for osslsp ($OSSLSP_RUNTIME_DIR overrides), made 0700."""
+    """The user's private runtime directory for osslsp ($OSSLSP_RUNTIME_DIR overrides), made 0700.
+
+    Sockets and tokens live in it, so it must be a real directory of this user's: a symlink or a
+    directory of another user's (either may be planted under a shared /tmp) is refused, never
+    followed or chmod-ed."""
     override = os.environ.get("OSSLSP_RUNTIME_DIR")
     path = Path(override) if override else Path(platformdirs.user_runtime_dir("osslsp"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    status = path.stat()
+    status = path.lstat()
+    if stat.S_ISLNK(status.st_mode) or not stat.S_ISDIR(status.st_mode):
+        raise ListenError(f"{path} is not a directory but a link or a file: remove it, or set "
+                          "OSSLSP_RUNTIME_DIR to a directory of yours")
     if status.st_uid != os.getuid():
         raise ListenError(f"{path} belongs to another user: set OSSLSP_RUNTIME_DIR to a directory of yours")
     if status.st_mode & 0o077:
         path.chmod(0o700)
     return path
+
+
+TOKEN_VARIABLE = "OSSLSP_TOKEN"
+
+
+def serve_token(token_file: Path | None, port: int) -> tuple[str, Path | None]:
+    """The token of `osslsp serve --tcp`: read from `token_file`, else $OSSLSP_TOKEN, else made
+    now and written to a 0600 file in the runtime directory. Returns it and the file it is in
+    (None when it came from the environment). ListenError for an empty token file."""
+    if token_file is not None:
+        token = token_file.expanduser().read_text().strip()
+        if not token:
+            raise ListenError(f"{token_file} is empty: put the token in it")
+        return token, token_file
+    if os.environ.get(TOKEN_VARIABLE):
+        return os.environ[TOKEN_VARIABLE], None
+    path = runtime_dir() / f"serve-{port}.token"
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as stream:
+        stream.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip(), path
 
 
 def parse_listen(text: str) -> Listen:

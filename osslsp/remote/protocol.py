@@ -18,6 +18,9 @@ DONE = "[DONE]"
 DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's default for /v1/completions
 DEFAULT_CHAT_TOKENS = 2048
 MAX_TOKENS = 32768
+MAX_STOP_STRINGS = 16  # OpenAI allows 4; each is looked for after every token
+MAX_STOP_CHARS = 256
+SEED_RANGE = (-2**63, 2**64 - 1)  # what torch.manual_seed accepts
 
 
 class BadRequest(ValueError):
@@ -68,7 +71,16 @@ def _stop_strings(body: dict) -> tuple[str, ...]:
         stop = [stop]
     if not isinstance(stop, list) or not all(isinstance(item, str) and item for item in stop):
         raise BadRequest("stop: expected a non-empty string or a list of them")
+    if len(stop) > MAX_STOP_STRINGS or any(len(item) > MAX_STOP_CHARS for item in stop):
+        raise BadRequest(f"stop: at most {MAX_STOP_STRINGS} strings of at most {MAX_STOP_CHARS} characters")
     return tuple(stop)
+
+
+def _seed(body: dict) -> int:
+    seed = _field(body, "seed", int, 0)
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise BadRequest(f"seed: expected a 64-bit integer, from {SEED_RANGE[0]} to {SEED_RANGE[1]}")
+    return seed
 
 
 def token_ids(value: Any, name: str) -> tuple[int, ...]:
@@ -94,7 +106,7 @@ def sampling_params(body: Any, default_max_tokens: int) -> SamplingParams:
                                      1, MAX_TOKENS)),
         temperature=_number_field(body, "temperature", 1.0, 0.0, 2.0),
         top_p=_number_field(body, "top_p", 1.0, 0.0, 1.0) or 1.0,
-        seed=int(_field(body, "seed", int, 0)),
+        seed=_seed(body),
         stop=_stop_strings(body),
         stop_token_ids=token_ids(body.get("stop_token_ids") or [], "stop_token_ids"),
         stream=_field(body, "stream", bool, False),

@@ -22,9 +22,11 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
+from osslsp import audit
 from osslsp.engine.engine import Engine, EngineError, Generation, Request
 from osslsp.engine.generation import Sampling
 from osslsp.models import ModelSource
@@ -37,6 +39,14 @@ from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health"})  # answered without a token: says only whether the model is up
+STALL_SECONDS = 30.0
+# A prompt longer than this many characters per token of context cannot fit (tokens average about
+# four characters): refused before it is tokenized, which takes seconds for megabytes.
+MAX_PROMPT_CHARS_PER_TOKEN = 32
+MAX_BODY_BYTES = 16 * 2**20  # larger bodies get 413 before they are read
+# A connection that sends no complete request for this long is closed (aiohttp's default: an hour),
+# so half-open connections do not pile up.
+IDLE_CONNECTION_SECONDS = 30.0  # a finished generation holding the engine this long means the queue is stuck
 
 
 @dataclass
@@ -58,6 +68,7 @@ class FairQueue:
         self._engine = engine
         self._lines: OrderedDict[str, deque[_Waiting]] = OrderedDict()
         self._running: Generation | None = None
+        self._ended_seen: tuple[Generation, float] | None = None  # the running one, seen finished at
         self._served_last = ""
 
     @property
@@ -65,24 +76,37 @@ class FairQueue:
         """Requests waiting or generating."""
         return sum(len(line) for line in self._lines.values()) + (self._running is not None)
 
+    def stalled_for(self) -> float:
+        """Seconds since the running generation was first seen finished by this call while its turn
+        is still held (0: nothing finished is held). A turn outlives its generation only while the
+        answer's last bytes are written, so a long hold means a broken queue: /health says so."""
+        running = self._running
+        if running is None or not running.finish_reason:
+            self._ended_seen = None
+            return 0.0
+        if self._ended_seen is None or self._ended_seen[0] is not running:
+            self._ended_seen = (running, time.monotonic())
+        return time.monotonic() - self._ended_seen[1]
+
     @asynccontextmanager
     async def turn(self, client: str, request: Request) -> AsyncIterator[Generation]:
-        """Wait for this client's turn, then generate; leaving the block stops the generation."""
+        """Wait for this client's turn, then generate; leaving the block stops the generation.
+
+        Whatever ends the wait or the block (its client leaving included), the `finally` either
+        withdraws the request or releases its turn, so the next request always gets one.
+        """
         waiting = _Waiting(request, asyncio.get_running_loop().create_future())
         self._lines.setdefault(client, deque()).append(waiting)
         self._dispatch()
         try:
-            generation = await waiting.started
-        except asyncio.CancelledError:
-            if waiting.started.done() and not waiting.started.cancelled():
-                self._finish(waiting.started.result())  # its turn came as its client left
-            else:
-                self._withdraw(client, waiting)
-            raise
-        try:
-            yield generation
+            yield await waiting.started
         finally:
-            self._finish(generation)
+            started = waiting.started
+            if started.done() and not started.cancelled():
+                self._finish(started.result())  # also when its turn came as its client left
+            else:
+                started.cancel()
+                self._withdraw(client, waiting)
 
     def _withdraw(self, client: str, waiting: _Waiting) -> None:
         line = self._lines.get(client)
@@ -97,19 +121,31 @@ class FairQueue:
             self._running = None
             self._dispatch()
 
-    def _dispatch(self) -> None:
-        if self._running is not None or not self._lines:
-            return
-        client = next(iter(self._lines))
-        if client == self._served_last and len(self._lines) > 1:
-            self._lines.move_to_end(client)  # it had the last turn; whoever waits goes first
+    def _next_waiting(self) -> _Waiting | None:
+        """The oldest request of the client whose turn it is; requests already abandoned (their
+        future cancelled by a disconnect whose handler has not run yet) are dropped on the way."""
+        while self._lines:
             client = next(iter(self._lines))
-        self._served_last, line = client, self._lines[client]
-        waiting = line.popleft()
-        if line:
-            self._lines.move_to_end(client)
-        else:
-            del self._lines[client]
+            if client == self._served_last and len(self._lines) > 1:
+                self._lines.move_to_end(client)  # it had the last turn; whoever waits goes first
+                client = next(iter(self._lines))
+            line = self._lines[client]
+            waiting = line.popleft()
+            if line:
+                self._lines.move_to_end(client)
+            else:
+                del self._lines[client]
+            if not waiting.started.done():
+                self._served_last = client
+                return waiting
+        return None
+
+    def _dispatch(self) -> None:
+        if self._running is not None:
+            return
+        waiting = self._next_waiting()
+        if waiting is None:
+            return
         self._running = self._engine.submit(waiting.request, waiting.started.get_loop())
         waiting.started.set_result(self._running)
 
@@ -118,13 +154,19 @@ class Unavailable(Exception):
     """The model is not there (failed to load); answered with 503."""
 
 
+class TooLarge(BadRequest):
+    """A prompt that cannot fit the engine's context whatever it tokenizes to; answered with 413."""
+
+
 class EngineServer:
     """The HTTP application around one engine."""
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
-                 idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto"):
+                 idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto",
+                 audit_path: Path | None = None):
         self.source = source
+        self.audit_path = audit_path  # the audit log of this engine's requests (None: none kept)
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
@@ -169,7 +211,7 @@ class EngineServer:
     # --- the application --------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard], client_max_size=64 * 2**20)
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
         app.add_routes([
             web.get("/health", self.health),
             web.get("/v1/models", self.models),
@@ -182,18 +224,25 @@ class EngineServer:
         ])
         return app
 
+    def _authorized(self, request: web.Request) -> bool:
+        """No token is set, or the request carries it as a bearer token."""
+        if not self.token:
+            return True
+        expected = f"Bearer {self.token}".encode()
+        return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
+
     @web.middleware
     async def _guard(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         """The bearer token (when one is set); errors as OpenAI error objects; activity for the idle timer."""
-        if self.token and request.path not in PUBLIC_PATHS:
-            expected = f"Bearer {self.token}".encode()
-            if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
-                return _error("missing or wrong bearer token (Authorization: Bearer TOKEN)",
+        if request.path not in PUBLIC_PATHS and not self._authorized(request):
+            return _error("missing or wrong bearer token (Authorization: Bearer TOKEN)",
                               "authentication_error", 401, headers={"WWW-Authenticate": "Bearer"})
         self.handling += 1
         self.last_active = time.monotonic()
         try:
             return await handler(request)
+        except TooLarge as error:
+            return _error(str(error), "invalid_request_error", 413)
         except BadRequest as error:
             return _error(str(error), "invalid_request_error", 400)
         except Unavailable as error:
@@ -203,11 +252,20 @@ class EngineServer:
             self.last_active = time.monotonic()
 
     async def health(self, request: web.Request) -> web.Response:
-        """200 when the model is ready, 503 while it loads, 500 when it failed (with the reason)."""
+        """200 when the model is ready and the queue moves, 503 while it loads or when the queue is
+        stuck, 500 when loading failed. The details (the model's name may be its path) go only to
+        clients with the token."""
+        stalled = self.queue.stalled_for()
         status = {"ready": 200, "loading": 503}.get(self.state, 500)
-        body = {"status": self.state, "model": self.model_name, "message": self.error}
-        if self.state == "ready":
-            body.update(self.engine.loaded.describe())
+        body = {"status": self.state}
+        if status == 200 and stalled > STALL_SECONDS:
+            status, body["status"] = 503, "stuck"
+        if self._authorized(request):
+            body.update(model=self.model_name, message=self.error, queue_depth=self.queue.depth)
+            if status == 503 and self.state == "ready":
+                body["message"] = f"a finished request has held the engine for {stalled:.0f} s"
+            if self.state == "ready":
+                body.update(self.engine.loaded.describe())
         return web.json_response(body, status=status)
 
     async def models(self, request: web.Request) -> web.Response:
@@ -225,7 +283,8 @@ class EngineServer:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise BadRequest("prompt: expected a string")
-        tokens = text.encode(prompt)
+        self._check_size(len(prompt))
+        tokens = await asyncio.to_thread(text.encode, prompt)
         return web.json_response({"tokens": tokens, "count": len(tokens)})
 
     async def detokenize(self, request: web.Request) -> web.Response:
@@ -257,7 +316,8 @@ class EngineServer:
         prompt = protocol.completion_prompt(body)
         text = await self._ready_text()
         self._check_model(params)
-        prompt_ids = prompt if isinstance(prompt, list) else text.encode(prompt)
+        self._check_size(len(prompt))
+        prompt_ids = prompt if isinstance(prompt, list) else await asyncio.to_thread(text.encode, prompt)
         view = lambda ids: text.decode(ids, skip_special=params.skip_special_tokens)  # noqa: E731
         request_id = protocol.new_request_id("cmpl")
         chunk = lambda delta, finish: protocol.completion_chunk(request_id, self.model_name, delta, finish)  # noqa: E731
@@ -270,9 +330,11 @@ class EngineServer:
         messages = [Message(role, content) for role, content in protocol.chat_messages(body)]
         text = await self._ready_text()
         self._check_model(params)
+        self._check_size(sum(len(message.content) for message in messages))
         effort = body.get("reasoning_effort") if text.is_harmony else None
         try:
-            prompt_text = text.render(messages, reasoning_effort=effort if isinstance(effort, str) else None)
+            prompt_text = await asyncio.to_thread(
+                text.render, messages, reasoning_effort=effort if isinstance(effort, str) else None)
         except Exception as error:  # the chat template rejects the conversation
             raise BadRequest(f"messages: the chat template refused them: {error}") from error
         if text.is_harmony:  # the answer is the final channel; the analysis before it is not shown
@@ -293,8 +355,16 @@ class EngineServer:
         def whole(content: str, finish: str) -> dict:
             return protocol.chat_completion(request_id, self.model_name, content, finish)
 
-        return await self._generate(request, "chat_completions", arrived, text.encode(prompt_text),
+        return await self._generate(request, "chat_completions", arrived,
+                                    await asyncio.to_thread(text.encode, prompt_text),
                                     params, view, chunk, whole)
+
+    def _check_size(self, length: int) -> None:
+        """TooLarge for a prompt (characters, or token ids) that cannot fit the context."""
+        limit = self.engine.max_context * MAX_PROMPT_CHARS_PER_TOKEN
+        if length > limit:
+            raise TooLarge(f"prompt: {length} characters cannot fit the engine's context of "
+                           f"{self.engine.max_context} tokens (at most {limit} characters are read)")
 
     def _check_model(self, params: SamplingParams) -> None:
         if params.model and params.model != self.model_name:
@@ -373,8 +443,13 @@ class EngineServer:
             finish_reason = "cancelled"
             raise asyncio.CancelledError from None
         finally:
-            self.metrics.finished(endpoint, finish_reason, arrived, first_token, time.perf_counter(),
-                                  len(prompt_ids), len(ids))
+            finished = time.perf_counter()
+            self.metrics.finished(endpoint, finish_reason, arrived, first_token, finished, len(prompt_ids), len(ids))
+            audit.record(self.audit_path, kind=endpoint, client=client, model=self.model_name,
+                         prompt=self.text.decode(prompt_ids), answer="".join(answer),
+                         timings={"ttft_ms": round(((first_token or finished) - arrived) * 1000, 1),
+                                  "total_ms": round((finished - arrived) * 1000, 1), "prompt_tokens": len(prompt_ids)},
+                         withheld=None if finish_reason in ("stop", "length") else finish_reason)
 
     async def _fail(self, request: web.Request, response: web.StreamResponse | None,
                     message: str) -> web.StreamResponse:
@@ -413,6 +488,8 @@ async def _json_body(request: web.Request) -> dict:
         body = await request.json()
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"the request body is not JSON: {error}") from error
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
@@ -420,7 +497,8 @@ async def _json_body(request: web.Request) -> dict:
 
 async def serve(server: EngineServer, listen: Listen, announce: Callable[[str], None]) -> None:
     """Listen, load the model, serve until `server.stopping` is set; `announce` gets the address."""
-    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None,
+                           keepalive_timeout=IDLE_CONNECTION_SECONDS)
     await runner.setup()
     if listen.is_unix:
         site: web.BaseSite = web.UnixSite(runner, str(listen.path))
