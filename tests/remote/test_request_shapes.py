@@ -107,7 +107,8 @@ class Schema:
 VLLM = Schema(
     "vLLM",
     "vllm-project/vllm vllm/entrypoints/openai/completion/protocol.py @ d5dba2d7b0ab9b98096560c69db7126b54b14d79 "
-    "(CompletionRequest, OpenAIBaseModel extra='allow' in engine/protocol.py @ d7e52523a55cfd60207c99d9f3b7ed527d2115b7); "
+    "(CompletionRequest; OpenAIBaseModel extra='allow' in engine/protocol.py "
+    "@ d7e52523a55cfd60207c99d9f3b7ed527d2115b7); "
     "ranges: vllm/sampling_params.py @ db573835d3ef40643442e0817059e087355cf458 (SamplingParams._verify_args)",
     {
         "model": Field(is_str),
@@ -300,7 +301,8 @@ async def test_token_id_prompts_fit_vllm_and_sglang(recorder: Recorder, tiny_tex
     prompt = "<|start|>user<|message|>Say hi<|end|><|start|>assistant"
     ids = tiny_text.encode(prompt)
     before = len(recorder.bodies)
-    stream = backend.stream(prompt, ids, tiny_text.stop_ids, GenerationSettings(max_new_tokens=MAX_MODEL_LEN), None, None)
+    settings = GenerationSettings(max_new_tokens=MAX_MODEL_LEN)
+    stream = backend.stream(prompt, ids, tiny_text.stop_ids, settings, None, None)
     assert "".join([delta async for delta in stream]) == "pass"
     backend.close()
     [body] = recorder.bodies[before:]
