@@ -26,7 +26,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from osslsp.models import smollm2_file
 from tests.conftest import REPO
-from tests.test_server import inline_params, open_document, wait_until_ready
+from tests.test_server import inline_params, keep_edits_and_explanations, open_document, wait_until_ready
 
 pytest.importorskip(
     "llama_cpp",
@@ -82,15 +82,7 @@ def llama_server():
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVE_SMOLLM2))
 async def client(lsp_client: LanguageClient, llama_server):
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        EDITS.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
-
-    @lsp_client.feature("osslsp/explanation")
-    def explanation(params) -> None:
-        EXPLANATIONS.append(params)
-
+    keep_edits_and_explanations(lsp_client, EDITS, EXPLANATIONS)
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"),
         root_uri=(REPO / "tests").as_uri(),
