@@ -239,8 +239,8 @@ class RemoteBackend:
 
     def _max_tokens(self, wanted: int, prompt_tokens: int) -> int:
         """`wanted`, clipped to what the server's context leaves: vLLM and SGLang answer 400 to a
-        prompt plus max_tokens past it, where our engine and llama.cpp clip. One token spare for a
-        BOS the server may add to a text prompt."""
+        prompt plus max_tokens past it, where our engine and llama.cpp clip. One token spare:
+        SGLang wants the sum below the context, and a server may add a BOS to a text prompt."""
         if self.max_model_len is None:
             return wanted
         return max(1, min(wanted, self.max_model_len - prompt_tokens - 1))

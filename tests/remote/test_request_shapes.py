@@ -1,10 +1,11 @@
-"""The requests the remote backend sends, checked against what vLLM, SGLang and llama.cpp accept.
+"""The requests the remote backend sends, checked against what vLLM, SGLang, TensorRT-LLM and
+llama.cpp accept.
 
-vLLM and SGLang need a GPU, so they cannot run here; their request models can be read. The
-tables below copy, field by field, the types and ranges of their `/v1/completions` request
-(named by file and commit) for every field we send or may send. A real `osslsp serve` talks to a
+vLLM, SGLang and TensorRT-LLM need a GPU, so they cannot run here; their request models can be
+read. The tables below copy, field by field, the types and ranges of their `/v1/completions`
+request (named by file and commit) for every field we send or may send. A real `osslsp serve` talks to a
 loopback server that records each body and answers as those servers do; every body must fit all
-three tables, our own engine's parser, and the context the server announced in /v1/models.
+tables, our own engine's parser, and the context the server announced in /v1/models.
 docs/remote-engines.md says the same per field.
 """
 
@@ -153,6 +154,14 @@ SGLANG = Schema(
     },
     required=("model", "prompt"),  # `model: str` has no default at this commit
 )
+TENSORRT_LLM = Schema(
+    "TensorRT-LLM",
+    "NVIDIA/TensorRT-LLM tensorrt_llm/serve/openai_protocol.py @ 54cf7be08a3582024dfa6791e8bb8b2034bfad67 "
+    "(CompletionRequest, adapted from vLLM's: each field of vLLM's table with the same type, no range "
+    "checks in the request; OpenAIBaseModel extra='forbid': an undeclared field is a 400)",
+    {name: Field(spec.accepts) for name, spec in VLLM.fields.items()},
+    required=("model", "prompt"),
+)
 LLAMA_CPP = Schema(
     "llama.cpp",
     "llama-cpp-python 0.3.36 (PyPI sdist) llama_cpp/server/types.py (CreateCompletionRequest, pydantic's default "
@@ -254,17 +263,18 @@ async def client(lsp_client: LanguageClient, recorder, tiny_dir):
 
 
 def check(body: dict[str, Any], prompt_tokens: int) -> list[str]:
-    """Why vLLM, SGLang, llama.cpp or our engine would refuse this body (empty: none would)."""
-    schemas = (VLLM, SGLANG) if is_ids(body.get("prompt")) else (VLLM, SGLANG, LLAMA_CPP)
+    """Why vLLM, SGLang, TensorRT-LLM, llama.cpp or our engine would refuse this body (empty: none would)."""
+    schemas = (VLLM, SGLANG, TENSORRT_LLM) + (() if is_ids(body.get("prompt")) else (LLAMA_CPP,))
     found = [problem for schema in schemas for problem in schema.problems(body)]
     try:
         protocol.sampling_params(body, protocol.DEFAULT_COMPLETION_TOKENS)
         protocol.completion_prompt(body)
     except protocol.BadRequest as error:
         found.append(f"osslsp engine: {error}")
-    if prompt_tokens + body.get("max_tokens", 16) > MAX_MODEL_LEN:
+    # vLLM refuses a sum over max_model_len, SGLang one that reaches it (tokenizer_manager.py).
+    if prompt_tokens + body.get("max_tokens", 16) >= MAX_MODEL_LEN:
         found.append(f"vLLM and SGLang: {prompt_tokens} prompt tokens + max_tokens {body.get('max_tokens')} "
-                     f"exceed the announced max_model_len {MAX_MODEL_LEN}")
+                     f"do not fit the announced max_model_len {MAX_MODEL_LEN}")
     return found
 
 
@@ -290,8 +300,8 @@ async def test_every_request_of_completion_generate_and_explain_fits_each_server
         assert check(body, tiny_text.count(body["prompt"])) == []
 
 
-async def test_token_id_prompts_fit_vllm_and_sglang(recorder: Recorder, tiny_text):
-    # Only our shared engine gets ids (it has our tokenizer); vLLM and SGLang would take them too.
+async def test_token_id_prompts_fit_vllm_sglang_and_tensorrt_llm(recorder: Recorder, tiny_text):
+    # Only our shared engine gets ids (it has our tokenizer); the GPU servers would take them too.
     states = []
     backend = RemoteBackend(Endpoint.parse(recorder.url), "gpt-oss-20b", lambda: tiny_text,
                             lambda state, message: states.append((state, message)))
@@ -326,4 +336,5 @@ async def test_the_tables_catch_what_the_servers_refuse():
     for what, change in refused.items():
         assert check({**good, **change}, 1), what
     assert LLAMA_CPP.problems({**good, "prompt": [1, 2, 3]}), "llama.cpp takes no token ids"
+    assert TENSORRT_LLM.problems({**good, "top_a": 0.5}), "TensorRT-LLM forbids undeclared fields"
     assert SGLANG.problems({key: value for key, value in good.items() if key != "model"}), "SGLang needs model"
