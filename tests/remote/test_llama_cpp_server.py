@@ -105,6 +105,7 @@ async def test_completes_a_documented_add_at_return(client: LanguageClient):
 
 
 async def test_generate_writes_a_body_or_says_why(client: LanguageClient):
+    assert STATUS["ready"].state == "ready", STATUS["ready"].message  # a reason, but not this one
     uri = open_document(client, "llama_stub.py", ADD.replace("return", "pass"))
     edits, messages = len(EDITS), len(client.messages)
     await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
