@@ -45,6 +45,19 @@ def open_document(client: LanguageClient, name: str, text: str, language: str = 
     return uri
 
 
+def keep_edits_and_explanations(client: LanguageClient, edits: list, explanations: list) -> None:
+    """Apply every workspace/applyEdit, kept in `edits`, and keep every osslsp/explanation as it
+    comes: waiting for notifications one at a time misses those that come in a burst."""
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature("osslsp/explanation")
+    def explanation(params) -> None:
+        explanations.append(params)
+
+
 def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
     return types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri),

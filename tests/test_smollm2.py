@@ -19,7 +19,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from osslsp.documents import offset_at
 from tests.conftest import REPO
-from tests.test_server import inline_params, open_document, wait_until_ready
+from tests.test_server import inline_params, keep_edits_and_explanations, open_document, wait_until_ready
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -35,16 +35,7 @@ EXPLANATIONS: list = []  # the osslsp/explanation notifications, as they come
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVE_SMOLLM2))
 async def client(lsp_client: LanguageClient):
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        EDITS.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
-
-    # Every notification kept: waiting for them one at a time misses those that come in a burst.
-    @lsp_client.feature("osslsp/explanation")
-    def explanation(params) -> None:
-        EXPLANATIONS.append(params)
-
+    keep_edits_and_explanations(lsp_client, EDITS, EXPLANATIONS)
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"),
         root_uri=(REPO / "tests").as_uri(),

@@ -219,6 +219,7 @@ class RemoteBackend:
         self._connecting: asyncio.Task | None = None
         self._attachment: asyncio.Task | None = None
         self._health: dict[str, Any] = {}
+        self.max_model_len: int | None = None  # from /v1/models where the server says (vLLM, SGLang)
         self._latest: dict[str, RemoteTextStream] = {}
         self._closed = False
 
@@ -238,7 +239,7 @@ class RemoteBackend:
         body = {
             "model": self.model,
             "prompt": prompt_ids if self.send_ids else prompt_text,
-            "max_tokens": settings.max_new_tokens,
+            "max_tokens": self._max_tokens(settings.max_new_tokens, len(prompt_ids)),
             "temperature": settings.temperature,
             "stream": True,
             "stop": sorted(text.decode([token]) for token in stop_ids),
@@ -252,6 +253,14 @@ class RemoteBackend:
                 older.cancel()
             self._latest[key] = stream
         return stream
+
+    def _max_tokens(self, wanted: int, prompt_tokens: int) -> int:
+        """`wanted`, clipped to what the server's context leaves: vLLM and SGLang answer 400 to a
+        prompt plus max_tokens past it, where our engine and llama.cpp clip. One token spare:
+        SGLang wants the sum below the context, and a server may add a BOS to a text prompt."""
+        if self.max_model_len is None:
+            return wanted
+        return max(1, min(wanted, self.max_model_len - prompt_tokens - 1))
 
     def forget(self, key: str | None, stream: RemoteTextStream) -> None:
         """A stream has ended: it no longer stands for its key."""
@@ -311,9 +320,12 @@ class RemoteBackend:
             if self.shared is not None:  # at once: an idle shared engine leaves after its timeout
                 self._attachment = asyncio.get_running_loop().create_task(self._stay_attached())
             status, models = await self._get("/v1/models")
-            served = [m.get("id") for m in models.get("data", []) if isinstance(m, dict)] if status == 200 else []
+            cards = [m for m in models.get("data", []) if isinstance(m, dict)] if status == 200 else []
+            served = [card.get("id") for card in cards]
             if served and self.model not in served:
                 self.model = served[0]
+            length = next((card.get("max_model_len") for card in cards if card.get("id") == self.model), None)
+            self.max_model_len = length if isinstance(length, int) and not isinstance(length, bool) else None
             await asyncio.to_thread(self._text_loader)
         except Exception as error:  # unreachable, refused, or no tokenizer here: as bad as no model
             self._set_state("error", str(error))
