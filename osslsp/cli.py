@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from osslsp import __version__
-from osslsp.models import offline
+from osslsp.models import GPT_OSS_20B, offline
 from osslsp.settings import DEFAULT_MODEL, DEVICES, DTYPES, Settings
 
 T = TypeVar("T")
@@ -52,8 +52,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                     max_gpu_memory_gib=args.max_gpu_memory, experts=args.experts)
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL,
+def _add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
+    parser.add_argument("--model", default=default_model,
                         help="checkpoint directory, hub id in the local cache, .gguf file, "
                              "'smollm2', 'tiny' or random:CONFIG_DIR (default: %(default)s)")
     parser.add_argument("--dtype", choices=DTYPES, default="float16", help="default: %(default)s")
@@ -153,7 +153,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    """Print the exact prompt for each target, without loading weights."""
+    """Print the exact prompt for each target, without loading weights (gpt-oss-20b's unless
+    --model names another model; its tokenizer is built offline when it is not on disk)."""
     from osslsp.assistant import Assistant, AssistantError
 
     assistant = Assistant(_settings(args), args.root.resolve())
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete.set_defaults(func=cmd_complete)
 
     prompt = commands.add_parser("prompt", help="print the prompt for targets", description=cmd_prompt.__doc__)
-    _add_model_options(prompt)
+    _add_model_options(prompt, default_model=GPT_OSS_20B)  # the prompt gpt-oss-20b gets, on any machine
     _add_target_options(prompt, many=True)
     prompt.set_defaults(func=cmd_prompt)
 
