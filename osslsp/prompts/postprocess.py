@@ -254,10 +254,10 @@ def clean_completion(raw: str, cursor: Cursor, prefill: str, complete: bool = Tr
     """The text to insert at the cursor, or None and the reason when nothing useful is left.
 
     `complete`: the model ended its answer itself; False when the token budget cut it.
-    `check_syntax`: cut a multi-line answer to the whole lines after which the file parses no worse
-    (off for a model with random weights, whose text is never code: the set-up check it serves
-    would show nothing). A one-line answer is not cut: mid-line, the line is often unfinished
-    before the answer too, and the rest of it is the user's to type.
+    `check_syntax`: cut the answer to the whole lines after which the file parses no worse than
+    with the hole (error counts, so a line left unfinished before the answer does not count against
+    it), or withhold it when no line does (off for a model with random weights, whose text is never
+    code: the set-up check it serves would show nothing).
     """
     if not final_channel(raw).strip():
         return Cleaned(None, "the model's answer was empty")
@@ -273,7 +273,7 @@ def clean_completion(raw: str, cursor: Cursor, prefill: str, complete: bool = Tr
         return Cleaned(None, "the answer only repeats the rest of the line")
     if cursor.suffix.startswith(text):
         return Cleaned(None, "the answer only repeats the code after the cursor")
-    if check_syntax and "\n" in text:
+    if check_syntax:
         text, why = _syntax_cut(text.split("\n"), cursor, replaced_length(text, cursor.line_suffix))
         if not text:
             return Cleaned(None, why)
