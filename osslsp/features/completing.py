@@ -7,7 +7,9 @@ import asyncio
 from lsprotocol import types
 
 from osslsp.assistant import AssistantError, Superseded
+from osslsp.documents import position_at
 from osslsp.languages import language_for
+from osslsp.prompts.postprocess import replaced_length
 from osslsp.server import OsslspServer
 
 
@@ -38,3 +40,12 @@ async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> s
     ls.log(f"completion {completion.timings}", types.MessageType.Log)
     return completion.text
 
+
+def replaced_range(ls: OsslspServer, uri: str, position: types.Position, text: str) -> types.Range:
+    """Where a suggestion goes: at the cursor, and over the brackets and quotes the editor closed
+    after it when the suggestion writes them itself (`{` + `}")` completed as `total}")`), so that
+    accepting it never doubles them."""
+    _, document, offset, _ = ls.document_at(uri, position)
+    replaced = replaced_length(text, document[offset:].partition("\n")[0])
+    line, character = position_at(document, offset + replaced, ls.position_encoding)
+    return types.Range(start=position, end=types.Position(line=line, character=character))
