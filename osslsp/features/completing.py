@@ -6,7 +6,7 @@ import asyncio
 
 from lsprotocol import types
 
-from osslsp.assistant import AssistantError, Superseded
+from osslsp.assistant import AssistantError, Superseded, display_path, log_withheld
 from osslsp.documents import position_at
 from osslsp.languages import language_for
 from osslsp.prompts.postprocess import replaced_length
@@ -26,8 +26,14 @@ async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> s
     if settings.debounce_ms:
         # Typing on sends newer requests for the document: only the newest outlives the pause.
         ticket = ls.completion_tickets[uri] = ls.completion_tickets.get(uri, 0) + 1
-        await asyncio.sleep(settings.debounce_ms / 1000)
+        where = display_path(path, ls.assistant.root)
+        try:
+            await asyncio.sleep(settings.debounce_ms / 1000)
+        except asyncio.CancelledError:
+            log_withheld(where, text[:offset], "cancelled by the editor before the typing paused")
+            raise
         if ls.completion_tickets[uri] != ticket:
+            log_withheld(where, text[:offset], "superseded by a newer request before the typing paused")
             return None
     assistant = ls.assistant
     try:
