@@ -106,6 +106,11 @@ def test_a_line_unfinished_before_the_answer_does_not_count_against_it():
     assert cleaned_text(" > 0", cursor) == " > 0"
 
 
+def test_a_one_line_answer_may_open_a_block_whose_closer_is_below():
+    cursor = Cursor("a.js", "javascript", "function f(x) {\n  if (x.len", "\n    return 1;\n  }\n}\n")
+    assert cleaned_text(") {", cursor) == ") {"
+
+
 def test_brackets_in_strings_do_not_count():
     assert brackets_balanced('print("(")')
     assert not brackets_balanced("f(a, [b)")

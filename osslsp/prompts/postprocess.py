@@ -212,15 +212,17 @@ class Cleaned:
 
 
 def _syntax_cut(lines: list[str], cursor: Cursor, replaced: int) -> tuple[str, str]:
-    """The longest run of whole lines (from the first) that leaves the document parsing no worse and
-    its own brackets balanced; empty with the reason when none does."""
+    """The longest run of whole lines (from the first) that leaves the document parsing no worse and,
+    for a multi-line answer, its own brackets balanced; empty with the reason when none does.
+    A one-line answer may leave a bracket open: `) {` or `function f() {` opens a block whose
+    closer is already in the lines below, and the error count judges it."""
     suffix = cursor.suffix[replaced:]
     known = bool(cursor.language) and language_named(cursor.language) is not None
     before = syntax_error_count(cursor.prefix + cursor.suffix, cursor.language) if known else 0
     why = "its brackets do not balance"
     for count in range(len(lines), 0, -1):
         text = "\n".join(lines[:count])
-        if not text.strip() or not brackets_balanced(text):
+        if not text.strip() or (len(lines) > 1 and not brackets_balanced(text)):
             continue
         if not known:
             return text, ""
