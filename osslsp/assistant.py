@@ -82,6 +82,13 @@ def display_path(path: Path, root: Path | None) -> str:
     return path.name
 
 
+def log_withheld(where: str, before_cursor: str, why: str) -> None:
+    """One info line for the log: which completion showed nothing (`where` is the file as
+    `display_path` names it), and why."""
+    line, column = before_cursor.count("\n") + 1, len(before_cursor) - before_cursor.rfind("\n")
+    log.info("completion withheld at %s:%d:%d: %s", where, line, column, why)
+
+
 class Assistant:
     """Completions and chat-style generations for one workspace and one model."""
 
@@ -343,12 +350,6 @@ class Assistant:
         code_up_to_cursor = prompt.prefill.partition("\n")[2]
         return heal(prompt.ids, code_up_to_cursor, vocabulary)
 
-    @staticmethod
-    def _withheld(cursor: Cursor, why: str) -> None:
-        """One info line for the log: which completion showed nothing, and why."""
-        line = cursor.prefix.count("\n") + 1
-        log.info("completion withheld at %s:%d:%d: %s", cursor.path, line, len(cursor.line_prefix) + 1, why)
-
     async def complete(self, cursor: Cursor, key: str | None = None) -> Completion:
         """Generate and clean one completion; cancelling the awaiting task stops the model."""
         await self.wait_ready()
@@ -378,8 +379,8 @@ class Assistant:
                 first_token = first_token or time.perf_counter()
                 raw += delta
         except (Superseded, asyncio.CancelledError) as stopped:
-            self._withheld(cursor, "superseded by a newer request" if isinstance(stopped, Superseded)
-                           else "cancelled by the editor")
+            log_withheld(cursor.path, cursor.prefix, "superseded by a newer request"
+                         if isinstance(stopped, Superseded) else "cancelled by the editor")
             raise
         raw = strip_removed(raw, removed)
         finished = time.perf_counter()
@@ -387,7 +388,7 @@ class Assistant:
                                                               complete=ended.finish_reason != "length",
                                                               check_syntax=not self.meaningless))
         if cleaned.text is None:
-            self._withheld(cursor, cleaned.why)
+            log_withheld(cursor.path, cursor.prefix, cleaned.why)
         completion = Completion(
             text=cleaned.text,
             prompt=prompt,

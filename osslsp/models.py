@@ -26,7 +26,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from osslsp.paths import bundled_data, cache_dir
+from osslsp.paths import RANDOM_WEIGHTS_MARKER, bundled_data, cache_dir
 
 AUTO = "auto"
 GPT_OSS_20B = "openai/gpt-oss-20b"
@@ -65,7 +65,11 @@ class ModelSource:
 
 def tiny_dir() -> Path:
     """Where the tiny model lives; the version suffix changes when its recipe changes."""
-    return cache_dir() / "models" / "tiny-gpt-oss-v1"
+    return cache_dir() / "models" / "tiny-gpt-oss-v2"
+
+
+def _checkpoint(spec: str, folder: Path) -> ModelSource:
+    return ModelSource(spec, "checkpoint", folder, folder, meaningless=(folder / RANDOM_WEIGHTS_MARKER).exists())
 
 
 def random_mxfp4_dir(config_dir: Path) -> Path:
@@ -207,13 +211,13 @@ def resolve_model(spec: str) -> ModelSource:
     local = Path(spec).expanduser()
     if is_path_spec(spec):
         if (local / "config.json").exists():
-            return ModelSource(spec, "checkpoint", local, local)
+            return _checkpoint(spec, local)
         raise ModelNotFound(spec, [str(local.resolve())],
                             "give a checkpoint folder (it holds config.json); " + PATH_RULE.format(spec="model"))
     looked_in = [f"Hugging Face cache {hub_cache_dir()} (offline)"]
     snapshot = _from_hub_cache(spec)
     if snapshot is not None and (snapshot / "config.json").exists():
-        return ModelSource(spec, "checkpoint", snapshot, snapshot)
+        return _checkpoint(spec, snapshot)
     raise ModelNotFound(
         spec, looked_in,
         "put the checkpoint in the Hugging Face cache (HF_HUB_CACHE; on a machine with network: "

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import platformdirs
 
+# A file in a checkpoint folder that says its weights are random (the tiny model writes it), so
+# that the folder named by its path is known as meaningless too, as `tiny` is.
+RANDOM_WEIGHTS_MARKER = "osslsp-random-weights"
+
 
 def cache_dir() -> Path:
     """The cache root: $OSSLSP_CACHE_DIR, else the platform's user cache directory."""

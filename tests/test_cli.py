@@ -37,6 +37,16 @@ def test_complete_json_reports_timings(tiny_dir, workspace):
     assert answer["meaningless"] is True and answer["prompt_tokens"] > 0 and answer["ttft_ms"] > 0
 
 
+def test_the_tiny_model_named_by_its_folder_is_meaningless_and_a_real_checkpoint_is_not(tiny_dir, tmp_path):
+    from osslsp.models import resolve_model
+
+    assert resolve_model(str(tiny_dir)).meaningless
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text((tiny_dir / "config.json").read_text())
+    assert not resolve_model(str(checkpoint)).meaningless
+
+
 def test_a_missing_model_says_where_it_looked_and_how_to_fix_it(workspace):
     missing = workspace / "no-such-checkpoint"
     result = osslsp("complete", "calc.py:8:12", "--model", str(missing), cwd=workspace)

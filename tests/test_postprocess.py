@@ -79,7 +79,8 @@ def test_an_answer_the_token_limit_cut_loses_its_unfinished_line():
     raw = "items, key=len)\n    total = sum(items)\n    retu"
     cursor = Cursor("a.py", "python", "def f(items):\n    ", "\n")
     assert cleaned_text("return sorted(items)\n    total = len(ite", cursor, complete=False) == "return sorted(items)"
-    assert cleaned_text("return sum(items) + ite", cursor, complete=False) == "return sum(items) +"
+    # Without its last word, `return sum(items) +` would break the file: withheld, not shown.
+    assert "syntax errors" in clean_completion("return sum(items) + ite", cursor, "", complete=False).why
     assert cleaned_text("return sorted(items, key=le", cursor, complete=False) == "return sorted"
     assert clean_completion("return", cursor, "", complete=False).why == \
         "the token limit cut the answer's only line mid-word"
@@ -90,6 +91,24 @@ def test_a_block_that_would_break_the_file_is_withheld_with_the_reason():
     cursor = Cursor("a.py", "python", "def f(x):\n    if x:", "\n")
     broken = clean_completion("\n        y = x +* 2\n        return y", cursor, "")
     assert broken.text is None and "syntax errors" in broken.why
+
+
+def test_a_one_line_answer_is_held_to_the_syntax_check_unless_the_model_is_meaningless():
+    cursor = Cursor("a.py", "python", "def pairs(iterable):\n    for ", "\n        yield 1\n")
+    broken = clean_completion("0, _ in enumerate(iterable):", cursor, "")
+    assert broken.text is None and "syntax errors" in broken.why
+    assert cleaned_text("i, _ in enumerate(iterable):", cursor) == "i, _ in enumerate(iterable):"
+    assert clean_completion("0, _ in enumerate(iterable):", cursor, "", check_syntax=False).text is not None
+
+
+def test_a_line_unfinished_before_the_answer_does_not_count_against_it():
+    cursor = Cursor("a.py", "python", "def f(x):\n    if x", "\n        return 1\n")
+    assert cleaned_text(" > 0", cursor) == " > 0"
+
+
+def test_a_one_line_answer_may_open_a_block_whose_closer_is_below():
+    cursor = Cursor("a.js", "javascript", "function f(x) {\n  if (x.len", "\n    return 1;\n  }\n}\n")
+    assert cleaned_text(") {", cursor) == ") {"
 
 
 def test_brackets_in_strings_do_not_count():

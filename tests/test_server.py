@@ -182,6 +182,25 @@ async def test_with_a_debounce_only_the_newest_request_of_a_burst_generates(clie
         settings={"osslsp": {"debounceMs": 0}}))
 
 
+async def test_a_request_dropped_by_the_debounce_logs_why(tiny_dir, tmp_path):
+    log_file = tmp_path / "osslsp.log"
+    client = await ClientServerConfig(server_command=[*SERVE_TINY, "--log-file", str(log_file)]).start()
+    try:
+        await client.initialize_session(types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"), root_uri=REPO.as_uri(),
+            initialization_options={"maxNewTokens": 4, "debounceMs": 300, "indexEnabled": False}))
+        await wait_until_ready(client)
+        uri = open_document(client, "dropped.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
+        older = asyncio.create_task(client.text_document_inline_completion_async(inline_params(uri, 2, 11)))
+        await asyncio.sleep(0.05)
+        await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+        assert not (await older).items
+    finally:
+        await client.shutdown_session()
+    assert ("completion withheld at tests/scratch/dropped.py:3:12: superseded by a newer request before the "
+            "typing paused") in log_file.read_text()
+
+
 async def test_a_new_dtype_reloads_the_model_and_completions_go_on(client: LanguageClient):
     # Last in this module: the server runs in bfloat16 from here on.
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(

@@ -71,7 +71,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                           "range": {"start": {"line": start[0], "character": start[1]},
                                     "end": {"line": end[0], "character": end[1]}},
                           "message": generated.message, "attempts": generated.attempts,
-                          "problems": generated.problems, "meaningless": meaningless}))
+                          "problems": generated.problems, "meaningless": meaningless,
+                          # The model's own text for each answer that failed the checks, in order.
+                          "rejected": generated.answers[:-1] if generated.new_text is not None
+                          else generated.answers}))
     elif generated.new_text is not None:
         print(generated.new_text.strip("\n").rstrip())
     if meaningless and not args.json:

@@ -15,7 +15,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, GptOssConfig, GptOssForCausalLM, PreTrainedTokenizerFast
 
-from osslsp.paths import build_once, bundled_data
+from osslsp.paths import RANDOM_WEIGHTS_MARKER, build_once, bundled_data
 
 VOCAB_SIZE = 768
 # A fixed corpus, so the same tokenizer comes out everywhere.
@@ -101,5 +101,6 @@ def ensure_tiny(directory: Path) -> Path:
         tokenizer.save_pretrained(staging)
         build_model(tokenizer).save_pretrained(staging)
         (staging / "README.txt").write_text("osslsp's tiny test model: random weights, meaningless text.\n")
+        (staging / RANDOM_WEIGHTS_MARKER).write_text("random weights: this model's text is meaningless\n")
 
     return build_once(directory, "model.safetensors", build)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from osslsp.features.completing import complete_at
+from osslsp.features.completing import complete_at, replaced_range
 from osslsp.server import OsslspServer
 
 
@@ -20,7 +20,8 @@ def _has_inline_completion(ls: OsslspServer) -> bool:
 def register(server: OsslspServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def completion(ls: OsslspServer, params: types.CompletionParams) -> types.CompletionList:
-        """The suggestion as one completion item whose label is its first line.
+        """The suggestion as one completion item whose label is its first line; its edit replaces
+        what the inline item's range covers.
 
         The list is marked incomplete so that the client asks again as the user types on.
         """
@@ -29,7 +30,7 @@ def register(server: OsslspServer) -> None:
         text = await complete_at(ls, params.text_document.uri, params.position)
         if text is None:
             return types.CompletionList(is_incomplete=True, items=[])
-        here = types.Range(start=params.position, end=params.position)
+        here = replaced_range(ls, params.text_document.uri, params.position, text)
         label = text.strip().splitlines()[0][:80]
         item = types.CompletionItem(
             label=label,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from osslsp.documents import position_at
-from osslsp.features.completing import complete_at
-from osslsp.prompts.postprocess import replaced_length
+from osslsp.features.completing import complete_at, replaced_range
 from osslsp.server import OsslspServer
 
 
@@ -22,8 +20,5 @@ def register(server: OsslspServer) -> None:
         text = await complete_at(ls, params.text_document.uri, params.position)
         if text is None:
             return types.InlineCompletionList(items=[])
-        _, document, offset, _ = ls.document_at(params.text_document.uri, params.position)
-        replaced = replaced_length(text, document[offset:].partition("\n")[0])
-        line, character = position_at(document, offset + replaced, ls.position_encoding)
-        here = types.Range(start=params.position, end=types.Position(line=line, character=character))
+        here = replaced_range(ls, params.text_document.uri, params.position, text)
         return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)])

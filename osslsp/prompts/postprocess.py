@@ -212,15 +212,17 @@ class Cleaned:
 
 
 def _syntax_cut(lines: list[str], cursor: Cursor, replaced: int) -> tuple[str, str]:
-    """The longest run of whole lines (from the first) that leaves the document parsing no worse and
-    its own brackets balanced; empty with the reason when none does."""
+    """The longest run of whole lines (from the first) that leaves the document parsing no worse and,
+    for a multi-line answer, its own brackets balanced; empty with the reason when none does.
+    A one-line answer may leave a bracket open: `) {` or `function f() {` opens a block whose
+    closer is already in the lines below, and the error count judges it."""
     suffix = cursor.suffix[replaced:]
     known = bool(cursor.language) and language_named(cursor.language) is not None
     before = syntax_error_count(cursor.prefix + cursor.suffix, cursor.language) if known else 0
     why = "its brackets do not balance"
     for count in range(len(lines), 0, -1):
         text = "\n".join(lines[:count])
-        if not text.strip() or not brackets_balanced(text):
+        if not text.strip() or (len(lines) > 1 and not brackets_balanced(text)):
             continue
         if not known:
             return text, ""
@@ -254,10 +256,10 @@ def clean_completion(raw: str, cursor: Cursor, prefill: str, complete: bool = Tr
     """The text to insert at the cursor, or None and the reason when nothing useful is left.
 
     `complete`: the model ended its answer itself; False when the token budget cut it.
-    `check_syntax`: cut a multi-line answer to the whole lines after which the file parses no worse
-    (off for a model with random weights, whose text is never code: the set-up check it serves
-    would show nothing). A one-line answer is not cut: mid-line, the line is often unfinished
-    before the answer too, and the rest of it is the user's to type.
+    `check_syntax`: cut the answer to the whole lines after which the file parses no worse than
+    with the hole (error counts, so a line left unfinished before the answer does not count against
+    it), or withhold it when no line does (off for a model with random weights, whose text is never
+    code: the set-up check it serves would show nothing).
     """
     if not final_channel(raw).strip():
         return Cleaned(None, "the model's answer was empty")
@@ -273,7 +275,7 @@ def clean_completion(raw: str, cursor: Cursor, prefill: str, complete: bool = Tr
         return Cleaned(None, "the answer only repeats the rest of the line")
     if cursor.suffix.startswith(text):
         return Cleaned(None, "the answer only repeats the code after the cursor")
-    if check_syntax and "\n" in text:
+    if check_syntax:
         text, why = _syntax_cut(text.split("\n"), cursor, replaced_length(text, cursor.line_suffix))
         if not text:
             return Cleaned(None, why)

@@ -29,6 +29,7 @@ def test_generate_json_names_the_body_range_and_the_outcome(tmp_path, tiny_dir, 
                                "end": {"line": 2, "character": len("    pass")}}
     # The tiny model writes random text: no body passes, after both attempts, and the exit code says so.
     assert (code, result["newText"], result["attempts"]) == (1, None, 2) and result["problems"]
+    assert len(result["rejected"]) == 2 and all(isinstance(answer, str) for answer in result["rejected"])
 
 
 def test_explain_streams_to_stdout(tmp_path, tiny_dir, capsys):

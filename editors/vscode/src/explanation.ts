@@ -59,6 +59,44 @@ export function explanationKey(uri: string, range: Range): string {
   return `${uri}#${range.start.line}:${range.start.character}-${range.end.line}:${range.end.character}`;
 }
 
+/**
+ * The explanation requests the panel was opened for. Closing the panel cancels those still
+ * running, so that the server stops the model at its next step instead of writing on for nobody,
+ * and drops their late notifications, which would open the panel again.
+ */
+export class ExplanationRequests {
+  private readonly running = new Map<number, { key: string; cancel: () => void }>();
+  private readonly dropped = new Set<string>();
+  private next = 0;
+
+  /** A request for the explanation `key` starts; `cancel` cancels it. Call what it returns when
+   * the request ends. */
+  begin(key: string, cancel: () => void): () => void {
+    const id = this.next++;
+    this.dropped.delete(key);
+    this.running.set(id, { key, cancel });
+    return () => {
+      this.running.delete(id);
+    };
+  }
+
+  /** Whether a notification for the explanation `key` belongs in the panel. */
+  shows(key: string): boolean {
+    return !this.dropped.has(key);
+  }
+
+  /** The panel was closed: cancel the requests still running; returns how many there were. */
+  panelClosed(): number {
+    const cancelled = [...this.running.values()];
+    this.running.clear();
+    for (const { key, cancel } of cancelled) {
+      this.dropped.add(key);
+      cancel();
+    }
+    return cancelled.length;
+  }
+}
+
 /** `main.py:3-7` (1-based lines) for the panel's title. */
 export function explanationTitle(uri: string, range: Range): string {
   const name = path.posix.basename(decodeURIComponent(uri.replace(/[?#].*$/, ""))) || uri;

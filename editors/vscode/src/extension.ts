@@ -21,6 +21,7 @@ import {
   explanationContent,
   explanationKey,
   explanationPage,
+  ExplanationRequests,
   explanationTitle,
   makeNonce,
   parseExplanation,
@@ -82,10 +83,14 @@ class StatusBar implements vscode.Disposable {
 class ExplanationPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private shownKey: string | undefined;
+  readonly requests = new ExplanationRequests();
 
   /** Show `markdown` for the explanation of `range` in `uri`: a new page, or an update. */
   show(uri: string, range: Range, markdown: string, done: boolean): void {
     const key = explanationKey(uri, range);
+    if (!this.requests.shows(key)) {
+      return;
+    }
     const title = explanationTitle(uri, range);
     const content = explanationContent(markdown, done);
     if (this.panel === undefined) {
@@ -98,6 +103,7 @@ class ExplanationPanel implements vscode.Disposable {
       this.panel.onDidDispose(() => {
         this.panel = undefined;
         this.shownKey = undefined;
+        this.requests.panelClosed();
       });
     }
     if (key !== this.shownKey) {
@@ -330,8 +336,13 @@ function registerCommands(
     return { editor, client };
   }
 
-  function executeOnServer(client: LanguageClient, command: string, args: unknown[]): Promise<unknown> {
-    return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+  function executeOnServer(
+    client: LanguageClient,
+    command: string,
+    args: unknown[],
+    token?: vscode.CancellationToken,
+  ): Promise<unknown> {
+    return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token);
   }
 
   function register(id: string, what: string, handler: () => Promise<unknown>): void {
@@ -359,12 +370,20 @@ function registerCommands(
     }
     const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
     const range = client.code2ProtocolConverter.asRange(editor.selection);
+    const cancel = new vscode.CancellationTokenSource();
+    const finished = explanations.requests.begin(explanationKey(uri, range), () => cancel.cancel());
     explanations.show(uri, range, "", false);
     try {
-      await executeOnServer(client, "osslsp.explain", [uri, range]);
+      await executeOnServer(client, "osslsp.explain", [uri, range], cancel.token);
     } catch (error) {
+      if (cancel.token.isCancellationRequested) {
+        return; // the user closed the panel
+      }
       explanations.show(uri, range, `The explanation failed: ${errorText(error)}`, true);
       throw error;
+    } finally {
+      finished();
+      cancel.dispose();
     }
   });
 

@@ -6,6 +6,7 @@ import {
   explanationContent,
   explanationKey,
   explanationPage,
+  ExplanationRequests,
   explanationTitle,
   makeNonce,
   parseExplanation,
@@ -119,5 +120,28 @@ describe("explanationPage", () => {
 
   it("uses a fresh nonce each time", () => {
     assert.notEqual(makeNonce(), makeNonce());
+  });
+});
+
+describe("ExplanationRequests", () => {
+  it("closing the panel cancels the running requests and drops their late notifications", () => {
+    const requests = new ExplanationRequests();
+    const cancelled: string[] = [];
+    requests.begin("a", () => cancelled.push("a"));
+    const finishedB = requests.begin("b", () => cancelled.push("b"));
+    finishedB();
+    assert.equal(requests.panelClosed(), 1);
+    assert.deepEqual(cancelled, ["a"]);
+    assert.equal(requests.shows("a"), false);
+    assert.equal(requests.shows("b"), true);
+    assert.equal(requests.panelClosed(), 0, "a request is cancelled once");
+  });
+
+  it("shows an explanation asked for again after its panel was closed", () => {
+    const requests = new ExplanationRequests();
+    requests.begin("a", () => undefined);
+    requests.panelClosed();
+    requests.begin("a", () => undefined);
+    assert.equal(requests.shows("a"), true);
   });
 });

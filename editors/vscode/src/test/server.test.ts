@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import * as cp from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import {
+  CancellationTokenSource,
   createProtocolConnection,
   DidChangeConfigurationNotification,
   DidOpenTextDocumentNotification,
@@ -18,6 +19,7 @@ import {
   InitializeResult,
   LogMessageNotification,
   ProtocolConnection,
+  ResponseError,
   ShowMessageNotification,
   ShutdownRequest,
   StreamMessageReader,
@@ -26,7 +28,7 @@ import {
   WorkDoneProgressCreateRequest,
   ConfigurationRequest,
 } from "vscode-languageserver-protocol/node";
-import { explanationContent, parseExplanation, Explanation } from "../explanation";
+import { explanationContent, explanationKey, ExplanationRequests, parseExplanation, Explanation } from "../explanation";
 import { findExecutable, serverLaunch } from "../launch";
 import { parseShowPromptResult, promptDocument } from "../prompt";
 import { configurationAnswer, initializationOptions, SECTION, serverSettings, SettingReader } from "../settings";
@@ -183,5 +185,32 @@ describe("the real osslsp server", { skip: serverMissing && "osslsp is not on PA
     assert.equal(last.uri, uri);
     assert.equal(typeof explanationContent(last.markdown, last.done).html, "string");
     assert.deepEqual(malformed, []);
+  });
+
+  it("stops an explanation when its panel is closed", async (t) => {
+    const commands = initializeResult.capabilities.executeCommandProvider?.commands ?? [];
+    if (!commands.includes("osslsp.explain")) {
+      t.skip("this server has no osslsp.explain yet");
+      return;
+    }
+    // A long budget, so that the explanation is still running when the panel closes (closed at
+    // once: how long the tiny model's random text runs is not to be relied on).
+    await connection.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { [SECTION]: serverSettings((key) => (key === "maxNewTokens" ? 1000 : reader(key))) },
+    });
+    const uri = "file:///tmp/osslsp-vscode-test/add.py";
+    const range = { start: { line: 0, character: 0 }, end: { line: 2, character: 10 } };
+    const requests = new ExplanationRequests();
+    const cancel = new CancellationTokenSource();
+    const finished = requests.begin(explanationKey(uri, range), () => cancel.cancel());
+    const pending = connection.sendRequest(
+      ExecuteCommandRequest.type,
+      { command: "osslsp.explain", arguments: [uri, range] },
+      cancel.token,
+    );
+    assert.equal(requests.panelClosed(), 1);
+    await assert.rejects(pending, (error: unknown) => error instanceof ResponseError && error.code === -32800);
+    finished();
+    assert.equal(requests.shows(explanationKey(uri, range)), false);
   });
 });
