@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -214,39 +214,51 @@ class WorkspaceIndex:
                 cancel: threading.Event | None = None) -> IndexStats:
         """Bring the index up to date with the workspace on disk: new, changed, gone files."""
         started = time.perf_counter()
-        with self._refresh_lock, self._store_open(), self.store.inline_checkpoints(), \
-                _collector_paused():
-            known = self.store.file_states()
-            current = [file for file in workspace_files(self.root) if file.path not in
-                       self._buffers]
-            present = {file.path for file in current} | self._buffers
-            gone = [path for path in known if path not in present]
-            touched = [file for file in current if file.path not in known or
-                       (known[file.path].size, known[file.path].mtime_ns) !=
-                       (file.size, file.mtime_ns)]
-            with self.store.body_merges_deferred(len(touched) > WRITE_FILES):
-                changed, cancelled, usable_at = self._extract_all(touched, known, progress,
-                                                                  cancel)
-            if gone:
-                with self.store.transaction() as db:
-                    for path in gone:
-                        IndexStore.delete_file(db, path)
-            if changed or gone:
-                self._paths_changed()
-                self.related_cache.clear()
-                if not cancelled:  # ranked while the bodies' index is merged
-                    self.store.set_ranks(self._pagerank())
-                self.store.names_changed()
-            self.store.merges_done()
-            self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
-            self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
-            stats = self._stats(changed, cancelled)  # before `close` may take the lock
+
+        def stopped() -> bool:
+            return self._closing.is_set() or (cancel is not None and cancel.is_set())
+
+        with self._refresh_lock, self._store_open(), self.store.writer_lock(stopped) as writer:
+            if not writer:  # stopped while another process refreshed this index
+                return self._stats(0, True)
+            with self.store.inline_checkpoints(), _collector_paused():
+                stats = self._refresh_held(started, progress, cancel)
+            changed = stats.changed
         if changed:
             # What this process holds now (the index's tables, the server's model) lives long:
             # frozen, it is no longer walked by the collector's full passes, which took 30-50 ms
             # and landed on whatever ran then, a keystroke's re-index or retrieval.
             gc.freeze()
         return stats
+
+    def _refresh_held(self, started: float, progress: Progress | None,
+                      cancel: threading.Event | None) -> IndexStats:
+        """`refresh` once this process holds the index's writer lock."""
+        known = self.store.file_states()
+        current = [file for file in workspace_files(self.root) if file.path not in
+                   self._buffers]
+        present = {file.path for file in current} | self._buffers
+        gone = [path for path in known if path not in present]
+        touched = [file for file in current if file.path not in known or
+                   (known[file.path].size, known[file.path].mtime_ns) !=
+                   (file.size, file.mtime_ns)]
+        with self.store.body_merges_deferred(len(touched) > WRITE_FILES):
+            changed, cancelled, usable_at = self._extract_all(touched, known, progress,
+                                                              cancel)
+        if gone:
+            with self.store.transaction() as db:
+                for path in gone:
+                    IndexStore.delete_file(db, path)
+        if changed or gone:
+            self._paths_changed()
+            self.related_cache.clear()
+            if not cancelled:  # ranked while the bodies' index is merged
+                self.store.set_ranks(self._pagerank())
+            self.store.names_changed()
+        self.store.merges_done()
+        self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
+        self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
+        return self._stats(changed, cancelled)  # before `close` may take the lock
 
     def _extract_all(self, touched: list[WorkspaceFile], known: dict[str, FileState],
                      progress: Progress | None,
@@ -276,25 +288,24 @@ class WorkspaceIndex:
                 threading.Thread(target=importlib.import_module, args=("numpy",),
                                  name="osslsp-index-import", daemon=True).start()
             if known:
-                cancelled = self._store_pass(first_results, known, counts, len(work),
+                cancelled = self._store_pass(first_results, counts, len(work),
                                              progress, cancel)
             else:  # lookup indexes built once after the first pass's rows
                 with self.store.bulk_load():
-                    cancelled = self._store_pass(first_results, known, counts, len(work),
+                    cancelled = self._store_pass(first_results, counts, len(work),
                                                  progress, cancel)
             usable_at = time.perf_counter()
             if deferred and not cancelled:
                 self._paths_changed()
                 self.store.names_changed()
-                cancelled = self._store_pass(deferred_results, known, counts, len(work),
+                cancelled = self._store_pass(deferred_results, counts, len(work),
                                              progress, cancel)
         finally:
             if executor is not None:
                 executor.shutdown(wait=not cancelled, cancel_futures=True)
         return counts[1], cancelled, usable_at
 
-    def _store_pass(self, results: Iterator[list[_Extracted]], known: dict[str, FileState],
-                    counts: list[int], total: int, progress: Progress | None,
+    def _store_pass(self, results: Iterator[list[_Extracted]], counts: list[int], total: int, progress: Progress | None,
                     cancel: threading.Event | None) -> bool:
         """Store one pass's extracted batches, counting into `counts`; True when cancelled."""
         pending: list[_Extracted] = []
@@ -308,25 +319,23 @@ class WorkspaceIndex:
             if cancelled:
                 break
             if len(pending) >= WRITE_FILES:
-                counts[1] += self._store_results(pending, known)
+                counts[1] += self._store_results(pending)
                 pending = []
-        counts[1] += self._store_results(pending, known)
+        counts[1] += self._store_results(pending)
         return cancelled
 
-    def _store_results(self, results: list[_Extracted], known: Container[str]) -> int:
+    def _store_results(self, results: list[_Extracted]) -> int:
         """Store extraction results in one transaction; how many changed the index."""
-        new: list[tuple[str, FileState, SummaryRows]] = []
-        changed: list[tuple[str, FileState, SummaryRows]] = []
+        stored: list[tuple[str, FileState, SummaryRows]] = []
         if results:
             with self.store.transaction() as db:
                 for path, state, rows, reason in results:
                     if rows is None and reason is None:  # same content
                         IndexStore.touch_file(db, path, state)
                     else:  # one not indexable is remembered without content, so not read again
-                        (changed if path in known else new).append((path, state, rows or SKIPPED))
-                IndexStore.put_files(db, new, known=False)
-                IndexStore.put_files(db, changed, known=True)
-        return len(new) + len(changed)
+                        stored.append((path, state, rows or SKIPPED))
+                IndexStore.put_files(db, stored)
+        return len(stored)
 
     def _results(self, executor: ProcessPoolExecutor | None,
                  batches: list[list[tuple[WorkspaceFile, str | None]]]
@@ -443,7 +452,7 @@ class WorkspaceIndex:
             with self.store.transaction() as db:
                 IndexStore.delete_file(db, relative)
         else:
-            self._store_results([_extract_file(str(self.root), file, None)], {relative})
+            self._store_results([_extract_file(str(self.root), file, None)])
         self.store.names_changed([relative])
         self._paths_changed()
 

@@ -1,0 +1,104 @@
+"""Hardening of the workspace index (issue 22): processes that share an index, die mid-index, or
+find the disk closed or full. Real processes, real signals, real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import osslsp
+from osslsp.index import WorkspaceIndex
+
+# Children import the osslsp under test, wherever this process imported it from.
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(osslsp.__file__).parents[1])}
+FILES = 400  # enough for worker processes (PARALLEL_MIN_FILES) and a refresh of a second or more
+# Run in a child process: index ROOT into CACHE once the parent writes a line to its stdin (so
+# that two children start together), then print the index's files and definitions.
+INDEXER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from osslsp.index import WorkspaceIndex
+
+    if __name__ == "__main__":
+        index = WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        stats = index.refresh()
+        print(stats.files, stats.definitions, flush=True)
+        index.close()
+""")
+
+
+def _workspace(root: Path) -> Path:
+    for number in range(FILES):
+        module = root / f"pkg{number % 7}" / f"module_{number}.py"
+        module.parent.mkdir(parents=True, exist_ok=True)
+        module.write_text("".join(
+            f"def function_{number}_{each}(value: int) -> int:\n"
+            f"    \"\"\"Step {each} of module {number}.\"\"\"\n"
+            f"    return module_{(number + 1) % FILES}.function_{number}_{each}(value) + {each}\n\n"
+            for each in range(30)) + f"class Model{number}:\n    size = {number}\n")
+    return root
+
+
+def _indexer(root: Path, cache: Path, script: Path) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, str(script), str(root), str(cache)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
+    assert child.stdout.readline() == "ready\n", child.stderr.read()
+    return child
+
+
+def _contents(root: Path, cache: Path) -> tuple[dict, list]:
+    """Files (path, size, hash) and definitions of an index on disk, read back in this process."""
+    index = WorkspaceIndex(root, cache_dir=cache)
+    try:
+        db = index.store.db
+        files = {path: (size, digest) for path, size, digest in
+                 db.execute("SELECT path, size, hash FROM files")}
+        definitions = sorted(db.execute(
+            "SELECT f.path, d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc "
+            "FROM defs d JOIN files f ON f.id = d.file_id"))
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return files, definitions
+    finally:
+        index.close()
+
+
+@pytest.fixture()
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "indexer.py"
+    path.write_text(INDEXER)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> tuple[Path, tuple[dict, list]]:
+    """A workspace and what one process alone indexes of it."""
+    base = tmp_path_factory.mktemp("clean")
+    root = _workspace(base / "ws")
+    index = WorkspaceIndex(root, cache_dir=base / "cache")
+    index.refresh()
+    index.close()
+    return root, _contents(root, base / "cache")
+
+
+def test_two_cold_indexes_of_one_workspace_both_finish(clean, script: Path, tmp_path: Path) -> None:
+    root, expected = clean
+    cache = tmp_path / "cache"
+    children = [_indexer(root, cache, script) for _ in range(2)]
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        out, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err
+        assert out.split() == [str(len(expected[0])), str(len(expected[1]))], err
+    assert _contents(root, cache) == expected
