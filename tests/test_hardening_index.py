@@ -34,6 +34,24 @@ INDEXER = textwrap.dedent("""
         print(stats.files, stats.definitions, flush=True)
         index.close()
 """)
+# Index ROOT into CACHE, telling the parent its pid when the first results come in (the workers
+# are at work then); killed by the parent meanwhile.
+KILLED_INDEXER = textwrap.dedent("""
+    import os
+    import sys
+    from pathlib import Path
+    from osslsp.index import WorkspaceIndex
+
+    def progress(done, total, path):
+        if not progress.told:
+            progress.told = True
+            print("indexing", flush=True)
+
+    progress.told = False
+    if __name__ == "__main__":
+        WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2])).refresh(progress)
+""")
+WORKERS_GONE_SECONDS = 5.0
 
 
 def _workspace(root: Path) -> Path:
@@ -102,3 +120,51 @@ def test_two_cold_indexes_of_one_workspace_both_finish(clean, script: Path, tmp_
         assert child.returncode == 0, err
         assert out.split() == [str(len(expected[0])), str(len(expected[1]))], err
     assert _contents(root, cache) == expected
+
+
+def _children(parent: int) -> list[int]:
+    """Processes whose parent is `parent` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped by init, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _start_killed_indexer(root: Path, cache: Path, script: Path) -> subprocess.Popen:
+    script.write_text(KILLED_INDEXER)
+    child = subprocess.Popen([sys.executable, str(script), str(root), str(cache)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=CHILD_ENV)
+    assert child.stdout.readline() == "indexing\n", child.stderr.read()
+    return child
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_index_workers_die_with_a_killed_parent(clean, script: Path, tmp_path: Path) -> None:
+    root, _ = clean
+    child = _start_killed_indexer(root, tmp_path / "cache", script)
+    workers = _children(child.pid)
+    assert workers, "the index ran without worker processes"
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + WORKERS_GONE_SECONDS
+    while (alive := [pid for pid in workers if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in alive:  # left behind by a failure: not left running
+        os.kill(pid, 9)
+    assert not alive, f"index workers {alive} outlived their killed parent"

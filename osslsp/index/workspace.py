@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import importlib
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -40,6 +42,7 @@ WRITE_FILES = 128
 WORKER_NICENESS = 2  # added to the workers' nice value (each gets 0.64 of this process's CPU share)
 PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
 WORKERS = max(1, min(2, os.cpu_count() or 1))
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PAGERANK_ITERATIONS = 20  # at most
 PAGERANK_TOLERANCE = 1e-4  # total change of the ranks (which sum to 1) small enough to stop at
 PAGERANK_DAMPING = 0.85
@@ -106,9 +109,20 @@ def _worker_start() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _lower_priority() -> None:
-    """Workers yield the CPU to this process: the server answers the editor while they work, and
-    the writer keeps up with them instead of storing a backlog after they finish."""
+def _start_worker(parent: int) -> None:
+    """A worker's start: it dies with the process that started it, and yields the CPU to it.
+
+    A worker of a killed index lived on, blocked reading the task queue whose writing end its
+    siblings hold open. On Linux the kernel kills it when its parent dies (PR_SET_PDEATHSIG);
+    a parent already gone before that took effect is seen by the parent pid having changed.
+    Yielding the CPU: the server answers the editor while workers extract, and the writer keeps
+    up with them instead of storing a backlog after they finish.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(0)
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
 
@@ -276,7 +290,7 @@ class WorkspaceIndex:
         executor = None
         if len(work) >= PARALLEL_MIN_FILES and WORKERS > 1:
             executor = ProcessPoolExecutor(WORKERS, mp_context=_worker_start(),
-                                           initializer=_lower_priority)
+                                           initializer=_start_worker, initargs=(os.getpid(),))
         counts = [0, 0]  # files done, files changed
         cancelled = False
         try:
