@@ -4,6 +4,7 @@ find the disk closed or full. Real processes, real signals, real SQLite files.""
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -52,6 +53,28 @@ KILLED_INDEXER = textwrap.dedent("""
         WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2])).refresh(progress)
 """)
 WORKERS_GONE_SECONDS = 5.0
+# Index ROOT into CACHE and kill itself (-9) at a chosen point: "half" (half the files stored, in
+# the middle of a cold index's bulk load) or "ranking" (every file stored, none ranked).
+SELF_KILLED_INDEXER = textwrap.dedent("""
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+    from osslsp.index import WorkspaceIndex
+    from osslsp.index.store import IndexStore
+
+    def die(*_):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def progress(done, total, path):
+        if sys.argv[3] == "half" and done >= total // 2:
+            die()
+
+    if __name__ == "__main__":
+        if sys.argv[3] == "ranking":
+            IndexStore.set_ranks = die
+        WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2])).refresh(progress)
+""")
 
 
 def _workspace(root: Path) -> Path:
@@ -74,18 +97,20 @@ def _indexer(root: Path, cache: Path, script: Path) -> subprocess.Popen:
     return child
 
 
-def _contents(root: Path, cache: Path) -> tuple[dict, list]:
-    """Files (path, size, hash) and definitions of an index on disk, read back in this process."""
+def _contents(root: Path, cache: Path) -> tuple[dict, list, list]:
+    """Files (path, size, hash, rank), definitions and lookup indexes of an index on disk, read
+    back in this process."""
     index = WorkspaceIndex(root, cache_dir=cache)
     try:
         db = index.store.db
-        files = {path: (size, digest) for path, size, digest in
-                 db.execute("SELECT path, size, hash FROM files")}
+        files = {path: (size, digest, round(rank, 9)) for path, size, digest, rank in
+                 db.execute("SELECT path, size, hash, rank FROM files")}
         definitions = sorted(db.execute(
             "SELECT f.path, d.name, d.kind, d.scope, d.line, d.end_line, d.signature, d.doc "
             "FROM defs d JOIN files f ON f.id = d.file_id"))
+        indexes = sorted(db.execute("SELECT name FROM sqlite_master WHERE type = 'index'"))
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return files, definitions
+        return files, definitions, indexes
     finally:
         index.close()
 
@@ -168,3 +193,44 @@ def test_index_workers_die_with_a_killed_parent(clean, script: Path, tmp_path: P
     for pid in alive:  # left behind by a failure: not left running
         os.kill(pid, 9)
     assert not alive, f"index workers {alive} outlived their killed parent"
+
+
+def test_an_index_killed_at_random_points_then_run_again_equals_a_clean_run(
+        clean, script: Path, tmp_path: Path) -> None:
+    root, expected = clean
+    script.write_text(KILLED_INDEXER)
+    kill_points = random.Random(22)
+    for run in range(5):
+        cache = tmp_path / f"cache{run}"
+        # Two kills, the second landing on what the first left, each at a random moment of a
+        # cold index (about a second: starting, creating the database, walking, extracting,
+        # storing, ranking, merging); one that finished first is a clean run.
+        for _ in range(2):
+            child = subprocess.Popen([sys.executable, str(script), str(root), str(cache)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=CHILD_ENV)
+            try:
+                child.wait(timeout=kill_points.uniform(0.2, 1.5))  # the kill point
+            except subprocess.TimeoutExpired:
+                child.kill()
+            _, err = child.communicate()
+            assert child.returncode in (0, -9), err
+        index = WorkspaceIndex(root, cache_dir=cache)
+        index.refresh()
+        index.close()
+        assert _contents(root, cache) == expected, f"run {run}"
+
+
+@pytest.mark.parametrize("point", ["half", "ranking"])
+def test_an_index_killed_at_a_chosen_point_then_run_again_equals_a_clean_run(
+        clean, script: Path, tmp_path: Path, point: str) -> None:
+    root, expected = clean
+    script.write_text(SELF_KILLED_INDEXER)
+    cache = tmp_path / "cache"
+    child = subprocess.run([sys.executable, str(script), str(root), str(cache), point],
+                           capture_output=True, text=True, env=CHILD_ENV, timeout=240)
+    assert child.returncode == -9, child.stderr
+    index = WorkspaceIndex(root, cache_dir=cache)
+    index.refresh()
+    index.close()
+    assert _contents(root, cache) == expected

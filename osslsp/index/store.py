@@ -64,6 +64,9 @@ CREATE INDEX IF NOT EXISTS defs_by_name ON defs(name);
 CREATE INDEX IF NOT EXISTS defs_by_file ON defs(file_id);
 CREATE INDEX IF NOT EXISTS imports_by_file ON imports(file_id);
 """
+_LOOKUP_INDEXES = ("defs_by_name", "defs_by_file", "imports_by_file")
+# A meta key present from a refresh's first write of files until their ranks are stored.
+RANKS_STALE = "ranks_stale"
 _DEF_COLUMNS = "d.name, d.kind, d.scope, d.signature, d.doc, d.line, d.end_line, f.path"
 
 
@@ -322,6 +325,11 @@ class IndexStore:
         db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", import_rows)
 
     @staticmethod
+    def ranks_stale(db: sqlite3.Connection) -> None:
+        """Files are being written whose ranks `set_ranks` must compute again."""
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (RANKS_STALE,))
+
+    @staticmethod
     def touch_file(db: sqlite3.Connection, path: str, state: FileState) -> None:
         """Record a new size and mtime for a file whose content did not change."""
         db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
@@ -344,7 +352,7 @@ class IndexStore:
         """Fill an empty index faster: lookup indexes are built once, after the rows, and commits
         do not wait for the disk (the index is a cache: a crash meanwhile costs a rebuild)."""
         with self.transaction() as db:
-            for name in ("defs_by_name", "defs_by_file", "imports_by_file"):
+            for name in _LOOKUP_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
@@ -355,6 +363,13 @@ class IndexStore:
                 _run_script(db, _INDEXES)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
+
+    def lookup_indexes_missing(self) -> bool:
+        """Whether the lookup indexes are gone: a `bulk_load` did not finish (killed)."""
+        marks = ",".join("?" * len(_LOOKUP_INDEXES))
+        return self.db.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                               f"name IN ({marks})", _LOOKUP_INDEXES
+                               ).fetchone()[0] < len(_LOOKUP_INDEXES)
 
     @contextmanager
     def body_merges_deferred(self, defer: bool) -> Iterator[None]:
@@ -411,6 +426,7 @@ class IndexStore:
         with self.transaction() as db:
             db.executemany("UPDATE files SET rank = ? WHERE id = ?",
                            [(rank, file_id) for file_id, rank in ranks.items()])
+            db.execute("DELETE FROM meta WHERE key = ?", (RANKS_STALE,))
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:

@@ -25,8 +25,8 @@ from osslsp.index.files import MAX_FILE_BYTES, IgnoreRules, WorkspaceFile, index
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.retrieval import Retriever, Snippet
 from osslsp.index.secrets import is_secret_path, redact_summary
-from osslsp.index.store import FileState, IndexStore, SummaryRows, default_db_path, \
-    summary_rows
+from osslsp.index.store import RANKS_STALE, FileState, IndexStore, SummaryRows, \
+    default_db_path, summary_rows
 from osslsp.languages import language_for_path
 
 Progress = Callable[[int, int, str], None]
@@ -261,9 +261,12 @@ class WorkspaceIndex:
                                                               cancel)
         if gone:
             with self.store.transaction() as db:
+                IndexStore.ranks_stale(db)
                 for path in gone:
                     IndexStore.delete_file(db, path)
-        if changed or gone:
+        # Ranks stale without changes: an earlier refresh stored files but was killed (or
+        # cancelled) before ranking them.
+        if changed or gone or self.store.meta(RANKS_STALE):
             self._paths_changed()
             self.related_cache.clear()
             if not cancelled:  # ranked while the bodies' index is merged
@@ -301,10 +304,11 @@ class WorkspaceIndex:
             if executor is not None:  # the workers have started: they do not inherit the thread
                 threading.Thread(target=importlib.import_module, args=("numpy",),
                                  name="osslsp-index-import", daemon=True).start()
-            if known:
+            if known and not self.store.lookup_indexes_missing():
                 cancelled = self._store_pass(first_results, counts, len(work),
                                              progress, cancel)
-            else:  # lookup indexes built once after the first pass's rows
+            else:  # lookup indexes built once after the first pass's rows (again, when a
+                # process filling the index this way was killed)
                 with self.store.bulk_load():
                     cancelled = self._store_pass(first_results, counts, len(work),
                                                  progress, cancel)
@@ -348,6 +352,8 @@ class WorkspaceIndex:
                         IndexStore.touch_file(db, path, state)
                     else:  # one not indexable is remembered without content, so not read again
                         stored.append((path, state, rows or SKIPPED))
+                if stored:
+                    IndexStore.ranks_stale(db)
                 IndexStore.put_files(db, stored)
         return len(stored)
 
