@@ -16,6 +16,7 @@ import pytest
 
 import osslsp
 from osslsp.index import WorkspaceIndex
+from osslsp.index.workspace import IndexFull
 
 # Children import the osslsp under test, wherever this process imported it from.
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(osslsp.__file__).parents[1])}
@@ -234,3 +235,49 @@ def test_an_index_killed_at_a_chosen_point_then_run_again_equals_a_clean_run(
     index.refresh()
     index.close()
     assert _contents(root, cache) == expected
+
+
+def test_an_unwritable_cache_dir_gives_one_line_and_an_index_elsewhere(
+        tmp_path: Path, caplog) -> None:
+    root = tmp_path / "ws"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "render.py").write_text("def render(template: str) -> str:\n    return ''\n")
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("")
+    with caplog.at_level("WARNING"):
+        index = WorkspaceIndex(root, cache_dir=blocked / "index")
+    try:
+        told = [record.getMessage() for record in caplog.records]
+        assert len(told) == 1 and "\n" not in told[0] and str(blocked) in told[0], told
+        assert index.refresh().files == 1
+        assert index.definitions_named("render")[0].path == "app/render.py"
+        kept_in = index.store.db_path.parent
+        assert not kept_in.is_relative_to(blocked)
+    finally:
+        index.close()
+    assert not kept_in.exists()
+
+
+def test_a_full_disk_is_told_once_and_the_index_keeps_serving(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "kept.py").write_text("def kept_function():\n    return 1\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+    try:
+        index.refresh()
+        db = index.store.db  # this thread's connection, which `set_buffer` writes with
+        # A disk with no room left: the database may not grow past its size now.
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        large = "".join(f"def typed_{n}(value):\n    return value * {n}\n" for n in range(3000))
+        with pytest.raises(IndexFull) as told:
+            index.set_buffer(root / "typing.py", large)
+        assert "full" in str(told.value) and "cannot rollback" not in str(told.value)
+        for keystroke in range(5):  # told once: the next keystrokes are skipped quietly
+            index.set_buffer(root / "typing.py", large + f"x = {keystroke}\n")
+        assert index.definitions_named("kept_function")[0].path == "kept.py"
+        assert index.definitions_named("typed_7") == []
+        db.execute("PRAGMA max_page_count = 1073741823")  # space freed
+        index.set_buffer(root / "typing.py", large)
+        assert index.definitions_named("typed_7")[0].path == "typing.py"
+    finally:
+        index.close()

@@ -219,7 +219,10 @@ class IndexStore:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite has rolled back already after some errors (a full disk): a ROLLBACK
+                # then failed with "cannot rollback", which hid the error that mattered.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             self._after_write()
 

@@ -6,10 +6,14 @@ import ctypes
 import gc
 import hashlib
 import importlib
+import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +33,7 @@ from osslsp.index.store import RANKS_STALE, FileState, IndexStore, SummaryRows, 
     default_db_path, summary_rows
 from osslsp.languages import language_for_path
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 # A worker's task: files up to this many bytes together (a larger file alone), at most
 # BATCH_FILES of them. Small tasks keep results flowing to the writer and the workers finishing
@@ -55,6 +60,10 @@ DEFERRED_DIRECTORIES = frozenset({"test", "tests", "testing", "__tests__"})
 
 class IndexClosed(RuntimeError):
     """A refresh was asked of an index that is closed."""
+
+
+class IndexFull(RuntimeError):
+    """The index's disk is full: told once, then writes are skipped until one succeeds."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,18 @@ class WorkspaceIndex:
 
     def __init__(self, root: Path, cache_dir: Path | None = None) -> None:
         self.root = Path(root).resolve()
-        self.store = IndexStore(default_db_path(self.root, cache_dir), self.root)
+        db_path = default_db_path(self.root, cache_dir)
+        self._temporary: Path | None = None  # where the index lives when the cache cannot hold it
+        try:
+            self.store = IndexStore(db_path, self.root)
+        except (OSError, sqlite3.Error) as error:
+            # A cache folder that cannot be written (read-only, not a folder, another user's):
+            # this session indexes into a private temporary folder, removed at close.
+            self._temporary = Path(tempfile.mkdtemp(prefix="osslsp-index-"))
+            log.warning("osslsp: the index cannot be kept in %s (%s); this session's index is "
+                        "in %s", db_path.parent, error, self._temporary)
+            self.store = IndexStore(default_db_path(self.root, self._temporary), self.root)
+        self._full = False  # a write found the disk full, and said so
         self._buffers: set[str] = set()
         self._refresh_lock = threading.Lock()
         self._resolver_lock = threading.Lock()
@@ -439,10 +459,12 @@ class WorkspaceIndex:
         if len(data) > MAX_FILE_BYTES:  # skipped as on disk (data or generated): parsing takes minutes
             return
         summary = redact_summary(extract(language.name, data), data)
-        with self.store.transaction() as db:
+        with self._space_checked(), self.store.transaction() as db:
             new = db.execute("SELECT 1 FROM files WHERE path = ?", (relative,)).fetchone() is None
             IndexStore.put_file(db, relative, FileState(len(data), -1, _content_hash(data)),
                                 summary)
+        if self._full:  # not stored
+            return
         self._buffers.add(relative)
         self.store.names_changed([relative])
         for cached in [path for path in self.related_cache if path != relative]:
@@ -468,13 +490,33 @@ class WorkspaceIndex:
         except OSError:
             stat = None
         file = indexable(relative, stat, IgnoreRules(self.root)) if stat is not None else None
-        if file is None:
-            with self.store.transaction() as db:
-                IndexStore.delete_file(db, relative)
-        else:
-            self._store_results([_extract_file(str(self.root), file, None)])
+        with self._space_checked():
+            if file is None:
+                with self.store.transaction() as db:
+                    IndexStore.delete_file(db, relative)
+            else:
+                self._store_results([_extract_file(str(self.root), file, None)])
+        if self._full:
+            return
         self.store.names_changed([relative])
         self._paths_changed()
+
+    @contextmanager
+    def _space_checked(self) -> Iterator[None]:
+        """A write of one file (a keystroke's, the watcher's) on a disk that may be full: the
+        first failure raises IndexFull, later ones are skipped quietly (the index keeps what it
+        holds) until a write succeeds again."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if "full" not in str(error):
+                raise
+            if not self._full:
+                self._full = True
+                raise IndexFull(f"the index {self.store.db_path} cannot grow ({error}): it keeps "
+                                "what it holds until space is freed") from None
+            return
+        self._full = False
 
     def start_watching(self) -> None:
         """Pick up files changed outside the editor, on a daemon thread."""
@@ -494,7 +536,10 @@ class WorkspaceIndex:
                 relative = self.relative(changed_path)
                 if relative is not None and language_for_path(relative) is not None and \
                         not relative.startswith(".git/"):
-                    self.reindex_path(relative)
+                    try:
+                        self.reindex_path(relative)
+                    except IndexFull as error:  # the watcher goes on
+                        log.warning("osslsp: %s", error)
 
     def stop_watching(self) -> None:
         if self._watcher is not None:
@@ -542,3 +587,5 @@ class WorkspaceIndex:
         self.stop_watching()
         with self._refresh_lock:
             self.store.close()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
