@@ -281,3 +281,36 @@ def test_a_full_disk_is_told_once_and_the_index_keeps_serving(tmp_path: Path) ->
         assert index.definitions_named("typed_7")[0].path == "typing.py"
     finally:
         index.close()
+
+
+def test_the_watcher_skips_the_directories_the_walk_skips(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / ".gitignore").write_text("generated_here/\n")
+    index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
+
+    def indexed_soon(name: str, file: Path) -> bool:
+        """Write `file` defining `name` (again) until the watcher indexes it, or give up."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            file.write_text(f"def {name}():\n    return 1\n")
+            if index.definitions_named(name):
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        index.refresh()
+        index.start_watching()
+        assert indexed_soon("watcher_is_running", root / "src" / "first.py")
+        skipped = [".hidden", "build", "venv", "node_modules/pkg", "generated_here", "src/.cache"]
+        for number, directory in enumerate(skipped):
+            (root / directory).mkdir(parents=True)
+            (root / directory / "module.py").write_text(f"def skipped_{number}():\n    pass\n")
+        # Changes come in order: once this one is indexed, the watcher has seen those.
+        assert indexed_soon("after_the_skipped", root / "src" / "last.py")
+        assert [number for number in range(len(skipped))
+                if index.definitions_named(f"skipped_{number}")] == []
+        assert sorted(index.store.paths()) == ["src/first.py", "src/last.py"]
+    finally:
+        index.close()

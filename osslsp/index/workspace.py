@@ -25,7 +25,7 @@ from pathlib import Path
 
 from osslsp.index.extract import Definition, FileSummary, extract
 from osslsp.index.files import MAX_FILE_BYTES, IgnoreRules, WorkspaceFile, indexable, \
-    unreadable_reason, workspace_files
+    unreadable_reason, walked, workspace_files
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.retrieval import Retriever, Snippet
 from osslsp.index.secrets import is_secret_path, redact_summary
@@ -489,7 +489,9 @@ class WorkspaceIndex:
             stat = full.stat() if not full.is_symlink() else None
         except OSError:
             stat = None
-        file = indexable(relative, stat, IgnoreRules(self.root)) if stat is not None else None
+        rules = IgnoreRules(self.root)
+        file = indexable(relative, stat, rules) if stat is not None and \
+            walked(relative, rules) else None
         with self._space_checked():
             if file is None:
                 with self.store.transaction() as db:
