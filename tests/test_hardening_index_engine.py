@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from osslsp.engine.engine import Engine, Request
+from osslsp.engine.generation import Sampling
+from osslsp.models import resolve_model
+
 ENGINE = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", "tiny", "--listen",
           "127.0.0.1:0", "--audit-log", "off"]
 RUNS = 4  # the abort came at about one stop in four
@@ -79,3 +83,22 @@ def test_sigterm_while_generating_exits_cleanly(tmp_path: Path, run: int) -> Non
     errors = stderr_path.read_text()
     assert "terminate called" not in errors
     assert code == 0, errors[-2000:]
+
+
+def test_close_stops_the_running_generation_and_serves_none_left_waiting(tiny_dir) -> None:
+    """What the SIGTERM path relies on: after `close` the engine thread ends at once (it went on
+    with a generation that had no document key, and with those waiting, for minutes)."""
+    engine = Engine(resolve_model("tiny"), device="cpu")
+    engine.start()
+    assert engine.wait_ready(120), engine.error
+    endless = Request(list(range(10, 60)), Sampling(max_new_tokens=100_000), stop_ids=frozenset())
+    running = engine.submit(endless)
+    waiting = [engine.submit(endless) for _ in range(2)]
+    next(iter(running))  # inside the model
+    engine.close()
+    engine.join(timeout=30)
+    assert not engine._thread.is_alive()
+    list(running)
+    assert running.finish_reason == "cancelled"
+    for generation in waiting:
+        assert list(generation) == [] and generation.finish_reason == "cancelled"

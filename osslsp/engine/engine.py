@@ -245,7 +245,9 @@ class Engine:
 
         def should_stop() -> bool:
             nonlocal looped
-            if generation.cancelled.is_set() or self.state == "closed":
+            if self.state == "closed":
+                generation.cancel()
+            if generation.cancelled.is_set():
                 return True
             if not request.interactive:
                 self._serve_interactive_waiting()
