@@ -184,7 +184,8 @@ class Engine:
         return generation
 
     def close(self) -> None:
-        """Cancel what is queued and stop the thread; a model still loading is dropped when loaded."""
+        """Cancel what is queued and running (at its next step) and stop the thread; a model
+        still loading is dropped when loaded."""
         self.state = "closed"
         with self._lock:
             for generation in self._latest.values():
@@ -225,7 +226,7 @@ class Engine:
         """Serve a generation taken from the waiting ones (unless it failed or was cancelled there)."""
         if self.error:
             generation._emit("error", EngineError(self.error))
-        elif generation.cancelled.is_set():  # superseded while queued: no prefill for it
+        elif generation.cancelled.is_set() or self.state == "closed":  # superseded or closing
             generation.finish_reason = "cancelled"
             generation._emit("done", "cancelled")
         else:
@@ -244,6 +245,8 @@ class Engine:
 
         def should_stop() -> bool:
             nonlocal looped
+            if self.state == "closed":
+                generation.cancel()
             if generation.cancelled.is_set():
                 return True
             if not request.interactive:

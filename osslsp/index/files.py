@@ -95,8 +95,8 @@ def workspace_files(root: Path, rules: IgnoreRules | None = None) -> list[Worksp
                 if entry.is_symlink():
                     continue
                 if entry.is_dir():
-                    if entry.name not in SKIPPED_DIRECTORIES and not entry.name.startswith(".") \
-                            and not rules.ignored(relative, is_dir=True):
+                    if not skipped_directory(entry.name) and \
+                            not rules.ignored(relative, is_dir=True):
                         pending.append(relative)
                     continue
                 file = indexable(relative, entry.stat(), rules)
@@ -106,6 +106,20 @@ def workspace_files(root: Path, rules: IgnoreRules | None = None) -> list[Worksp
                 found.append(file)
     found.sort(key=lambda file: file.path)
     return found
+
+
+def skipped_directory(name: str) -> bool:
+    """Whether the walk leaves out a directory of this name: hidden, or dependencies, build
+    output, tool state."""
+    return name in SKIPPED_DIRECTORIES or name.startswith(".")
+
+
+def walked(relative: str, rules: IgnoreRules) -> bool:
+    """Whether `workspace_files` enters every directory above a file (the file watcher, told of
+    any file, indexes only those the walk would find)."""
+    parents = relative.split("/")[:-1]
+    return not any(skipped_directory(name) or rules.ignored("/".join(parents[:depth + 1]), True)
+                   for depth, name in enumerate(parents))
 
 
 def indexable(relative: str, stat: os.stat_result, rules: IgnoreRules) -> WorkspaceFile | None:

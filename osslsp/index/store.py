@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import math
 import sqlite3
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,12 +54,19 @@ INLINE_CHECKPOINT_PAGES = 1000  # SQLite's default
 BULK_CACHE_KIB = 64 * 1024  # page cache while an empty index is filled
 DEFAULT_CACHE_KIB = 2000  # SQLite's default
 MMAP_BYTES = 256 * 1024 * 1024  # address space, not memory: pages are the OS's file cache
+# How often a process waiting for another's refresh of the same index looks again: `flock` cannot
+# be interrupted, so the wait is a series of tries that can stop (a cancel, a close).
+WRITER_POLL_SECONDS = 0.05
+PATHS_PER_QUERY = 500  # under SQLite's limit of bound parameters
 # Dropped while an empty index is filled (building them once at the end is faster).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS defs_by_name ON defs(name);
 CREATE INDEX IF NOT EXISTS defs_by_file ON defs(file_id);
 CREATE INDEX IF NOT EXISTS imports_by_file ON imports(file_id);
 """
+_LOOKUP_INDEXES = ("defs_by_name", "defs_by_file", "imports_by_file")
+# A meta key present from a refresh's first write of files until their ranks are stored.
+RANKS_STALE = "ranks_stale"
 _DEF_COLUMNS = "d.name, d.kind, d.scope, d.signature, d.doc, d.line, d.end_line, f.path"
 
 
@@ -128,7 +136,11 @@ class IndexStore:
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
         self._names_lock = threading.Lock()
         if not self._usable():
-            self._recreate()
+            # Another process (another editor window) may be making it at this moment: the one
+            # holding the writer's lock does, the others wait until it is usable.
+            with self.writer_lock(self._usable) as mine:
+                if mine and not self._usable():
+                    self._recreate()
 
     def _connect(self) -> sqlite3.Connection:
         _private(self.db_path)
@@ -153,6 +165,7 @@ class IndexStore:
 
     def _usable(self) -> bool:
         """Whether the file on disk is an intact index of this workspace in this schema."""
+        self.close()  # opened anew: another process may have replaced the file
         if not self.db_path.exists():
             return False
         try:
@@ -172,16 +185,44 @@ class IndexStore:
                            [("schema", SCHEMA_VERSION), ("root", self.root_key)])
 
     @contextmanager
+    def writer_lock(self, stopped: Callable[[], bool]) -> Iterator[bool]:
+        """The right to build or refresh this index, exclusive among the processes sharing it
+        (two editor windows on one workspace): a `flock` on a file next to the database, which
+        the kernel releases when its holder dies. Yields True once held, False when `stopped()`
+        said to give up waiting first."""
+        _private(self.db_path)
+        lock = os.open(f"{self.db_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if stopped():
+                        yield False
+                        return
+                    time.sleep(WRITER_POLL_SECONDS)
+            yield True
+        finally:
+            os.close(lock)  # releases the lock
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (one writer at a time)."""
+        """A write transaction (one writer at a time, among processes too)."""
         with self._write_lock:
             db = self.db
             try:
-                db.execute("BEGIN")
+                # IMMEDIATE: the write lock is taken (waiting on another process's transaction)
+                # before the first read. A transaction that read first and then wrote after
+                # another process's commit failed at once with "database is locked".
+                db.execute("BEGIN IMMEDIATE")
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite has rolled back already after some errors (a full disk): a ROLLBACK
+                # then failed with "cannot rollback", which hid the error that mattered.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             self._after_write()
 
@@ -246,20 +287,22 @@ class IndexStore:
     def put_file(db: sqlite3.Connection, path: str, state: FileState, summary: FileSummary) -> None:
         """Replace everything known about a file by a summary (it keeps its rank until the next
         ranking)."""
-        IndexStore.put_files(db, [(path, state, summary_rows(summary))], known=True)
+        IndexStore.put_files(db, [(path, state, summary_rows(summary))])
 
     @staticmethod
-    def put_files(db: sqlite3.Connection, files: list[tuple[str, FileState, SummaryRows]],
-                  known: bool) -> None:
+    def put_files(db: sqlite3.Connection, files: list[tuple[str, FileState, SummaryRows]]
+                  ) -> None:
         """Store many files' rows (see `summary_rows`), one statement per table for all of them:
-        a cold index writes about 70,000 definitions. `known`: the index may hold these files."""
+        a cold index writes about 70,000 definitions. What the index held of these files is
+        replaced, even of files new to the caller: another process sharing the index (an editor
+        window's buffer) may have stored them since."""
         ranks: dict[str, float] = {}
-        if known:
-            for path, _, _ in files:
-                row = db.execute("SELECT rank FROM files WHERE path = ?", (path,)).fetchone()
-                if row is not None:
-                    ranks[path] = row[0]
-                    IndexStore.delete_file(db, path)
+        for start in range(0, len(files), PATHS_PER_QUERY):
+            chunk = [path for path, _, _ in files[start:start + PATHS_PER_QUERY]]
+            for path, rank in db.execute(f"SELECT path, rank FROM files WHERE path IN "
+                                         f"({','.join('?' * len(chunk))})", chunk).fetchall():
+                ranks[path] = rank
+                IndexStore.delete_file(db, path)
         # Explicit row ids, so that definitions name their file and the bodies' search rows their
         # definition without a lookup.
         file_id = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
@@ -285,6 +328,11 @@ class IndexStore:
         db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", import_rows)
 
     @staticmethod
+    def ranks_stale(db: sqlite3.Connection) -> None:
+        """Files are being written whose ranks `set_ranks` must compute again."""
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (RANKS_STALE,))
+
+    @staticmethod
     def touch_file(db: sqlite3.Connection, path: str, state: FileState) -> None:
         """Record a new size and mtime for a file whose content did not change."""
         db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
@@ -307,7 +355,7 @@ class IndexStore:
         """Fill an empty index faster: lookup indexes are built once, after the rows, and commits
         do not wait for the disk (the index is a cache: a crash meanwhile costs a rebuild)."""
         with self.transaction() as db:
-            for name in ("defs_by_name", "defs_by_file", "imports_by_file"):
+            for name in _LOOKUP_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
@@ -318,6 +366,13 @@ class IndexStore:
                 _run_script(db, _INDEXES)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
+
+    def lookup_indexes_missing(self) -> bool:
+        """Whether the lookup indexes are gone: a `bulk_load` did not finish (killed)."""
+        marks = ",".join("?" * len(_LOOKUP_INDEXES))
+        return self.db.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                               f"name IN ({marks})", _LOOKUP_INDEXES
+                               ).fetchone()[0] < len(_LOOKUP_INDEXES)
 
     @contextmanager
     def body_merges_deferred(self, defer: bool) -> Iterator[None]:
@@ -374,6 +429,7 @@ class IndexStore:
         with self.transaction() as db:
             db.executemany("UPDATE files SET rank = ? WHERE id = ?",
                            [(rank, file_id) for file_id, rank in ranks.items()])
+            db.execute("DELETE FROM meta WHERE key = ?", (RANKS_STALE,))
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import importlib
+import logging
 import multiprocessing
 import os
+import shutil
+import signal
+import sqlite3
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -19,14 +25,15 @@ from pathlib import Path
 
 from osslsp.index.extract import Definition, FileSummary, extract
 from osslsp.index.files import MAX_FILE_BYTES, IgnoreRules, WorkspaceFile, indexable, \
-    unreadable_reason, workspace_files
+    unreadable_reason, walked, workspace_files
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.retrieval import Retriever, Snippet
 from osslsp.index.secrets import is_secret_path, redact_summary
-from osslsp.index.store import FileState, IndexStore, SummaryRows, default_db_path, \
-    summary_rows
+from osslsp.index.store import RANKS_STALE, FileState, IndexStore, SummaryRows, \
+    default_db_path, summary_rows
 from osslsp.languages import language_for_path
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 # A worker's task: files up to this many bytes together (a larger file alone), at most
 # BATCH_FILES of them. Small tasks keep results flowing to the writer and the workers finishing
@@ -40,6 +47,7 @@ WRITE_FILES = 128
 WORKER_NICENESS = 2  # added to the workers' nice value (each gets 0.64 of this process's CPU share)
 PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
 WORKERS = max(1, min(2, os.cpu_count() or 1))
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PAGERANK_ITERATIONS = 20  # at most
 PAGERANK_TOLERANCE = 1e-4  # total change of the ranks (which sum to 1) small enough to stop at
 PAGERANK_DAMPING = 0.85
@@ -52,6 +60,10 @@ DEFERRED_DIRECTORIES = frozenset({"test", "tests", "testing", "__tests__"})
 
 class IndexClosed(RuntimeError):
     """A refresh was asked of an index that is closed."""
+
+
+class IndexFull(RuntimeError):
+    """The index's disk is full: told once, then writes are skipped until one succeeds."""
 
 
 @dataclass(frozen=True)
@@ -106,9 +118,20 @@ def _worker_start() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _lower_priority() -> None:
-    """Workers yield the CPU to this process: the server answers the editor while they work, and
-    the writer keeps up with them instead of storing a backlog after they finish."""
+def _start_worker(parent: int) -> None:
+    """A worker's start: it dies with the process that started it, and yields the CPU to it.
+
+    A worker of a killed index lived on, blocked reading the task queue whose writing end its
+    siblings hold open. On Linux the kernel kills it when its parent dies (PR_SET_PDEATHSIG);
+    a parent already gone before that took effect is seen by the parent pid having changed.
+    Yielding the CPU: the server answers the editor while workers extract, and the writer keeps
+    up with them instead of storing a backlog after they finish.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(0)
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
 
@@ -180,7 +203,18 @@ class WorkspaceIndex:
 
     def __init__(self, root: Path, cache_dir: Path | None = None) -> None:
         self.root = Path(root).resolve()
-        self.store = IndexStore(default_db_path(self.root, cache_dir), self.root)
+        db_path = default_db_path(self.root, cache_dir)
+        self._temporary: Path | None = None  # where the index lives when the cache cannot hold it
+        try:
+            self.store = IndexStore(db_path, self.root)
+        except (OSError, sqlite3.Error) as error:
+            # A cache folder that cannot be written (read-only, not a folder, another user's):
+            # this session indexes into a private temporary folder, removed at close.
+            self._temporary = Path(tempfile.mkdtemp(prefix="osslsp-index-"))
+            log.warning("osslsp: the index cannot be kept in %s (%s); this session's index is "
+                        "in %s", db_path.parent, error, self._temporary)
+            self.store = IndexStore(default_db_path(self.root, self._temporary), self.root)
+        self._full = False  # a write found the disk full, and said so
         self._buffers: set[str] = set()
         self._refresh_lock = threading.Lock()
         self._resolver_lock = threading.Lock()
@@ -214,39 +248,54 @@ class WorkspaceIndex:
                 cancel: threading.Event | None = None) -> IndexStats:
         """Bring the index up to date with the workspace on disk: new, changed, gone files."""
         started = time.perf_counter()
-        with self._refresh_lock, self._store_open(), self.store.inline_checkpoints(), \
-                _collector_paused():
-            known = self.store.file_states()
-            current = [file for file in workspace_files(self.root) if file.path not in
-                       self._buffers]
-            present = {file.path for file in current} | self._buffers
-            gone = [path for path in known if path not in present]
-            touched = [file for file in current if file.path not in known or
-                       (known[file.path].size, known[file.path].mtime_ns) !=
-                       (file.size, file.mtime_ns)]
-            with self.store.body_merges_deferred(len(touched) > WRITE_FILES):
-                changed, cancelled, usable_at = self._extract_all(touched, known, progress,
-                                                                  cancel)
-            if gone:
-                with self.store.transaction() as db:
-                    for path in gone:
-                        IndexStore.delete_file(db, path)
-            if changed or gone:
-                self._paths_changed()
-                self.related_cache.clear()
-                if not cancelled:  # ranked while the bodies' index is merged
-                    self.store.set_ranks(self._pagerank())
-                self.store.names_changed()
-            self.store.merges_done()
-            self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
-            self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
-            stats = self._stats(changed, cancelled)  # before `close` may take the lock
+
+        def stopped() -> bool:
+            return self._closing.is_set() or (cancel is not None and cancel.is_set())
+
+        with self._refresh_lock, self._store_open(), self.store.writer_lock(stopped) as writer:
+            if not writer:  # stopped while another process refreshed this index
+                return self._stats(0, True)
+            with self.store.inline_checkpoints(), _collector_paused():
+                stats = self._refresh_held(started, progress, cancel)
+            changed = stats.changed
         if changed:
             # What this process holds now (the index's tables, the server's model) lives long:
             # frozen, it is no longer walked by the collector's full passes, which took 30-50 ms
             # and landed on whatever ran then, a keystroke's re-index or retrieval.
             gc.freeze()
         return stats
+
+    def _refresh_held(self, started: float, progress: Progress | None,
+                      cancel: threading.Event | None) -> IndexStats:
+        """`refresh` once this process holds the index's writer lock."""
+        known = self.store.file_states()
+        current = [file for file in workspace_files(self.root) if file.path not in
+                   self._buffers]
+        present = {file.path for file in current} | self._buffers
+        gone = [path for path in known if path not in present]
+        touched = [file for file in current if file.path not in known or
+                   (known[file.path].size, known[file.path].mtime_ns) !=
+                   (file.size, file.mtime_ns)]
+        with self.store.body_merges_deferred(len(touched) > WRITE_FILES):
+            changed, cancelled, usable_at = self._extract_all(touched, known, progress,
+                                                              cancel)
+        if gone:
+            with self.store.transaction() as db:
+                IndexStore.ranks_stale(db)
+                for path in gone:
+                    IndexStore.delete_file(db, path)
+        # Ranks stale without changes: an earlier refresh stored files but was killed (or
+        # cancelled) before ranking them.
+        if changed or gone or self.store.meta(RANKS_STALE):
+            self._paths_changed()
+            self.related_cache.clear()
+            if not cancelled:  # ranked while the bodies' index is merged
+                self.store.set_ranks(self._pagerank())
+            self.store.names_changed()
+        self.store.merges_done()
+        self.store.set_meta("refresh_seconds", f"{time.perf_counter() - started:.3f}")
+        self.store.set_meta("usable_seconds", f"{usable_at - started:.3f}")
+        return self._stats(changed, cancelled)  # before `close` may take the lock
 
     def _extract_all(self, touched: list[WorkspaceFile], known: dict[str, FileState],
                      progress: Progress | None,
@@ -264,7 +313,7 @@ class WorkspaceIndex:
         executor = None
         if len(work) >= PARALLEL_MIN_FILES and WORKERS > 1:
             executor = ProcessPoolExecutor(WORKERS, mp_context=_worker_start(),
-                                           initializer=_lower_priority)
+                                           initializer=_start_worker, initargs=(os.getpid(),))
         counts = [0, 0]  # files done, files changed
         cancelled = False
         try:
@@ -275,26 +324,26 @@ class WorkspaceIndex:
             if executor is not None:  # the workers have started: they do not inherit the thread
                 threading.Thread(target=importlib.import_module, args=("numpy",),
                                  name="osslsp-index-import", daemon=True).start()
-            if known:
-                cancelled = self._store_pass(first_results, known, counts, len(work),
+            if known and not self.store.lookup_indexes_missing():
+                cancelled = self._store_pass(first_results, counts, len(work),
                                              progress, cancel)
-            else:  # lookup indexes built once after the first pass's rows
+            else:  # lookup indexes built once after the first pass's rows (again, when a
+                # process filling the index this way was killed)
                 with self.store.bulk_load():
-                    cancelled = self._store_pass(first_results, known, counts, len(work),
+                    cancelled = self._store_pass(first_results, counts, len(work),
                                                  progress, cancel)
             usable_at = time.perf_counter()
             if deferred and not cancelled:
                 self._paths_changed()
                 self.store.names_changed()
-                cancelled = self._store_pass(deferred_results, known, counts, len(work),
+                cancelled = self._store_pass(deferred_results, counts, len(work),
                                              progress, cancel)
         finally:
             if executor is not None:
                 executor.shutdown(wait=not cancelled, cancel_futures=True)
         return counts[1], cancelled, usable_at
 
-    def _store_pass(self, results: Iterator[list[_Extracted]], known: dict[str, FileState],
-                    counts: list[int], total: int, progress: Progress | None,
+    def _store_pass(self, results: Iterator[list[_Extracted]], counts: list[int], total: int, progress: Progress | None,
                     cancel: threading.Event | None) -> bool:
         """Store one pass's extracted batches, counting into `counts`; True when cancelled."""
         pending: list[_Extracted] = []
@@ -308,25 +357,25 @@ class WorkspaceIndex:
             if cancelled:
                 break
             if len(pending) >= WRITE_FILES:
-                counts[1] += self._store_results(pending, known)
+                counts[1] += self._store_results(pending)
                 pending = []
-        counts[1] += self._store_results(pending, known)
+        counts[1] += self._store_results(pending)
         return cancelled
 
-    def _store_results(self, results: list[_Extracted], known: Container[str]) -> int:
+    def _store_results(self, results: list[_Extracted]) -> int:
         """Store extraction results in one transaction; how many changed the index."""
-        new: list[tuple[str, FileState, SummaryRows]] = []
-        changed: list[tuple[str, FileState, SummaryRows]] = []
+        stored: list[tuple[str, FileState, SummaryRows]] = []
         if results:
             with self.store.transaction() as db:
                 for path, state, rows, reason in results:
                     if rows is None and reason is None:  # same content
                         IndexStore.touch_file(db, path, state)
                     else:  # one not indexable is remembered without content, so not read again
-                        (changed if path in known else new).append((path, state, rows or SKIPPED))
-                IndexStore.put_files(db, new, known=False)
-                IndexStore.put_files(db, changed, known=True)
-        return len(new) + len(changed)
+                        stored.append((path, state, rows or SKIPPED))
+                if stored:
+                    IndexStore.ranks_stale(db)
+                IndexStore.put_files(db, stored)
+        return len(stored)
 
     def _results(self, executor: ProcessPoolExecutor | None,
                  batches: list[list[tuple[WorkspaceFile, str | None]]]
@@ -410,10 +459,12 @@ class WorkspaceIndex:
         if len(data) > MAX_FILE_BYTES:  # skipped as on disk (data or generated): parsing takes minutes
             return
         summary = redact_summary(extract(language.name, data), data)
-        with self.store.transaction() as db:
+        with self._space_checked(), self.store.transaction() as db:
             new = db.execute("SELECT 1 FROM files WHERE path = ?", (relative,)).fetchone() is None
             IndexStore.put_file(db, relative, FileState(len(data), -1, _content_hash(data)),
                                 summary)
+        if self._full:  # not stored
+            return
         self._buffers.add(relative)
         self.store.names_changed([relative])
         for cached in [path for path in self.related_cache if path != relative]:
@@ -438,14 +489,36 @@ class WorkspaceIndex:
             stat = full.stat() if not full.is_symlink() else None
         except OSError:
             stat = None
-        file = indexable(relative, stat, IgnoreRules(self.root)) if stat is not None else None
-        if file is None:
-            with self.store.transaction() as db:
-                IndexStore.delete_file(db, relative)
-        else:
-            self._store_results([_extract_file(str(self.root), file, None)], {relative})
+        rules = IgnoreRules(self.root)
+        file = indexable(relative, stat, rules) if stat is not None and \
+            walked(relative, rules) else None
+        with self._space_checked():
+            if file is None:
+                with self.store.transaction() as db:
+                    IndexStore.delete_file(db, relative)
+            else:
+                self._store_results([_extract_file(str(self.root), file, None)])
+        if self._full:
+            return
         self.store.names_changed([relative])
         self._paths_changed()
+
+    @contextmanager
+    def _space_checked(self) -> Iterator[None]:
+        """A write of one file (a keystroke's, the watcher's) on a disk that may be full: the
+        first failure raises IndexFull, later ones are skipped quietly (the index keeps what it
+        holds) until a write succeeds again."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if "full" not in str(error):
+                raise
+            if not self._full:
+                self._full = True
+                raise IndexFull(f"the index {self.store.db_path} cannot grow ({error}): it keeps "
+                                "what it holds until space is freed") from None
+            return
+        self._full = False
 
     def start_watching(self) -> None:
         """Pick up files changed outside the editor, on a daemon thread."""
@@ -465,7 +538,10 @@ class WorkspaceIndex:
                 relative = self.relative(changed_path)
                 if relative is not None and language_for_path(relative) is not None and \
                         not relative.startswith(".git/"):
-                    self.reindex_path(relative)
+                    try:
+                        self.reindex_path(relative)
+                    except IndexFull as error:  # the watcher goes on
+                        log.warning("osslsp: %s", error)
 
     def stop_watching(self) -> None:
         if self._watcher is not None:
@@ -513,3 +589,5 @@ class WorkspaceIndex:
         self.stop_watching()
         with self._refresh_lock:
             self.store.close()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)

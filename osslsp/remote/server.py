@@ -44,6 +44,7 @@ STALL_SECONDS = 30.0
 # four characters): refused before it is tokenized, which takes seconds for megabytes.
 MAX_PROMPT_CHARS_PER_TOKEN = 32
 MAX_BODY_BYTES = 16 * 2**20  # larger bodies get 413 before they are read
+ENGINE_STOP_SECONDS = 30.0  # at shutdown, how long the engine thread may take to stop
 # A connection that sends no complete request for this long is closed (aiohttp's default: an hour),
 # so half-open connections do not pile up.
 IDLE_CONNECTION_SECONDS = 30.0  # a finished generation holding the engine this long means the queue is stuck
@@ -521,5 +522,9 @@ async def serve(server: EngineServer, listen: Listen, announce: Callable[[str], 
         server.stopping.set()  # releases attached connections
         await runner.cleanup()
         server.engine.close()
+        # The engine thread stops at its next step: exiting while it ran inside torch aborted
+        # the process ("terminate called without an active exception", exit code 134). A model
+        # still loading cannot be stopped: after ENGINE_STOP_SECONDS the process exits anyway.
+        await asyncio.to_thread(server.engine.join, ENGINE_STOP_SECONDS)
         if listen.is_unix:
             listen.path.unlink(missing_ok=True)
