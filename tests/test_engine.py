@@ -39,13 +39,16 @@ def test_greedy_stream_is_the_direct_generation(engine):
 
 def test_cancel_stops_the_generation_at_the_next_step(engine):
     generation = engine.submit(endless())
-    received = []
+    received, emitted_by_then = [], 0
     for token in generation:
         received.append(token)
         if len(received) == 3:
             generation.cancel()
-    # The stop flag is read before and after each step: at most one more token arrives.
-    assert 3 <= len(received) <= 4
+            # Tokens the engine emitted while this loop was still reading (a loaded machine can
+            # lag the engine by several steps) are already on their way.
+            emitted_by_then = len(received) + generation._events.qsize()
+    # The stop flag is read before and after each step: at most one more token is made.
+    assert 3 <= len(received) <= emitted_by_then + 1
     assert generation.finish_reason == "cancelled"
 
 
