@@ -18,6 +18,7 @@ from pathlib import Path
 
 from osslsp import audit
 from osslsp.backend import Backend, GenerationSettings, make_backend
+from osslsp.documents import position_at
 from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
 from osslsp.index.secrets import redact_around
 from osslsp.languages import language_for
@@ -85,8 +86,8 @@ def display_path(path: Path, root: Path | None) -> str:
 def log_withheld(where: str, before_cursor: str, why: str) -> None:
     """One info line for the log: which completion showed nothing (`where` is the file as
     `display_path` names it), and why."""
-    line, column = before_cursor.count("\n") + 1, len(before_cursor) - before_cursor.rfind("\n")
-    log.info("completion withheld at %s:%d:%d: %s", where, line, column, why)
+    line, column = position_at(before_cursor, len(before_cursor), "utf-32")
+    log.info("completion withheld at %s:%d:%d: %s", where, line + 1, column + 1, why)
 
 
 class Assistant:

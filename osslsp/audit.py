@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from osslsp.documents import position_at
 from osslsp.index.secrets import redact_secrets
 from osslsp.paths import cache_dir
 
@@ -84,7 +85,8 @@ def generation(settings, what: str, prompt: str, answer: str, shown: str | None,
     kind, _, file = what.partition(":")
     where = {}
     if before is not None:
-        where["range"] = [[before.count("\n") + 1, len(before) - before.rfind("\n")]] * 2
+        line, column = position_at(before, len(before), "utf-32")
+        where["range"] = [[line + 1, column + 1]] * 2
     record(audit_file(settings.audit_log), kind=kind, client=f"osslsp pid {os.getpid()}", file=file, **where,
            model=settings.model, prompt=prompt, answer=answer, shown=shown, timings=timings,
            withheld=None if shown else why or "nothing left to show once the answer was cleaned")
