@@ -342,6 +342,11 @@ class Assistant:
                            else "the style guide withheld it")
         return replace(cleaned, text=enforced.text, replaced=replaced_length(enforced.text, cursor.line_suffix))
 
+    def _prompt_and_healing(self, cursor: Cursor) -> tuple[Prompt, Healed | None]:
+        """Both on one worker thread: a keystroke pays one hop off the event loop, not two."""
+        prompt = self.completion_prompt(cursor)
+        return prompt, self.healed_prompt(prompt)
+
     def healed_prompt(self, prompt: Prompt) -> Healed | None:
         """The prompt backed up to a token boundary before the cursor (token healing), when the
         backend can hold the answer's first tokens to the text removed; None to send it as is."""
@@ -357,8 +362,7 @@ class Assistant:
         started = time.perf_counter()
         # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
         # off the event loop, which must stay free for cancels and keystrokes.
-        prompt = await asyncio.to_thread(self.completion_prompt, cursor)
-        healed = await asyncio.to_thread(self.healed_prompt, prompt)
+        prompt, healed = await asyncio.to_thread(self._prompt_and_healing, cursor)
         removed = healed.removed if healed else ""
 
         def block_done(raw: str) -> bool:
