@@ -21,12 +21,18 @@ class _Server:
         self.logged.append(message)
 
 
-async def test_a_burst_of_edits_is_indexed_off_the_loop_with_the_last_text(tmp_path: Path) -> None:
+def _indexed(tmp_path: Path, name: str) -> tuple[Path, WorkspaceIndex]:
+    """A workspace of one file defining `original`, indexed."""
     root = tmp_path / "ws"
     root.mkdir()
-    (root / "calc.py").write_text("def original():\n    pass\n")
+    (root / name).write_text("def original():\n    pass\n")
     index = WorkspaceIndex(root, cache_dir=tmp_path / "cache")
     index.refresh()
+    return root, index
+
+
+async def test_a_burst_of_edits_is_indexed_off_the_loop_with_the_last_text(tmp_path: Path) -> None:
+    root, index = _indexed(tmp_path, "calc.py")
     threads: list[int] = []
     texts: list[str] = []
     set_buffer = index.set_buffer
@@ -52,5 +58,30 @@ async def test_a_burst_of_edits_is_indexed_off_the_loop_with_the_last_text(tmp_p
         await updates.idle()
         assert [d.name for d in index.definitions_named("original")] == ["original"]
         assert not index.definitions_named("epsilon") and not server.logged
+    finally:
+        index.close()
+
+
+async def test_typing_is_indexed_once_the_edits_pause(tmp_path: Path) -> None:
+    root, index = _indexed(tmp_path, "typing.py")
+    loop = asyncio.get_running_loop()
+    indexed: list[tuple[float, str]] = []
+    set_buffer = index.set_buffer
+
+    def recording_set_buffer(path: Path, text: str) -> None:
+        indexed.append((loop.time(), text))
+        set_buffer(path, text)
+
+    index.set_buffer = recording_set_buffer
+    updates = BufferUpdates(_Server(index), settle_s=0.5)
+    try:
+        for typed in range(1, 6):  # a typist's keys, 10 ms apart
+            last_key = loop.time()
+            updates.push(root / "typing.py", f"def typed_{typed}():\n    pass\n", settle=True)
+            await asyncio.sleep(0.01)
+        await updates.idle()
+        assert [text for _, text in indexed] == ["def typed_5():\n    pass\n"]
+        assert indexed[0][0] >= last_key + 0.5
+        assert [d.name for d in index.definitions_named("typed_5")] == ["typed_5"]
     finally:
         index.close()

@@ -14,6 +14,12 @@ from pygls.uris import to_fs_path
 from osslsp.features.progress import Progress
 from osslsp.server import OsslspServer
 
+# A buffer being typed in is re-indexed once typing pauses this long. A re-index holds the
+# interpreter for milliseconds (a parse and a SQLite transaction): run at every keystroke, it slows
+# that keystroke's prompt build, which shares the interpreter. The prompt reads the buffer itself,
+# so only other files' completions see the index's copy, and a pause comes before they are asked.
+EDIT_SETTLE_S = 0.3
+
 
 async def index_workspace(server: OsslspServer) -> None:
     """Refresh the index on a worker thread, reporting progress; then watch for outside changes."""
@@ -56,17 +62,22 @@ class BufferUpdates:
     A re-index is a tree-sitter parse and a SQLite transaction (tens of milliseconds for a large
     file); on the loop, a keystroke's completion would wait for it. A burst of keystrokes queued
     behind a running re-index costs one more, with the last text. `None` stands for a closed
-    buffer, so a close after an edit wins, as it should.
+    buffer, so a close after an edit wins, as it should. An edit (`settle`) waits until the
+    edits pause for `settle_s`.
     """
 
-    def __init__(self, server: OsslspServer):
+    def __init__(self, server: OsslspServer, settle_s: float = EDIT_SETTLE_S):
         self._server = server
+        self._settle_s = settle_s
+        self._settled_at = 0.0  # the loop's clock
         self._pending: dict[Path, str | None] = {}
         self._worker: asyncio.Task | None = None
 
-    def push(self, path: Path, text: str | None) -> None:
+    def push(self, path: Path, text: str | None, settle: bool = False) -> None:
         self._pending.pop(path, None)  # re-inserted last: documents are served in the order edited
         self._pending[path] = text
+        if settle:
+            self._settled_at = asyncio.get_running_loop().time() + self._settle_s
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._drain())
 
@@ -76,7 +87,10 @@ class BufferUpdates:
             await asyncio.shield(self._worker)
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
+            while (wait := self._settled_at - loop.time()) > 0:
+                await asyncio.sleep(wait)
             path = next(iter(self._pending))
             text = self._pending.pop(path)
             index = self._server.index
@@ -94,21 +108,21 @@ class BufferUpdates:
 def register(server: OsslspServer) -> None:
     updates = BufferUpdates(server)
 
-    def update_buffer(ls: OsslspServer, uri: str) -> None:
+    def update_buffer(ls: OsslspServer, uri: str, settle: bool) -> None:
         path = _path(uri)
         document = ls.workspace.text_documents.get(uri)
         if ls.index is not None and path is not None and document is not None:
-            updates.push(path, document.source)
+            updates.push(path, document.source, settle)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: OsslspServer, params: types.DidOpenTextDocumentParams) -> None:
         """An open buffer is the truth for its file."""
-        update_buffer(ls, params.text_document.uri)
+        update_buffer(ls, params.text_document.uri, settle=False)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: OsslspServer, params: types.DidChangeTextDocumentParams) -> None:
-        """Re-extract the edited buffer, off the loop."""
-        update_buffer(ls, params.text_document.uri)
+        """Re-extract the edited buffer, off the loop, once typing pauses."""
+        update_buffer(ls, params.text_document.uri, settle=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: OsslspServer, params: types.DidCloseTextDocumentParams) -> None:
