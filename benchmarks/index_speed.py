@@ -6,7 +6,10 @@ two ctags runs), a warm start, re-indexing one edited file, retrieval for many c
 peak resident memory. Targets (2 cores): cold <= 2.5x ctags' wall time, warm start <= 0.3 s,
 one edited file <= 20 ms, retrieval p95 <= 10 ms, memory <= 300 MB.
 
-    python benchmarks/index_speed.py [--cursors 300] [--repeats 5]
+The index runs under the language server's policy (workers, checkpoints and merges aside, the
+collector paused); `--whole` parses Python functions whole instead of folding them.
+
+    python benchmarks/index_speed.py [--cursors 300] [--repeats 5] [--whole]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from osslsp.features.workspace_index import SERVER_POLICY
 from osslsp.index import WorkspaceIndex
 
 CTAGS = "/usr/bin/ctags"
@@ -56,7 +60,9 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--cursors", type=int, default=300)
     options.add_argument("--repeats", type=int, default=5, help="cold runs (and ctags runs)")
+    options.add_argument("--whole", action="store_true", help="parse Python functions whole")
     arguments = options.parse_args()
+    settings = {"policy": SERVER_POLICY, "fold_python": not arguments.whole}
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_stdlib(Path(scratch) / "stdlib")
         # ctags and the cold index take turns, ctags first and last: each cold run is compared
@@ -71,7 +77,7 @@ def main() -> int:
             if repeat == arguments.repeats:
                 break
             cache = Path(scratch) / f"cache{repeat}"
-            index = WorkspaceIndex(root, cache_dir=cache)
+            index = WorkspaceIndex(root, cache_dir=cache, **settings)
             cpu_before = cpu_seconds()
             seconds, stats = timed(index.refresh)
             cold_runs.append(seconds)
@@ -81,8 +87,8 @@ def main() -> int:
         ctags_seconds, cold_seconds = statistics.median(ctags_runs), statistics.median(cold_runs)
         usable_seconds = statistics.median(usable_runs)
         ctags_cpu, cold_cpu = statistics.median(ctags_cpus), statistics.median(cold_cpus)
-        warm_seconds, _ = timed(lambda: WorkspaceIndex(root, cache_dir=cache).refresh())
-        index = WorkspaceIndex(root, cache_dir=cache)
+        warm_seconds, _ = timed(lambda: WorkspaceIndex(root, cache_dir=cache, **settings).refresh())
+        index = WorkspaceIndex(root, cache_dir=cache, **settings)
         edited = root / "json" / "decoder.py"
         text = edited.read_text()
         edit_times = []

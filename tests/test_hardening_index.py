@@ -27,9 +27,11 @@ INDEXER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from osslsp.index import WorkspaceIndex
+    from osslsp.index.cli import COMMAND_LINE_POLICY
 
     if __name__ == "__main__":
-        index = WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]))
+        index = WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]),
+                               policy=COMMAND_LINE_POLICY)
         print("ready", flush=True)
         sys.stdin.readline()
         stats = index.refresh()
@@ -43,6 +45,7 @@ KILLED_INDEXER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from osslsp.index import WorkspaceIndex
+    from osslsp.index.cli import COMMAND_LINE_POLICY
 
     def progress(done, total, path):
         if not progress.told:
@@ -51,7 +54,8 @@ KILLED_INDEXER = textwrap.dedent("""
 
     progress.told = False
     if __name__ == "__main__":
-        WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2])).refresh(progress)
+        WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]),
+                       policy=COMMAND_LINE_POLICY).refresh(progress)
 """)
 WORKERS_GONE_SECONDS = 5.0
 # Index ROOT into CACHE and kill itself (-9) at a chosen point: "half" (half the files stored, in
@@ -62,6 +66,7 @@ SELF_KILLED_INDEXER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from osslsp.index import WorkspaceIndex
+    from osslsp.index.cli import COMMAND_LINE_POLICY
     from osslsp.index.store import IndexStore
 
     def die(*_):
@@ -74,7 +79,8 @@ SELF_KILLED_INDEXER = textwrap.dedent("""
     if __name__ == "__main__":
         if sys.argv[3] == "ranking":
             IndexStore.set_ranks = die
-        WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2])).refresh(progress)
+        WorkspaceIndex(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]),
+                       policy=COMMAND_LINE_POLICY).refresh(progress)
 """)
 
 

@@ -5,6 +5,7 @@ editor, from a file watcher. Completions are answered meanwhile with what the in
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from osslsp.features.progress import Progress
+from osslsp.index import IndexPolicy
+from osslsp.index.hosting import collector_paused, on_daemon_thread, worker_pool
 from osslsp.server import OsslspServer
 
 # A buffer being typed in is re-indexed once typing pauses this long. A re-index holds the
@@ -20,12 +23,24 @@ from osslsp.server import OsslspServer
 # so only other files' completions see the index's copy, and a pause comes before they are asked.
 EDIT_SETTLE_S = 0.3
 
+# Added to the extraction workers' nice value (each gets 0.64 of the server's CPU share): the
+# server answers the editor while they work, and its writer keeps up with them instead of storing
+# a backlog after they finish.
+WORKER_NICENESS = 2
+# The server's index: workers that yield to it; checkpoints and merges on threads of their own,
+# never inside a keystroke's write; the collector paused while a refresh makes rows by the hundred
+# thousand, then what the process holds (the index's tables, the model) frozen: no longer walked
+# by the collector's full passes, which took 30-50 ms and landed on a keystroke's re-index.
+SERVER_POLICY = IndexPolicy(worker_pool=worker_pool(WORKER_NICENESS), run_aside=on_daemon_thread,
+                            during_refresh=collector_paused, after_change=gc.freeze)
+
 
 async def index_workspace(server: OsslspServer) -> None:
     """Refresh the index on a worker thread, reporting progress; then watch for outside changes."""
     index = server.index
     if index is None:
         return
+    index.use_policy(SERVER_POLICY)
     loop = asyncio.get_running_loop()
     cancel = threading.Event()  # read by the indexer between batches
     progress = Progress(server, "osslsp: indexing the workspace")

@@ -27,8 +27,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from functools import cache
 from typing import NamedTuple
+
+import tree_sitter
+
+from osslsp.index.python_lexis import TripleQuotes, without_comment_lines
 
 # One match is a whole function: its signature, its docstring if any, and its body, the lines
 # after them that lie deeper than the `def` (with blank and comment lines between them). The
@@ -60,10 +65,10 @@ _BLANK = re.compile(rb"[ \n]*+")
 _BEFORE_DEFINITION = re.compile(rb"(?:\n[ ]*+)++(?:def[ ]|class[ ]|async[ ]|@)|\s*+\Z")
 PLACEHOLDER = b"..."
 DECORATOR_SEARCH_LINES = 12
-_DOUBLE_QUOTE = ord('"')
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"()[]{}")
 # Found left to right, so that a `#` in a string and a quote in a comment are not taken for more.
 # A line of a triple-quoted string may be taken for code: at worst its brackets count.
+_BLANK_OR_COMMENTS = re.compile(rb"(?:\s++|\#[^\n]*+)*+")
 _COMMENT_OR_LINE_STRING = re.compile(
     rb"""\#[^\n]*+|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'""")
 
@@ -106,12 +111,59 @@ class Skimmed(NamedTuple):
     cut_values: dict[int, bytes]
 
 
+def skim_and_parse(source: bytes, parser: tree_sitter.Parser, fold: bool
+                   ) -> tuple[Skimmed, tree_sitter.Tree]:
+    """A Python source skimmed (`fold`: with its functions folded, see `skim`; else with its
+    comment lines blanked only, every function parsed whole) and parsed.
+
+    Folding is lexical: should it have broken the parse (a decorator it did not see, say), the
+    source is parsed again with every `def` in place."""
+    if not fold:
+        blanked = without_comment_lines(source, TripleQuotes(source))
+        skimmed = Skimmed(blanked, blanked, {}, {}, {})
+        return skimmed, parser.parse(blanked)
+    skimmed = skim(source)
+    tree = parser.parse(skimmed.parsed)
+    if skimmed.folded and tree.root_node.has_error and _fold_broke(tree, skimmed):
+        skimmed = skim(source, fold=False)
+        tree = parser.parse(skimmed.parsed)
+    return skimmed, tree
+
+
+def _fold_broke(tree: tree_sitter.Tree, skimmed: Skimmed) -> bool:
+    """Whether a parse error touches a fold: holds a `...` left by one, or ends right before one
+    (blank lines and comments between).
+
+    A fold can leave a decorator it did not see decorating nothing; it cannot leave text after
+    its `...` that continues the function (its body's brackets balance, or a definition follows).
+    Errors elsewhere are the file's own (half-typed code): parsing again would find them too."""
+    placeholders = list(skimmed.folded)  # in file order
+    for error in _errors(tree.root_node):
+        after = bisect_left(placeholders, error.start_byte)
+        if after == len(placeholders):
+            continue
+        placeholder = placeholders[after]
+        if placeholder < error.end_byte or \
+                _BLANK_OR_COMMENTS.fullmatch(skimmed.parsed, error.end_byte, placeholder):
+            return True
+    return False
+
+
+def _errors(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    """The outermost error and missing nodes under a node."""
+    for child in node.children:
+        if child.type == "ERROR" or child.is_missing:
+            yield child
+        elif child.has_error:
+            yield from _errors(child)
+
+
 def skim(source: bytes, fold: bool = True) -> Skimmed:
     """A source's comment lines blanked, then its functions folded (or their bodies cut) where
     that is safe, then its long module-level values (searched for in what is left: a sixth of
     the bytes). `fold=False` cuts bodies only, leaving every `def` in the parse."""
-    quotes = _TripleQuotes(source)  # blanking keeps them all: comments holding them stay
-    blanked = _without_comment_lines(source, quotes)
+    quotes = TripleQuotes(source)  # blanking keeps them all: comments holding them stay
+    blanked = without_comment_lines(source, quotes)
     if b"\t" in source or b"\r" in source:  # the cutting regexes read neither
         return Skimmed(blanked, blanked, {}, {}, {})
     without_functions, cut_bodies, folded = _without_functions(blanked, quotes, fold)
@@ -131,7 +183,7 @@ def _removed_before(offset: int, ends: list[int], removed: list[tuple[int, int]]
     return removed[index - 1][1] if index else 0
 
 
-def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
+def _without_functions(source: bytes, quotes: TripleQuotes, fold: bool
                        ) -> tuple[bytes, dict[int, tuple[int, int]], dict[int, FoldedRun]]:
     """The source with safely cuttable functions folded to `...` (with their decorators), or,
     where a decorator spans lines, their bodies cut; where each cut body was, and what each fold
@@ -215,7 +267,7 @@ def _without_functions(source: bytes, quotes: _TripleQuotes, fold: bool
     return b"".join(pieces), cut, folded
 
 
-def _through_strings(source: bytes, quotes: _TripleQuotes, start: int, end: int,
+def _through_strings(source: bytes, quotes: TripleQuotes, start: int, end: int,
                      indent: int) -> int:
     """Where a body ends that the function regex ended inside a triple-quoted string (a line of
     it lay at the `def`'s depth or less): past the string's close, the rest of its line and the
@@ -286,7 +338,7 @@ def _without_long_values(source: bytes
     values: dict[int, bytes] = {}
     removed: list[tuple[int, int]] = []
     kept = length = 0
-    quotes = _TripleQuotes(source)
+    quotes = TripleQuotes(source)
     for match in _LONG_VALUE.finditer(source):
         start, value_start = match.span("head")
         statement = source[start:match.end()].rstrip()
@@ -326,82 +378,3 @@ def _balanced(code: bytes) -> bool:
     return brackets.count(b"(") == brackets.count(b")") and \
         brackets.count(b"[") == brackets.count(b"]") and \
         brackets.count(b"{") == brackets.count(b"}")
-
-
-def _without_comment_lines(source: bytes, quotes: _TripleQuotes) -> bytes:
-    """The source with its whole-line comments made spaces, except where the triple quotes before
-    them are unbalanced (they may lie in a string) or they hold triple quotes themselves."""
-    pieces: list[bytes] = []
-    kept = 0
-    # From `#` to `#` by `find`, in C: few lines hold one, and a regex tried at every line's
-    # start cost more.
-    comment = source.find(b"#")
-    while comment >= 0:
-        line_start = source.rfind(b"\n", 0, comment) + 1
-        line_end = source.find(b"\n", comment)
-        if line_end < 0:
-            line_end = len(source)
-        if source.count(b" ", line_start, comment) == comment - line_start and \
-                not quotes.open_at(comment) and source.find(b'"""', comment, line_end) < 0 and \
-                source.find(b"'''", comment, line_end) < 0:
-            pieces.append(source[kept:comment])
-            pieces.append(b" " * (line_end - comment))
-            kept = line_end
-        comment = source.find(b"#", line_end)
-    if not pieces:
-        return source
-    pieces.append(source[kept:])
-    return b"".join(pieces)
-
-
-class _TripleQuotes:
-    """Where a source's triple-quoted strings open and close, found once: whether an offset may
-    lie inside one, and whether a range holds an unbalanced number of their quotes. A file has
-    few: each question is a binary search or two."""
-
-    def __init__(self, source: bytes) -> None:
-        # Triple quotes of both kinds in file order, told apart by their first byte. Those of
-        # the other kind inside an open string, and those written as a one-line string of the
-        # other quote (`'"""'`), neither open nor close one: counted, they would leave every
-        # later `def` of the file inside a string, parsed whole.
-        self.delimiters: list[int] = []
-        open_quote = None
-        for offset in sorted(_offsets(source, b'"""') + _offsets(source, b"'''")):
-            quote = source[offset]
-            if open_quote is None:
-                if source[offset - 1:offset] == source[offset + 3:offset + 4] == \
-                        (b"'" if quote == _DOUBLE_QUOTE else b'"'):
-                    continue
-                open_quote = quote
-            elif quote != open_quote:
-                continue
-            else:
-                open_quote = None
-            self.delimiters.append(offset)
-
-    def open_at(self, offset: int) -> bool:
-        return bisect_left(self.delimiters, offset) % 2 == 1
-
-    def before(self, offset: int) -> int:
-        """The last one before `offset - 2` (the one opening a string that is open there)."""
-        return self.delimiters[bisect_left(self.delimiters, offset - 2) - 1]
-
-    def after(self, offset: int) -> int | None:
-        """The first one at `offset - 2` or later (what `unbalanced_within` did not count)."""
-        index = bisect_left(self.delimiters, offset - 2)
-        return self.delimiters[index] if index < len(self.delimiters) else None
-
-    def unbalanced_within(self, start: int, end: int) -> bool:
-        """Whether [start, end) holds an odd number of them."""
-        inside = bisect_left(self.delimiters, end - 2) - bisect_left(self.delimiters, start)
-        return inside % 2 == 1
-
-
-def _offsets(source: bytes, needle: bytes) -> list[int]:
-    """Where a needle occurs, left to right without overlaps (as `bytes.count` counts)."""
-    offsets = []
-    found = source.find(needle)
-    while found >= 0:
-        offsets.append(found)
-        found = source.find(needle, found + len(needle))
-    return offsets

@@ -7,9 +7,15 @@ import threading
 import time
 from pathlib import Path
 
+from osslsp.index.hosting import collector_paused, on_daemon_thread, worker_pool
+from osslsp.index.policy import IndexPolicy
 from osslsp.index.workspace import IndexStats, WorkspaceIndex
 
 BAR_WIDTH = 30
+# The command has the process to itself: workers at its priority, checkpoints and merges on
+# threads of their own, the collector paused while rows are made by the hundred thousand.
+COMMAND_LINE_POLICY = IndexPolicy(worker_pool=worker_pool(niceness=0), run_aside=on_daemon_thread,
+                                  during_refresh=collector_paused)
 
 
 def _progress_bar(done: int, total: int, path: str) -> None:
@@ -32,7 +38,7 @@ def index_main(root: Path, stats_only: bool) -> int:
         print(f"osslsp index: {root} is not a directory", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    index = WorkspaceIndex(root)
+    index = WorkspaceIndex(root, policy=COMMAND_LINE_POLICY)
     cancel = threading.Event()
     try:
         if stats_only:

@@ -6,14 +6,13 @@ import inspect
 import re
 import string
 from bisect import bisect_left
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
 import tree_sitter
 
-from osslsp.index.bodies import FoldedRun, Skimmed, skim
+from osslsp.index.bodies import FoldedRun, Skimmed, skim_and_parse
 from osslsp.index.specs import SPECS
 from osslsp.languages import grammar, parser
 
@@ -30,10 +29,10 @@ MIN_IDENTIFIER_CHARS = 3
 # over those distinct runs only.
 _WORD_BYTES = bytes(byte if chr(byte) in "_" + string.digits + string.ascii_letters else 32
                     for byte in range(256))
+_SPACES = re.compile(rb" *+")  # in words: up to the next word
 _LAST_DIGIT = ord("9")
 _BODY_KINDS = frozenset({"function", "method"})  # whose bodies similar code is matched against
 _STRING_OPENERS = frozenset(bytes([byte]) for byte in b"\"'rRbBuUfF")
-_BLANK_OR_COMMENTS = re.compile(rb"(?:\s++|\#[^\n]*+)*+")
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
                          "private_property_identifier", "destructor_name", "operator_name",
                          "package_identifier", "namespace_identifier"})
@@ -78,50 +77,15 @@ class FileSummary:
     tokens: tuple[str, ...] = ()
 
 
-def extract(language: str, source: bytes) -> FileSummary:
-    """Definitions, imports and identifiers of a source file. Broken code gives what parses."""
+def extract(language: str, source: bytes, fold_python: bool = True) -> FileSummary:
+    """Definitions, imports and identifiers of a source file. Broken code gives what parses.
+
+    `fold_python`: a Python file's functions are folded out of the parse and read from the text
+    (`bodies`), 2.5-3 times faster; else every function is parsed."""
     if language != "python":
         skimmed = Skimmed(source, source, {}, {}, {})
         return _Walker(language, skimmed, parser(language).parse(source)).summary()
-    # Comment lines blanked (every offset kept) before functions are cut, so that cut bodies'
-    # words leave them out as the parsed text's do: their prose would match bodies by words
-    # such as "the".
-    skimmed = skim(source)
-    tree = parser(language).parse(skimmed.parsed)
-    if skimmed.folded and tree.root_node.has_error and _fold_broke(tree, skimmed):
-        # Folding is lexical: should it have broken the parse (a decorator it did not see, say),
-        # the file is read again with every `def` in place.
-        skimmed = skim(source, fold=False)
-        tree = parser(language).parse(skimmed.parsed)
-    return _Walker(language, skimmed, tree).summary()
-
-
-def _fold_broke(tree: tree_sitter.Tree, skimmed: Skimmed) -> bool:
-    """Whether a parse error touches a fold: holds a `...` left by one, or ends right before one
-    (blank lines and comments between).
-
-    A fold can leave a decorator it did not see decorating nothing; it cannot leave text after
-    its `...` that continues the function (its body's brackets balance, or a definition follows).
-    Errors elsewhere are the file's own (half-typed code): parsing again would find them too."""
-    placeholders = list(skimmed.folded)  # in file order
-    for error in _errors(tree.root_node):
-        after = bisect_left(placeholders, error.start_byte)
-        if after == len(placeholders):
-            continue
-        placeholder = placeholders[after]
-        if placeholder < error.end_byte or \
-                _BLANK_OR_COMMENTS.fullmatch(skimmed.parsed, error.end_byte, placeholder):
-            return True
-    return False
-
-
-def _errors(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
-    """The outermost error and missing nodes under a node."""
-    for child in node.children:
-        if child.type == "ERROR" or child.is_missing:
-            yield child
-        elif child.has_error:
-            yield from _errors(child)
+    return _Walker(language, *skim_and_parse(source, parser(language), fold_python)).summary()
 
 
 @cache
@@ -167,9 +131,11 @@ class _Walker:
         self.imports: list[Import] = []
 
     def _body_window(self, start: int, end: int, runs: set[bytes]) -> set[bytes]:
-        """The words of a cut body's first few KB; all its words go into `runs`."""
-        window_end = start + BODY_TOKEN_BYTES
-        window = set(self.original_words[start:end if end < window_end else window_end].split())
+        """The words of a cut body's first few KB from its first word, as a parsed body's; all
+        its words go into `runs`."""
+        window_start = _SPACES.match(self.original_words, start).end()
+        window_end = window_start + BODY_TOKEN_BYTES
+        window = set(self.original_words[window_start:min(end, window_end)].split())
         runs.update(window if end <= window_end else self.original_words[start:end].split())
         return window
 
@@ -319,7 +285,8 @@ class _Walker:
         window = self.cut_windows.get(node.start_byte)
         if window is None:  # parsed whole: the window starts after the docstring, as when cut
             docstring = self._docstring_node(body)
-            start = docstring.end_byte if docstring is not None else body.start_byte
+            start = _SPACES.match(self.parsed_words, docstring.end_byte if docstring is not None
+                                  else body.start_byte).end()  # its first word
             end = min(body.end_byte, start + BODY_TOKEN_BYTES)
             window = set(self.parsed_words[start:end].split())
             # functions folded out of it: their signatures' words (up to their docstrings)

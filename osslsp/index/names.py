@@ -8,7 +8,16 @@ retrieval within a few milliseconds. About 10 MB for CPython's 70,000 definition
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from osslsp.index.store import IndexStore
+
+RELOAD_ABOVE_FILES = 64  # files written at once beyond which reloading beats patching
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # compared by identity: removal stays cheap
@@ -81,3 +90,54 @@ class NameTable:
         for rowid, name, scope, kind in db.execute(
                 "SELECT rowid, name, scope, kind FROM defs WHERE file_id = ?", (file_id,)):
             self._add(name, DefinitionRef(rowid, path, scope, kind))
+
+
+class Lookups:
+    """What retrieval looks up in memory: the name table and how many bodies hold each
+    identifier, loaded from a store on first use, then kept in step with its writes. One per
+    store (`of`), shared by everything that reads it."""
+
+    _of_store: weakref.WeakKeyDictionary[IndexStore, Lookups] = weakref.WeakKeyDictionary()
+    _of_store_lock = threading.Lock()
+
+    @classmethod
+    def of(cls, store: IndexStore) -> Lookups:
+        """The lookups of a store."""
+        with cls._of_store_lock:
+            lookups = cls._of_store.get(store)
+            if lookups is None:
+                lookups = cls._of_store[store] = cls(store)
+            return lookups
+
+    def __init__(self, store: IndexStore) -> None:
+        # weak: a strong reference would keep the store's entry in `_of_store` alive
+        self._store = weakref.proxy(store)
+        self._lock = threading.Lock()
+        self._names: NameTable | None = None
+        self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
+
+    def names(self) -> NameTable:
+        """Every definition's name, file and scope."""
+        with self._lock:
+            if self._names is None:
+                self._names = NameTable.load(self._store.db)
+            return self._names
+
+    def term_bodies(self) -> dict[str, int]:
+        """How many bodies hold each identifier (folded to lower case)."""
+        with self._lock:
+            if self._term_bodies is None:
+                self._term_bodies = self._store.body_term_counts()
+            return self._term_bodies
+
+    def changed(self, paths: Collection[str] | None = None) -> None:
+        """Files were written (all of them when `paths` is None): the tables follow."""
+        with self._lock:
+            if self._names is None:
+                return
+            if paths is None or len(paths) > RELOAD_ABOVE_FILES:
+                self._names = None
+                self._term_bodies = None  # only rarity: one file's edits hardly change it
+                return
+            for path in paths:
+                self._names.replace_file(self._store.db, path)

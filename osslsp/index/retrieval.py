@@ -1,4 +1,5 @@
-"""Retrieval for a cursor: what is being used there, resolved to definitions, fitted to a budget."""
+"""Retrieval for a cursor: the names used there, resolved to their definitions, with related and
+similar code; ranked (`rank`) and fitted to a budget (`fit`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from osslsp.index.extract import Definition, Import
-from osslsp.index.names import DefinitionRef
+from osslsp.index.fit import Fitting, Snippet
+from osslsp.index.names import DefinitionRef, Lookups
+from osslsp.index.rank import rarest_terms, related_rowids
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.secrets import redact_secrets
 from osslsp.index.specs import SPECS
@@ -37,16 +40,6 @@ _CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>(
 _PARTIAL_AT_CURSOR = re.compile(r"((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
 _QUALIFIED_NAME = re.compile(r"(?:([A-Za-z_]\w*)\s*(?:\.|::|->)\s*)?([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w{2,}")
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """A piece of context for a prompt, labelled with where it comes from."""
-
-    path: str  # workspace-relative posix path
-    line: int  # 1-based
-    text: str
-    reason: str  # "definition of render", "related", ...
 
 
 @dataclass(frozen=True)
@@ -122,11 +115,12 @@ def _strip_strings(line: str) -> str:
 
 
 class Retriever:
-    """Turns a cursor into snippets using the index's store and module resolver."""
+    """Turns a cursor into snippets using the index's store, lookups and module resolver."""
 
     def __init__(self, store: IndexStore, resolver: ModuleResolver,
                  related_cache: dict[str, list[Definition]] | None = None) -> None:
         self.store = store
+        self.lookups = Lookups.of(store)
         self.resolver = resolver
         # Related definitions hardly change between keystrokes: computed once per file.
         self.related_cache = related_cache if related_cache is not None else {}
@@ -143,13 +137,18 @@ class Retriever:
                 candidates.append((definition, f"definition of {definition.name}"))
         candidates.extend((definition, "related") for definition in
                           self.related(path, text))
-        fitting = _Fitting(path, own_region, budget_tokens)
-        self._fit(candidates, fitting, count_tokens)
+        fitting = Fitting(path, own_region, budget_tokens)
+        fitting.add(candidates, self._text, count_tokens)
         if fitting.spent < budget_tokens:  # similar code only fills what is left
             similar = self.similar(_window_above(text, offset, SIMILAR_WINDOW_LINES), language)
-            self._fit([(definition, SIMILAR_REASON) for definition in similar], fitting,
-                      count_tokens)
+            fitting.add([(definition, SIMILAR_REASON) for definition in similar], self._text,
+                        count_tokens)
         return fitting.chosen
+
+    def _text(self, definition: Definition, reason: str) -> str:
+        """A candidate's text in a prompt: similar code as written, else its snippet."""
+        return self.similar_text(definition) if reason == SIMILAR_REASON else \
+            self.snippet_text(definition)
 
     def resolve(self, usage: Usage, path: str, language: str,
                 imports: list[Import]) -> list[Definition]:
@@ -176,7 +175,7 @@ class Retriever:
                     if found:
                         return found
         imported_files = self._imported_files(language, path, imports)
-        ranks = self.store.name_table().ranks
+        ranks = self.lookups.names().ranks
         if usage.partial:
             candidates = self._named(usage)
 
@@ -205,7 +204,7 @@ class Retriever:
         return files
 
     def _refs(self, name: str) -> list[DefinitionRef]:
-        return self.store.name_table().named(name)
+        return self.lookups.names().named(name)
 
     def _named(self, usage: Usage) -> list[Definition]:
         if usage.partial:
@@ -264,18 +263,8 @@ class Retriever:
         if path in self.related_cache:
             return self.related_cache[path]
         counts = Counter(_WORD.findall(text, 0, MAX_RELATED_TEXT_CHARS))
-        table = self.store.name_table()
-        scored: list[tuple[float, int]] = []
-        for name, _ in counts.most_common(MAX_RELATED_NAMES):
-            refs = table.top_level.get(name)
-            if not refs:
-                continue
-            others = len(refs) - sum(ref.path == path for ref in refs)
-            for ref in refs:
-                if ref.path != path:
-                    scored.append((table.ranks.get(ref.path, 0.0) / others, ref.rowid))
-        scored.sort(reverse=True)
-        related = self.store.definitions_by_rowid([rowid for _, rowid in scored[:MAX_RELATED]])
+        related = self.store.definitions_by_rowid(
+            related_rowids(self.lookups.names(), path, counts, MAX_RELATED_NAMES, MAX_RELATED))
         self.related_cache[path] = related
         return related
 
@@ -284,11 +273,12 @@ class Retriever:
         spec = SPECS.get(language)
         keywords = spec.keywords if spec else frozenset()
         tokens = set(_WORD.findall(window)) - keywords
-        return self.store.definitions_by_rowid(self.store.similar_bodies(tokens, MAX_SIMILAR))
+        weighted = rarest_terms(tokens, self.lookups.term_bodies())
+        return self.store.definitions_by_rowid(self.store.bodies_matching(weighted, MAX_SIMILAR))
 
     def similar_text(self, definition: Definition) -> str:
         """A similar definition as written (its first lines), read from disk."""
-        return _cached(self.store.name_table().similar_texts, definition, self._similar_text)
+        return _cached(self.lookups.names().similar_texts, definition, self._similar_text)
 
     def _similar_text(self, definition: Definition) -> str:
         last = min(definition.end_line, definition.line - 1 + MAX_SIMILAR_LINES)
@@ -306,7 +296,7 @@ class Retriever:
 
     def snippet_text(self, definition: Definition) -> str:
         """Signature and documentation; for a class its constructor and method signatures too."""
-        return _cached(self.store.name_table().snippet_texts, definition, self._snippet_text)
+        return _cached(self.lookups.names().snippet_texts, definition, self._snippet_text)
 
     def _snippet_text(self, definition: Definition) -> str:
         language = _language_of(definition.path)
@@ -322,38 +312,6 @@ class Retriever:
             if len(members) > MAX_CLASS_MEMBERS:
                 lines.append(_indent("..."))
         return redact_secrets("\n".join(lines))
-
-    def _fit(self, candidates: list[tuple[Definition, str]], fitting: _Fitting,
-             count_tokens: Callable[[str], int]) -> None:
-        """Add the candidates, in order of certainty, that still fit the budget, without repeats
-        and without what the prompt already holds around the cursor."""
-        for definition, reason in candidates:
-            key = (definition.path, definition.line)
-            if key in fitting.seen:
-                continue
-            fitting.seen.add(key)
-            if definition.path == fitting.path and definition.line <= fitting.own_region[1] and \
-                    definition.end_line >= fitting.own_region[0]:
-                continue
-            text = self.similar_text(definition) if reason == SIMILAR_REASON else \
-                self.snippet_text(definition)
-            cost = count_tokens(text)
-            if fitting.spent + cost > fitting.budget_tokens:
-                continue
-            fitting.spent += cost
-            fitting.chosen.append(Snippet(definition.path, definition.line, text, reason))
-
-
-@dataclass
-class _Fitting:
-    """Snippets chosen so far for one prompt and the budget they spent."""
-
-    path: str
-    own_region: tuple[int, int]
-    budget_tokens: int
-    spent: int = 0
-    chosen: list[Snippet] = field(default_factory=list)
-    seen: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _window_above(text: str, offset: int, lines: int) -> str:

@@ -5,44 +5,18 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from osslsp import paths
-from osslsp.index.extract import MIN_IDENTIFIER_CHARS, Definition, FileSummary, Import
-from osslsp.index.names import NameTable
+from osslsp.index.extract import Definition, Import
+from osslsp.index.rows import INDEXES, LOOKUP_INDEXES, RANKS_STALE, SCHEMA, SCHEMA_VERSION, \
+    FileState, run_script
 
-SCHEMA_VERSION = "osslsp-index-4"
-# Bodies' identifiers are searched whole (`_` is part of a term; terms are case-folded), by
-# which bodies hold them: no positions (detail=none), no lengths (columnsize=0, no BM25 used).
-_SCHEMA = """
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, language TEXT NOT NULL,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL,
-    rank REAL NOT NULL DEFAULT 0);
--- Apart from `files`, whose ranks are all rewritten after a refresh: SQLite rewrites a whole row
--- to change one column, and a file's identifiers run to kilobytes.
-CREATE TABLE file_identifiers(file_id INTEGER PRIMARY KEY, identifiers TEXT NOT NULL);
-CREATE TABLE defs(file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
-    scope TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL,
-    signature TEXT NOT NULL, doc TEXT NOT NULL);
-CREATE TABLE imports(file_id INTEGER NOT NULL, module TEXT NOT NULL, name TEXT NOT NULL,
-    bound TEXT NOT NULL, level INTEGER NOT NULL, line INTEGER NOT NULL, wildcard INTEGER NOT NULL);
-CREATE VIRTUAL TABLE def_tokens USING fts5(tokens, detail=none, columnsize=0,
-    tokenize="unicode61 tokenchars '_'");
-CREATE VIRTUAL TABLE def_token_counts USING fts5vocab(def_tokens, row);
-"""
-# The similar-code step looks up bodies by their rarest identifiers: terms in more bodies than
-# this are too common to pick candidates by.
-MAX_SIMILAR_TERM_BODIES = 200
-MAX_SIMILAR_TERMS = 8
 FTS_AUTOMERGE = 4  # segments of a level the bodies' index merges (FTS5's default)
 _SET_BODY_AUTOMERGE = "INSERT INTO def_tokens(def_tokens, rank) VALUES('automerge', ?)"
 CHECKPOINT_EVERY_WRITES = 16
@@ -57,50 +31,7 @@ MMAP_BYTES = 256 * 1024 * 1024  # address space, not memory: pages are the OS's 
 # How often a process waiting for another's refresh of the same index looks again: `flock` cannot
 # be interrupted, so the wait is a series of tries that can stop (a cancel, a close).
 WRITER_POLL_SECONDS = 0.05
-PATHS_PER_QUERY = 500  # under SQLite's limit of bound parameters
-# Dropped while an empty index is filled (building them once at the end is faster).
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS defs_by_name ON defs(name);
-CREATE INDEX IF NOT EXISTS defs_by_file ON defs(file_id);
-CREATE INDEX IF NOT EXISTS imports_by_file ON imports(file_id);
-"""
-_LOOKUP_INDEXES = ("defs_by_name", "defs_by_file", "imports_by_file")
-# A meta key present from a refresh's first write of files until their ranks are stored.
-RANKS_STALE = "ranks_stale"
 _DEF_COLUMNS = "d.name, d.kind, d.scope, d.signature, d.doc, d.line, d.end_line, f.path"
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What the index remembers of a file to tell whether it changed."""
-
-    size: int
-    mtime_ns: int
-    hash: str
-
-
-# A file summary as the tables' rows: language, identifiers (space-separated), definitions
-# (name, kind, scope, signature, doc, line, end_line), body tokens (one per definition) and imports
-# (module, name, bound, level, line, wildcard). Worker processes send this: tuples of strings and
-# numbers pickle several times faster than dataclasses.
-SummaryRows = tuple[str, str, list[tuple[str, str, str, str, str, int, int]], tuple[str, ...],
-                    list[tuple[str, str, str, int, int, bool]]]
-
-
-def summary_rows(summary: FileSummary) -> SummaryRows:
-    """A summary as the rows `IndexStore.put_files` stores."""
-    return (summary.language, summary.identifiers,
-            # plain tuples, sliced in C: named tuples pickle with their class
-            [definition[:7] for definition in summary.definitions],
-            summary.tokens or ("",) * len(summary.definitions),
-            [imported[:] for imported in summary.imports])
-
-
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Run SQL statements inside the current transaction (`executescript` would commit it)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
 
 
 def default_db_path(root: Path, cache_dir: Path | None = None) -> Path:
@@ -122,19 +53,19 @@ def _private(db_path: Path) -> None:
 class IndexStore:
     """SQLite storage of file summaries. Reads from any thread; writes are serialised."""
 
-    def __init__(self, db_path: Path, root: Path) -> None:
+    def __init__(self, db_path: Path, root: Path,
+                 run_aside: Callable[[Callable[[], None], str], None] | None = None) -> None:
         self.db_path = db_path
+        # where checkpoints and merges run (see `IndexPolicy.run_aside`); None: where they are due
+        self.run_aside = run_aside
         self.root_key = str(root.resolve())
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
-        self._names: NameTable | None = None
         self._writes_since_checkpoint = 0
         self._last_write = 0.0  # time.monotonic() of the last write transaction
         self._checkpointing = threading.Event()
-        self._merging: threading.Thread | None = None  # see `body_merges_deferred`
-        self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
-        self._names_lock = threading.Lock()
+        self._merged: threading.Event | None = None  # see `body_merges_deferred`
         if not self._usable():
             # Another process (another editor window) may be making it at this moment: the one
             # holding the writer's lock does, the others wait until it is usable.
@@ -147,8 +78,8 @@ class IndexStore:
         connection = sqlite3.connect(self.db_path, check_same_thread=False, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints run on their own thread (see `_after_write`), never inside a keystroke's
-        # write: one copies about a thousand pages (20-30 ms).
+        # Checkpoints are the store's to time (see `_after_write`): aside, one never runs inside
+        # a keystroke's write, where it copied about a thousand pages (20-30 ms).
         connection.execute("PRAGMA wal_autocheckpoint=0")
         # Retrieval reads rows all over the file: mapped pages skip a read() call per page.
         connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
@@ -180,7 +111,7 @@ class IndexStore:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
         with self.transaction() as db:
-            _run_script(db, _SCHEMA + _INDEXES)
+            run_script(db, SCHEMA + INDEXES)
             db.executemany("INSERT INTO meta VALUES (?, ?)",
                            [("schema", SCHEMA_VERSION), ("root", self.root_key)])
 
@@ -237,8 +168,9 @@ class IndexStore:
             self.db.execute("PRAGMA wal_autocheckpoint=0")
 
     def _after_write(self) -> None:
-        """Every CHECKPOINT_EVERY_WRITES transactions, fold the log into the database file on a
-        daemon thread (with its own connection) once writes pause, so that the log stays short."""
+        """Every CHECKPOINT_EVERY_WRITES transactions, fold the log into the database file, so
+        that it stays short: aside (with a connection of its own) once writes pause, or at once
+        on this connection when nothing runs aside."""
         if self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]:
             return  # inside `inline_checkpoints`
         self._writes_since_checkpoint += 1
@@ -246,9 +178,11 @@ class IndexStore:
         if self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES or self._checkpointing.is_set():
             return
         self._writes_since_checkpoint = 0
+        if self.run_aside is None:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return
         self._checkpointing.set()
-        threading.Thread(target=self._checkpoint, name="osslsp-index-checkpoint",
-                         daemon=True).start()
+        self.run_aside(self._checkpoint, "osslsp-index-checkpoint")
 
     def _checkpoint(self) -> None:
         """Once writes pause, fold the log into the database file."""
@@ -282,80 +216,12 @@ class IndexStore:
             self._connections.clear()
             self._local = threading.local()
 
-    # writes (inside `transaction()`)
-    @staticmethod
-    def put_file(db: sqlite3.Connection, path: str, state: FileState, summary: FileSummary) -> None:
-        """Replace everything known about a file by a summary (it keeps its rank until the next
-        ranking)."""
-        IndexStore.put_files(db, [(path, state, summary_rows(summary))])
-
-    @staticmethod
-    def put_files(db: sqlite3.Connection, files: list[tuple[str, FileState, SummaryRows]]
-                  ) -> None:
-        """Store many files' rows (see `summary_rows`), one statement per table for all of them:
-        a cold index writes about 70,000 definitions. What the index held of these files is
-        replaced, even of files new to the caller: another process sharing the index (an editor
-        window's buffer) may have stored them since."""
-        ranks: dict[str, float] = {}
-        for start in range(0, len(files), PATHS_PER_QUERY):
-            chunk = [path for path, _, _ in files[start:start + PATHS_PER_QUERY]]
-            for path, rank in db.execute(f"SELECT path, rank FROM files WHERE path IN "
-                                         f"({','.join('?' * len(chunk))})", chunk).fetchall():
-                ranks[path] = rank
-                IndexStore.delete_file(db, path)
-        # Explicit row ids, so that definitions name their file and the bodies' search rows their
-        # definition without a lookup.
-        file_id = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
-        def_id = db.execute("SELECT max(rowid) FROM defs").fetchone()[0] or 0
-        file_rows, identifier_rows, def_rows, token_rows, import_rows = [], [], [], [], []
-        for path, state, (language, identifiers, definitions, tokens, imports) in files:
-            file_id += 1
-            file_rows.append((file_id, path, language, state.size, state.mtime_ns, state.hash,
-                              ranks.get(path, 0.0)))
-            identifier_rows.append((file_id, identifiers))
-            for definition, body in zip(definitions, tokens):
-                def_id += 1
-                def_rows.append((def_id, file_id, *definition))
-                if body:
-                    token_rows.append((def_id, body))
-            import_rows.extend((file_id, *imported) for imported in imports)
-        db.executemany("INSERT INTO files(id, path, language, size, mtime_ns, hash, rank) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", file_rows)
-        db.executemany("INSERT INTO file_identifiers VALUES (?, ?)", identifier_rows)
-        db.executemany("INSERT INTO defs(rowid, file_id, name, kind, scope, signature, doc, "
-                       "line, end_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", def_rows)
-        db.executemany("INSERT INTO def_tokens(rowid, tokens) VALUES (?, ?)", token_rows)
-        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", import_rows)
-
-    @staticmethod
-    def ranks_stale(db: sqlite3.Connection) -> None:
-        """Files are being written whose ranks `set_ranks` must compute again."""
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (RANKS_STALE,))
-
-    @staticmethod
-    def touch_file(db: sqlite3.Connection, path: str, state: FileState) -> None:
-        """Record a new size and mtime for a file whose content did not change."""
-        db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
-                   (state.size, state.mtime_ns, path))
-
-    @staticmethod
-    def delete_file(db: sqlite3.Connection, path: str) -> None:
-        """Forget a file."""
-        row = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
-        if row is not None:
-            db.execute("DELETE FROM def_tokens WHERE rowid IN "
-                       "(SELECT rowid FROM defs WHERE file_id = ?)", row)
-            db.execute("DELETE FROM defs WHERE file_id = ?", row)
-            db.execute("DELETE FROM imports WHERE file_id = ?", row)
-            db.execute("DELETE FROM file_identifiers WHERE file_id = ?", row)
-            db.execute("DELETE FROM files WHERE id = ?", row)
-
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
         """Fill an empty index faster: lookup indexes are built once, after the rows, and commits
         do not wait for the disk (the index is a cache: a crash meanwhile costs a rebuild)."""
         with self.transaction() as db:
-            for name in _LOOKUP_INDEXES:
+            for name in LOOKUP_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
@@ -363,16 +229,16 @@ class IndexStore:
             yield
         finally:
             with self.transaction() as db:
-                _run_script(db, _INDEXES)
+                run_script(db, INDEXES)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
 
     def lookup_indexes_missing(self) -> bool:
         """Whether the lookup indexes are gone: a `bulk_load` did not finish (killed)."""
-        marks = ",".join("?" * len(_LOOKUP_INDEXES))
+        marks = ",".join("?" * len(LOOKUP_INDEXES))
         return self.db.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
-                               f"name IN ({marks})", _LOOKUP_INDEXES
-                               ).fetchone()[0] < len(_LOOKUP_INDEXES)
+                               f"name IN ({marks})", LOOKUP_INDEXES
+                               ).fetchone()[0] < len(LOOKUP_INDEXES)
 
     @contextmanager
     def body_merges_deferred(self, defer: bool) -> Iterator[None]:
@@ -381,9 +247,9 @@ class IndexStore:
         more come: the merges of a cold index cost as much as merging all at once, and the large
         segments they leave were merged again on the fifth keystroke's re-index (20-50 ms).
 
-        The final merge runs on a thread of its own, inside SQLite, which lets go of the GIL: the
-        caller ranks the files meanwhile (each alone would leave a core idle), and waits for it
-        with `merges_done`."""
+        Run aside, the final merge runs inside SQLite, which lets go of the GIL: the caller ranks
+        the files meanwhile (each alone would leave a core idle), and waits for it with
+        `merges_done`."""
         if not defer:
             # merges back on if a refresh that deferred them never finished
             if self.db.execute("SELECT v FROM def_tokens_config WHERE k = 'automerge'"
@@ -395,9 +261,18 @@ class IndexStore:
         try:
             yield
         finally:
-            self._merging = threading.Thread(target=self._merge_bodies, name="osslsp-index-merge",
-                                             daemon=True)
-            self._merging.start()
+            if self.run_aside is None:
+                self._merge_bodies()
+            else:
+                merged = self._merged = threading.Event()
+
+                def merge() -> None:
+                    try:
+                        self._merge_bodies()
+                    finally:
+                        merged.set()
+
+                self.run_aside(merge, "osslsp-index-merge")
 
     def _merge_bodies(self) -> None:
         """Merge the bodies' index into one segment, then turn merges back on."""
@@ -416,9 +291,9 @@ class IndexStore:
 
     def merges_done(self) -> None:
         """Wait for the merge `body_merges_deferred` started, if any."""
-        if self._merging is not None:
-            self._merging.join()
-            self._merging = None
+        if self._merged is not None:
+            self._merged.wait()
+            self._merged = None
 
     def _set_body_automerge(self, segments: int) -> None:
         with self.transaction() as db:
@@ -434,26 +309,6 @@ class IndexStore:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
-    # the in-memory name table
-    def name_table(self) -> NameTable:
-        """Every definition's name, file and scope (loaded on first use, then kept up to date)."""
-        with self._names_lock:
-            if self._names is None:
-                self._names = NameTable.load(self.db)
-            return self._names
-
-    def names_changed(self, paths: Collection[str] | None = None) -> None:
-        """Files were written (all of them when `paths` is None): the name table follows."""
-        with self._names_lock:
-            if self._names is None:
-                return
-            if paths is None or len(paths) > 64:  # reloading is cheaper than many patches
-                self._names = None
-                self._term_bodies = None  # only rarity: one file's edits hardly change it
-                return
-            for path in paths:
-                self._names.replace_file(self.db, path)
 
     # reads
     def meta(self, key: str) -> str | None:
@@ -497,29 +352,15 @@ class IndexStore:
             f"WHERE d.rowid IN ({marks})", rowids)}
         return [Definition(*rows[rowid]) for rowid in rowids if rowid in rows]
 
-    def similar_bodies(self, tokens: Collection[str], limit: int) -> list[int]:
-        """Row ids of the definitions whose bodies best share the given identifiers.
-
-        Token sets weighted by rarity (BM25 without term frequencies): only the rarest identifiers
-        (at most MAX_SIMILAR_TERMS, each in at most MAX_SIMILAR_TERM_BODIES bodies) pick
-        candidates, so each lookup in the inverted index reads a short list.
-        """
-        with self._names_lock:
-            if self._term_bodies is None:
-                self._term_bodies = dict(self.db.execute(
-                    "SELECT term, doc FROM def_token_counts"))
-            term_bodies = self._term_bodies
-        counted = sorted((count, term) for term in {token.lower() for token in tokens}  # folded
-                         if 0 < (count := term_bodies.get(term, 0)) <= MAX_SIMILAR_TERM_BODIES)
-        if not counted:
+    def bodies_matching(self, weighted_terms: list[tuple[float, str]], limit: int) -> list[int]:
+        """Row ids of the definitions whose bodies hold the most weight of the given (weight,
+        identifier) pairs, best first: one statement, each term's bodies summed in SQLite."""
+        if not weighted_terms:
             return []
-        total = len(term_bodies) + 1
-        chosen = counted[:MAX_SIMILAR_TERMS]
-        # One statement: the bodies of each term with its weight, summed per body in SQLite.
         each_term = " UNION ALL ".join(
-            ["SELECT ? AS weight, rowid FROM def_tokens WHERE def_tokens MATCH ?"] * len(chosen))
-        parameters = [value for count, term in chosen
-                      for value in (math.log(total / count), f'"{term}"')]
+            ["SELECT ? AS weight, rowid FROM def_tokens WHERE def_tokens MATCH ?"] *
+            len(weighted_terms))
+        parameters = [value for weight, term in weighted_terms for value in (weight, f'"{term}"')]
         return [rowid for (rowid,) in self.db.execute(
             f"SELECT rowid FROM ({each_term}) GROUP BY rowid ORDER BY sum(weight) DESC, rowid "
             "LIMIT ?", (*parameters, limit))]
@@ -537,13 +378,6 @@ class IndexStore:
     def definition_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM defs").fetchone()[0]
 
-    def reference_graph_inputs(self) -> tuple[dict[str, set[int]], list[tuple[int, str]]]:
-        """Top-level names with the ids of the files defining them, and each file's id and
-        identifiers."""
-        defined: dict[str, set[int]] = {}
-        for name, file_id in self.db.execute(
-                "SELECT name, file_id FROM defs WHERE scope = '' AND length(name) >= ?",
-                (MIN_IDENTIFIER_CHARS,)):
-            defined.setdefault(name, set()).add(file_id)
-        return defined, self.db.execute("SELECT file_id, identifiers FROM file_identifiers"
-                                        ).fetchall()
+    def body_term_counts(self) -> dict[str, int]:
+        """How many bodies hold each identifier (folded to lower case)."""
+        return dict(self.db.execute("SELECT term, doc FROM def_token_counts"))

@@ -11,9 +11,11 @@ import pytest
 
 from osslsp.index import WorkspaceIndex, is_secret_path, redact_secrets
 from osslsp.index.files import unreadable_reason
+from osslsp.index.hosting import worker_context
+from osslsp.index.rank import pagerank_scores
+from osslsp.index.refresh import BATCH_FILES, WRITE_FILES
 from osslsp.index.store import FTS_AUTOMERGE
-from osslsp.index.workspace import BATCH_FILES, WRITE_FILES, IndexClosed, _pagerank_scores, \
-    _worker_start
+from osslsp.index.workspace import IndexClosed
 
 FILES = {
     "app/__init__.py": "from .client import Client\n",
@@ -276,10 +278,10 @@ def test_similar_code_matches_whole_snake_and_camel_case_identifiers(tmp_path: P
 
 def test_pagerank_favours_the_file_everyone_names() -> None:
     # 0 is named by 1, 2 and 3; 3 is named by nobody; 1 and 2 also name each other.
-    ranks = _pagerank_scores(4, [1, 2, 3, 1, 2], [0, 0, 0, 2, 1], [1.0, 1.0, 1.0, 1.0, 1.0])
+    ranks = pagerank_scores(4, [1, 2, 3, 1, 2], [0, 0, 0, 2, 1], [1.0, 1.0, 1.0, 1.0, 1.0])
     assert ranks[0] == max(ranks) and ranks[3] == min(ranks)
     assert ranks[1] == pytest.approx(ranks[2]) and sum(ranks) == pytest.approx(1.0)
-    assert _pagerank_scores(0, [], [], []) == []
+    assert pagerank_scores(0, [], [], []) == []
 
 
 @pytest.mark.parametrize(("head", "reason"), [
@@ -300,12 +302,12 @@ def test_workers_are_forked_only_when_this_process_runs_one_thread() -> None:
     other = threading.Thread(target=release.wait)
     other.start()
     try:
-        assert _worker_start().get_start_method() == "spawn"
+        assert worker_context().get_start_method() == "spawn"
     finally:
         release.set()
         other.join()
     if threading.active_count() == 1:  # pytest plugins may run threads of their own
-        assert _worker_start().get_start_method() == "fork"
+        assert worker_context().get_start_method() == "fork"
 
 
 def _automerge(index: WorkspaceIndex) -> tuple[int] | None:
