@@ -179,6 +179,7 @@ class FastGptOssRunner:
             d: decode_experts(config.hidden_size, config.intermediate_size, self.top_k, self.dtype, d)
             for d in devices
         }
+        self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
         self.prefill_graphs: list[_PrefillGraph] = []
@@ -335,11 +336,12 @@ class FastGptOssRunner:
                 )
                 delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
                 k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)
-                expert_ids, expert_weights = self._route(normed, layer)  # (1, K) each
+                expert_ids, expert_weights = self.decode_router[layer.device](
+                    normed[0], layer.router_weight, layer.router_bias)  # (K,) each
                 delta = torch.empty_like(residual)
                 self.decode_experts[layer.device](
                     normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
-                    expert_ids[0], expert_weights[0], self.limit, self.alpha, delta[0],
+                    expert_ids, expert_weights, self.limit, self.alpha, delta[0],
                 )
         return self._logits(residual, delta)
 

@@ -99,6 +99,19 @@ def test_triton_mxfp4_experts_match_the_reference():
     assert _relative_error(out, want[0]) < 5e-3
 
 
+def test_the_one_launch_router_picks_the_experts_and_weights_of_the_model():
+    generator = torch.Generator(DEVICE).manual_seed(2)
+    for n_experts, hidden in ((32, 2880), (8, 256), (6, 320)):  # gpt-oss-20b, the test model, a padded count
+        weight = (torch.randn(n_experts, hidden, device=DEVICE, generator=generator) * 0.05).half()
+        bias = (torch.randn(n_experts, device=DEVICE, generator=generator) * 0.05).half()
+        router = kernels.DecodeRouter(4, torch.float16, DEVICE)
+        for x in torch.randn(20, hidden, device=DEVICE, generator=generator).half():
+            ids, weights = router(x, weight, bias)
+            want_ids, want_weights = kernels_torch.DecodeRouter(4, torch.float16, DEVICE)(x, weight, bias)
+            assert ids.tolist() == want_ids.tolist()
+            assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
+
+
 def test_mxfp4_runner_matches_transformers_on_a_released_layout_checkpoint(model, tmp_path):
     """Packed experts loaded by us and run by our kernels, against Transformers' own load of the
     same file (experts dequantized to FP16) and its forward: logits and 32 greedy tokens."""
