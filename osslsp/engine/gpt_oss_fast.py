@@ -67,6 +67,9 @@ def set_experts_implementation(model, name: str) -> None:
 
 
 PREFILL_GRAPH_BUCKETS = (16, 64)  # prefills of up to this many new tokens replay a CUDA graph
+# Longer prompts go through the layers this many tokens at a time: an 8k prompt's activations in one
+# piece (about 1.2 GiB with packed experts) would not fit next to the weights on a 16 GB card.
+PREFILL_CHUNK = 4096
 
 
 @dataclass
@@ -159,6 +162,8 @@ class FastGptOssRunner:
         first_experts = model.model.layers[0].mlp.experts
         self.limit, self.alpha = float(first_experts.limit), float(first_experts.alpha)
         self.dtype = model.dtype
+        if model.device.type == "cuda":
+            _use_expandable_segments()
 
         with torch.inference_mode():
             self.layers = [self._prepare_layer(layer, config) for layer in model.model.layers]
@@ -350,8 +355,12 @@ class FastGptOssRunner:
         n = len(new_ids)
         graph = next((g for g in self.prefill_graphs if n <= g.bucket), None)
         if graph is None:
-            ids = torch.tensor(new_ids, device=self.device)
-            return self._prefill_step(ids, torch.arange(start, start + n, device=self.device))
+            for first in range(0, n, PREFILL_CHUNK):  # the static cache holds the earlier chunks' keys
+                chunk = new_ids[first:first + PREFILL_CHUNK]
+                ids = torch.tensor(chunk, device=self.device)
+                logits = self._prefill_step(ids, torch.arange(start + first, start + first + len(chunk),
+                                                              device=self.device))
+            return logits
         # Pad to the graph's size with copies of the last token at its own position: they compute
         # exactly what it does (same experts, same cache slot, same values), and the last row is its.
         padding = graph.bucket - n
@@ -399,6 +408,17 @@ class FastGptOssRunner:
             normed = torch.empty_like(residual)
             self.kernels.add_rmsnorm(residual, delta, self.final_norm, self.eps, normed)
             return F.linear(normed, self.lm_head)
+
+
+def _use_expandable_segments() -> None:
+    """Let PyTorch's caching allocator grow its segments in place from now on (the KV cache and
+    activations), so that prompts of different lengths do not leave reserved memory in pieces: at
+    an 8k context 0.7 GiB was reserved but unused without it. The setting is process-wide; the
+    engine's process serves this one model."""
+    try:
+        torch.cuda.memory._set_allocator_settings("expandable_segments:True")
+    except (AttributeError, RuntimeError) as error:  # an older or differently built PyTorch
+        log.info("expandable segments unavailable: %s", error)
 
 
 def _to_device(residual: torch.Tensor, delta: torch.Tensor | None, device: torch.device):

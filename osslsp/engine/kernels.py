@@ -538,7 +538,7 @@ def _fp4_halves(packed):
     """Bytes of two E2M1 codes -> (low, high) codes as float16 values times 2^-14, in a few integer
     ops: an E2M1 code's exponent and mantissa bits, put at the top of float16's (bits 10..9), read
     as float16 with its bias of 15 instead of E2M1's 1, are the value times 2^-14 (code 1, a
-    subnormal in both, too). _scales_2_14 takes the 2^14 back."""
+    subnormal in both, too). _fp4_scaled takes the 2^14 back."""
     p = packed.to(tl.uint16)
     low = (((p & 0x07) << 9) | ((p & 0x08) << 12)).to(tl.float16, bitcast=True)
     high = (((p & 0x70) << 5) | ((p & 0x80) << 8)).to(tl.float16, bitcast=True)
@@ -546,9 +546,20 @@ def _fp4_halves(packed):
 
 
 @triton.jit
-def _scales_2_14(scales):
-    """E8M0 scale bytes -> 2^(s - 127) * 2^14 as float32 (s = 0, below float32's normals, reads as 0)."""
-    return (scales.to(tl.int32) << 23).to(tl.float32, bitcast=True) * 16384.0
+def _scale_factors(scales):
+    """E8M0 scale bytes -> float16 2^(s - 127) * 2^7, for _fp4_scaled. Capped at 2^15 (float16's
+    largest power of two: scales past 2^8 would mean weights past 1,536, which no model has), and 0
+    below float16's range, where every value of the block is 0 in float16 anyway."""
+    exact = (scales.to(tl.int32) << 23).to(tl.float32, bitcast=True) * 128.0
+    return tl.minimum(exact, 32768.0).to(tl.float16)
+
+
+@triton.jit
+def _fp4_scaled(code, factor):
+    """A code from _fp4_halves (value * 2^-14) times its block's _scale_factors, in float16: the
+    first product (value * 2^-7) is exact, the second rounds once, as float32 then float16 would,
+    with no conversion per value."""
+    return (code * 128.0) * factor
 
 
 # One packed word (8 codes) times 8 inputs given as 4 fp16x2 pairs P_j = (x_j, x_{j+4}), j = 0..3.
@@ -626,23 +637,34 @@ def _e8m0(scales):
 @triton.jit
 def _packed_rows_dot(Words, Scales, rows, X32, N_GROUPS: tl.constexpr, BLOCK_G: tl.constexpr):
     """Dot products of the packed rows `rows` (R,) (int64 indices into (rows, W) words and
-    (rows, G) scales) with x: (R,) float32."""
-    groups = tl.arange(0, BLOCK_G)
-    quarter = tl.arange(0, 4)
-    acc = tl.zeros([rows.shape[0], BLOCK_G], tl.float32)
-    for g0 in range(0, N_GROUPS, BLOCK_G):
-        group_ok = (g0 + groups) < N_GROUPS  # (BG,)
-        words = (g0 + groups)[:, None] * 4 + quarter[None, :]  # (BG, 4) word index in a row
-        p0, p1, p2, p3 = _x_pairs(X32, words, group_ok[:, None])
-        packed = tl.load(Words + rows[:, None, None] * (4 * N_GROUPS) + words[None, :, :],
-                         mask=group_ok[None, :, None], other=0)  # (R, BG, 4)
-        sums = tl.sum(_dot8(packed, p0[None], p1[None], p2[None], p3[None]), axis=2)  # (R, BG)
-        scales = tl.load(Scales + rows[:, None] * N_GROUPS + (g0 + groups)[None, :], mask=group_ok[None, :],
-                         other=0)
-        acc += sums * _e8m0(scales)
-    return tl.sum(acc, axis=1)
+    (rows, G) scales) with x: (R,) float32. Every tensor is (R, BLOCK_G, 4) or a broadcast of it,
+    so that no value changes layout inside the loop, and the loop is unrolled, so that the next
+    step's loads are issued while this one computes."""
+    groups = tl.arange(0, BLOCK_G)[None, :, None]  # (1, BG, 1)
+    quarter = tl.arange(0, 4)[None, None, :]  # (1, 1, 4)
+    row_words = Words + rows[:, None, None] * (4 * N_GROUPS)  # (R, 1, 1)
+    row_scales = Scales + rows[:, None, None] * N_GROUPS
+    acc = tl.zeros([rows.shape[0], BLOCK_G, 4], tl.float32)
+    for g0 in tl.static_range(0, N_GROUPS, BLOCK_G):
+        group = g0 + groups
+        ok = group < N_GROUPS  # (1, BG, 1)
+        words = group * 4 + quarter  # (1, BG, 4) word index in a row
+        p0, p1, p2, p3 = _x_pairs(X32, words, ok)
+        packed = tl.load(row_words + words, mask=ok, other=0)  # (R, BG, 4)
+        # Read as (R, BG, 4), the words' shape and layout: each word's thread loads its block's scale.
+        scales = tl.load(row_scales + words // 4, mask=ok, other=0)  # (R, BG, 4)
+        acc += _dot8(packed, p0, p1, p2, p3) * _e8m0(scales)
+    return tl.sum(tl.sum(acc, axis=2), axis=1)
 
 
+def _tiles(*tiles: tuple[int, int, int]) -> list[triton.Config]:
+    """Autotuning candidates (rows, blocks a step, num_warps) of a packed GEMV."""
+    return [triton.Config({"BLOCK_M": rows, "BLOCK_G": groups}, num_warps=warps) for rows, groups, warps in tiles]
+
+
+# The fastest tile depends on the card (SM count, bandwidth): timed once a process, at the runner's
+# warm-up, before any CUDA graph is captured.
+@triton.autotune(_tiles((8, 32, 4), (4, 32, 4), (8, 32, 8), (16, 32, 8), (4, 16, 2), (8, 16, 4)), key=["H", "I"])
 @triton.jit
 def _gate_up_gemv_kernel(X32, Words, Scales, Bias, ExpertIds, Act, limit, alpha,
                          H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
@@ -658,6 +680,7 @@ def _gate_up_gemv_kernel(X32, Words, Scales, Bias, ExpertIds, Act, limit, alpha,
     tl.store(Act + slot * I + units, _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
 
 
+@triton.autotune(_tiles((8, 32, 4), (4, 32, 4), (8, 16, 4), (4, 32, 2), (16, 32, 8), (2, 32, 2)), key=["H", "I"])
 @triton.jit
 def _down_gemv_kernel(Act32, Words, Scales, Bias, ExpertIds, ExpertWeights, Out,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
@@ -681,75 +704,93 @@ def _words(weight) -> torch.Tensor:
 
 
 class DecodeExpertsMxfp4(DecodeExperts):
-    """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words; tiles are
-    (rows, blocks a step, num_warps)."""
+    """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words. Tiles (rows,
+    blocks a step, num_warps) are autotuned unless given."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (8, 16, 4)):
+                 gate_up_block: tuple[int, int, int] | None = None, down_block: tuple[int, int, int] | None = None):
         super().__init__(hidden, intermediate, top_k, dtype, device, gate_up_block, down_block)
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
-        bm, bg, warps = self.gate_up_block
-        _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
-            x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
-            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
-        )
+        args = (x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha)
+        _launch(_gate_up_gemv_kernel, lambda meta: (triton.cdiv(self.intermediate, meta["BLOCK_M"]), self.top_k),
+                args, self.gate_up_block, H=self.hidden, I=self.intermediate)
 
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
-        bm, bg, warps = self.down_block
-        _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
-            self.act.view(torch.int32), _words(down), down.scales, down_bias, expert_ids, expert_weights, out,
-            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
-        )
+        args = (self.act.view(torch.int32), _words(down), down.scales, down_bias, expert_ids, expert_weights, out)
+        _launch(_down_gemv_kernel, lambda meta: (triton.cdiv(self.hidden, meta["BLOCK_M"]),), args, self.down_block,
+                H=self.hidden, I=self.intermediate, TOP_K=self.top_k)
 
 
-# -- the router at decode: logits, top-k and softmax of one token in one launch --
+def _launch(kernel, grid, args, tile: tuple[int, int, int] | None, **constants) -> None:
+    """Run an autotuned packed GEMV, or its plain kernel with the given tile."""
+    if tile is None:
+        kernel[grid](*args, **constants)
+        return
+    rows, groups, warps = tile
+    kernel.fn[grid](*args, **constants, BLOCK_M=rows, BLOCK_G=groups, num_warps=warps)
+
+
+# -- the router at decode: logits, top-k and softmax of one token ------------------------------------
 
 
 @triton.jit
-def _route_kernel(X, Weight, Bias, TopIds, TopWeights, H: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr,
-                  TOP_K: tl.constexpr, BLOCK_H: tl.constexpr):
-    experts = tl.arange(0, E_PAD)
+def _route_kernel(X, Weight, Bias, Logits, Counter, TopIds, TopWeights,
+                  H: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr, TOP_K: tl.constexpr,
+                  PER_PROGRAM: tl.constexpr, BLOCK_H: tl.constexpr):
+    # Each program computes PER_PROGRAM logits; the last program to finish (a ticket taken with an
+    # atomic) reads them all, picks the top k and resets the ticket counter for the next launch.
+    experts = tl.program_id(0) * PER_PROGRAM + tl.arange(0, PER_PROGRAM)
     real = experts < E
     cols = tl.arange(0, BLOCK_H)
-    logits = tl.load(Bias + experts, mask=real, other=0.0).to(tl.float32)  # (E_PAD,)
-    for h in range(0, H, BLOCK_H):
-        ok = (h + cols) < H
-        x = tl.load(X + h + cols, mask=ok, other=0.0).to(tl.float32)
-        w = tl.load(Weight + experts[:, None] * H + h + cols[None, :], mask=real[:, None] & ok[None, :], other=0.0)
-        logits += tl.sum(w.to(tl.float32) * x[None, :], axis=1)
+    x = tl.load(X + cols, mask=cols < H, other=0.0).to(tl.float32)
+    w = tl.load(Weight + experts[:, None] * H + cols[None, :], mask=real[:, None] & (cols < H)[None, :], other=0.0)
+    logits = tl.sum(w.to(tl.float32) * x[None, :], axis=1) + tl.load(Bias + experts, mask=real, other=0.0)
     # Rounded to the activations' dtype as F.linear's output is, so that ties and order match the model's.
-    remaining = tl.where(real, logits.to(X.dtype.element_ty).to(tl.float32), float("-inf"))
-    slots = tl.arange(0, TOP_K)
-    picked = tl.zeros([TOP_K], tl.int32)
-    values = tl.zeros([TOP_K], tl.float32)
-    for k in tl.static_range(TOP_K):
-        best = tl.max(remaining, axis=0)
-        index = tl.min(tl.where(remaining == best, experts, E_PAD), axis=0)  # the lowest id among ties, as topk
-        picked = tl.where(slots == k, index, picked)
-        values = tl.where(slots == k, best, values)
-        remaining = tl.where(experts == index, float("-inf"), remaining)
-    weights = tl.exp(values - tl.max(values, axis=0))
-    weights = weights / tl.sum(weights, axis=0)
-    tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
-    tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
+    tl.store(Logits + experts, logits.to(X.dtype.element_ty).to(tl.float32), mask=real)
+    tl.debug_barrier()  # every thread's logits are written before the ticket is taken
+    ticket = tl.atomic_add(Counter, 1, sem="acq_rel")
+    if ticket == tl.num_programs(0) - 1:
+        every = tl.arange(0, E_PAD)
+        remaining = tl.load(Logits + every, mask=every < E, other=float("-inf"), cache_modifier=".cg")
+        slots = tl.arange(0, TOP_K)
+        picked = tl.zeros([TOP_K], tl.int32)
+        values = tl.zeros([TOP_K], tl.float32)
+        for k in tl.static_range(TOP_K):
+            best = tl.max(remaining, axis=0)
+            index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
+            picked = tl.where(slots == k, index, picked)
+            values = tl.where(slots == k, best, values)
+            remaining = tl.where(every == index, float("-inf"), remaining)
+        weights = tl.exp(values - tl.max(values, axis=0))
+        weights = weights / tl.sum(weights, axis=0)
+        tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
+        tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
+        tl.store(Counter, 0)
 
 
 class DecodeRouter:
-    """Top-k expert ids (K,) and softmax weights (K,) of one token's router logits, one launch
-    (one program: the router's weight is small; `block` is (inputs a step, num_warps))."""
+    """Top-k expert ids (K,) and softmax weights (K,) of one token's router logits, in one launch
+    of E / per_program programs."""
 
-    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device, block: tuple[int, int] = (1024, 16)):
-        self.top_k, self.block = top_k, block
+    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device, per_program: int = 2,
+                 num_warps: int = 4):
+        self.top_k, self.per_program, self.num_warps = top_k, per_program, num_warps
         self.ids = torch.empty(top_k, dtype=torch.long, device=device)
         self.weights = torch.empty(top_k, dtype=dtype, device=device)
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
+        self.logits: torch.Tensor | None = None  # (E,) float32, sized at the first call
 
     def __call__(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (H,); weight (E, H); bias (E,) -> (ids, weights), buffers rewritten by the next call."""
         n_experts, hidden = weight.shape
-        _route_kernel[(1,)](x, weight, bias, self.ids, self.weights, H=hidden, E=n_experts,
-                            E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k, BLOCK_H=self.block[0],
-                            num_warps=self.block[1])
+        if self.logits is None or self.logits.numel() != n_experts:
+            self.logits = torch.empty(n_experts, dtype=torch.float32, device=x.device)
+        _route_kernel[(triton.cdiv(n_experts, self.per_program),)](
+            x, weight, bias, self.logits, self.counter, self.ids, self.weights,
+            H=hidden, E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k,
+            PER_PROGRAM=self.per_program, BLOCK_H=triton.next_power_of_2(hidden), num_warps=self.num_warps,
+        )
         return self.ids, self.weights
 
 
@@ -764,10 +805,10 @@ def _mxfp4_weight_tiles(Blocks, Scales, col_rows, byte0, col_ok, n_bytes,
     groups = byte0 // 16 + tl.arange(0, BLOCK_K // 32)
     scales = tl.load(Scales + col_rows * (n_bytes // 16) + groups[:, None],
                      mask=(groups < n_bytes // 16)[:, None] & col_ok, other=0)  # (BLOCK_K/32, BLOCK_N)
-    scale = tl.reshape(tl.broadcast_to(_scales_2_14(scales)[:, None, :], (BLOCK_K // 32, 16, BLOCK_N)),
-                       (BLOCK_K // 2, BLOCK_N))
+    factor = tl.reshape(tl.broadcast_to(_scale_factors(scales)[:, None, :], (BLOCK_K // 32, 16, BLOCK_N)),
+                        (BLOCK_K // 2, BLOCK_N))
     low, high = _fp4_halves(packed)
-    return (low.to(tl.float32) * scale).to(dtype), (high.to(tl.float32) * scale).to(dtype)
+    return _fp4_scaled(low, factor).to(dtype), _fp4_scaled(high, factor).to(dtype)
 
 
 @triton.jit(do_not_specialize=["n_pairs"])
@@ -828,19 +869,22 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
 
 
 @triton.jit
-def _mxfp4_dequantize_kernel(Blocks, Scales, Out, n_bytes, BLOCK: tl.constexpr):
+def _mxfp4_dequantize_kernel(Blocks, Scales, Out32, n_bytes, dtype: tl.constexpr, BLOCK: tl.constexpr):
+    # Out32: the output read as int32, one word per packed byte: its even input, then its odd one.
     bytes_ = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     in_range = bytes_ < n_bytes
     low, high = _fp4_halves(tl.load(Blocks + bytes_, mask=in_range, other=0))
-    scale = _scales_2_14(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
-    tl.store(Out + 2 * bytes_, (low.to(tl.float32) * scale).to(Out.dtype.element_ty), mask=in_range)
-    tl.store(Out + 2 * bytes_ + 1, (high.to(tl.float32) * scale).to(Out.dtype.element_ty), mask=in_range)
+    factor = _scale_factors(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
+    even = _fp4_scaled(low, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
+    odd = _fp4_scaled(high, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32)
+    tl.store(Out32 + bytes_, even | (odd << 16), mask=in_range)
 
 
 def dequantize_mxfp4(weight, first: int, count: int, out: torch.Tensor) -> torch.Tensor:
     """Experts first..first+count of a packed weight (mxfp4.Mxfp4Weight) unpacked into out[:count]
     (count, rows, in) in out's dtype; returns that view."""
     blocks, scales = weight.blocks[first:first + count], weight.scales[first:first + count]
-    _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](blocks, scales, out, blocks.numel(), BLOCK=4096,
-                                                                  num_warps=4)
+    _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](
+        blocks, scales, out.view(torch.int32), blocks.numel(), dtype=tl.float16 if out.dtype == torch.float16
+        else tl.bfloat16, BLOCK=4096, num_warps=4)
     return out[:count]
