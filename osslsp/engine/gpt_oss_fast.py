@@ -415,9 +415,11 @@ def _use_expandable_segments() -> None:
     activations), so that prompts of different lengths do not leave reserved memory in pieces: at
     an 8k context 0.7 GiB was reserved but unused without it. The setting is process-wide; the
     engine's process serves this one model."""
+    # torch 2.11 deprecates torch.cuda.memory._set_allocator_settings in favour of the first.
     try:
-        torch.cuda.memory._set_allocator_settings("expandable_segments:True")
-    except (AttributeError, RuntimeError) as error:  # an older or differently built PyTorch
+        setting = getattr(torch._C, "_accelerator_setAllocatorSettings", None)
+        (setting or torch.cuda.memory._set_allocator_settings)("expandable_segments:True")
+    except (AttributeError, RuntimeError) as error:  # a differently built PyTorch
         log.info("expandable segments unavailable: %s", error)
 
 

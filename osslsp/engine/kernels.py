@@ -657,14 +657,6 @@ def _packed_rows_dot(Words, Scales, rows, X32, N_GROUPS: tl.constexpr, BLOCK_G: 
     return tl.sum(tl.sum(acc, axis=2), axis=1)
 
 
-def _tiles(*tiles: tuple[int, int, int]) -> list[triton.Config]:
-    """Autotuning candidates (rows, blocks a step, num_warps) of a packed GEMV."""
-    return [triton.Config({"BLOCK_M": rows, "BLOCK_G": groups}, num_warps=warps) for rows, groups, warps in tiles]
-
-
-# The fastest tile depends on the card (SM count, bandwidth): timed once a process, at the runner's
-# warm-up, before any CUDA graph is captured.
-@triton.autotune(_tiles((8, 32, 4), (4, 32, 4), (8, 32, 8), (16, 32, 8), (4, 16, 2), (8, 16, 4)), key=["H", "I"])
 @triton.jit
 def _gate_up_gemv_kernel(X32, Words, Scales, Bias, ExpertIds, Act, limit, alpha,
                          H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
@@ -680,7 +672,6 @@ def _gate_up_gemv_kernel(X32, Words, Scales, Bias, ExpertIds, Act, limit, alpha,
     tl.store(Act + slot * I + units, _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
 
 
-@triton.autotune(_tiles((8, 32, 4), (4, 32, 4), (8, 16, 4), (4, 32, 2), (16, 32, 8), (2, 32, 2)), key=["H", "I"])
 @triton.jit
 def _down_gemv_kernel(Act32, Words, Scales, Bias, ExpertIds, ExpertWeights, Out,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
@@ -704,31 +695,27 @@ def _words(weight) -> torch.Tensor:
 
 
 class DecodeExpertsMxfp4(DecodeExperts):
-    """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words. Tiles (rows,
-    blocks a step, num_warps) are autotuned unless given."""
+    """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words; tiles are
+    (rows, blocks a step, num_warps), the defaults the best of the word-reading kernels' first
+    version on an H200 (benchmarks/MXFP4.md)."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] | None = None, down_block: tuple[int, int, int] | None = None):
+                 gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (8, 32, 4)):
         super().__init__(hidden, intermediate, top_k, dtype, device, gate_up_block, down_block)
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
-        args = (x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha)
-        _launch(_gate_up_gemv_kernel, lambda meta: (triton.cdiv(self.intermediate, meta["BLOCK_M"]), self.top_k),
-                args, self.gate_up_block, H=self.hidden, I=self.intermediate)
+        bm, bg, warps = self.gate_up_block
+        _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
+            x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
+        )
 
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
-        args = (self.act.view(torch.int32), _words(down), down.scales, down_bias, expert_ids, expert_weights, out)
-        _launch(_down_gemv_kernel, lambda meta: (triton.cdiv(self.hidden, meta["BLOCK_M"]),), args, self.down_block,
-                H=self.hidden, I=self.intermediate, TOP_K=self.top_k)
-
-
-def _launch(kernel, grid, args, tile: tuple[int, int, int] | None, **constants) -> None:
-    """Run an autotuned packed GEMV, or its plain kernel with the given tile."""
-    if tile is None:
-        kernel[grid](*args, **constants)
-        return
-    rows, groups, warps = tile
-    kernel.fn[grid](*args, **constants, BLOCK_M=rows, BLOCK_G=groups, num_warps=warps)
+        bm, bg, warps = self.down_block
+        _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
+            self.act.view(torch.int32), _words(down), down.scales, down_bias, expert_ids, expert_weights, out,
+            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
+        )
 
 
 # -- the router at decode: logits, top-k and softmax of one token ------------------------------------
