@@ -77,6 +77,16 @@ def test_runner_matches_transformers(model):
     assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
 
 
+def test_a_prompt_over_a_prefill_chunk_gives_the_model_logits(model, monkeypatch):
+    from osslsp.engine import gpt_oss_fast
+
+    monkeypatch.setattr(gpt_oss_fast, "PREFILL_CHUNK", 128)  # 300 tokens: chunks of 128, 128 and 44
+    prompt = torch.randint(0, 1000, (300,), generator=torch.Generator().manual_seed(4)).tolist()
+    with torch.inference_mode():
+        expected = model(torch.tensor([prompt], device=DEVICE)).logits[0, -1].float()
+    assert _relative_error(make_runner(model, 512).prefill(prompt), expected) < 1e-2
+
+
 def test_triton_mxfp4_experts_match_the_reference():
     from osslsp.engine import mxfp4
 
