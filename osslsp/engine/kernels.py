@@ -697,13 +697,17 @@ def _words(weight) -> torch.Tensor:
 class DecodeExpertsMxfp4(DecodeExperts):
     """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words; tiles are
     (rows, blocks a step, num_warps), the defaults the best of the word-reading kernels' first
-    version on an H200 (benchmarks/MXFP4.md)."""
+    version on an H200 (benchmarks/MXFP4.md). The word dot products take float16 inputs: a
+    bfloat16 model's x is copied to float16 first, and the activations stay float16."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
                  gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (8, 32, 4)):
-        super().__init__(hidden, intermediate, top_k, dtype, device, gate_up_block, down_block)
+        super().__init__(hidden, intermediate, top_k, torch.float16, device, gate_up_block, down_block)
+        self.x16 = torch.empty(hidden, dtype=torch.float16, device=device) if dtype != torch.float16 else None
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
+        if self.x16 is not None:
+            x = self.x16.copy_(x)
         bm, bg, warps = self.gate_up_block
         _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
             x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
