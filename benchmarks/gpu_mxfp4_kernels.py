@@ -1,19 +1,43 @@
-"""Time the MXFP4 expert kernels with gpt-oss-20b shapes (one layer's 32 experts, packed) for a
-few tile configurations, next to the FP16 kernels on the same weights dequantized; check each
-against the plain-PyTorch twin.
+"""Time the MXFP4 decode kernels with gpt-oss-20b shapes (one layer's 32 experts, packed) for a
+few tile configurations, next to the FP16 kernels on the same weights dequantized, and the one-launch
+router against F.linear + topk + softmax; check each against the plain-PyTorch twin.
 
-    PYTHONPATH=. python benchmarks/gpu_mxfp4_kernels.py
+    PYTHONPATH=. python benchmarks/gpu_mxfp4_kernels.py [--plain-dot8]
+
+--plain-dot8 swaps the inline-PTX word dot product for the same arithmetic in plain Triton (a
+fallback to compare with, and to rule the PTX out when results differ).
 """
 
 from __future__ import annotations
 
+import sys
+
 import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
 from triton.testing import do_bench
 
 from osslsp.engine import kernels, kernels_torch, mxfp4
 
 H, I, E, K = 2880, 2880, 32, 4
+SWIGLU = (7.0, 1.702)  # gpt-oss's limit and alpha
 DEVICE = torch.device("cuda")
+
+
+@triton.jit
+def _plain_dot8(packed, p0, p1, p2, p3):
+    """kernels._dot8 without inline PTX: each code unpacked to float32 on its own."""
+    total = tl.zeros(packed.shape, tl.float32)
+    for j in tl.static_range(4):
+        p = p0 if j == 0 else (p1 if j == 1 else (p2 if j == 2 else p3))
+        for half in tl.static_range(2):
+            code = (packed >> (4 * (j + 4 * half))) & 0xF
+            bits = (((code & 7) << 9) | ((code & 8) << 12)).to(tl.int16)
+            value = bits.to(tl.float16, bitcast=True).to(tl.float32) * 16384.0
+            x = ((p >> (16 * half)) & 0xFFFF).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+            total += value * x
+    return total
 
 
 def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -21,16 +45,20 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 
 
 def main() -> None:
+    if "--plain-dot8" in sys.argv:
+        kernels._dot8 = _plain_dot8
+        print("dot8: plain Triton", flush=True)
     generator = torch.Generator(DEVICE).manual_seed(0)
     gate_up = mxfp4.quantize(torch.randn(E, 2 * I, H, device=DEVICE, generator=generator) * 0.02)
     down = mxfp4.quantize(torch.randn(E, H, I, device=DEVICE, generator=generator) * 0.02)
     gate_up16, down16 = mxfp4.dequantize(gate_up, torch.float16), mxfp4.dequantize(down, torch.float16)
     gate_up_bias = (torch.randn(E, 2 * I, device=DEVICE, generator=generator) * 0.02).half()
     down_bias = (torch.randn(E, H, device=DEVICE, generator=generator) * 0.02).half()
-    x = torch.randn(2048, H, device=DEVICE, generator=generator).half()
-    top_values, top_ids = torch.randn(2048, E, device=DEVICE, generator=generator).topk(K, dim=-1)
+    x = torch.randn(16, H, device=DEVICE, generator=generator).half()
+    top_values, top_ids = torch.randn(16, E, device=DEVICE, generator=generator).topk(K, dim=-1)
     top_weights = torch.softmax(top_values, -1).half()
     out = torch.empty(H, dtype=torch.float16, device=DEVICE)
+    gate_up_bytes = K * gate_up.nbytes() / E
     decode_bytes = K * (gate_up.nbytes() + down.nbytes()) / E
     want = kernels_torch.prefill_experts(x[:1], top_ids[:1], top_weights[:1], gate_up16, gate_up_bias, down16,
                                          down_bias, 7.0, 1.702)[0]
@@ -41,32 +69,60 @@ def main() -> None:
     fp16_bytes = K * (gate_up16.nbytes + down16.nbytes) / E
     print(f"decode fp16 default: {ms * 1000:.1f} us, {fp16_bytes / ms / 1e6:.0f} GB/s "
           f"(rel err {relative_error(out, want):.1e})", flush=True)
-    for gate_up_block in ((16, 128, 4), (8, 256, 4), (16, 256, 4), (32, 128, 4), (8, 128, 2), (4, 256, 2)):
-        for down_block in ((4, 256, 4), (2, 512, 4), (8, 128, 4), (1, 512, 2), (4, 128, 2)):
-            decode = kernels.DecodeExpertsMxfp4(H, I, K, torch.float16, DEVICE, gate_up_block, down_block)
-            ms = do_bench(lambda: decode(x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0],
-                                         7.0, 1.702, out))
-            gate_up_ms = do_bench(lambda: decode.gate_up(x[0], gate_up, gate_up_bias, top_ids[0], 7.0, 1.702))
-            print(f"decode mxfp4 {gate_up_block} {down_block}: {ms * 1000:.1f} us "
-                  f"(gate_up {gate_up_ms * 1000:.1f}), {decode_bytes / ms / 1e6:.0f} GB/s "
-                  f"(rel err {relative_error(out, want):.1e})", flush=True)
 
-    for n_tokens in (10, 64, 2048):
-        want = kernels_torch.prefill_experts(x[:n_tokens], top_ids[:n_tokens], top_weights[:n_tokens], gate_up16,
-                                             gate_up_bias, down16, down_bias, 7.0, 1.702)
-        args = (x[:n_tokens], top_ids[:n_tokens], top_weights[:n_tokens])
-        ms = do_bench(lambda: kernels.prefill_experts(*args, gate_up16, gate_up_bias, down16, down_bias, 7.0, 1.702))
-        print(f"prefill {n_tokens} fp16 default: {ms * 1000:.0f} us", flush=True)
-        for config in [None, (16, 32, 128, 2, 4), (16, 64, 128, 4, 3), (32, 64, 128, 4, 3), (64, 64, 128, 4, 3),
-                       (64, 128, 64, 4, 3), (128, 128, 64, 8, 3), (128, 64, 128, 8, 3)]:
-            try:
-                got = kernels.prefill_experts(*args, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702, config)
-                ms = do_bench(lambda: kernels.prefill_experts(*args, gate_up, gate_up_bias, down, down_bias, 7.0,
-                                                              1.702, config))
-                print(f"prefill {n_tokens} mxfp4 {config}: {ms * 1000:.0f} us "
-                      f"(rel err {relative_error(got, want):.1e})", flush=True)
-            except Exception as error:  # a tile too big for shared memory: report, go on
-                print(f"prefill {n_tokens} mxfp4 {config}: {type(error).__name__}: {str(error)[:100]}", flush=True)
+    for gate_up_block in ((8, 32, 4), (4, 32, 4), (16, 32, 8), (8, 16, 4), (16, 16, 4), (8, 32, 8), (4, 16, 2)):
+        decode = kernels.DecodeExpertsMxfp4(H, I, K, torch.float16, DEVICE, gate_up_block=gate_up_block)
+        decode(x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out)
+        error = relative_error(out, want)
+        ms = do_bench(lambda: decode.gate_up(x[0], gate_up, gate_up_bias, top_ids[0], 7.0, 1.702))
+        print(f"gate_up mxfp4 {gate_up_block}: {ms * 1000:.1f} us, {gate_up_bytes / ms / 1e6:.0f} GB/s "
+              f"(whole decode rel err {error:.1e})", flush=True)
+    for down_block in ((8, 16, 4), (4, 32, 4), (16, 16, 4), (8, 32, 4), (4, 16, 2), (2, 32, 2), (16, 32, 8)):
+        decode = kernels.DecodeExpertsMxfp4(H, I, K, torch.float16, DEVICE, down_block=down_block)
+        decode(x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out)
+        error = relative_error(out, want)
+        ms = do_bench(lambda: decode.down(down, down_bias, top_ids[0], top_weights[0], out))
+        print(f"down mxfp4 {down_block}: {ms * 1000:.1f} us, {(decode_bytes - gate_up_bytes) / ms / 1e6:.0f} GB/s "
+              f"(rel err {error:.1e})", flush=True)
+    decode = kernels.DecodeExpertsMxfp4(H, I, K, torch.float16, DEVICE)
+    for slot in range(16):  # other tokens' experts: the error must not depend on which
+        decode(x[slot], gate_up, gate_up_bias, down, down_bias, top_ids[slot], top_weights[slot], 7.0, 1.702, out)
+        want_slot = kernels_torch.prefill_experts(x[slot:slot + 1], top_ids[slot:slot + 1],
+                                                  top_weights[slot:slot + 1], gate_up16, gate_up_bias, down16,
+                                                  down_bias, 7.0, 1.702)[0]
+        assert relative_error(out, want_slot) < 5e-3, (slot, relative_error(out, want_slot))
+    ms = do_bench(lambda: decode(x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0],
+                                 7.0, 1.702, out))
+    print(f"decode mxfp4 default: {ms * 1000:.1f} us, {decode_bytes / ms / 1e6:.0f} GB/s", flush=True)
+
+    scratch = torch.empty(8, 2 * I, H, dtype=torch.float16, device=DEVICE)
+    ms = do_bench(lambda: kernels.dequantize_mxfp4(gate_up, 0, 8, scratch))
+    moved = gate_up.nbytes() / 4 + scratch.nbytes  # 8 of 32 experts read, their FP16 written
+    print(f"dequantize 8 experts' gate_up: {ms * 1000:.0f} us, {moved / ms / 1e6:.0f} GB/s", flush=True)
+    for n_tokens in (10, 512, 2048):
+        ids = torch.randn(n_tokens, E, device=DEVICE, generator=generator).topk(K, dim=-1)[1]  # (n, K)
+        args = (torch.randn(n_tokens, H, device=DEVICE, generator=generator).half(), ids,
+                top_weights[:1].expand(n_tokens, K).contiguous())
+        fp16_ms = do_bench(lambda: kernels.prefill_experts(*args, gate_up16, gate_up_bias, down16, down_bias, *SWIGLU))
+        ms = do_bench(lambda: kernels.prefill_experts(*args, gate_up, gate_up_bias, down, down_bias, *SWIGLU))
+        print(f"prefill experts, {n_tokens} tokens: fp16 {fp16_ms * 1000:.0f} us, mxfp4 {ms * 1000:.0f} us", flush=True)
+
+    router_weight = (torch.randn(E, H, device=DEVICE, generator=generator) * 0.02).half()
+    router_bias = (torch.randn(E, device=DEVICE, generator=generator) * 0.02).half()
+
+    def torch_route():
+        values, ids = torch.topk(F.linear(x[:1], router_weight, router_bias), K, dim=-1)
+        return ids, torch.softmax(values, dim=-1, dtype=values.dtype)
+
+    print(f"router torch (linear, topk, softmax): {do_bench(torch_route) * 1000:.1f} us", flush=True)
+    for block in ((2, 4), (1, 4), (4, 4), (2, 8), (4, 8)):
+        router = kernels.DecodeRouter(K, torch.float16, DEVICE, *block)
+        for row in range(16):
+            ids, weights = router(x[row], router_weight, router_bias)
+            want_ids = torch.topk(F.linear(x[row:row + 1], router_weight, router_bias), K, dim=-1)[1]
+            assert ids.tolist() == want_ids[0].tolist(), (ids, want_ids)
+        ms = do_bench(lambda: router(x[0], router_weight, router_bias))
+        print(f"router one launch (experts a program, warps) {block}: {ms * 1000:.1f} us", flush=True)
 
 
 if __name__ == "__main__":

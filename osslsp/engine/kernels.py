@@ -538,7 +538,7 @@ def _fp4_halves(packed):
     """Bytes of two E2M1 codes -> (low, high) codes as float16 values times 2^-14, in a few integer
     ops: an E2M1 code's exponent and mantissa bits, put at the top of float16's (bits 10..9), read
     as float16 with its bias of 15 instead of E2M1's 1, are the value times 2^-14 (code 1, a
-    subnormal in both, too). _scales_2_14 takes the 2^14 back."""
+    subnormal in both, too). _fp4_scaled takes the 2^14 back."""
     p = packed.to(tl.uint16)
     low = (((p & 0x07) << 9) | ((p & 0x08) << 12)).to(tl.float16, bitcast=True)
     high = (((p & 0x70) << 5) | ((p & 0x80) << 8)).to(tl.float16, bitcast=True)
@@ -546,92 +546,243 @@ def _fp4_halves(packed):
 
 
 @triton.jit
-def _scales_2_14(scales):
-    """E8M0 scale bytes -> 2^(s - 127) * 2^14 as float32 (s = 0, below float32's normals, reads as 0)."""
-    return (scales.to(tl.int32) << 23).to(tl.float32, bitcast=True) * 16384.0
+def _scale_factors(scales):
+    """E8M0 scale bytes -> float16 2^(s - 127) * 2^7, for _fp4_scaled. Capped at 2^15 (float16's
+    largest power of two: scales past 2^8 would mean weights past 1,536, which no model has), and 0
+    below float16's range, where every value of the block is 0 in float16 anyway."""
+    exact = (scales.to(tl.int32) << 23).to(tl.float32, bitcast=True) * 128.0
+    return tl.minimum(exact, 32768.0).to(tl.float16)
 
 
 @triton.jit
-def _mxfp4_row_dots(Blocks, Scales, block_rows, scale_rows, byte0, x_even, x_odd, n_bytes,
-                    BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
-    """Rows' dot products with x over the BLOCK_B bytes from byte0: (BLOCK_M, BLOCK_B / 16), one sum
-    per 32-input block, scaled. block_rows/scale_rows (BLOCK_M, 1): each row's first byte/scale."""
-    bytes_ = byte0 + tl.arange(0, BLOCK_B)
-    in_range = bytes_ < n_bytes
-    low, high = _fp4_halves(tl.load(Blocks + block_rows + bytes_[None, :], mask=in_range[None, :], other=0))
-    products = low.to(tl.float32) * x_even[None, :] + high.to(tl.float32) * x_odd[None, :]
-    sums = tl.sum(tl.reshape(products, (BLOCK_M, BLOCK_B // 16, 16)), axis=2)  # (BLOCK_M, BLOCK_B / 16)
-    groups = byte0 // 16 + tl.arange(0, BLOCK_B // 16)
-    scales = tl.load(Scales + scale_rows + groups[None, :], mask=(groups < n_bytes // 16)[None, :], other=0)
-    return sums * _scales_2_14(scales)
+def _fp4_scaled(code, factor):
+    """A code from _fp4_halves (value * 2^-14) times its block's _scale_factors, in float16: the
+    first product (value * 2^-7) is exact, the second rounds once, as float32 then float16 would,
+    with no conversion per value."""
+    return (code * 128.0) * factor
+
+
+# One packed word (8 codes) times 8 inputs given as 4 fp16x2 pairs P_j = (x_j, x_{j+4}), j = 0..3.
+# Lane pair j takes nibbles j and j+4, which sit 16 bits apart: one shift puts both magnitudes at
+# float16 bits 9..11 and another both signs at bit 15. Read as float16 that is the E2M1 value times
+# 2^-14 (the subnormal code 0.5 too); one fp16x2 multiply by 2^14 makes it exact, then an fp16x2
+# FMA with x. The 8 products are summed in fp16 (4 lanes deep) and returned as float32.
+_DOT8_ASM = tl.constexpr("""
+{
+.reg .b32 a, b, m, acc, two14;
+.reg .b16 lo, hi;
+.reg .f32 flo, fhi;
+mov.b32 two14, 0x74007400;
+shl.b32 a, $1, 9;
+shl.b32 b, $1, 12;
+and.b32 b, b, 0x80008000;
+lop3.b32 m, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 m, m, two14;
+mul.rn.f16x2 acc, m, $2;
+shl.b32 a, $1, 5;
+shl.b32 b, $1, 8;
+and.b32 b, b, 0x80008000;
+lop3.b32 m, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 m, m, two14;
+fma.rn.f16x2 acc, m, $3, acc;
+shl.b32 a, $1, 1;
+shl.b32 b, $1, 4;
+and.b32 b, b, 0x80008000;
+lop3.b32 m, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 m, m, two14;
+fma.rn.f16x2 acc, m, $4, acc;
+shr.b32 a, $1, 3;
+and.b32 b, $1, 0x80008000;
+lop3.b32 m, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 m, m, two14;
+fma.rn.f16x2 acc, m, $5, acc;
+mov.b32 {lo, hi}, acc;
+cvt.f32.f16 flo, lo;
+cvt.f32.f16 fhi, hi;
+add.f32 flo, flo, fhi;
+mov.b32 $0, flo;
+}
+""")
 
 
 @triton.jit
-def _mxfp4_gate_up_gemv_kernel(X, Blocks, Scales, Bias, ExpertIds, Act, limit, alpha,
-                               H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
-    block_m = tl.program_id(0)
+def _x_pairs(X32, words, mask):
+    """The fp16x2 pairs (x_j, x_{j+4}), j = 0..3, of the 8 inputs of each packed word index in
+    `words`; X32 is x (in,) float16 read as int32 words (x_2i, x_2i+1)."""
+    base = X32 + 4 * words
+    w0 = tl.load(base, mask=mask, other=0)
+    w1 = tl.load(base + 1, mask=mask, other=0)
+    w2 = tl.load(base + 2, mask=mask, other=0)
+    w3 = tl.load(base + 3, mask=mask, other=0)
+    p0 = (w0 & 0xFFFF) | (w2 << 16)  # (x0, x4)
+    p1 = ((w0 >> 16) & 0xFFFF) | (w2 & -65536)  # (x1, x5)
+    p2 = (w1 & 0xFFFF) | (w3 << 16)  # (x2, x6)
+    p3 = ((w1 >> 16) & 0xFFFF) | (w3 & -65536)  # (x3, x7)
+    return p0, p1, p2, p3
+
+
+@triton.jit
+def _dot8(packed, p0, p1, p2, p3):
+    """sum_k code_k(packed) * x_k over the 8 codes of each word, float32 (see _DOT8_ASM)."""
+    return tl.inline_asm_elementwise(_DOT8_ASM, "=r,r,r,r,r,r", [packed, p0, p1, p2, p3],
+                                     dtype=tl.float32, is_pure=True, pack=1)
+
+
+@triton.jit
+def _e8m0(scales):
+    """E8M0 scale bytes -> 2^(s - 127) as float32 (s = 0, below float32's normals, reads as 0)."""
+    return (scales.to(tl.int32) << 23).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _packed_rows_dot(Words, Scales, rows, X32, N_GROUPS: tl.constexpr, BLOCK_G: tl.constexpr):
+    """Dot products of the packed rows `rows` (R,) (int64 indices into (rows, W) words and
+    (rows, G) scales) with x: (R,) float32. Every tensor is (R, BLOCK_G, 4) or a broadcast of it,
+    so that no value changes layout inside the loop, and the loop is unrolled, so that the next
+    step's loads are issued while this one computes."""
+    groups = tl.arange(0, BLOCK_G)[None, :, None]  # (1, BG, 1)
+    quarter = tl.arange(0, 4)[None, None, :]  # (1, 1, 4)
+    row_words = Words + rows[:, None, None] * (4 * N_GROUPS)  # (R, 1, 1)
+    row_scales = Scales + rows[:, None, None] * N_GROUPS
+    acc = tl.zeros([rows.shape[0], BLOCK_G, 4], tl.float32)
+    for g0 in tl.static_range(0, N_GROUPS, BLOCK_G):
+        group = g0 + groups
+        ok = group < N_GROUPS  # (1, BG, 1)
+        words = group * 4 + quarter  # (1, BG, 4) word index in a row
+        p0, p1, p2, p3 = _x_pairs(X32, words, ok)
+        packed = tl.load(row_words + words, mask=ok, other=0)  # (R, BG, 4)
+        # Read as (R, BG, 4), the words' shape and layout: each word's thread loads its block's scale.
+        scales = tl.load(row_scales + words // 4, mask=ok, other=0)  # (R, BG, 4)
+        acc += _dot8(packed, p0, p1, p2, p3) * _e8m0(scales)
+    return tl.sum(tl.sum(acc, axis=2), axis=1)
+
+
+@triton.jit
+def _gate_up_gemv_kernel(X32, Words, Scales, Bias, ExpertIds, Act, limit, alpha,
+                         H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
     slot = tl.program_id(1)  # which of the top-k experts
     expert = tl.load(ExpertIds + slot).to(tl.int64)
-    rows = block_m * BLOCK_M + tl.arange(0, BLOCK_M)  # intermediate index; gate row 2j, up row 2j+1
-    gate_rows = (expert * 2 * I + 2 * rows[:, None]).to(tl.int64)  # (BLOCK_M, 1)
-    acc_gate = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
-    acc_up = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
-    for byte0 in range(0, H // 2, BLOCK_B):
-        inputs = 2 * (byte0 + tl.arange(0, BLOCK_B))
-        x_even = tl.load(X + inputs, mask=inputs < H, other=0.0).to(tl.float32)
-        x_odd = tl.load(X + inputs + 1, mask=inputs < H, other=0.0).to(tl.float32)
-        acc_gate += _mxfp4_row_dots(Blocks, Scales, gate_rows * (H // 2), gate_rows * (H // 32), byte0,
-                                    x_even, x_odd, H // 2, BLOCK_M, BLOCK_B)
-        acc_up += _mxfp4_row_dots(Blocks, Scales, (gate_rows + 1) * (H // 2), (gate_rows + 1) * (H // 32), byte0,
-                                  x_even, x_odd, H // 2, BLOCK_M, BLOCK_B)
-    gate = tl.sum(acc_gate, axis=1) + tl.load(Bias + expert * 2 * I + 2 * rows).to(tl.float32)
-    up = tl.sum(acc_up, axis=1) + tl.load(Bias + expert * 2 * I + 2 * rows + 1).to(tl.float32)
-    tl.store(Act + slot * I + rows, _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
+    # 2 BLOCK_M consecutive packed rows: gate and up of BLOCK_M intermediate units, interleaved.
+    first = tl.program_id(0) * 2 * BLOCK_M
+    rows = expert * 2 * I + first + tl.arange(0, 2 * BLOCK_M)
+    dots = _packed_rows_dot(Words, Scales, rows, X32, H // 32, BLOCK_G)
+    dots += tl.load(Bias + rows).to(tl.float32)
+    gate, up = tl.split(tl.reshape(dots, (BLOCK_M, 2)))
+    units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    tl.store(Act + slot * I + units, _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
 
 
 @triton.jit
-def _mxfp4_down_gemv_kernel(Act, Blocks, Scales, Bias, ExpertIds, ExpertWeights, Partial,
-                            H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_B: tl.constexpr):
-    # One expert a program, as the gate/up GEMV: the packed rows are a third of FP16's bytes, so the
-    # FP16 kernel's loop over all experts in one program leaves too few programs to hide latency.
-    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
-    slot = tl.program_id(1)
-    expert = tl.load(ExpertIds + slot).to(tl.int64)
-    expert_rows = (expert * H + rows[:, None]).to(tl.int64)  # (BLOCK_M, 1)
-    acc = tl.zeros([BLOCK_M, BLOCK_B // 16], tl.float32)
-    for byte0 in range(0, I // 2, BLOCK_B):
-        inputs = 2 * (byte0 + tl.arange(0, BLOCK_B))
-        a_even = tl.load(Act + slot * I + inputs, mask=inputs < I, other=0.0).to(tl.float32)
-        a_odd = tl.load(Act + slot * I + inputs + 1, mask=inputs < I, other=0.0).to(tl.float32)
-        acc += _mxfp4_row_dots(Blocks, Scales, expert_rows * (I // 2), expert_rows * (I // 32), byte0,
-                               a_even, a_odd, I // 2, BLOCK_M, BLOCK_B)
-    total = tl.sum(acc, axis=1) + tl.load(Bias + expert * H + rows).to(tl.float32)
-    tl.store(Partial + slot * H + rows, total * tl.load(ExpertWeights + slot).to(tl.float32))
+def _down_gemv_kernel(Act32, Words, Scales, Bias, ExpertIds, ExpertWeights, Out,
+                      H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
+                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
+    # Every chosen expert in one program: out (H,) is written once, in the activations' dtype.
+    units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
+    total = tl.zeros([BLOCK_M], tl.float32)
+    for slot in tl.static_range(TOP_K):
+        expert = tl.load(ExpertIds + slot).to(tl.int64)
+        rows = expert * H + units
+        dots = _packed_rows_dot(Words, Scales, rows, Act32 + slot * (I // 2), I // 32, BLOCK_G)
+        dots += tl.load(Bias + rows).to(tl.float32)
+        total += tl.load(ExpertWeights + slot).to(tl.float32) * dots
+    tl.store(Out + units, total.to(Out.dtype.element_ty))
+
+
+def _words(weight) -> torch.Tensor:
+    """A packed weight's blocks (E, out, G, 16) bytes as (E, out, 4G) int32 words (a view)."""
+    experts, rows, groups, _ = weight.blocks.shape
+    return weight.blocks.view(torch.int32).view(experts, rows, 4 * groups)
 
 
 class DecodeExpertsMxfp4(DecodeExperts):
-    """DecodeExperts for packed experts: gate_up and down are mxfp4.Mxfp4Weight (blocks, scales).
-    Its tiles are (rows, bytes, num_warps); the down GEMV writes one row of partial sums an expert."""
+    """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words; tiles are
+    (rows, blocks a step, num_warps), the defaults the best of the word-reading kernels' first
+    version on an H200 (benchmarks/MXFP4.md). The word dot products take float16 inputs: a
+    bfloat16 model's x is copied to float16 first, and the activations stay float16."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] = (16, 128, 4), down_block: tuple[int, int, int] = (16, 128, 4)):
-        super().__init__(hidden, intermediate, top_k, dtype, device, gate_up_block, down_block)
-        self.partial = torch.empty(top_k, hidden, dtype=torch.float32, device=device)  # (K, H)
+                 gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (8, 32, 4)):
+        super().__init__(hidden, intermediate, top_k, torch.float16, device, gate_up_block, down_block)
+        self.x16 = torch.empty(hidden, dtype=torch.float16, device=device) if dtype != torch.float16 else None
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
-        bm, bb, warps = self.gate_up_block
-        _mxfp4_gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
-            x, gate_up.blocks, gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
-            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_B=bb, num_warps=warps,
+        if self.x16 is not None:
+            x = self.x16.copy_(x)
+        bm, bg, warps = self.gate_up_block
+        _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
+            x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
 
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
-        bm, bb, warps = self.down_block
-        _mxfp4_down_gemv_kernel[(triton.cdiv(self.hidden, bm), self.top_k)](
-            self.act, down.blocks, down.scales, down_bias, expert_ids, expert_weights, self.partial,
-            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_B=bb, num_warps=warps,
+        bm, bg, warps = self.down_block
+        _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
+            self.act.view(torch.int32), _words(down), down.scales, down_bias, expert_ids, expert_weights, out,
+            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
-        out.copy_(self.partial.sum(dim=0))
+
+
+# -- the router at decode: logits, top-k and softmax of one token ------------------------------------
+
+
+@triton.jit
+def _route_kernel(X, Weight, Bias, Logits, Counter, TopIds, TopWeights,
+                  H: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr, TOP_K: tl.constexpr,
+                  PER_PROGRAM: tl.constexpr, BLOCK_H: tl.constexpr):
+    # Each program computes PER_PROGRAM logits; the last program to finish (a ticket taken with an
+    # atomic) reads them all, picks the top k and resets the ticket counter for the next launch.
+    experts = tl.program_id(0) * PER_PROGRAM + tl.arange(0, PER_PROGRAM)
+    real = experts < E
+    cols = tl.arange(0, BLOCK_H)
+    x = tl.load(X + cols, mask=cols < H, other=0.0).to(tl.float32)
+    w = tl.load(Weight + experts[:, None] * H + cols[None, :], mask=real[:, None] & (cols < H)[None, :], other=0.0)
+    logits = tl.sum(w.to(tl.float32) * x[None, :], axis=1) + tl.load(Bias + experts, mask=real, other=0.0)
+    # Rounded to the activations' dtype as F.linear's output is, so that ties and order match the model's.
+    tl.store(Logits + experts, logits.to(X.dtype.element_ty).to(tl.float32), mask=real)
+    tl.debug_barrier()  # every thread's logits are written before the ticket is taken
+    ticket = tl.atomic_add(Counter, 1, sem="acq_rel")
+    if ticket == tl.num_programs(0) - 1:
+        every = tl.arange(0, E_PAD)
+        remaining = tl.load(Logits + every, mask=every < E, other=float("-inf"), cache_modifier=".cg")
+        slots = tl.arange(0, TOP_K)
+        picked = tl.zeros([TOP_K], tl.int32)
+        values = tl.zeros([TOP_K], tl.float32)
+        for k in tl.static_range(TOP_K):
+            best = tl.max(remaining, axis=0)
+            index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
+            picked = tl.where(slots == k, index, picked)
+            values = tl.where(slots == k, best, values)
+            remaining = tl.where(every == index, float("-inf"), remaining)
+        weights = tl.exp(values - tl.max(values, axis=0))
+        weights = weights / tl.sum(weights, axis=0)
+        tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
+        tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
+        tl.store(Counter, 0)
+
+
+class DecodeRouter:
+    """Top-k expert ids (K,) and softmax weights (K,) of one token's router logits, in one launch
+    of E / per_program programs."""
+
+    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device, per_program: int = 2,
+                 num_warps: int = 4):
+        self.top_k, self.per_program, self.num_warps = top_k, per_program, num_warps
+        self.ids = torch.empty(top_k, dtype=torch.long, device=device)
+        self.weights = torch.empty(top_k, dtype=dtype, device=device)
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
+        self.logits: torch.Tensor | None = None  # (E,) float32, sized at the first call
+
+    def __call__(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (H,); weight (E, H); bias (E,) -> (ids, weights), buffers rewritten by the next call."""
+        n_experts, hidden = weight.shape
+        if self.logits is None or self.logits.numel() != n_experts:
+            self.logits = torch.empty(n_experts, dtype=torch.float32, device=x.device)
+        _route_kernel[(triton.cdiv(n_experts, self.per_program),)](
+            x, weight, bias, self.logits, self.counter, self.ids, self.weights,
+            H=hidden, E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k,
+            PER_PROGRAM=self.per_program, BLOCK_H=triton.next_power_of_2(hidden), num_warps=self.num_warps,
+        )
+        return self.ids, self.weights
 
 
 @triton.jit
@@ -645,10 +796,10 @@ def _mxfp4_weight_tiles(Blocks, Scales, col_rows, byte0, col_ok, n_bytes,
     groups = byte0 // 16 + tl.arange(0, BLOCK_K // 32)
     scales = tl.load(Scales + col_rows * (n_bytes // 16) + groups[:, None],
                      mask=(groups < n_bytes // 16)[:, None] & col_ok, other=0)  # (BLOCK_K/32, BLOCK_N)
-    scale = tl.reshape(tl.broadcast_to(_scales_2_14(scales)[:, None, :], (BLOCK_K // 32, 16, BLOCK_N)),
-                       (BLOCK_K // 2, BLOCK_N))
+    factor = tl.reshape(tl.broadcast_to(_scale_factors(scales)[:, None, :], (BLOCK_K // 32, 16, BLOCK_N)),
+                        (BLOCK_K // 2, BLOCK_N))
     low, high = _fp4_halves(packed)
-    return (low.to(tl.float32) * scale).to(dtype), (high.to(tl.float32) * scale).to(dtype)
+    return _fp4_scaled(low, factor).to(dtype), _fp4_scaled(high, factor).to(dtype)
 
 
 @triton.jit(do_not_specialize=["n_pairs"])
@@ -709,19 +860,22 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
 
 
 @triton.jit
-def _mxfp4_dequantize_kernel(Blocks, Scales, Out, n_bytes, BLOCK: tl.constexpr):
+def _mxfp4_dequantize_kernel(Blocks, Scales, Out32, n_bytes, dtype: tl.constexpr, BLOCK: tl.constexpr):
+    # Out32: the output read as int32, one word per packed byte: its even input, then its odd one.
     bytes_ = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     in_range = bytes_ < n_bytes
     low, high = _fp4_halves(tl.load(Blocks + bytes_, mask=in_range, other=0))
-    scale = _scales_2_14(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
-    tl.store(Out + 2 * bytes_, (low.to(tl.float32) * scale).to(Out.dtype.element_ty), mask=in_range)
-    tl.store(Out + 2 * bytes_ + 1, (high.to(tl.float32) * scale).to(Out.dtype.element_ty), mask=in_range)
+    factor = _scale_factors(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
+    even = _fp4_scaled(low, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
+    odd = _fp4_scaled(high, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32)
+    tl.store(Out32 + bytes_, even | (odd << 16), mask=in_range)
 
 
 def dequantize_mxfp4(weight, first: int, count: int, out: torch.Tensor) -> torch.Tensor:
     """Experts first..first+count of a packed weight (mxfp4.Mxfp4Weight) unpacked into out[:count]
     (count, rows, in) in out's dtype; returns that view."""
     blocks, scales = weight.blocks[first:first + count], weight.scales[first:first + count]
-    _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](blocks, scales, out, blocks.numel(), BLOCK=4096,
-                                                                  num_warps=4)
+    _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](
+        blocks, scales, out.view(torch.int32), blocks.numel(), dtype=tl.float16 if out.dtype == torch.float16
+        else tl.bfloat16, BLOCK=4096, num_warps=4)
     return out[:count]

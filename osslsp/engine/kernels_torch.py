@@ -8,6 +8,7 @@ the Triton kernels are checked against on the GPU. They follow the model's own a
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from osslsp.engine.mxfp4 import dequantize
 
@@ -100,3 +101,12 @@ class DecodeExperts:
 
 
 DecodeExpertsMxfp4 = DecodeExperts  # prefill_experts reads either format
+
+
+class DecodeRouter:
+    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device):
+        self.top_k = top_k
+
+    def __call__(self, x, weight, bias) -> tuple[torch.Tensor, torch.Tensor]:
+        top_values, top_ids = torch.topk(F.linear(x, weight, bias), self.top_k)  # (K,)
+        return top_ids, torch.softmax(top_values, dim=-1, dtype=top_values.dtype)

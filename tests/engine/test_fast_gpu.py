@@ -77,6 +77,16 @@ def test_runner_matches_transformers(model):
     assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
 
 
+def test_a_prompt_over_a_prefill_chunk_gives_the_model_logits(model, monkeypatch):
+    from osslsp.engine import gpt_oss_fast
+
+    monkeypatch.setattr(gpt_oss_fast, "PREFILL_CHUNK", 128)  # 300 tokens: chunks of 128, 128 and 44
+    prompt = torch.randint(0, 1000, (300,), generator=torch.Generator().manual_seed(4)).tolist()
+    with torch.inference_mode():
+        expected = model(torch.tensor([prompt], device=DEVICE)).logits[0, -1].float()
+    assert _relative_error(make_runner(model, 512).prefill(prompt), expected) < 1e-2
+
+
 def test_triton_mxfp4_experts_match_the_reference():
     from osslsp.engine import mxfp4
 
@@ -93,10 +103,25 @@ def test_triton_mxfp4_experts_match_the_reference():
         got = kernels.prefill_experts(x[:n_tokens], top_ids[:n_tokens], top_weights[:n_tokens], gate_up,
                                       gate_up_bias, down, down_bias, 7.0, 1.702)
         assert _relative_error(got, want[:n_tokens]) < 5e-3
-    out = torch.empty(320, dtype=torch.float16, device=DEVICE)
-    kernels.DecodeExpertsMxfp4(320, 256, 4, torch.float16, DEVICE)(
-        x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out)
-    assert _relative_error(out, want[0]) < 5e-3
+    for dtype in (torch.float16, torch.bfloat16):  # the word dot products read float16: bfloat16 is copied
+        out = torch.empty(320, dtype=dtype, device=DEVICE)
+        kernels.DecodeExpertsMxfp4(320, 256, 4, dtype, DEVICE)(
+            x[0].to(dtype), gate_up, gate_up_bias.to(dtype), down, down_bias.to(dtype), top_ids[0],
+            top_weights[0].to(dtype), 7.0, 1.702, out)
+        assert _relative_error(out, want[0]) < 1e-2
+
+
+def test_the_one_launch_router_picks_the_experts_and_weights_of_the_model():
+    generator = torch.Generator(DEVICE).manual_seed(2)
+    for n_experts, hidden in ((32, 2880), (8, 256), (6, 320)):  # gpt-oss-20b, the test model, a padded count
+        weight = (torch.randn(n_experts, hidden, device=DEVICE, generator=generator) * 0.05).half()
+        bias = (torch.randn(n_experts, device=DEVICE, generator=generator) * 0.05).half()
+        router = kernels.DecodeRouter(4, torch.float16, DEVICE)
+        for x in torch.randn(20, hidden, device=DEVICE, generator=generator).half():
+            ids, weights = router(x, weight, bias)
+            want_ids, want_weights = kernels_torch.DecodeRouter(4, torch.float16, DEVICE)(x, weight, bias)
+            assert ids.tolist() == want_ids.tolist()
+            assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
 
 
 def test_mxfp4_runner_matches_transformers_on_a_released_layout_checkpoint(model, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from osslsp.engine import kernels_torch, tiny
+from osslsp.engine import gpt_oss_fast, kernels_torch, tiny
 from osslsp.engine.generation import Sampling, generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner, unsupported_reason
 from osslsp.engine.runner import TransformersRunner
@@ -81,3 +81,11 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error(model):
     runner.prefill(list(range(96)))
     with pytest.raises(ValueError, match="context of 96 tokens is full"):
         runner.decode_one(5)
+
+
+def test_a_prompt_longer_than_a_prefill_chunk_gives_the_logits_of_the_model(model, prompt, monkeypatch):
+    monkeypatch.setattr(gpt_oss_fast, "PREFILL_CHUNK", 16)  # 40 tokens: chunks of 16, 16 and 8
+    runner = FastGptOssRunner(model, 256, kernels=kernels_torch)
+    logits = runner.prefill(prompt)
+    assert runner.cached_ids == prompt
+    torch.testing.assert_close(logits, _hf_last_logits(model, prompt).float(), rtol=1e-4, atol=1e-4)
