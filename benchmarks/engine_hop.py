@@ -60,7 +60,7 @@ async def one_completion(backend, prompt_text: str, prompt_ids: list[int], new_t
 
 
 def start_engine(args: argparse.Namespace, socket: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", args.model, "--dtype", args.dtype,
+    command = [sys.executable, "-m", "osslsp.cli.engine", "engine", "--model", args.model, "--dtype", args.dtype,
                "--device", args.device, "--listen", f"unix:{socket}"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -87,7 +87,7 @@ class SharedEngine:
         # -P: the working directory (the editor's, a workspace's) is not put on sys.path, so no
         # module there can stand in for ours; the engine runs in the runtime directory.
         self.command = [
-            sys.executable, "-P", "-m", "osslsp.remote.cli", "engine", "--model", spec_from_anywhere(source),
+            sys.executable, "-P", "-m", "osslsp.cli.engine", "engine", "--model", spec_from_anywhere(source),
             "--dtype", dtype, "--device", device, "--max-gpu-memory", str(max_gpu_memory_gib),
             "--max-context", str(max_context), "--listen", f"unix:{self.socket}",
             "--idle-timeout", os.environ.get(IDLE_VARIABLE, str(SHARED_IDLE_SECONDS)),
