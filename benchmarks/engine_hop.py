@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from osslsp.backend import GenerationSettings, LocalBackend
+from osslsp.backends import GenerationSettings, LocalBackend
 from osslsp.models import ModelSource, offline, resolve_model
 from osslsp.prompts.modeltext import ModelText
-from osslsp.remote.client import Endpoint, RemoteBackend
+from osslsp.backends.remote import Endpoint, RemoteBackend
 
 MAX_CONTEXT = 8192  # `osslsp engine`'s default
 SOURCE = Path(__file__).resolve().parent.parent / "osslsp" / "assistant.py"

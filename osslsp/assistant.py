@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from osslsp import audit
-from osslsp.backend import Backend, GenerationSettings, make_backend
+from osslsp.backends import Backend, GenerationSettings, make_backend
 from osslsp.documents import position_at
 from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
 from osslsp.index.secrets import redact_around

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from osslsp.engine.engine import Engine, Request
-from osslsp.engine.generation import Sampling
 from osslsp.models import resolve_model
+from osslsp.sampling import Sampling
 
 ENGINE = [sys.executable, "-m", "osslsp.cli.engine", "engine", "--model", "tiny", "--listen",
           "127.0.0.1:0", "--audit-log", "off"]

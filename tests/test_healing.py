@@ -9,15 +9,16 @@ import pytest
 import torch
 
 from osslsp.assistant import Assistant
-from osslsp.backend import UnusableBackend
+from osslsp.backends import UnusableBackend
 from osslsp.engine import kernels_torch
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner
 from osslsp.engine.loading import load_model
 from osslsp.engine.runner import TransformersRunner
 from osslsp.models import resolve_model
 from osslsp.prompts.completion import Cursor
 from osslsp.prompts.healing import FirstTokens, heal, strip_removed, vocabulary_for
+from osslsp.sampling import Sampling
 from osslsp.settings import Settings
 
 ADD = 'def add(a, b):\n    """Return the sum of a and b."""\n'
