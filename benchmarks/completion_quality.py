@@ -44,7 +44,8 @@ from osslsp.assistant import Assistant, AssistantError
 from osslsp.languages import language_for_path, parser
 from osslsp.prompts.completion import Cursor
 from osslsp.prompts.modeltext import Message
-from osslsp.prompts.postprocess import final_channel, syntax_error_count
+from osslsp.prompts.harmony import final_channel
+from osslsp.prompts.postprocess import syntax_error_count
 from osslsp.settings import Settings
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

@@ -23,11 +23,13 @@ from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
 from osslsp.index.secrets import redact_around
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
+from osslsp.prompts.budget import most_that_fits
 from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, names_gpt_oss
+from osslsp.prompts.harmony import END, FINAL_CHANNEL, final_channel, final_message_ended
 from osslsp.prompts.healing import Healed, heal, strip_removed, vocabulary_for
-from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
-from osslsp.prompts.postprocess import Cleaned, clean_completion, final_channel, replaced_length, trim_completion
+from osslsp.prompts.modeltext import Message, ModelText, ModelTextError
+from osslsp.prompts.postprocess import Cleaned, block_finished, clean_completion, replaced_length
 from osslsp.settings import Settings
 from osslsp.style import StyleGuide, enforce_completion, resolve_guide
 
@@ -203,20 +205,17 @@ class Assistant:
         return self._guides[key]
 
     def guide_text(self, language: str, budget_tokens: int) -> str:
-        """The guide in compact form, as many of its sentences as fit the budget (by search)."""
+        """The guide in compact form, as many of its rules and sentences as fit the budget."""
         if not language:
             return ""
         key = (language, self.settings.style_guide, budget_tokens)
         if key not in self._guide_texts:
             guide, count = self.guide_for(language), self.load_text().count
-            low, high = 0, len(guide.prompt_text())
-            while low < high:
-                middle = (low + high + 1) // 2
-                if count(guide.prompt_text(middle)) <= budget_tokens:
-                    low = middle
-                else:
-                    high = middle - 1
-            self._guide_texts[key] = guide.prompt_text(low)
+
+            def fits(chars: int) -> bool:
+                return count(guide.prompt_text(chars)) <= budget_tokens
+
+            self._guide_texts[key] = guide.prompt_text(most_that_fits(len(guide.prompt_text()), fits))
         return self._guide_texts[key]
 
     # --- generation -----------------------------------------------------------------------
@@ -261,15 +260,14 @@ class Assistant:
         effort = reasoning_effort if text.is_harmony else None
         prefilled = not text.is_harmony or effort == "low"
         prompt_text = text.render(messages, reasoning_effort=effort)
-        prompt_text += (HARMONY_FINAL if text.is_harmony and prefilled else "") + answer_prefix
+        prompt_text += (FINAL_CHANNEL if text.is_harmony and prefilled else "") + answer_prefix
         stop_ids = text.stop_ids
-        end_id = text.token_id("<|end|>")
+        end_id = text.token_id(END)
         if not prefilled and end_id is not None:
             stop_ids = stop_ids - {end_id}  # <|end|> closes the analysis message: go on to the final one
 
         def done(raw: str) -> bool:
-            answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
-            return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
+            return final_message_ended(raw) or bool(stop_when and stop_when(final_channel(raw, prefilled)))
 
         raw, shown, ended, started = "", "", StreamEnd(), time.perf_counter()
         async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids, key, done, ended,
@@ -366,14 +364,7 @@ class Assistant:
         removed = healed.removed if healed else ""
 
         def block_done(raw: str) -> bool:
-            raw = strip_removed(raw, removed)
-            if "```" in final_channel(raw):
-                return True
-            complete_lines = raw.rpartition("\n")[0]
-            if not complete_lines:
-                return False
-            kept = trim_completion(complete_lines + "\n", cursor, prompt.prefill)
-            return kept.count("\n") < complete_lines.count("\n")
+            return block_finished(strip_removed(raw, removed), cursor, prompt.prefill)
 
         raw, first_token, ended = "", None, StreamEnd()
         try:
