@@ -42,7 +42,7 @@ import transformers
 
 from osslsp.assistant import Assistant, AssistantError
 from osslsp.languages import language_for_path, parser
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
 from osslsp.prompts.modeltext import Message
 from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.postprocess import syntax_error_count

@@ -24,7 +24,7 @@ from osslsp.index.secrets import redact_around
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
 from osslsp.prompts.budget import most_that_fits
-from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
+from osslsp.prompts.completion_prompt import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, names_gpt_oss
 from osslsp.prompts.harmony import END, FINAL_CHANNEL, final_channel, final_message_ended
 from osslsp.prompts.healing import Healed, heal, strip_removed, vocabulary_for

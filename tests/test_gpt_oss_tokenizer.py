@@ -22,7 +22,7 @@ from osslsp.prompts.harmony import FINAL_CHANNEL
 from osslsp.prompts.tokencount import O200K_PATTERN
 from tests.conftest import REPO
 
-SOURCES = ["osslsp/assistant.py", "osslsp/prompts/completion.py", "osslsp/server.py",
+SOURCES = ["osslsp/assistant.py", "osslsp/prompts/completion_prompt.py", "osslsp/server.py",
            "editors/vscode/src/extension.ts", "README.md"]
 
 

@@ -16,7 +16,7 @@ from osslsp.engine.gpt_oss_fast import FastGptOssRunner
 from osslsp.engine.loading import load_model
 from osslsp.engine.runner import TransformersRunner
 from osslsp.models import resolve_model
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
 from osslsp.prompts.healing import FirstTokens, heal, strip_removed, vocabulary_for
 from osslsp.sampling import Sampling
 from osslsp.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
 from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.postprocess import brackets_balanced, clean_completion, replaced_length
 

@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from osslsp.paths import bundled_data
-from osslsp.prompts.completion import Cursor, build_completion_prompt
+from osslsp.prompts.completion_prompt import Cursor, build_completion_prompt
 from osslsp.prompts.harmony import FINAL_CHANNEL
 from osslsp.prompts.modeltext import Message
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from osslsp.languages import language_named, parser
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
 from osslsp.prompts.harmony import final_channel
 
 _CLOSERS = tuple(")]}")

@@ -1,4 +1,5 @@
-"""What inline and classic completion share: from a document position to the text to insert."""
+"""The suggestion at a position, what inline and classic completion share: from a document position
+to the text to insert, and the range it replaces."""
 
 from __future__ import annotations
 
