@@ -8,8 +8,10 @@ import importlib.util
 import pytest
 import torch
 
+from osslsp import completions
 from osslsp.assistant import Assistant
 from osslsp.backends import UnusableBackend
+from osslsp.completions import healed_prompt
 from osslsp.engine import kernels_torch
 from osslsp.engine.generation import generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner
@@ -78,7 +80,7 @@ def test_a_backend_that_cannot_constrain_gets_the_prompt_unhealed(tiny_dir):
     assistant = Assistant(Settings(model="tiny", index_enabled=False))
     assistant.backend = UnusableBackend("no engine here", lambda state, message: None)
     prompt = assistant.completion_prompt(Cursor("a.py", "python", ADD + "    return ", "\n"))
-    assert assistant.healed_prompt(prompt) is None
+    assert healed_prompt(assistant, prompt) is None
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def smollm2():
 
 
 async def complete(assistant: Assistant, code_before: str) -> str | None:
-    return (await assistant.complete(Cursor("add.py", "python", ADD + code_before, "\n"))).text
+    return (await completions.complete(assistant, Cursor("add.py", "python", ADD + code_before, "\n"))).text
 
 
 @needs_smollm2

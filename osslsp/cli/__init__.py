@@ -89,10 +89,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     """Print one completion at a target."""
     from osslsp.assistant import Assistant
+    from osslsp.completions import complete
 
     target = Target(args.target, args.root)
     assistant = Assistant(load_settings(args), args.root.resolve())
-    completion = run_job(assistant, assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
+    completion = run_job(assistant, complete(assistant, assistant.cursor_at(target.path, target.text, target.offset())))
     tell_demo(assistant)
     meaningless = assistant.meaningless
     if args.json:
