@@ -35,9 +35,9 @@ def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFA
                              "or mxfp4; bench takes a comma-separated list (default: %(default)s)")
 
 
-def fail(message: str, code: int = 2) -> int:
-    """Print `osslsp: message` on stderr; return the exit status `code`."""
-    print(f"osslsp: {message}", file=sys.stderr)
+def fail(message: str, code: int = 2, command: str = "osslsp") -> int:
+    """Print `command: message` on stderr; return the exit status `code`."""
+    print(f"{command}: {message}", file=sys.stderr)
     return code
 
 

@@ -14,11 +14,16 @@ import signal
 import sys
 from pathlib import Path
 
-from osslsp.cli.common import add_model_options
+from osslsp.cli.common import add_model_options, fail
 from osslsp.models import ModelNotFound, offline, resolve_model
 from osslsp.remote.places import Listen, ListenError, claim_socket, parse_listen, shared_socket
 
 TOKEN_VARIABLE = "OSSLSP_ENGINE_TOKEN"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    """`fail`, the message naming the subcommand (`osslsp engine: ...`)."""
+    return fail(message, code, command="osslsp engine")
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -73,11 +78,6 @@ async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -
         print(f"osslsp engine: serving {server.model_name} on {address}", flush=True)
 
     await serve(server, listen, announce)
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"osslsp engine: {message}", file=sys.stderr)
-    return code
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
