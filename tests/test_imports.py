@@ -4,6 +4,8 @@ The graph is read from the source with `ast` (nothing is imported): an edge for 
 when a module is loaded (at module level, in classes, in `try` and `if` blocks, but not in functions
 and not under `if TYPE_CHECKING:`). Importing `a.b.c` also runs the packages `a.b` and `a`, so those
 are edges too, except the packages the importer is itself inside (they are loaded before it).
+Imports inside functions make a second graph: a cycle there is no error at load time, but it is a
+knot all the same (two modules that cannot be read or changed apart).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
         (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def all_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, those in functions too (but not under `if TYPE_CHECKING:`)."""
+    hidden = {id(node) for top in ast.walk(tree) if isinstance(top, ast.If) and _is_type_checking(top)
+              for statement in top.body for node in ast.walk(statement)}
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in hidden]
 
 
 def load_time_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
@@ -59,15 +69,16 @@ def imported_names(module: str, is_package: bool, node: ast.Import | ast.ImportF
     return [base, *(f"{base}.{alias.name}" for alias in node.names)]
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Each osslsp module and the osslsp modules loading it runs."""
+def import_graph(deferred: bool = False) -> dict[str, set[str]]:
+    """Each osslsp module and the osslsp modules loading it runs (`deferred`: or its functions import)."""
     modules = module_names()
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
         is_package = path.name == "__init__.py"
         inside = {".".join(module.split(".")[:n]) for n in range(1, module.count(".") + 2)}
         targets = set()
-        for node in load_time_imports(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in (all_imports(tree) if deferred else load_time_imports(tree)):
             for name in imported_names(module, is_package, node):
                 parts = name.split(".")
                 targets.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
@@ -118,6 +129,14 @@ def test_find_cycle_finds_a_cycle_and_only_a_cycle():
 
 def test_no_import_cycle_in_osslsp():
     assert find_cycle(import_graph()) == []
+
+
+def test_no_cycle_through_imports_in_functions_but_the_features_registering_themselves():
+    graph = import_graph(deferred=True)
+    # `create_server` registers every feature, and each feature module names the server it serves.
+    assert "osslsp.features" in graph["osslsp.server"]
+    graph["osslsp.server"].discard("osslsp.features")
+    assert find_cycle(graph) == []
 
 
 def test_only_the_lsp_adapters_import_pygls():
