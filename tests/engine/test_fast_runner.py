@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from osslsp.engine import kernels_torch, tiny
-from osslsp.engine.generation import generate
+from osslsp.engine.generation import Sampling, generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner, unsupported_reason
 from osslsp.engine.runner import TransformersRunner
-from osslsp.sampling import Sampling
 
 PROMPT_LENGTH = 40  # the tiny model's window is 8: the prompt crosses it many times
 NEW_TOKENS = 24
