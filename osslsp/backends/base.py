@@ -11,7 +11,10 @@ from osslsp.sampling import Sampling
 
 @dataclass(frozen=True)
 class GenerationSettings(Sampling):
-    """How much and how freely to generate (`Sampling`), and what the backend does around it."""
+    """How much and how freely to generate (`Sampling`), and what the backend does around it.
+
+    The local engine takes every `Sampling` field; a remote server is sent the budget and the
+    temperature (its own defaults for the rest: the language server sets neither)."""
 
     # Token healing: the answer must begin with this text (the prompt was backed up over it).
     # Only backends whose `constrains_tokens` is true are given one.
