@@ -41,10 +41,12 @@ import torch
 import transformers
 
 from osslsp.assistant import Assistant, AssistantError
+from osslsp.completions import complete
 from osslsp.languages import language_for_path, parser
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
+from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.modeltext import Message
-from osslsp.prompts.postprocess import final_channel, syntax_error_count
+from osslsp.prompts.postprocess import syntax_error_count
 from osslsp.settings import Settings
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -175,7 +177,7 @@ async def measure(assistant: Assistant, position: Position) -> dict:
                     suffix=position.suffix, absolute=position.path)
     started = time.perf_counter()
     try:
-        completion = await assistant.complete(cursor)
+        completion = await complete(assistant, cursor)
     except AssistantError as error:  # a line longer than the budget: not a completion to count
         return {"kind": position.kind, "file": position.path.name, "error": str(error)}
     latency_ms = (time.perf_counter() - started) * 1000
@@ -258,12 +260,12 @@ async def preemption(model: str, repeats: int) -> dict[str, float]:
             async for _ in assistant.chat(explain, max_new_tokens=1):
                 pass
             started = time.perf_counter()
-            await assistant.complete(cursor)
+            await complete(assistant, cursor)
             alone.append((time.perf_counter() - started) * 1000)
             explanation = asyncio.ensure_future(_drain(assistant.chat(explain, max_new_tokens=1024, key="explain")))
             await asyncio.sleep(1.0)  # the explanation is past its prefill, writing
             started = time.perf_counter()
-            await assistant.complete(cursor)
+            await complete(assistant, cursor)
             during.append((time.perf_counter() - started) * 1000)
             answered_first += not explanation.done()
             explanation.cancel()

@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from osslsp.backend import GenerationSettings, LocalBackend
+from osslsp.backends import GenerationSettings, LocalBackend
 from osslsp.models import ModelSource, offline, resolve_model
 from osslsp.prompts.modeltext import ModelText
-from osslsp.remote.client import Endpoint, RemoteBackend
+from osslsp.backends.remote import Endpoint, RemoteBackend
 
 MAX_CONTEXT = 8192  # `osslsp engine`'s default
 SOURCE = Path(__file__).resolve().parent.parent / "osslsp" / "assistant.py"
@@ -60,7 +60,7 @@ async def one_completion(backend, prompt_text: str, prompt_ids: list[int], new_t
 
 
 def start_engine(args: argparse.Namespace, socket: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", args.model, "--dtype", args.dtype,
+    command = [sys.executable, "-m", "osslsp.cli.engine", "engine", "--model", args.model, "--dtype", args.dtype,
                "--device", args.device, "--listen", f"unix:{socket}"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

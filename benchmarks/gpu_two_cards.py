@@ -11,10 +11,11 @@ import time
 
 import torch
 
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner
 from osslsp.engine.loading import load_model
 from osslsp.models import resolve_model
+from osslsp.sampling import Sampling
 
 CAP_GIB = 22
 

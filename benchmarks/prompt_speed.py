@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = ["osslsp/assistant.py", "osslsp/server.py", "osslsp/index/retrieval.py", "osslsp/cli.py",
+FILES = ["osslsp/assistant.py", "osslsp/server.py", "osslsp/index/retrieval.py", "osslsp/cli/__init__.py",
          "osslsp/engine/engine.py", "osslsp/features/inline_completion.py",
          "editors/vscode/src/extension.ts"]
 CURSORS_PER_FILE = 6

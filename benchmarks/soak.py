@@ -30,7 +30,7 @@ from pathlib import Path
 import aiohttp
 
 SERVE = [sys.executable, "-m", "osslsp", "serve", "--model", "tiny"]
-ENGINE = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", "tiny", "--listen", "127.0.0.1:0"]
+ENGINE = [sys.executable, "-m", "osslsp.cli.engine", "engine", "--model", "tiny", "--listen", "127.0.0.1:0"]
 ANSWER_SECONDS = 60.0
 
 

@@ -1,35 +1,34 @@
 """The assistant: everything osslsp does for an editor, with no LSP in it.
 
-The language server and the CLI are thin adapters over this class. It owns the settings, the
-backend that generates, the model's text side (tokenizer and chat template), and turns a cursor
-into a prompt, a generation, and a cleaned completion.
+The language server and the CLI are thin adapters over this class and the jobs that use it
+(osslsp/completions.py, osslsp/actions/). It owns the settings, the backend that generates, the
+model's text side (tokenizer and chat template) and the workspace's knowledge (index, style
+guides); it turns a cursor into a prompt, and a prompt into a stream of text.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from osslsp import audit
-from osslsp.backend import Backend, GenerationSettings, make_backend
-from osslsp.documents import position_at
+from osslsp.backends import Backend, GenerationSettings, make_backend
 from osslsp.index import Snippet, WorkspaceIndex, is_secret_path
 from osslsp.index.secrets import redact_around
 from osslsp.languages import language_for
 from osslsp.models import ModelNotFound, ModelSource, ensure_built, resolve_model
-from osslsp.prompts.completion import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
+from osslsp.prompts.budget import most_that_fits
+from osslsp.prompts.completion_prompt import CONTEXT_SHARE, GUIDE_SHARE, Cursor, Prompt, build_completion_prompt
 from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text, names_gpt_oss
-from osslsp.prompts.healing import Healed, heal, strip_removed, vocabulary_for
-from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText, ModelTextError
-from osslsp.prompts.postprocess import Cleaned, clean_completion, final_channel, replaced_length, trim_completion
+from osslsp.prompts.harmony import END, FINAL_CHANNEL, final_channel, final_message_ended
+from osslsp.prompts.modeltext import Message, ModelText, ModelTextError
 from osslsp.settings import Settings
-from osslsp.style import StyleGuide, enforce_completion, resolve_guide
+from osslsp.style import StyleGuide, resolve_guide
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +39,6 @@ class AssistantError(Exception):
 
 class Superseded(AssistantError):
     """A newer request for the same document took this one's place: nothing to tell anyone."""
-
-
-@dataclass
-class Completion:
-    """One completion: the text to insert (None when nothing is worth showing, and `why`), how many
-    characters after the cursor on its line it replaces, and how it went."""
-
-    text: str | None
-    prompt: Prompt
-    raw: str = ""
-    replaced: int = 0
-    why: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,13 +67,6 @@ def display_path(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return path.name
-
-
-def log_withheld(where: str, before_cursor: str, why: str) -> None:
-    """One info line for the log: which completion showed nothing (`where` is the file as
-    `display_path` names it), and why."""
-    line, column = position_at(before_cursor, len(before_cursor), "utf-32")
-    log.info("completion withheld at %s:%d:%d: %s", where, line + 1, column + 1, why)
 
 
 class Assistant:
@@ -203,27 +182,24 @@ class Assistant:
         return self._guides[key]
 
     def guide_text(self, language: str, budget_tokens: int) -> str:
-        """The guide in compact form, as many of its sentences as fit the budget (by search)."""
+        """The guide in compact form, as many of its rules and sentences as fit the budget."""
         if not language:
             return ""
         key = (language, self.settings.style_guide, budget_tokens)
         if key not in self._guide_texts:
             guide, count = self.guide_for(language), self.load_text().count
-            low, high = 0, len(guide.prompt_text())
-            while low < high:
-                middle = (low + high + 1) // 2
-                if count(guide.prompt_text(middle)) <= budget_tokens:
-                    low = middle
-                else:
-                    high = middle - 1
-            self._guide_texts[key] = guide.prompt_text(low)
+
+            def fits(chars: int) -> bool:
+                return count(guide.prompt_text(chars)) <= budget_tokens
+
+            self._guide_texts[key] = guide.prompt_text(most_that_fits(len(guide.prompt_text()), fits))
         return self._guide_texts[key]
 
     # --- generation -----------------------------------------------------------------------
 
-    async def _stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int], key: str | None,
-                      stop_when: Callable[[str], bool] | None, ended: StreamEnd | None = None,
-                      **generation) -> AsyncIterator[str]:
+    async def stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int], key: str | None,
+                     stop_when: Callable[[str], bool] | None, ended: StreamEnd | None = None,
+                     **generation) -> AsyncIterator[str]:
         """The backend's text as it comes; `ended` learns how it ended; `generation` holds the
         `GenerationSettings` fields other than the temperature (a setting)."""
         stream = self.backend.stream(
@@ -261,19 +237,18 @@ class Assistant:
         effort = reasoning_effort if text.is_harmony else None
         prefilled = not text.is_harmony or effort == "low"
         prompt_text = text.render(messages, reasoning_effort=effort)
-        prompt_text += (HARMONY_FINAL if text.is_harmony and prefilled else "") + answer_prefix
+        prompt_text += (FINAL_CHANNEL if text.is_harmony and prefilled else "") + answer_prefix
         stop_ids = text.stop_ids
-        end_id = text.token_id("<|end|>")
+        end_id = text.token_id(END)
         if not prefilled and end_id is not None:
             stop_ids = stop_ids - {end_id}  # <|end|> closes the analysis message: go on to the final one
 
         def done(raw: str) -> bool:
-            answer_done = HARMONY_FINAL in raw and "<|end|>" in raw.rsplit(HARMONY_FINAL, 1)[1]
-            return answer_done or bool(stop_when and stop_when(final_channel(raw, prefilled)))
+            return final_message_ended(raw) or bool(stop_when and stop_when(final_channel(raw, prefilled)))
 
         raw, shown, ended, started = "", "", StreamEnd(), time.perf_counter()
-        async for delta in self._stream(prompt_text, text.encode(prompt_text), stop_ids, key, done, ended,
-                                        max_new_tokens=max_new_tokens, stop_on_repetition=True):
+        async for delta in self.stream(prompt_text, text.encode(prompt_text), stop_ids, key, done, ended,
+                                       max_new_tokens=max_new_tokens, stop_on_repetition=True):
             raw += delta
             answer = final_channel(raw, prefilled)
             if len(answer) > len(shown) and answer.startswith(shown):
@@ -286,7 +261,7 @@ class Assistant:
         audit.generation(self.settings, key or "chat", prompt_text, raw, shown or None,
                          {"total_ms": round((time.perf_counter() - started) * 1000, 1)})
 
-    # --- completions ----------------------------------------------------------------------
+    # --- completion prompts ---------------------------------------------------------------
 
     def cursor_at(self, path: Path, text: str, offset: int, language_id: str | None = None) -> Cursor:
         """A document split at the cursor, credential-looking lines redacted (a credential the
@@ -325,87 +300,3 @@ class Assistant:
                 "at": started, "build_ms": round((time.monotonic() - started) * 1000, 2),
                 "retrieval_ms": round((retrieved - started) * 1000, 2), "tokens": len(prompt.ids)}))
         return prompt
-
-    def enforce_style(self, cursor: Cursor, cleaned: Cleaned) -> Cleaned:
-        """The suggestion fixed or cut to the style guide, or none (and the rule why) when nothing
-        of it complies."""
-        if cleaned.text is None or not cursor.language:
-            return cleaned
-        enforced = enforce_completion(cursor.prefix, cleaned.text, cursor.suffix[cleaned.replaced:],
-                                      cursor.language, self.guide_for(cursor.language))
-        for finding in enforced.rejected:
-            log.info("style: %s:%s:%s %s: %s rejected %r", cursor.path, finding.line, finding.col,
-                     finding.rule, finding.message, cleaned.text)
-        if enforced.text is None:
-            first = enforced.rejected[0] if enforced.rejected else None
-            return Cleaned(None, f"style rule {first.rule} at line {first.line}: {first.message}" if first
-                           else "the style guide withheld it")
-        return replace(cleaned, text=enforced.text, replaced=replaced_length(enforced.text, cursor.line_suffix))
-
-    def _prompt_and_healing(self, cursor: Cursor) -> tuple[Prompt, Healed | None]:
-        """Both on one worker thread: a keystroke pays one hop off the event loop, not two."""
-        prompt = self.completion_prompt(cursor)
-        return prompt, self.healed_prompt(prompt)
-
-    def healed_prompt(self, prompt: Prompt) -> Healed | None:
-        """The prompt backed up to a token boundary before the cursor (token healing), when the
-        backend can hold the answer's first tokens to the text removed; None to send it as is."""
-        vocabulary = vocabulary_for(self.load_text()) if self.backend.constrains_tokens else None
-        if vocabulary is None:
-            return None
-        code_up_to_cursor = prompt.prefill.partition("\n")[2]
-        return heal(prompt.ids, code_up_to_cursor, vocabulary)
-
-    async def complete(self, cursor: Cursor, key: str | None = None) -> Completion:
-        """Generate and clean one completion; cancelling the awaiting task stops the model."""
-        await self.wait_ready()
-        started = time.perf_counter()
-        # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
-        # off the event loop, which must stay free for cancels and keystrokes.
-        prompt, healed = await asyncio.to_thread(self._prompt_and_healing, cursor)
-        removed = healed.removed if healed else ""
-
-        def block_done(raw: str) -> bool:
-            raw = strip_removed(raw, removed)
-            if "```" in final_channel(raw):
-                return True
-            complete_lines = raw.rpartition("\n")[0]
-            if not complete_lines:
-                return False
-            kept = trim_completion(complete_lines + "\n", cursor, prompt.prefill)
-            return kept.count("\n") < complete_lines.count("\n")
-
-        raw, first_token, ended = "", None, StreamEnd()
-        try:
-            async for delta in self._stream(prompt.text[:len(prompt.text) - len(removed)],
-                                            healed.ids if healed else prompt.ids, prompt.stop_ids, key,
-                                            block_done, ended, max_new_tokens=self.settings.max_new_tokens,
-                                            first_text=removed, interactive=True):
-                first_token = first_token or time.perf_counter()
-                raw += delta
-        except (Superseded, asyncio.CancelledError) as stopped:
-            log_withheld(cursor.path, cursor.prefix, "superseded by a newer request"
-                         if isinstance(stopped, Superseded) else "cancelled by the editor")
-            raise
-        raw = strip_removed(raw, removed)
-        finished = time.perf_counter()
-        cleaned = self.enforce_style(cursor, clean_completion(raw, cursor, prompt.prefill,
-                                                              complete=ended.finish_reason != "length",
-                                                              check_syntax=not self.meaningless))
-        if cleaned.text is None:
-            log_withheld(cursor.path, cursor.prefix, cleaned.why)
-        completion = Completion(
-            text=cleaned.text,
-            prompt=prompt,
-            raw=raw,
-            replaced=cleaned.replaced,
-            why=cleaned.why,
-            timings={
-                "ttft_ms": round(((first_token or finished) - started) * 1000, 1),
-                "total_ms": round((finished - started) * 1000, 1),
-                "prompt_tokens": len(prompt.ids),
-            },
-        )
-        audit.generation(self.settings, f"completion:{cursor.absolute}", prompt.text, raw, completion.text,
-                         completion.timings, before=cursor.prefix, why=cleaned.why)
-        return completion

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from osslsp.engine.engine import Engine, EngineError, Request
-from osslsp.engine.generation import NonFiniteLogits, Sampling, generate
+from osslsp.engine.generation import NonFiniteLogits, generate
 from osslsp.engine.runner import TransformersRunner
 from osslsp.models import resolve_model
+from osslsp.sampling import Sampling
 
 PROMPT = list(range(10, 60))
 

@@ -18,11 +18,11 @@ from osslsp.paths import bundled_data
 from osslsp.prompts.gpt_oss_tokenizer import (
     TokenizerBuildError, gpt_oss_text, gpt_oss_tokenizer_dir, harmony_specials, names_gpt_oss, o200k_ranks,
 )
-from osslsp.prompts.modeltext import HARMONY_FINAL
+from osslsp.prompts.harmony import FINAL_CHANNEL
 from osslsp.prompts.tokencount import O200K_PATTERN
 from tests.conftest import REPO
 
-SOURCES = ["osslsp/assistant.py", "osslsp/prompts/completion.py", "osslsp/server.py",
+SOURCES = ["osslsp/assistant.py", "osslsp/prompts/completion_prompt.py", "osslsp/server.py",
            "editors/vscode/src/extension.ts", "README.md"]
 
 
@@ -45,7 +45,7 @@ def test_harmony_special_tokens_have_their_ids(text):
     assert ids == {"<|start|>": 200006, "<|channel|>": 200005, "<|message|>": 200008, "<|end|>": 200007,
                    "<|return|>": 200002, "<|startoftext|>": 199998, "<|endofprompt|>": 200018}
     assert text.is_harmony
-    assert text.encode(HARMONY_FINAL) == [200005, 17196, 200008]  # "final" is one ordinary token
+    assert text.encode(FINAL_CHANNEL) == [200005, 17196, 200008]  # "final" is one ordinary token
     assert {200002, 200007, 200012, 199999} <= text.stop_ids
 
 
@@ -75,7 +75,7 @@ def test_prompt_without_a_checkpoint_counts_with_the_real_tokenizer(text, tmp_pa
     answer = json.loads(result.stdout)
     prompt = answer["prompt"]
     assert prompt.startswith("<|start|>system<|message|>") and "Reasoning: low" in prompt
-    assert prompt.endswith(HARMONY_FINAL + "```python\n    ")
+    assert prompt.endswith(FINAL_CHANNEL + "```python\n    ")
     assert "Code after the cursor:\n```python\nreturn a + b\n```" in prompt
     assert answer["prompt_tokens"] == len(text.encode(prompt)) == answer["sections"]["total"]
     assert answer["prompt_tokens"] <= 2048

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from osslsp.engine.engine import Engine, Request
-from osslsp.engine.generation import Sampling
 from osslsp.models import resolve_model
+from osslsp.sampling import Sampling
 
-ENGINE = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", "tiny", "--listen",
+ENGINE = [sys.executable, "-m", "osslsp.cli.engine", "engine", "--model", "tiny", "--listen",
           "127.0.0.1:0", "--audit-log", "off"]
 RUNS = 4  # the abort came at about one stop in four
 READY_SECONDS = 120.0

@@ -8,16 +8,19 @@ import importlib.util
 import pytest
 import torch
 
+from osslsp import completions
 from osslsp.assistant import Assistant
-from osslsp.backend import UnusableBackend
+from osslsp.backends import UnusableBackend
+from osslsp.completions import healed_prompt
 from osslsp.engine import kernels_torch
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner
 from osslsp.engine.loading import load_model
 from osslsp.engine.runner import TransformersRunner
 from osslsp.models import resolve_model
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
 from osslsp.prompts.healing import FirstTokens, heal, strip_removed, vocabulary_for
+from osslsp.sampling import Sampling
 from osslsp.settings import Settings
 
 ADD = 'def add(a, b):\n    """Return the sum of a and b."""\n'
@@ -77,7 +80,7 @@ def test_a_backend_that_cannot_constrain_gets_the_prompt_unhealed(tiny_dir):
     assistant = Assistant(Settings(model="tiny", index_enabled=False))
     assistant.backend = UnusableBackend("no engine here", lambda state, message: None)
     prompt = assistant.completion_prompt(Cursor("a.py", "python", ADD + "    return ", "\n"))
-    assert assistant.healed_prompt(prompt) is None
+    assert healed_prompt(assistant, prompt) is None
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,7 @@ def smollm2():
 
 
 async def complete(assistant: Assistant, code_before: str) -> str | None:
-    return (await assistant.complete(Cursor("add.py", "python", ADD + code_before, "\n"))).text
+    return (await completions.complete(assistant, Cursor("add.py", "python", ADD + code_before, "\n"))).text
 
 
 @needs_smollm2

@@ -16,7 +16,7 @@ import pytest
 
 from osslsp.assistant import Assistant
 from osslsp.index import Snippet
-from osslsp.prompts.completion import (
+from osslsp.prompts.completion_prompt import (
     CONTEXT_SHARE, GUIDE_SHARE, SUFFIX_SHARE, Cursor, Prompt, _assemble, answer_start, build_completion_prompt,
 )
 from osslsp.prompts.gpt_oss_tokenizer import gpt_oss_text
@@ -25,7 +25,7 @@ from osslsp.prompts.tokencount import GPT2_CLEAN_CUT, O200K_CLEAN_CUT, TokenCoun
 from osslsp.settings import Settings
 from tests.conftest import REPO
 
-CORPUS = ["osslsp/assistant.py", "osslsp/server.py", "osslsp/index/retrieval.py", "osslsp/prompts/completion.py",
+CORPUS = ["osslsp/assistant.py", "osslsp/server.py", "osslsp/index/retrieval.py", "osslsp/prompts/completion_prompt.py",
           "editors/vscode/src/extension.ts", "tests/style/samples/go_good.go", "tests/style/samples/rust_good.rs",
           "tests/style/samples/java_good.java", "tests/style/samples/cpp_good.cc", "README.md", "pyproject.toml"]
 
@@ -168,7 +168,7 @@ def test_typing_re_encodes_only_the_current_line(assistant):
     text = gpt_oss_text()  # a text side of its own, whose counter records
     recorder = RecordingTokenizer(text.tokenizer)
     text.counter = TokenCounter(recorder)
-    path = REPO / "osslsp/prompts/completion.py"
+    path = REPO / "osslsp/prompts/completion_prompt.py"
     source = path.read_text()
     line_start = source.index("    skeleton, _ = _assemble(")
     line = source[line_start:source.index("\n", line_start)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from osslsp.prompts.completion import Cursor
-from osslsp.prompts.postprocess import brackets_balanced, clean_completion, final_channel, replaced_length
+from osslsp.prompts.completion_prompt import Cursor
+from osslsp.prompts.harmony import final_channel
+from osslsp.prompts.postprocess import brackets_balanced, clean_completion, replaced_length
 
 ADD = Cursor("a.py", "python", 'def add(a, b):\n    """Return the sum."""\n    ret', "\n\nprint(add(1, 2))\n")
 

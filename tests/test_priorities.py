@@ -13,7 +13,8 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from osslsp.engine.engine import Request
-from osslsp.engine.generation import Sampling, repeats_itself
+from osslsp.engine.generation import repeats_itself
+from osslsp.sampling import Sampling
 from tests.conftest import SERVE_TINY
 from tests.test_engine import engine  # noqa: F401  (the engine fixture, one per module)
 from tests.test_server import inline_params, open_document

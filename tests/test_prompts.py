@@ -8,8 +8,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from osslsp.paths import bundled_data
-from osslsp.prompts.completion import Cursor, build_completion_prompt
-from osslsp.prompts.modeltext import HARMONY_FINAL, Message
+from osslsp.prompts.completion_prompt import Cursor, build_completion_prompt
+from osslsp.prompts.harmony import FINAL_CHANNEL
+from osslsp.prompts.modeltext import Message
 
 # sha256 of chat_template.jinja as openai/gpt-oss-20b publishes it
 OFFICIAL_TEMPLATE_SHA256 = "a4c9919cbbd4acdd51ccffe22da049264b1b73e59055fa58811a99efbd7c8146"
@@ -34,7 +35,7 @@ def test_render_matches_transformers_byte_for_byte(tiny_dir, tiny_text, effort):
 def test_completion_prompt_prefills_the_final_channel_with_the_current_line(tiny_text):
     cursor = Cursor("a.py", "python", "import os\n\ndef main():\n    pri", "\n\nmain()\n")
     prompt = build_completion_prompt(tiny_text, cursor, 1024)
-    assert prompt.text.endswith(HARMONY_FINAL + "```python\n    pri")
+    assert prompt.text.endswith(FINAL_CHANNEL + "```python\n    pri")
     assert prompt.prefill == "```python\n    pri"
     # Suffix before prefix: typing only appends to the prompt.
     assert prompt.text.index("main()") < prompt.text.index("import os")

@@ -20,7 +20,7 @@ from osslsp.actions.validate import check_body
 from osslsp.assistant import Assistant, AssistantError, display_path
 from osslsp.index import Snippet, is_secret_path, redact_secrets
 from osslsp.prompts.budget import fit_head
-from osslsp.prompts.completion import GUIDE_SHARE
+from osslsp.prompts.completion_prompt import GUIDE_SHARE
 from osslsp.prompts.modeltext import Message
 
 INSTRUCTIONS = """You write the body of one function in a code editor.

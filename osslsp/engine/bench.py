@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import torch
 
 from osslsp.engine.bench_options import add_arguments
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import generate
 from osslsp.engine.runner import Runner
+from osslsp.sampling import Sampling
 
 KEYSTROKE_EDIT = 10  # tokens changed at the end of the prompt by "a keystroke after a small edit"
 CHECK_TOKENS = 32  # greedy tokens compared between stock and ours

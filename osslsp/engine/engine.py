@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from osslsp.engine.generation import Constraint, Sampling, generate, repeats_itself
+from osslsp.engine.generation import Constraint, generate, repeats_itself
 from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
 from osslsp.engine.gpt_oss_fast import make_runner
 from osslsp.engine.runner import Runner
 from osslsp.models import ModelSource
+from osslsp.sampling import Sampling
 
 log = logging.getLogger(__name__)
 

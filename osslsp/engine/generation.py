@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from osslsp.engine.runner import Runner
+from osslsp.sampling import Sampling
 
 
 class NonFiniteLogits(RuntimeError):
@@ -18,16 +18,6 @@ class NonFiniteLogits(RuntimeError):
             "the model produced non-finite logits (FP16 overflow?). "
             "Try --dtype bfloat16 (setting osslsp.dtype = \"bfloat16\")."
         )
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How to pick tokens. Temperature 0 is greedy, and then results are reproducible."""
-
-    max_new_tokens: int = 64
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
 
 
 # The ids allowed after the tokens produced so far, or None when any id may come (token healing).

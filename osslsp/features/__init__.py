@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
 def register(server: OsslspServer) -> None:
     """Register every feature's handlers on a server."""
-    from osslsp.features import (code_actions, commands, completion, explain, inline_completion, lifecycle,
+    from osslsp.features import (code_actions, commands, completion_items, explain, inline_completion, lifecycle,
                                  workspace_index)
 
-    for feature in (lifecycle, workspace_index, inline_completion, completion, commands, code_actions, explain):
+    for feature in (lifecycle, workspace_index, inline_completion, completion_items, commands, code_actions,
+                    explain):
         feature.register(server)

@@ -12,51 +12,20 @@ import asyncio
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 
 from osslsp.actions.generate import DocumentChanged, generate_body
 from osslsp.actions.stubs import find_stub, supports
 from osslsp.assistant import AssistantError, Superseded
 from osslsp.documents import position_at
+from osslsp.features.command_support import document_version, position_argument, tell, uri_argument
+from osslsp.features.explain import EXPLAIN
 from osslsp.features.progress import Progress
 from osslsp.languages import language_for
 from osslsp.server import OsslspServer
 
 GENERATE = "osslsp.generate"
-EXPLAIN = "osslsp.explain"
 GENERATE_TITLE = "Generate function from docstring"
 EXPLAIN_TITLE = "Explain selection"
-
-
-def position_argument(value: Any) -> types.Position:
-    try:
-        return types.Position(line=int(value["line"]), character=int(value["character"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise JsonRpcInvalidParams(f"expected a position {{line, character}}, got {value!r}") from error
-
-
-def range_argument(value: Any) -> types.Range:
-    try:
-        return types.Range(start=position_argument(value["start"]), end=position_argument(value["end"]))
-    except (KeyError, TypeError) as error:
-        raise JsonRpcInvalidParams(f"expected a range {{start, end}}, got {value!r}") from error
-
-
-def uri_argument(arguments: tuple[Any, ...], command: str, second: str) -> str:
-    if len(arguments) != 2 or not isinstance(arguments[0], str):
-        raise JsonRpcInvalidParams(f"{command} takes [uri, {second}]")
-    return arguments[0]
-
-
-def tell(ls: OsslspServer, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
-    """Show a message for an action the user asked for (each time: they asked)."""
-    ls.log(message, kind)
-    ls.window_show_message(types.ShowMessageParams(type=kind, message=message))
-
-
-def document_version(ls: OsslspServer, uri: str) -> int | None:
-    document = ls.workspace.text_documents.get(uri)
-    return document.version if document is not None else None
 
 
 def _actions(ls: OsslspServer, params: types.CodeActionParams) -> list[types.CodeAction]:

@@ -7,7 +7,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcInvalidParams
 
 from osslsp.assistant import AssistantError
-from osslsp.features.code_actions import position_argument
+from osslsp.features.command_support import position_argument, uri_argument
 from osslsp.server import OsslspServer
 
 SHOW_PROMPT = "osslsp.showPrompt"
@@ -18,9 +18,8 @@ def register(server: OsslspServer) -> None:
     @server.command(SHOW_PROMPT)
     def show_prompt(ls: OsslspServer, *arguments: Any) -> dict[str, Any]:
         """The exact prompt the model would read for a completion at [uri, position]."""
-        if len(arguments) != 2 or not isinstance(arguments[0], str):
-            raise JsonRpcInvalidParams(f"{SHOW_PROMPT} takes [uri, position]")
-        path, text, offset, language_id = ls.document_at(arguments[0], position_argument(arguments[1]))
+        uri = uri_argument(arguments, SHOW_PROMPT, "position")
+        path, text, offset, language_id = ls.document_at(uri, position_argument(arguments[1]))
         assistant = ls.assistant
         if assistant is None:
             raise JsonRpcInvalidParams("the server is not initialized yet")

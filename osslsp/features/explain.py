@@ -17,10 +17,12 @@ from lsprotocol import types
 
 from osslsp.actions.explain import explain_stream, explanation_document, selection_in
 from osslsp.assistant import AssistantError, Superseded, display_path
-from osslsp.features.code_actions import EXPLAIN, Progress, range_argument, tell, uri_argument
+from osslsp.features.command_support import range_argument, tell, uri_argument
+from osslsp.features.progress import Progress
 from osslsp.paths import cache_dir
 from osslsp.server import OsslspServer
 
+EXPLAIN = "osslsp.explain"
 EXPLANATION_NOTIFICATION = "osslsp/explanation"
 REPORT_EVERY_S = 0.05  # at most this often a report and a notification while the text grows
 

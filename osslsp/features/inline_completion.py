@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from osslsp.features.completing import complete_at, replaced_range
+from osslsp.features.suggestion import complete_at, replaced_range
 from osslsp.server import OsslspServer
 
 

@@ -1,4 +1,5 @@
-"""Fitting text to a token budget: keep the lines nearest the cursor.
+"""Fitting text to a token budget: keep the lines nearest the cursor (or, for any text that grows
+with a count, the most of it that fits: `most_that_fits`).
 
 The text is first cut to a generous character bound (no token is longer than
 `MAX_CHARS_PER_TOKEN` characters in practice), then the number of lines is found by binary search.
@@ -14,6 +15,19 @@ from collections.abc import Callable
 from osslsp.prompts.tokencount import Spans, TokenCounter
 
 MAX_CHARS_PER_TOKEN = 16
+
+
+def most_that_fits(most: int, fits: Callable[[int], bool]) -> int:
+    """The largest n from 0 to `most` for which `fits(n)`, by binary search: `fits` holds up to
+    some n and not past it, and 0 is taken to fit."""
+    low, high = 0, most  # invariant: fits(low)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _spans(text: str, count: Callable[[str], int] | TokenCounter, from_end: bool) -> Spans:
@@ -32,14 +46,7 @@ def _fit(text: str, budget: int, count: Callable[[str], int] | TokenCounter, fro
     def take(k: int) -> tuple[int, int]:
         return (starts[lines - k], len(text)) if from_end else (0, starts[k])
 
-    low, high = 0, lines  # invariant: take(low) fits
-    while low < high:
-        middle = (low + high + 1) // 2
-        if spans.fits(*take(middle), budget):
-            low = middle
-        else:
-            high = middle - 1
-    start, end = take(low)
+    start, end = take(most_that_fits(lines, lambda k: spans.fits(*take(k), budget)))
     return text[start:end]
 
 

@@ -17,9 +17,9 @@ import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
+from osslsp.prompts.harmony import CHANNEL, END_MARKERS, is_harmony_template
 from osslsp.prompts.tokencount import TokenCounter
 
-HARMONY_FINAL = "<|channel|>final<|message|>"
 KEPT_RENDERINGS = 16
 
 
@@ -91,7 +91,7 @@ class ModelText:
     @cached_property
     def is_harmony(self) -> bool:
         """gpt-oss's harmony format: channels, reasoning effort, pre-fillable final channel."""
-        return "<|channel|>" in self.chat_template and self.token_id("<|channel|>") is not None
+        return is_harmony_template(self.chat_template, self.token_id(CHANNEL))
 
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
@@ -99,8 +99,7 @@ class ModelText:
     @cached_property
     def stop_ids(self) -> frozenset[int]:
         """Ids that end an assistant turn: harmony's end markers, else the EOS token and kin."""
-        names = ["<|return|>", "<|end|>", "<|call|>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>",
-                 "<end_of_turn>", self.special_tokens.get("eos_token")]
+        names = [*END_MARKERS, "<|im_end|>", "<|eot_id|>", "<end_of_turn>", self.special_tokens.get("eos_token")]
         return frozenset(i for name in names if name and (i := self.token_id(name)) is not None)
 
     def render(self, messages: list[Message], reasoning_effort: str | None = None) -> str:

@@ -12,33 +12,15 @@ import re
 from dataclasses import dataclass
 
 from osslsp.languages import language_named, parser
-from osslsp.prompts.completion import Cursor
+from osslsp.prompts.completion_prompt import Cursor
+from osslsp.prompts.harmony import final_channel
 
-_MARKER = re.compile(r"<\|[a-z_0-9]+\|>")
-_FINAL = "<|channel|>final<|message|>"
-_END_MARKERS = ("<|end|>", "<|return|>", "<|call|>", "<|endoftext|>")
 _CLOSERS = tuple(")]}")
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _AUTO_CLOSED = set(")]}\"'`;")
 # Code never holds raw control characters (editors show them as ^B): the answer stops before one.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _OPENERS = (":", "{", "(", "[", "=>", "->", " do", "then")
-
-
-def final_channel(raw: str, started_in_final: bool = True) -> str:
-    """The final-channel text of an answer, without harmony markers.
-
-    `started_in_final`: the prompt pre-filled the final channel (or the model has no channels),
-    so the text is the answer from its first token; otherwise only what follows the model's own
-    switch to the final channel counts (the analysis before it is never shown).
-    """
-    if _FINAL in raw:
-        raw = raw.rsplit(_FINAL, 1)[1]
-    elif not started_in_final:
-        return ""
-    for marker in _END_MARKERS:
-        raw = raw.split(marker, 1)[0]
-    return _MARKER.sub("", raw)
 
 
 def syntax_error_count(text: str, language: str) -> int:
@@ -131,6 +113,18 @@ def trim_completion(raw: str, cursor: Cursor, prefill: str) -> str:
         lines = lines[:1]
     text = "\n".join(line.rstrip() for line in lines[:-1]) + ("\n" if len(lines) > 1 else "")
     return text + (lines[-1].rstrip() if lines else "")
+
+
+def block_finished(raw: str, cursor: Cursor, prefill: str) -> bool:
+    """The answer so far closed its code fence or holds whole lines past the statement or block at
+    the cursor: what follows would be cut, so the model may stop."""
+    if "```" in final_channel(raw):
+        return True
+    complete_lines = raw.rpartition("\n")[0]
+    if not complete_lines:
+        return False
+    kept = trim_completion(complete_lines + "\n", cursor, prefill)
+    return kept.count("\n") < complete_lines.count("\n")
 
 
 def _closing_text(tail: str) -> bool:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from osslsp.sampling import Sampling
+
 DONE = "[DONE]"
 DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's default for /v1/completions
 DEFAULT_CHAT_TOKENS = 2048
@@ -27,15 +29,12 @@ class BadRequest(ValueError):
     """The request is malformed; the message says which field and why (answered with 400)."""
 
 
-@dataclass(frozen=True)
-class SamplingParams:
-    """What every generation endpoint accepts."""
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams(Sampling):
+    """What every generation endpoint accepts: the sampling (`max_tokens` is `max_new_tokens`) and
+    what the API adds around it."""
 
     model: str | None
-    max_tokens: int
-    temperature: float
-    top_p: float
-    seed: int
     stop: tuple[str, ...]
     stop_token_ids: tuple[int, ...]
     stream: bool
@@ -43,6 +42,11 @@ class SamplingParams:
     skip_special_tokens: bool
     include_stop_str_in_output: bool
     user: str | None
+
+    @property
+    def max_tokens(self) -> int:
+        """The API's name for `max_new_tokens`."""
+        return self.max_new_tokens
 
 
 def _field(body: dict, name: str, kinds: type | tuple[type, ...], default: Any) -> Any:
@@ -101,9 +105,9 @@ def sampling_params(body: Any, default_max_tokens: int) -> SamplingParams:
     stream_options = _field(body, "stream_options", dict, {})
     return SamplingParams(
         model=_field(body, "model", str, None),
-        max_tokens=int(_number_field(body, "max_tokens",
-                                     _field(body, "max_completion_tokens", int, default_max_tokens),
-                                     1, MAX_TOKENS)),
+        max_new_tokens=int(_number_field(body, "max_tokens",
+                                         _field(body, "max_completion_tokens", int, default_max_tokens),
+                                         1, MAX_TOKENS)),
         temperature=_number_field(body, "temperature", 1.0, 0.0, 2.0),
         top_p=_number_field(body, "top_p", 1.0, 0.0, 1.0) or 1.0,
         seed=_seed(body),

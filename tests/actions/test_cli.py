@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from osslsp.actions.cli import add_commands
+from osslsp.cli.actions import add_commands
 from tests.actions.samples import STUBS
 
 

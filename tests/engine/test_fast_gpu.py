@@ -14,8 +14,9 @@ pytest.importorskip("triton")
 from transformers import GptOssConfig, GptOssForCausalLM  # noqa: E402
 
 from osslsp.engine import kernels, kernels_torch  # noqa: E402
-from osslsp.engine.generation import Sampling, generate  # noqa: E402
+from osslsp.engine.generation import generate  # noqa: E402
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner  # noqa: E402
+from osslsp.sampling import Sampling  # noqa: E402
 
 DEVICE = torch.device("cuda")
 

@@ -18,12 +18,13 @@ from transformers import AutoModelForCausalLM, Mxfp4Config
 from transformers.integrations.mxfp4 import convert_moe_packed_tensors
 
 from osslsp.engine import kernels_torch, mxfp4
-from osslsp.engine.generation import Sampling, generate
+from osslsp.engine.generation import generate
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner, make_runner
 from osslsp.engine.loading import (ModelLoadError, _from_released_layout, _needs_gib, choose_experts,
                                    decide_experts, load_model)
 from osslsp.models import ModelSource, resolve_model
 from osslsp.paths import bundled_data
+from osslsp.sampling import Sampling
 
 NEW_TOKENS = 16
 

@@ -25,7 +25,7 @@ RUNTIME = Path(tempfile.mkdtemp(prefix="osr-", dir="/tmp"))
 os.environ["OSSLSP_RUNTIME_DIR"] = str(RUNTIME)
 os.environ["OSSLSP_ENGINE_IDLE_TIMEOUT"] = "2"
 
-ENGINE_TINY = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", "tiny"]
+ENGINE_TINY = [sys.executable, "-m", "osslsp.cli.engine", "engine", "--model", "tiny"]
 # The tiny checkpoint named by its folder (the `tiny_dir` fixture builds it): a language server
 # that only reads its tokenizer then starts without torch, as it would with a real checkpoint.
 SERVE_TINY_FOLDER = [sys.executable, "-m", "osslsp", "serve", "--model", str(tiny_dir())]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from osslsp.models import ModelNotFound, resolve_model
-from osslsp.remote.client import SharedEngine
+from osslsp.backends.shared import SharedEngine
 
 PLANTED = "import pathlib; pathlib.Path({marker!r}).write_text('ran')\n"
 

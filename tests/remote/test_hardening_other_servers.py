@@ -9,8 +9,8 @@ import json
 import pytest
 from aiohttp import web
 
-from osslsp.backend import GenerationSettings
-from osslsp.remote.client import Endpoint, RemoteBackend
+from osslsp.backends import GenerationSettings
+from osslsp.backends.remote import Endpoint, RemoteBackend
 
 pytestmark = pytest.mark.asyncio
 ANSWER = ["return", " a", " + b"]

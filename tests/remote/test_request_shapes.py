@@ -24,9 +24,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from osslsp.backend import GenerationSettings
+from osslsp.backends import GenerationSettings
 from osslsp.remote import protocol
-from osslsp.remote.client import Endpoint, RemoteBackend
+from osslsp.backends.remote import Endpoint, RemoteBackend
 from tests.conftest import REPO
 from tests.remote.conftest import SERVE_TINY_FOLDER
 from tests.test_server import inline_params, open_document, wait_until_ready

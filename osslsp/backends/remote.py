@@ -1,14 +1,11 @@
 """The remote backend: generation by an OpenAI-compatible server, everything else stays here.
 
-`RemoteBackend` implements `osslsp.backend.Backend`. It sends the prompt text the language server
+`RemoteBackend` implements `osslsp.backends.base.Backend`. It sends the prompt text the language server
 built to `/v1/completions` with `stream: true` and yields the text as it arrives. Cancelling a
 stream closes its HTTP response, which stops the generation at the server's next step (our
 engine; vLLM and SGLang abort a request whose client is gone). Stop ids travel as their token
 strings, `stop_when` is checked here, and a newer request with the same key cancels the older.
-
-`SharedEngine` finds the engine on this machine that serves the same model (a Unix socket in the
-user's runtime directory), or starts one, detached, that exits once no window has used it for a
-while.
+A `SharedEngine` (osslsp/backends/shared.py) is found, and started when missing, while connecting.
 """
 
 from __future__ import annotations
@@ -18,8 +15,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,16 +23,11 @@ from typing import Any
 
 import aiohttp
 
-from osslsp.models import RANDOM_PREFIX, ModelSource, is_path_spec
+from osslsp.backends.shared import SharedEngine
 from osslsp.prompts.modeltext import ModelText
 from osslsp.remote import protocol
-from osslsp.remote.places import shared_socket
 
 log = logging.getLogger(__name__)
-
-SHARED_IDLE_SECONDS = 300.0  # a window reopened within this reuses the loaded model
-IDLE_VARIABLE = "OSSLSP_ENGINE_IDLE_TIMEOUT"
-EXIT_ALREADY_SERVED = 3  # `osslsp engine`: another engine holds the socket
 
 
 class RemoteError(Exception):
@@ -64,52 +54,6 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"unix:{self.socket}" if self.socket else self.url
-
-
-def spec_from_anywhere(source: ModelSource) -> str:
-    """The model spec with its relative path made absolute: the engine runs in another directory."""
-    spec = source.spec
-    prefix = RANDOM_PREFIX if spec.startswith(RANDOM_PREFIX) else ""
-    path = spec[len(prefix):]
-    if is_path_spec(path) or path.endswith(".gguf"):
-        return prefix + str(Path(path).expanduser().resolve())
-    return spec
-
-
-class SharedEngine:
-    """The engine for one model on this machine: found by its socket, started when missing."""
-
-    def __init__(self, source: ModelSource, dtype: str, device: str, max_gpu_memory_gib: float,
-                 max_context: int):
-        self.source = source
-        self.socket = shared_socket(source, dtype, device)
-        self.log_file = self.socket.with_suffix(".log")
-        # -P: the working directory (the editor's, a workspace's) is not put on sys.path, so no
-        # module there can stand in for ours; the engine runs in the runtime directory.
-        self.command = [
-            sys.executable, "-P", "-m", "osslsp.remote.cli", "engine", "--model", spec_from_anywhere(source),
-            "--dtype", dtype, "--device", device, "--max-gpu-memory", str(max_gpu_memory_gib),
-            "--max-context", str(max_context), "--listen", f"unix:{self.socket}",
-            "--idle-timeout", os.environ.get(IDLE_VARIABLE, str(SHARED_IDLE_SECONDS)),
-            "--log-file", str(self.log_file),
-        ]
-        self.process: subprocess.Popen | None = None
-
-    def launch(self) -> None:
-        """Start the engine in its own session, so that it outlives this window."""
-        log.info("starting the shared engine: %s", " ".join(self.command))
-        with self.log_file.open("a") as output:
-            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=output,
-                                            stderr=subprocess.STDOUT, start_new_session=True,
-                                            cwd=self.socket.parent)
-
-    def failure(self) -> str | None:
-        """Why the engine we started is gone, or None while it runs (or lost a harmless race)."""
-        if self.process is None or self.process.poll() in (None, EXIT_ALREADY_SERVED):
-            return None
-        lines = self.log_file.read_text(errors="replace").strip().splitlines()
-        return (f"the shared engine exited with code {self.process.returncode}: "
-                + ("\n".join(lines[-5:]) or "no output") + f" (log: {self.log_file})")
 
 
 class RemoteTextStream:

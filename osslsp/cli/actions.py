@@ -15,7 +15,7 @@ from osslsp.actions.explain import explain_stream, selection_in
 from osslsp.actions.generate import generate_body
 from osslsp.actions.stubs import find_stub, supports
 from osslsp.assistant import Assistant, AssistantError
-from osslsp.cli import MEANINGLESS, _add_model_options, _fail, _settings, run_job
+from osslsp.cli.common import MEANINGLESS, add_model_options, fail, load_settings, run_job
 from osslsp.documents import position_at
 from osslsp.languages import language_for_path
 from osslsp.settings import REASONING_EFFORTS, Settings
@@ -45,7 +45,7 @@ def _line_offset(text: str, line: int) -> int:
 
 
 def _assistant(args: argparse.Namespace, **settings) -> Assistant:
-    assistant = Assistant(dataclasses.replace(_settings(args), **settings), args.root.resolve())
+    assistant = Assistant(dataclasses.replace(load_settings(args), **settings), args.root.resolve())
     if assistant.index is not None:
         assistant.index.refresh()
     return assistant
@@ -56,12 +56,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     path, text, line, _ = _lines(args.target, args.root)
     language = language_for_path(path)
     if language is None or not supports(language.name):
-        return _fail(f"{path.name}: osslsp cannot generate functions in this language")
+        return fail(f"{path.name}: osslsp cannot generate functions in this language")
     row = text.split("\n")[line - 1]
     offset = _line_offset(text, line) + len(row) - len(row.lstrip())  # on the line's first word
     stub = find_stub(text, language.name, offset)
     if stub is None:
-        return _fail(f"{args.target}: no documented function with an empty or placeholder body here")
+        return fail(f"{args.target}: no documented function with an empty or placeholder body here")
     assistant = _assistant(args, reasoning_effort_generate=args.effort, max_new_tokens=args.max_new_tokens)
     generated = run_job(assistant, generate_body(assistant, path, text, stub))
     meaningless = assistant.meaningless
@@ -80,7 +80,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if meaningless and not args.json:
         print(MEANINGLESS.format(model=args.model), file=sys.stderr)
     if generated.new_text is None:
-        return 1 if args.json else _fail(generated.message, 1)
+        return 1 if args.json else fail(generated.message, 1)
     return 0
 
 
@@ -91,7 +91,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         selection = selection_in(path, text, start, end)
     except AssistantError as error:
-        return _fail(str(error))
+        return fail(str(error))
     assistant = _assistant(args, reasoning_effort_explain=args.effort, max_new_tokens=args.max_new_tokens)
     run_job(assistant, _print_stream(assistant, selection))
     if assistant.meaningless:
@@ -114,7 +114,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                                             ("explain", cmd_explain, "PATH:START[-END]", "medium")):
         parser = subparsers.add_parser(name, help=function.__doc__.split(".")[0].lower(),
                                        description=function.__doc__)
-        _add_model_options(parser)
+        add_model_options(parser)
         parser.add_argument("target", metavar=metavar, help="1-based line numbers")
         parser.add_argument("--root", type=Path, default=Path.cwd(), help="workspace root (default: .)")
         parser.add_argument("--effort", choices=REASONING_EFFORTS, default=effort,

@@ -1,6 +1,6 @@
 """`osslsp engine`: host one model for every editor window (and any OpenAI-compatible client).
 
-`add_commands(subparsers)` adds the command to the `osslsp` parser; `python -P -m osslsp.remote.cli
+`add_commands(subparsers)` adds the command to the `osslsp` parser; `python -P -m osslsp.cli.engine
 engine ...` runs the same command (that is how a language server starts the shared engine).
 """
 
@@ -14,10 +14,16 @@ import signal
 import sys
 from pathlib import Path
 
+from osslsp.cli.common import add_model_options, fail
 from osslsp.models import ModelNotFound, offline, resolve_model
 from osslsp.remote.places import Listen, ListenError, claim_socket, parse_listen, shared_socket
 
 TOKEN_VARIABLE = "OSSLSP_ENGINE_TOKEN"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    """`fail`, the message naming the subcommand (`osslsp engine: ...`)."""
+    return fail(message, code, command="osslsp engine")
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -74,18 +80,11 @@ async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -
     await serve(server, listen, announce)
 
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"osslsp engine: {message}", file=sys.stderr)
-    return code
-
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add `engine` to the `osslsp` command's subparsers."""
-    from osslsp.cli import _add_model_options
-
     engine = subparsers.add_parser("engine", help="host the model once for many editors (OpenAI API)",
                                    description=cmd_engine.__doc__)
-    _add_model_options(engine)
+    add_model_options(engine)
     engine.add_argument("--listen", metavar="unix:PATH|HOST:PORT",
                         help="where to serve (default: the shared engine's socket in the user's runtime directory)")
     engine.add_argument("--token", default="",

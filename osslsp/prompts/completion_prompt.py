@@ -16,7 +16,8 @@ from pathlib import Path
 
 from osslsp.index import Snippet
 from osslsp.prompts.budget import fit_head, fit_tail
-from osslsp.prompts.modeltext import HARMONY_FINAL, Message, ModelText
+from osslsp.prompts.harmony import FINAL_CHANNEL
+from osslsp.prompts.modeltext import Message, ModelText
 
 INSTRUCTIONS = """You are the code completion engine of a code editor.
 The user shows you a file split at the cursor: the code after the cursor, then the code before it.
@@ -136,7 +137,7 @@ def _assemble(text: ModelText, cursor: Cursor, guide: str, context: str, suffix:
         messages = [Message("user", _small_model_user_message(cursor, prefix_lines + start))]
     rendered = text.render(messages, reasoning_effort="low" if text.is_harmony else None)
     prefill = f"{_fence(cursor.language)}\n{start}"
-    channel = HARMONY_FINAL if text.is_harmony else ""
+    channel = FINAL_CHANNEL if text.is_harmony else ""
     return rendered + channel + prefill, prefill
 
 

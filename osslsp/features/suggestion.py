@@ -1,4 +1,5 @@
-"""What inline and classic completion share: from a document position to the text to insert."""
+"""The suggestion at a position, what inline and classic completion share: from a document position
+to the text to insert, and the range it replaces."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import asyncio
 
 from lsprotocol import types
 
-from osslsp.assistant import AssistantError, Superseded, display_path, log_withheld
+from osslsp.assistant import AssistantError, Superseded, display_path
+from osslsp.completions import complete, log_withheld
 from osslsp.documents import position_at
 from osslsp.languages import language_for
 from osslsp.prompts.postprocess import replaced_length
@@ -37,7 +39,7 @@ async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> s
             return None
     assistant = ls.assistant
     try:
-        completion = await assistant.complete(assistant.cursor_at(path, text, offset, language_id), key=uri)
+        completion = await complete(assistant, assistant.cursor_at(path, text, offset, language_id), key=uri)
     except Superseded:
         return None
     except AssistantError as error:

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
 
 from osslsp import __version__
+from osslsp.cli.common import MEANINGLESS, add_model_options, fail, load_settings, run_job, tell_demo
 from osslsp.models import GPT_OSS_20B, offline
-from osslsp.settings import DEFAULT_MODEL, DEVICES, DTYPES, Settings
-
-T = TypeVar("T")
-MEANINGLESS = "note: the {model} model has random weights; its text is meaningless (it checks the set-up)"
+from osslsp.settings import DEFAULT_MODEL
 
 
 class Target:
@@ -47,53 +42,11 @@ class Target:
         return sum(len(line) + 1 for line in lines[: self.line - 1]) + self.column - 1
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(model=args.model, dtype=args.dtype, device=args.device,
-                    max_gpu_memory_gib=args.max_gpu_memory, experts=args.experts)
-
-
-def _add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
-    parser.add_argument("--model", default=default_model,
-                        help="checkpoint directory, hub id in the local cache, .gguf file, "
-                             "'smollm2', 'tiny' or random:CONFIG_DIR (default: %(default)s)")
-    parser.add_argument("--dtype", choices=DTYPES, default="float16", help="default: %(default)s")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
-    parser.add_argument("--max-gpu-memory", type=float, default=0.0, metavar="GIB",
-                        help="cap per GPU, to split the model across GPUs (default: no cap)")
-    parser.add_argument("--experts", default="auto",
-                        help="a released MXFP4 checkpoint's experts on the GPU: auto (FP16 when they fit), fp16 "
-                             "or mxfp4; bench takes a comma-separated list (default: %(default)s)")
-
-
 def _add_target_options(parser: argparse.ArgumentParser, many: bool) -> None:
     parser.add_argument("targets" if many else "target", nargs="+" if many else None,
                         metavar="PATH:LINE:COL", help="1-based line and column (in characters)")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="workspace root (default: .)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"osslsp: {message}", file=sys.stderr)
-    return code
-
-
-def _tell_demo(assistant) -> None:
-    """Say on stderr why `auto` chose the demo model, if it did."""
-    if assistant.source is not None and assistant.source.note:
-        print(f"osslsp: {assistant.source.note}", file=sys.stderr)
-
-
-def run_job(assistant, job: Awaitable[T]) -> T:
-    """Run one assistant job to its end, then stop the assistant; exit 2 with the reason on failure."""
-    from osslsp.assistant import AssistantError
-
-    try:
-        return asyncio.run(job)
-    except AssistantError as error:
-        raise SystemExit(_fail(str(error))) from None
-    finally:
-        assistant.close()
-        assistant.wait_closed()  # the engine thread ends before the interpreter tears down torch
 
 
 SERVE_ON_A_TERMINAL = """\
@@ -108,22 +61,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(SERVE_ON_A_TERMINAL, file=sys.stderr, flush=True)
     from osslsp.server import create_server
 
-    server = create_server(_settings(args))
+    server = create_server(load_settings(args))
     if args.tcp:
         from osslsp.remote.places import ListenError, is_loopback, serve_token
 
         host, _, port = args.tcp.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         if not port.isdigit():
-            return _fail(f"--tcp {args.tcp!r}: expected HOST:PORT, e.g. 127.0.0.1:2087")
+            return fail(f"--tcp {args.tcp!r}: expected HOST:PORT, e.g. 127.0.0.1:2087")
         explicit = args.token_file is not None or bool(os.environ.get("OSSLSP_TOKEN"))
         if not is_loopback(host) and not explicit:
-            return _fail(f"listening on {host} lets other machines in: give --token-file FILE "
-                         "(or set OSSLSP_TOKEN) and have each client send it")
+            return fail(f"listening on {host} lets other machines in: give --token-file FILE "
+                        "(or set OSSLSP_TOKEN) and have each client send it")
         try:
             token, where = serve_token(args.token_file, int(port))
         except (ListenError, OSError) as error:
-            return _fail(f"no token: {error}")
+            return fail(f"no token: {error}")
         place = where or "$OSSLSP_TOKEN"
         server.serve_tcp(host, int(port), token, lambda address: print(
             f"osslsp serve: listening on {address}; a client's initialize must carry "
@@ -136,11 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     """Print one completion at a target."""
     from osslsp.assistant import Assistant
+    from osslsp.completions import complete
 
     target = Target(args.target, args.root)
-    assistant = Assistant(_settings(args), args.root.resolve())
-    completion = run_job(assistant, assistant.complete(assistant.cursor_at(target.path, target.text, target.offset())))
-    _tell_demo(assistant)
+    assistant = Assistant(load_settings(args), args.root.resolve())
+    completion = run_job(assistant, complete(assistant, assistant.cursor_at(target.path, target.text, target.offset())))
+    tell_demo(assistant)
     meaningless = assistant.meaningless
     if args.json:
         print(json.dumps({"target": args.target, "completion": completion.text, "raw": completion.raw,
@@ -157,10 +111,10 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     --model names another model; its tokenizer is built offline when it is not on disk)."""
     from osslsp.assistant import Assistant, AssistantError
 
-    assistant = Assistant(_settings(args), args.root.resolve())
+    assistant = Assistant(load_settings(args), args.root.resolve())
     try:
         assistant.load_text()
-        _tell_demo(assistant)
+        tell_demo(assistant)
         if assistant.index is not None:
             assistant.index.refresh()
         for spec in args.targets:
@@ -174,7 +128,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
             else:
                 print(f"=== {spec}: {len(prompt.ids)} tokens, {elapsed:.1f} ms ===\n{prompt.text}")
     except AssistantError as error:
-        return _fail(str(error))
+        return fail(str(error))
     finally:
         assistant.close()
     return 0
@@ -228,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the language server", description=cmd_serve.__doc__)
-    _add_model_options(serve)
+    add_model_options(serve)
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     serve.add_argument("--token-file", type=Path, metavar="FILE",
                        help="with --tcp: the token clients send as initializationOptions.token "
@@ -238,12 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     complete = commands.add_parser("complete", help="print one completion", description=cmd_complete.__doc__)
-    _add_model_options(complete)
+    add_model_options(complete)
     _add_target_options(complete, many=False)
     complete.set_defaults(func=cmd_complete)
 
     prompt = commands.add_parser("prompt", help="print the prompt for targets", description=cmd_prompt.__doc__)
-    _add_model_options(prompt, default_model=GPT_OSS_20B)  # the prompt gpt-oss-20b gets, on any machine
+    add_model_options(prompt, default_model=GPT_OSS_20B)  # the prompt gpt-oss-20b gets, on any machine
     _add_target_options(prompt, many=True)
     prompt.set_defaults(func=cmd_prompt)
 
@@ -274,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--file", type=Path, help="a log elsewhere (the auditLog setting's path)")
     audit.set_defaults(func=cmd_audit)
 
-    from osslsp.actions.cli import add_commands as add_action_commands
-    from osslsp.remote.cli import add_commands as add_engine_commands
+    from osslsp.cli.actions import add_commands as add_action_commands
+    from osslsp.cli.engine import add_commands as add_engine_commands
 
     add_action_commands(commands)
     add_engine_commands(commands)
@@ -284,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark stock Transformers against our engine",
                                 description=cmd_bench.__doc__)
-    _add_model_options(bench)
+    add_model_options(bench)
     bench.add_argument("--json", action="store_true", help="print JSON")
     add_bench_arguments(bench)
     bench.set_defaults(func=cmd_bench)
