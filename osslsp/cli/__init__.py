@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from osslsp import __version__
-from osslsp.cli.common import MEANINGLESS, add_model_options, fail, load_settings, run_job, tell_demo
+from osslsp.cli.common import MEANINGLESS, add_model_options, fail, load_settings, refresh_index, run_job, tell_demo
 from osslsp.models import GPT_OSS_20B, offline
 from osslsp.settings import DEFAULT_MODEL
 
@@ -115,8 +115,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     try:
         assistant.load_text()
         tell_demo(assistant)
-        if assistant.index is not None:
-            assistant.index.refresh()
+        refresh_index(assistant)
         for spec in args.targets:
             target = Target(spec, args.root)
             started = time.perf_counter()

@@ -15,7 +15,7 @@ from osslsp.actions.explain import explain_stream, selection_in
 from osslsp.actions.generate import generate_body
 from osslsp.actions.stubs import find_stub, supports
 from osslsp.assistant import Assistant, AssistantError
-from osslsp.cli.common import MEANINGLESS, add_model_options, fail, load_settings, run_job
+from osslsp.cli.common import MEANINGLESS, add_model_options, fail, load_settings, refresh_index, run_job
 from osslsp.documents import position_at
 from osslsp.languages import language_for_path
 from osslsp.settings import REASONING_EFFORTS, Settings
@@ -46,8 +46,7 @@ def _line_offset(text: str, line: int) -> int:
 
 def _assistant(args: argparse.Namespace, **settings) -> Assistant:
     assistant = Assistant(dataclasses.replace(load_settings(args), **settings), args.root.resolve())
-    if assistant.index is not None:
-        assistant.index.refresh()
+    refresh_index(assistant)
     return assistant
 
 

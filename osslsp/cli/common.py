@@ -47,6 +47,16 @@ def tell_demo(assistant) -> None:
         print(f"osslsp: {assistant.source.note}", file=sys.stderr)
 
 
+def refresh_index(assistant) -> None:
+    """Bring the workspace index up to date before a one-shot command reads it, with the
+    command line's process policy (extraction workers; the process is the command's own)."""
+    from osslsp.index.cli import COMMAND_LINE_POLICY
+
+    if assistant.index is not None:
+        assistant.index.use_policy(COMMAND_LINE_POLICY)
+        assistant.index.refresh()
+
+
 def run_job(assistant, job: Awaitable[T]) -> T:
     """Run one assistant job to its end, then stop the assistant; exit 2 with the reason on failure."""
     from osslsp.assistant import AssistantError
