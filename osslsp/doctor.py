@@ -32,19 +32,18 @@ def _note(what: str) -> None:
 def _check_torch(model: str) -> bool:
     """torch imports; GPUs and their memory. Too little GPU memory fails only when gpt-oss-20b was asked for."""
     try:
-        import torch
+        from osslsp.engine.devices import gpus, torch_version
     except ImportError as error:
         return _line(False, f"torch: {error}", "make setup (or: pip install torch==2.13.0 on a CPU-only machine)")
-    ok = _line(True, f"torch {torch.__version__}")
-    if not torch.cuda.is_available():
+    ok = _line(True, f"torch {torch_version()}")
+    found = gpus()
+    if not found:
         _note("CUDA: no GPU visible: models run on the CPU (fine for smollm2 and tiny)")
         return ok
-    total = 0.0
-    for index in range(torch.cuda.device_count()):
-        free, size = torch.cuda.mem_get_info(index)
-        total += size / 1e9
-        _line(True, f"cuda:{index} {torch.cuda.get_device_name(index)}: "
-                    f"{free / 2**30:.1f} GiB free of {size / 2**30:.1f} GiB")
+    for gpu in found:
+        _line(True, f"cuda:{gpu.index} {gpu.name}: "
+                    f"{gpu.free_bytes / 2**30:.1f} GiB free of {gpu.total_bytes / 2**30:.1f} GiB")
+    total = sum(gpu.total_bytes for gpu in found) / 1e9
     enough = total >= GPT_OSS_GPU_GB
     what = f"GPU memory for {GPT_OSS_20B}: {total:.0f} GB in all"
     if model == AUTO and not enough:

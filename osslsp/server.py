@@ -291,11 +291,3 @@ class OsslspServer(LanguageServer):
         path = Path(to_fs_path(uri) or uri)
         return path, text, offset, document.language_id
 
-
-def create_server(settings: Settings | None = None) -> OsslspServer:
-    """A server with every feature registered."""
-    from osslsp import features
-
-    server = OsslspServer(settings or Settings())
-    features.register(server)
-    return server

@@ -131,12 +131,8 @@ def test_no_import_cycle_in_osslsp():
     assert find_cycle(import_graph()) == []
 
 
-def test_no_cycle_through_imports_in_functions_but_the_features_registering_themselves():
-    graph = import_graph(deferred=True)
-    # `create_server` registers every feature, and each feature module names the server it serves.
-    assert "osslsp.features" in graph["osslsp.server"]
-    graph["osslsp.server"].discard("osslsp.features")
-    assert find_cycle(graph) == []
+def test_no_cycle_through_imports_in_functions():
+    assert find_cycle(import_graph(deferred=True)) == []
 
 
 def test_only_the_lsp_adapters_import_pygls():
@@ -146,11 +142,5 @@ def test_only_the_lsp_adapters_import_pygls():
     assert external_importers("lsprotocol") <= allowed
 
 
-# Modules outside the engine that ask torch about the GPUs, inside a function; not this change's
-# files (the doctor's GPU probe and the engine server's /metrics): they are to move behind the engine.
-TORCH_OUTSIDE_THE_ENGINE = {"osslsp.doctor", "osslsp.remote.metrics"}
-
-
 def test_only_the_engine_imports_torch():
-    outside = {module for module in external_importers("torch") if not module.startswith("osslsp.engine")}
-    assert outside <= TORCH_OUTSIDE_THE_ENGINE
+    assert {module for module in external_importers("torch") if not module.startswith("osslsp.engine")} == set()

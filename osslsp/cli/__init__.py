@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the language server on stdio (or TCP, where each connection must send a token first)."""
     if not args.tcp and sys.stdin.isatty():
         print(SERVE_ON_A_TERMINAL, file=sys.stderr, flush=True)
-    from osslsp.server import create_server
+    from osslsp.features import create_server
 
     server = create_server(load_settings(args))
     if args.tcp:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from osslsp.features import (code_actions, commands, completion_items, explain, inline_completion, lifecycle,
+                             workspace_index)
+from osslsp.server import OsslspServer
+from osslsp.settings import Settings
 
-if TYPE_CHECKING:
-    from osslsp.server import OsslspServer
 
-
-def register(server: OsslspServer) -> None:
-    """Register every feature's handlers on a server."""
-    from osslsp.features import (code_actions, commands, completion_items, explain, inline_completion, lifecycle,
-                                 workspace_index)
-
+def create_server(settings: Settings | None = None) -> OsslspServer:
+    """A server with every feature's handlers registered."""
+    server = OsslspServer(settings or Settings())
     for feature in (lifecycle, workspace_index, inline_completion, completion_items, commands, code_actions,
                     explain):
         feature.register(server)
+    return server

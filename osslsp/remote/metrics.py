@@ -113,12 +113,9 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 def gpu_memory_bytes() -> dict[Labels, float]:
     """Memory the engine holds on each CUDA device (nothing on a machine without CUDA)."""
-    import torch
+    from osslsp.engine.devices import allocated_bytes
 
-    if not torch.cuda.is_available():
-        return {}
-    return {(("device", f"cuda:{index}"),): float(torch.cuda.memory_allocated(index))
-            for index in range(torch.cuda.device_count())}
+    return {(("device", f"cuda:{index}"),): float(held) for index, held in allocated_bytes().items()}
 
 
 class EngineMetrics:
