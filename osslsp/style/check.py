@@ -15,9 +15,10 @@ from functools import cache
 
 import tree_sitter
 
-from osslsp.languages import parser
+from osslsp.languages import language_named, parser
+from osslsp.languages.base import Node, StyleSyntax, previous_sibling
 from osslsp.style.guide import StyleGuide
-from osslsp.style.syntax import LITERAL_CAPTURES, SYNTAXES, LanguageSyntax, Node, python_scope, queries
+from osslsp.style.syntax import LITERAL_CAPTURES, queries, syntax_of
 
 
 @dataclass(frozen=True, order=True)
@@ -108,7 +109,8 @@ class _Checker:
                  rows: tuple[int, int] | None) -> None:
         self.source = source
         self.language = language
-        self.syntax: LanguageSyntax = SYNTAXES[language]
+        self.docstrings = language_named(language).docstrings
+        self.syntax: StyleSyntax = syntax_of(language)
         self.guide = guide
         self.rows = rows
         self.issues: list[Issue] = []
@@ -138,7 +140,7 @@ class _Checker:
                     self.check_name(kind, node)
                 elif group == "def":
                     self.check_docs(kind, node)
-                    if kind == "function" and self.language == "python" and self.guide.annotations != "none":
+                    if kind == "function" and self.syntax.unannotated and self.guide.annotations != "none":
                         self.check_annotations(node)
                 elif group == "import" and self.in_rows(node):
                     self.check_import(kind, node)
@@ -171,7 +173,7 @@ class _Checker:
             kind = self.syntax.refine(kind, name_node) or kind
         if kind not in self.guide.docs_required:
             return
-        if self.language == "python":
+        if self.docstrings:
             self.check_docstring(kind, node, name_node)
         elif self.in_rows(node) and self.is_public(node, name_node) and not self.follows_other_convention(
                 node, name_node) and not self.has_doc_comment(node):
@@ -184,7 +186,7 @@ class _Checker:
         if name.startswith("_") or self.decorated_with(node, ("overload", "override")) \
                 or self.follows_other_convention(node, name_node):
             return
-        if kind == "function" and python_scope(node) == "function_definition":
+        if kind == "function" and self.syntax.scope_of(node) == "function":
             return  # a nested helper is no public API
         body = node.child_by_field_name("body")
         first = body.named_children[0] if body is not None and body.named_children else None
@@ -218,36 +220,15 @@ class _Checker:
         return self.source.node_text(name_node)
 
     def is_public(self, node: Node, name_node: Node | None) -> bool:
-        language = self.language
-        name = self.declared_name(node, name_node)
-        if language == "go":
-            return name[:1].isupper()
-        if language == "rust":
-            if node.type == "function_item" and node.parent is not None and node.parent.parent is not None \
-                    and node.parent.parent.type == "impl_item" \
-                    and node.parent.parent.child_by_field_name("trait") is not None:
-                return False  # a trait's methods are documented on the trait
-            # `pub(crate)` and the like are not the crate's public API.
-            return any(child.type == "visibility_modifier" and child.text == b"pub" for child in node.children)
-        if language == "java":
-            modifiers = next((child for child in node.children if child.type == "modifiers"), None)
-            words = self.source.node_text(modifiers)
-            if "@Override" in words:
-                return False
-            return "public" in words.split() or "protected" in words.split()
-        if language in ("typescript", "typescriptreact", "javascript"):
-            if node.type == "method_definition":
-                private = any(child.type == "accessibility_modifier" and child.text != b"public"
-                              for child in node.children)
-                return not private and not name.startswith("#")
-            return node.parent is not None and node.parent.type == "export_statement"
-        return True
+        return self.syntax.is_public(node, self.declared_name(node, name_node))
 
     def has_doc_comment(self, node: Node) -> bool:
         anchor = node
         if anchor.parent is not None and anchor.parent.type == "export_statement":
             anchor = anchor.parent
         previous = anchor.prev_sibling
+        if previous is None:  # the first statement of a body: its comments may lie before it
+            previous = previous_sibling(anchor)
         while previous is not None and previous.type in ("attribute_item", "decorator"):
             previous = previous.prev_sibling
         if previous is None or "comment" not in previous.type:
@@ -256,28 +237,12 @@ class _Checker:
             return False  # a blank line between: that comment is not this declaration's doc
         return self.source.node_text(previous).startswith(self.syntax.doc_markers)
 
-    # --- Python annotations ----------------------------------------------------------------------
+    # --- annotations -----------------------------------------------------------------------------
 
     def check_annotations(self, node: Node) -> None:
-        name_node = node.child_by_field_name("name")
-        name = self.source.node_text(name_node)
-        if self.guide.annotations == "public" and (name.startswith("_") and not name.startswith("__")
-                                                   or python_scope(node) == "function_definition"):
-            return  # private, or a helper nested in a function
-        is_method = python_scope(node) == "class_definition"
-        parameters = node.child_by_field_name("parameters")
-        for index, parameter in enumerate(parameters.named_children if parameters is not None else ()):
-            if parameter.type in ("typed_parameter", "typed_default_parameter", "comment") \
-                    or not self.in_rows(parameter) or parameter.type in ("keyword_separator", "positional_separator"):
-                continue
-            inner = parameter.child_by_field_name("name") if parameter.type == "default_parameter" else parameter
-            label = self.source.node_text(inner).lstrip("*")
-            if index == 0 and is_method and label in ("self", "cls"):
-                continue
-            self.add(parameter, "annotations-required", f"parameter '{label}' of '{name}' has no type annotation")
-        if node.child_by_field_name("return_type") is None and name != "__init__" and name_node is not None \
-                and self.in_rows(name_node):
-            self.add(name_node, "annotations-required", f"'{name}' has no return type annotation")
+        for unannotated, message in self.syntax.unannotated(node, self.guide.annotations == "public"):
+            if self.in_rows(unannotated):
+                self.add(unannotated, "annotations-required", message)
 
     # --- strings ---------------------------------------------------------------------------------
 
@@ -311,13 +276,7 @@ class _Checker:
         """The quote character of a plain one-line string literal; '' for others (docstrings, JSX)."""
         if node.parent is not None and node.parent.type == "jsx_attribute":
             return ""  # JSX attributes follow HTML's double quotes
-        first = node.children[0] if node.children else None
-        if self.language == "python":
-            opening = self.source.node_text(first) if first is not None else ""
-            quote = opening.lstrip("rRbBuUfFtT")
-            return quote if quote in ("'", '"') else ""
-        text = self.source.node_text(node)
-        return text[0] if text[:1] in ("'", '"') else ""
+        return self.syntax.quote_of(node)
 
     # --- lines -----------------------------------------------------------------------------------
     # Regular expressions find the few lines that may break a layout rule; only those are looked
@@ -423,7 +382,7 @@ def _block_then_line(opener: bytes) -> re.Pattern[bytes]:
 class _Layout:
     """Which lines are code: strings and comments blanked, bracket depth counted when asked."""
 
-    def __init__(self, source: _Source, syntax: LanguageSyntax, literals: dict[str, list[Node]]) -> None:
+    def __init__(self, source: _Source, syntax: StyleSyntax, literals: dict[str, list[Node]]) -> None:
         self.source = source
         self.syntax = syntax
         masked = bytearray(source.data)
@@ -497,7 +456,7 @@ def _literal_rows(literals: dict[str, list[Node]]) -> tuple[set[int], set[int]]:
 
 def rows_inside_literals(text: str, language: str) -> set[int]:
     """The 0-based rows of `text` that begin inside a multi-line string or comment."""
-    if language not in SYNTAXES:
+    if syntax_of(language) is None:
         return set()
     source = _Source(text, language)
     _, literals_query = queries(language)
@@ -506,8 +465,8 @@ def rows_inside_literals(text: str, language: str) -> set[int]:
 
 def collect_issues(text: str, language: str, guide: StyleGuide, rows: tuple[int, int] | None = None) -> list[Issue]:
     """Every broken rule (with its safe fix, if any); `rows` (0-based, inclusive) limits where to look."""
-    if language not in SYNTAXES:
-        return []  # no grammar-aware rules for this language (C has no bundled guide)
+    if syntax_of(language) is None:
+        return []  # no grammar-aware rules for this language
     source = _Source(text, language)
     checker = _Checker(source, language, guide, rows)
     everything, _ = queries(language)
