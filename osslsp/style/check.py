@@ -408,7 +408,7 @@ class _Layout:
         brackets = self.brackets
         while node is not None:
             if node.start_point.row < row:
-                first = node.child(0)
+                first = node.child(0) if node.child_count else None  # a leaf: a macro body, say
                 if first is not None and first.type in brackets:
                     return True
             node = node.parent

@@ -104,3 +104,10 @@ def test_a_string_that_avoids_escapes_keeps_its_quotes() -> None:
 def test_jsx_attributes_keep_double_quotes() -> None:
     guide, _ = resolve_guide("typescriptreact", None)
     assert check_text((SAMPLES / "App_good.tsx").read_text(), "typescriptreact", guide) == []
+
+
+def test_a_line_that_continues_a_macro_body_is_checked_without_error() -> None:
+    """The macro's body is one leaf spanning lines: a bracket test that looks at children found none."""
+    guide, _ = resolve_guide("cpp", None)
+    code = "#define CHECK(node)\t\\\n  DEBUG_ONLY(check(node,\t\\\n\t\t__FILE__);)\n"
+    assert [(f.line, f.rule) for f in check_text(code, "cpp", guide)] == [(3, "indent-char")]
