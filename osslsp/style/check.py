@@ -9,15 +9,15 @@ touches; the parse still covers the whole text, so scopes and brackets are seen 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
 import tree_sitter
 
-from osslsp.languages import language_named, parser
+from osslsp.languages import language_named
 from osslsp.languages.base import Node, StyleSyntax, previous_sibling
 from osslsp.style.guide import StyleGuide
+from osslsp.style.layout import Layout, Source, literal_rows
 from osslsp.style.syntax import LITERAL_CAPTURES, queries, syntax_of
 
 
@@ -53,46 +53,6 @@ class Issue:
     fix: Edit | None = None
 
 
-class _Source:
-    """The text, its lines and its syntax tree, with conversions between their coordinates."""
-
-    def __init__(self, text: str, language: str) -> None:
-        self.text = text
-        self.lines = text.split("\n")
-        self.data = text.encode("utf-8", "surrogatepass")
-        self.tree = parser(language).parse(self.data)
-        self._line_offsets: list[int] | None = None
-
-    def char_col(self, row: int, byte_col: int) -> int:
-        """The 0-based character column of a byte column."""
-        line = self.lines[row] if row < len(self.lines) else ""
-        if line.isascii():
-            return byte_col
-        return len(line.encode("utf-8", "surrogatepass")[:byte_col].decode("utf-8", "replace"))
-
-    def offset(self, row: int, col: int) -> int:
-        """The character offset of a (row, character column) position."""
-        if self._line_offsets is None:
-            offsets, total = [], 0
-            for line in self.lines:
-                offsets.append(total)
-                total += len(line) + 1
-            self._line_offsets = offsets
-        return self._line_offsets[row] + col
-
-    def row_of(self, offset: int) -> int:
-        """The row of a character offset."""
-        self.offset(0, 0)
-        return bisect_right(self._line_offsets, offset) - 1
-
-    def point_offset(self, point: tree_sitter.Point) -> int:
-        return self.offset(point.row, self.char_col(point.row, point.column))
-
-    @staticmethod
-    def node_text(node: Node | None) -> str:
-        return node.text.decode("utf-8", "replace") if node is not None and node.text else ""
-
-
 def _captures(query: tree_sitter.Query, root: Node, rows: tuple[int, int] | None,
               whole_from_start: bool = False) -> dict[str, list[Node]]:
     cursor = tree_sitter.QueryCursor(query)
@@ -105,7 +65,7 @@ def _captures(query: tree_sitter.Query, root: Node, rows: tuple[int, int] | None
 class _Checker:
     """Runs every rule of one guide over one source."""
 
-    def __init__(self, source: _Source, language: str, guide: StyleGuide,
+    def __init__(self, source: Source, language: str, guide: StyleGuide,
                  rows: tuple[int, int] | None) -> None:
         self.source = source
         self.language = language
@@ -284,7 +244,7 @@ class _Checker:
 
     def check_lines(self, literals: dict[str, list[Node]]) -> None:
         source, guide = self.source, self.guide
-        layout = _Layout(source, self.syntax, literals)
+        layout = Layout(source, self.syntax, literals)
         last_row = len(source.lines) - 1
         lo, hi = self.rows if self.rows is not None else (0, last_row)
         hi = min(hi, last_row)
@@ -309,7 +269,7 @@ class _Checker:
         if guide.indent:
             self.check_indentation(layout, lo, hi, begin, end)
 
-    def check_indentation(self, layout: _Layout, lo: int, hi: int, begin: int, end: int) -> None:
+    def check_indentation(self, layout: Layout, lo: int, hi: int, begin: int, end: int) -> None:
         guide, source = self.guide, self.source
         width = guide.indent_width
         suspects: dict[int, int | None] = {}  # row -> indentation of the block opener above it
@@ -357,8 +317,6 @@ _TAB = re.compile(r"\t")
 _TRAILING_WHITESPACE = re.compile(r"[ \t]+\r?$", re.MULTILINE)
 _TAB_IN_INDENT = re.compile(r"^ *\t", re.MULTILINE)
 _SPACE_IN_INDENT = re.compile(r"^\t* ", re.MULTILINE)
-# Every byte of a string or comment but its line breaks becomes a space: what is left is code.
-_BLANK = bytes(byte if byte == 10 else 32 for byte in range(256))
 
 
 @cache
@@ -372,102 +330,20 @@ def _off_grid(width: int) -> re.Pattern[str]:
     return re.compile(rf"^(?: {{{width}}})* {{1,{width - 1}}}(?=\S)", re.MULTILINE)
 
 
-@cache
-def _block_then_line(opener: bytes) -> re.Pattern[bytes]:
-    """A line ending in `opener`; groups: its indentation and that of the next code line."""
-    return re.compile(rb"^([ \t]*)[^ \t\r\n][^\n]*?" + re.escape(opener)
-                      + rb"[ \t\r]*\n(?=(?:[ \t\r]*\n)*([ \t]*)[^ \t\r\n])", re.MULTILINE)
-
-
-class _Layout:
-    """Which lines are code: strings and comments blanked, bracket depth counted when asked."""
-
-    def __init__(self, source: _Source, syntax: StyleSyntax, literals: dict[str, list[Node]]) -> None:
-        self.source = source
-        self.syntax = syntax
-        masked = bytearray(source.data)
-        for nodes in literals.values():
-            for node in nodes:
-                start, end = node.start_byte, node.end_byte
-                masked[start:end] = source.data[start:end].translate(_BLANK)
-        self.masked = bytes(masked)
-        self.inside, self.newline_inside = _literal_rows(literals)
-        self._code_lines: list[bytes] | None = None
-        self.brackets = {chr(byte) for byte in syntax.continuation_brackets}
-
-    def code_lines(self) -> list[bytes]:
-        if self._code_lines is None:
-            self._code_lines = self.masked.split(b"\n")
-        return self._code_lines
-
-    def in_brackets(self, row: int) -> bool:
-        """Whether a row starts inside brackets opened on an earlier row (a continuation line)."""
-        line = self.source.lines[row]
-        col = len(line) - len(line.lstrip(" \t"))  # whitespace: characters are bytes here
-        node: Node | None = self.source.tree.root_node.descendant_for_point_range((row, col), (row, col))
-        brackets = self.brackets
-        while node is not None:
-            if node.start_point.row < row:
-                first = node.child(0) if node.child_count else None  # a leaf: a macro body, say
-                if first is not None and first.type in brackets:
-                    return True
-            node = node.parent
-        return False
-
-    def structural(self, row: int) -> bool:
-        """Whether a row starts a statement (not inside brackets, a string, or after a backslash)."""
-        if row in self.inside or self.in_brackets(row):
-            return False
-        if self.syntax.block_opener == b":":
-            lines = self.code_lines()
-            previous = next((lines[r].rstrip() for r in range(row - 1, -1, -1) if lines[r].strip()), b"")
-            return not previous.endswith(b"\\")
-        return True
-
-    def over_indented_blocks(self, width: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
-        """(opener row, its indentation, next code row) where that row is indented more than one unit."""
-        found = []
-        starts = self.byte_line_starts()
-        for match in _block_then_line(self.syntax.block_opener).finditer(self.masked, starts[max(lo - 1, 0)]):
-            row = bisect_right(starts, match.start(2)) - 1
-            if row > hi:
-                break
-            opener_indent = len(match.group(1).expandtabs(width))
-            if row >= lo and len(match.group(2).expandtabs(width)) > opener_indent + width:
-                found.append((bisect_right(starts, match.start()) - 1, opener_indent, row))
-        return found
-
-    def byte_line_starts(self) -> list[int]:
-        return [0] + [match.end() for match in re.finditer(b"\n", self.masked)]
-
-
-def _literal_rows(literals: dict[str, list[Node]]) -> tuple[set[int], set[int]]:
-    """Rows whose start lies inside a string or comment, and rows whose line break does."""
-    inside: set[int] = set()
-    newline_inside: set[int] = set()
-    for nodes in literals.values():
-        for node in nodes:
-            first, last = node.start_point.row, node.end_point.row
-            if first != last:
-                inside.update(range(first + 1, last + 1))
-                newline_inside.update(range(first, last))
-    return inside, newline_inside
-
-
 def rows_inside_literals(text: str, language: str) -> set[int]:
     """The 0-based rows of `text` that begin inside a multi-line string or comment."""
     if syntax_of(language) is None:
         return set()
-    source = _Source(text, language)
+    source = Source(text, language)
     _, literals_query = queries(language)
-    return _literal_rows(_captures(literals_query, source.tree.root_node, None))[0]
+    return literal_rows(_captures(literals_query, source.tree.root_node, None))[0]
 
 
 def collect_issues(text: str, language: str, guide: StyleGuide, rows: tuple[int, int] | None = None) -> list[Issue]:
     """Every broken rule (with its safe fix, if any); `rows` (0-based, inclusive) limits where to look."""
     if syntax_of(language) is None:
         return []  # no grammar-aware rules for this language
-    source = _Source(text, language)
+    source = Source(text, language)
     checker = _Checker(source, language, guide, rows)
     everything, _ = queries(language)
     # From the top even for a few rows: strings and brackets above them decide what they are.
