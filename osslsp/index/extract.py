@@ -267,10 +267,8 @@ class _Walker:
     def _name(self, node: tree_sitter.Node, node_type: str) -> tuple[str, tuple[str, ...]]:
         """The defined name and any qualifier written with it (C++ `Foo::bar`)."""
         named = node.child_by_field_name("name")
-        if named is None and node_type == "assignment":
-            named = node.child_by_field_name("left")
-        if named is None and node_type == "impl_item":
-            named = node.child_by_field_name("type")
+        if named is None and node_type in self.spec.name_fields:
+            named = node.child_by_field_name(self.spec.name_fields[node_type])
             if named is not None and named.type == "generic_type":
                 named = named.child_by_field_name("type")
         if named is None:

@@ -9,7 +9,7 @@ from osslsp.languages import LANGUAGES, language_named
 
 # Files that stand for their directory (`import pkg` reads pkg/__init__.py), in any language.
 PACKAGE_STEMS = frozenset(stem for language in LANGUAGES for stem in language.package_stems)
-_COMPOUND_SUFFIXES = tuple(suffix for language in LANGUAGES for suffix in language.compound_suffixes)
+_COMPOUND_SUFFIXES = tuple(dict.fromkeys(suffix for language in LANGUAGES for suffix in language.compound_suffixes))
 
 
 def _stem_parts(path: str) -> tuple[str, ...]:

@@ -77,6 +77,8 @@ class IndexRules:
         "private_property_identifier", "destructor_name", "operator_name", "package_identifier",
         "namespace_identifier"})  # node types that hold a defined name
     qualified_types: frozenset[str] = frozenset({"qualified_identifier"})  # `scope::name` nodes
+    # The field naming a definition that has no `name` field (Python's `x = 1`: "left").
+    name_fields: dict[str, str] = field(default_factory=dict)
     # Declarations that define a function when they hold a function declarator, else a constant
     # (C's `int f(int);` against `int x;`).
     prototypes: frozenset[str] = frozenset()

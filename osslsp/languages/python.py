@@ -40,6 +40,7 @@ INDEX = IndexRules(
     keywords=frozenset("def class return if elif else for while in not and or is None True False "
                        "import from as with try except finally raise pass lambda yield self cls "
                        "print len str int dict list set tuple isinstance super".split()),
+    name_fields={"assignment": "left"},
     fold_bodies=True,
     relative_prefix=".",
     binds="first",

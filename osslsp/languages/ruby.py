@@ -49,6 +49,7 @@ INDEX = IndexRules(
                        "public puts include extend super lambda proc".split()),
     name_types=frozenset({"identifier", "constant"}),
     qualified_types=frozenset({"scope_resolution"}),
+    name_fields={"assignment": "left"},
 )
 
 STYLE = StyleSyntax(

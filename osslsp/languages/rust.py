@@ -60,6 +60,7 @@ INDEX = IndexRules(
     (use_declaration argument: (scoped_use_list path: (_) @module list: (use_list (self) @wildcard)))
     """,
     comment_types=frozenset({"line_comment", "block_comment", "attribute_item"}),
+    name_fields={"impl_item": "type"},  # `impl<T> Stack<T>` names Stack
     keywords=frozenset("fn struct enum impl trait pub use mod let mut self Self return if else "
                        "match for while loop crate super where as ref true false Some None Ok "
                        "Err".split()),
