@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 from pathlib import Path
 
@@ -93,3 +94,41 @@ def test_extraction_follows_each_language_rules() -> None:
     assert [(d.name, d.kind) for d in c.definitions] == [("count", "constant"), ("add", "function")]
     python = extract("python", b"from ..pkg import mod\nimport os.path\n")
     assert [(i.module, i.level, i.bound) for i in python.imports] == [("pkg", 2, "mod"), ("os.path", 0, "os")]
+
+
+OSSLSP = Path(languages.__file__).parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_language_modules_import_nothing_else_of_osslsp() -> None:
+    """So that every part of osslsp may import them without a cycle."""
+    for path in sorted((OSSLSP / "languages").glob("*.py")):
+        outside = {name for name in _imports(path) if name.startswith("osslsp")
+                   and not name.startswith("osslsp.languages")}
+        assert not outside, (path.name, outside)
+
+
+def test_no_code_outside_the_language_modules_branches_on_a_language_name() -> None:
+    """`language == "go"` and `language in ("c", "cpp")` belong in the language's own module."""
+    found = []
+    for path in sorted(OSSLSP.rglob("*.py")):
+        if path.parent.name == "languages":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                values = {element.value for operand in operands
+                          for element in (operand.elts if isinstance(operand, (ast.Tuple, ast.Set, ast.List))
+                                          else [operand]) if isinstance(element, ast.Constant)}
+                if values & set(NAMES):
+                    found.append(f"{path.relative_to(OSSLSP)}:{node.lineno}")
+    assert found == []
