@@ -252,13 +252,11 @@ class _Walker:
         """The kind, adjusted for context; None for nodes that define nothing useful."""
         if node_type in self.spec.prototypes:
             kind = "function" if _find_descendant(node, "function_declarator") else "constant"
-        elif node_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
-                node.child_by_field_name("body") is None:
+        elif node_type in self.spec.body_required and node.child_by_field_name("body") is None:
             return None  # a mere use such as `struct s *p`
-        elif node_type == "variable_declarator":
+        elif node_type in self.spec.value_definitions:
             value = node.child_by_field_name("value")
-            if value is not None and value.type in ("arrow_function", "function_expression",
-                                                    "function"):
+            if value is not None and value.type in self.spec.function_values:
                 kind = "function"
         if in_scope and kind in self.spec.function_kinds:
             return "method"
@@ -301,7 +299,7 @@ class _Walker:
                    body: tree_sitter.Node | None) -> str:
         """The text from the definition's start (decorators, export) to its body, or its first
         lines (a constant's value may run for thousands)."""
-        if body is None and node_type == "variable_declarator":
+        if body is None and node_type in self.spec.value_definitions:
             value = node.child_by_field_name("value")
             if value is not None:
                 body = value.child_by_field_name("body")

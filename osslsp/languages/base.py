@@ -83,6 +83,11 @@ class IndexRules:
     # (C's `int f(int);` against `int x;`).
     prototypes: frozenset[str] = frozenset()
     receiver_scoped: frozenset[str] = frozenset()  # methods scoped by their receiver's type (Go)
+    body_required: frozenset[str] = frozenset()  # define only with a body (C's `struct s *p` uses s)
+    # Definitions holding a value (`const f = ...`): a function value makes them functions, and
+    # their signature ends where the value's body starts.
+    value_definitions: frozenset[str] = frozenset()
+    function_values: frozenset[str] = frozenset()  # value node types that are functions
     fold_bodies: bool = False  # the lexical pre-pass that folds function bodies away (Python)
     # The character a relative module starts with, once per level up (Python's `..m`); "": none.
     relative_prefix: str = ""
@@ -95,7 +100,8 @@ def _always_public(node: Node, name: str) -> bool:
     return True
 
 
-def _leading_quote(node: Node) -> str:
+def leading_quote(node: Node) -> str:
+    """The quote a string literal starts with, or "" (`%q()`, raw and prefixed strings)."""
     text = node.text or b""
     return chr(text[0]) if text[:1] in (b"'", b'"') else ""
 
@@ -121,7 +127,9 @@ class StyleSyntax:
     refine: Callable[[str, Node], str | None] = lambda kind, node: kind
     refinements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # capture kind -> kinds `refine` may give
     is_public: Callable[[Node, str], bool] = _always_public  # (declaration, its name): needs docs?
-    quote_of: Callable[[Node], str] = _leading_quote  # a one-line string's quote character, or ""
+    quote_of: Callable[[Node], str] = leading_quote  # a one-line string's quote character, or ""
+    doc_wrappers: frozenset[str] = frozenset()  # parents whose doc comment is the declaration's
+    skipped_above: frozenset[str] = frozenset()  # nodes between a doc comment and its declaration
     # Where a statement stands: "module", "class" or "function" (docstring languages only).
     scope_of: Callable[[Node], str] | None = None
     # (function, public only) -> each unannotated parameter or return and what to say about it;

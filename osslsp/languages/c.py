@@ -28,6 +28,7 @@ INDEX = IndexRules(
     """,
     keywords=KEYWORDS,
     prototypes=frozenset({"declaration"}),
+    body_required=frozenset({"struct_specifier", "enum_specifier", "union_specifier"}),
 )
 
 # --- style --------------------------------------------------------------------------------------

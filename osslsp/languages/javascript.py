@@ -4,7 +4,7 @@ TypeScript (`typescript.py`) shares its index rules, stubs and import rules."""
 
 from __future__ import annotations
 
-from osslsp.languages.base import IndexRules, Language, Node, StubRules, StyleSyntax
+from osslsp.languages.base import IndexRules, Language, Node, StubRules, StyleSyntax, leading_quote
 from osslsp.languages.rules import BRACE_THROW, file_paths
 
 INDEX = IndexRules(
@@ -38,6 +38,8 @@ INDEX = IndexRules(
     keywords=frozenset("function class return if else for while const let var new this import "
                        "export default from async await typeof instanceof true false null "
                        "undefined interface type extends implements".split()),
+    value_definitions=frozenset({"variable_declarator"}),
+    function_values=frozenset({"arrow_function", "function_expression", "function"}),
 )
 
 STUBS = StubRules(
@@ -60,6 +62,13 @@ def _refine(kind: str, node: Node) -> str | None:
         if value is not None and value.type in _FUNCTION_VALUES:
             return "function"
     return kind
+
+
+def _quote_of(node: Node) -> str:
+    """A string's quote character; "" in JSX attributes, which follow HTML's double quotes."""
+    if node.parent is not None and node.parent.type == "jsx_attribute":
+        return ""
+    return leading_quote(node)
 
 
 def _is_public(node: Node, name: str) -> bool:
@@ -91,6 +100,9 @@ STYLE = StyleSyntax(
     refine=_refine,
     refinements={"variable": ("variable", "function")},
     is_public=_is_public,
+    quote_of=_quote_of,
+    doc_wrappers=frozenset({"export_statement"}),
+    skipped_above=frozenset({"decorator"}),
 )
 
 JAVASCRIPT = Language(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from osslsp.languages.base import IndexRules, Language, Node, StubRules, StyleSyntax
+from osslsp.languages.base import IndexRules, Language, Node, StubRules, StyleSyntax, leading_quote
 from osslsp.languages.rules import file_paths
 
 _VISIBILITY = {b"private": False, b"protected": False, b"public": True}
@@ -27,8 +27,7 @@ def _quote_of(node: Node) -> str:
     meaning (interpolation and escapes work only inside double quotes)."""
     if any(child.type in ("interpolation", "escape_sequence") for child in node.children):
         return ""
-    text = node.text or b""
-    return chr(text[0]) if text[:1] in (b"'", b'"') else ""
+    return leading_quote(node)
 
 
 INDEX = IndexRules(

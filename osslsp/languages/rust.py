@@ -94,6 +94,7 @@ STYLE = StyleSyntax(
     refine=_refine,
     refinements={"function": ("function", "method")},
     is_public=_is_public,
+    skipped_above=frozenset({"attribute_item"}),
 )
 
 RUST = Language(

@@ -184,12 +184,12 @@ class _Checker:
 
     def has_doc_comment(self, node: Node) -> bool:
         anchor = node
-        if anchor.parent is not None and anchor.parent.type == "export_statement":
+        if anchor.parent is not None and anchor.parent.type in self.syntax.doc_wrappers:
             anchor = anchor.parent
         previous = anchor.prev_sibling
         if previous is None:  # the first statement of a body: its comments may lie before it
             previous = previous_sibling(anchor)
-        while previous is not None and previous.type in ("attribute_item", "decorator"):
+        while previous is not None and previous.type in self.syntax.skipped_above:
             previous = previous.prev_sibling
         if previous is None or "comment" not in previous.type:
             return False
@@ -213,11 +213,11 @@ class _Checker:
         if wanted == "consistent":
             # The query hands strings over in no particular order; the file's first one sets the style.
             ordered = sorted(strings, key=lambda node: node.start_byte)
-            wanted = next((quote for quote in map(self.quote_of, ordered) if quote), '"')
+            wanted = next((quote for quote in map(self.syntax.quote_of, ordered) if quote), '"')
             wanted = "single" if wanted == "'" else "double"
         char, other = ('"', "'") if wanted == "double" else ("'", '"')
         for node in strings:
-            quote = self.quote_of(node)
+            quote = self.syntax.quote_of(node)
             if quote != other or not self.in_rows(node):
                 continue
             text = self.source.node_text(node)
@@ -231,12 +231,6 @@ class _Checker:
                 begin = self.source.offset(row, self.source.char_col(row, byte_col))
                 fix = Edit(begin, begin + len(text), text[:start] + char + content + char)
             self.add(node, "quote-style", f"use {wanted} quotes", fix)
-
-    def quote_of(self, node: Node) -> str:
-        """The quote character of a plain one-line string literal; '' for others (docstrings, JSX)."""
-        if node.parent is not None and node.parent.type == "jsx_attribute":
-            return ""  # JSX attributes follow HTML's double quotes
-        return self.syntax.quote_of(node)
 
     # --- lines -----------------------------------------------------------------------------------
     # Regular expressions find the few lines that may break a layout rule; only those are looked
