@@ -126,7 +126,8 @@ class StyleSyntax:
     continuation_brackets: bytes = b"(["  # brackets inside which lines are continuation lines
     refine: Callable[[str, Node], str | None] = lambda kind, node: kind
     refinements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # capture kind -> kinds `refine` may give
-    is_public: Callable[[Node, str], bool] = _always_public  # (declaration, its name): needs docs?
+    # (declaration, its name) -> whether the guide's doc rule applies to it: public API.
+    needs_docs: Callable[[Node, str], bool] = _always_public
     quote_of: Callable[[Node], str] = leading_quote  # a one-line string's quote character, or ""
     doc_wrappers: frozenset[str] = frozenset()  # parents whose doc comment is the declaration's
     skipped_above: frozenset[str] = frozenset()  # nodes between a doc comment and its declaration

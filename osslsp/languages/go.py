@@ -49,7 +49,7 @@ STYLE = StyleSyntax(
 (rune_literal) @literal (comment) @comment""",
     kinds=("function", "method", "type", "constant", "variable", "parameter", "field"),
     doc_markers=("//", "/*"),
-    is_public=_is_public,
+    needs_docs=_is_public,
 )
 
 GO = Language(

@@ -81,7 +81,7 @@ STYLE = StyleSyntax(
     doc_markers=("/**",),
     refine=_refine,
     refinements={"field": ("field", "constant", "static_final")},
-    is_public=_is_public,
+    needs_docs=_is_public,
 )
 
 JAVA = Language(

@@ -22,6 +22,22 @@ def _is_public(node: Node, name: str) -> bool:
     return True
 
 
+def _needs_docs(node: Node, name: str) -> bool:
+    """Public methods, and classes and modules that hold more than classes, modules and
+    constants (RuboCop's Style/Documentation leaves namespaces alone)."""
+    if node.type in ("class", "module"):
+        body = node.child_by_field_name("body")
+        return body is None or not all(_declares_a_constant(child) for child in body.named_children)
+    return _is_public(node, name)
+
+
+def _declares_a_constant(node: Node) -> bool:
+    if node.type in ("class", "module", "comment"):
+        return True
+    left = node.child_by_field_name("left") if node.type == "assignment" else None
+    return left is not None and left.type == "constant"
+
+
 def _quote_of(node: Node) -> str:
     """The quote of a plain string; "" for `%q()` forms and for strings whose quotes change their
     meaning (interpolation and escapes work only inside double quotes)."""
@@ -68,7 +84,7 @@ STYLE = StyleSyntax(
     kinds=("method", "class", "module", "constant", "variable", "parameter"),
     doc_markers=("#",),
     continuation_brackets=b"([{",
-    is_public=_is_public,
+    needs_docs=_needs_docs,
     quote_of=_quote_of,
 )
 

@@ -93,7 +93,7 @@ STYLE = StyleSyntax(
     doc_markers=("///", "/**"),
     refine=_refine,
     refinements={"function": ("function", "method")},
-    is_public=_is_public,
+    needs_docs=_is_public,
     skipped_above=frozenset({"attribute_item"}),
 )
 

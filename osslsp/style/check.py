@@ -135,7 +135,7 @@ class _Checker:
             return
         if self.docstrings:
             self.check_docstring(kind, node, name_node)
-        elif self.in_rows(node) and self.is_public(node, name_node) and not self.follows_other_convention(
+        elif self.in_rows(node) and self.needs_docs(node, name_node) and not self.follows_other_convention(
                 node, name_node) and not self.has_doc_comment(node):
             # About the declaration up to its name: whoever wrote that owes the doc comment.
             self.add(node, "docs-required", f"public {kind} {self.declared_name(node, name_node)!r} "
@@ -179,8 +179,8 @@ class _Checker:
             name_node = spec.child_by_field_name("name") if spec is not None else None
         return self.source.node_text(name_node)
 
-    def is_public(self, node: Node, name_node: Node | None) -> bool:
-        return self.syntax.is_public(node, self.declared_name(node, name_node))
+    def needs_docs(self, node: Node, name_node: Node | None) -> bool:
+        return self.syntax.needs_docs(node, self.declared_name(node, name_node))
 
     def has_doc_comment(self, node: Node) -> bool:
         anchor = node

@@ -134,6 +134,13 @@ def test_the_bundled_guide_checks_ruby_and_spares_what_ruby_needs() -> None:
     assert findings == [(5, "quote-style"), (10, "naming-method"), (14, "docs-required")]
 
 
+def test_a_namespace_needs_no_doc_comment_but_a_module_with_methods_does() -> None:
+    guide, _ = resolve_guide("ruby", None)
+    code = ("module Shop\n  VERSION = '1'\n\n  # Items.\n  class Cart\n  end\nend\n\n"
+            "module Util\n  def self.slug(text)\n    text.downcase\n  end\nend\n")
+    assert [(f.line, f.rule) for f in check_text(code, "ruby", guide)] == [(9, "docs-required")]
+
+
 def test_generate_function_finds_a_stub_builds_its_prompt_and_checks_a_body(
         index: WorkspaceIndex, workspace: Path, tiny_dir) -> None:
     path = workspace / "lib" / "shop" / "cart.rb"
