@@ -192,11 +192,11 @@ def _name(node: Node, source: _Text) -> str:
     return source.of(named) if named is not None else ""
 
 
-def _statements(body: Node) -> list[Node]:
-    """A body's statements and comments; Go wraps them in a statement_list."""
+def _statements(body: Node, rules: StubRules) -> list[Node]:
+    """A body's statements and comments (Go wraps them in a statement_list)."""
     found = []
     for child in body.named_children:
-        found.extend(child.named_children if child.type == "statement_list" else [child])
+        found.extend(child.named_children if child.type in rules.statement_lists else [child])
     return found
 
 
@@ -255,10 +255,8 @@ def _stub(source: _Text, language: Language, node: Node, outer: Node, docs: list
     first = docs[0].start_byte if docs else outer.start_byte
     body = node.child_by_field_name("body")
     closer = _closer(node, rules)
-    if body is None and node.type == "arrow_function":
-        return None
     if closer is not None:  # `def f ... end`: the body lies between the header and the keyword
-        doc_texts = _placeholder_docs(_statements(body) if body is not None else [], doc_texts, source, rules)
+        doc_texts = _placeholder_docs(_statements(body, rules) if body is not None else [], doc_texts, source, rules)
         if doc_texts is None:
             return None
         body_start = _header_end(node, body or closer)
@@ -271,7 +269,7 @@ def _stub(source: _Text, language: Language, node: Node, outer: Node, docs: list
         body_start, body_end, form, body_indent = declarator.end_byte, outer.end_byte, "declaration", ""
         signature = source.between(outer.start_byte, declarator.end_byte)
     elif body.type in rules.block_bodies or language.docstrings:
-        statements = _statements(body)
+        statements = _statements(body, rules)
         if language.docstrings:
             if not statements or statements[0].type != "expression_statement" or \
                     statements[0].named_child_count != 1 or statements[0].named_children[0].type != "string":
@@ -346,7 +344,7 @@ def body_from_answer(answer: str, stub: Stub) -> str:
             return source.between(source.data.rfind(b"\n", 0, body.start_byte) + 1, body.end_byte)
         if not language.docstrings:
             return source.between(body.start_byte + 1, body.end_byte - 1)
-        statements = _statements(body)
+        statements = _statements(body, rules)
         if statements and statements[0].type == "expression_statement" and \
                 statements[0].named_children and statements[0].named_children[0].type == "string":
             statements = statements[1:]

@@ -150,6 +150,7 @@ class StubRules:
     placeholder: str = r"(?!)"  # a statement that only says "not written yet" (full match)
     block_bodies: frozenset[str] = frozenset({"block", "statement_block", "compound_statement",
                                               "constructor_body"})  # bodies inside `{ }`
+    statement_lists: frozenset[str] = frozenset()  # nodes in a body that wrap its statements (Go)
     # The keyword that closes a function whose body has no brackets (Ruby's `end`); "" for none.
     closer: str = ""
 

@@ -63,6 +63,7 @@ GO = Language(
     default_guide="go",
     constructors=frozenset({"New"}),
     stubs=StubRules(functions=frozenset({"function_declaration", "method_declaration"}),
-                    placeholder=r"panic\(.*(?i:implement|todo).*\)"),
+                    placeholder=r"panic\(.*(?i:implement|todo).*\)",
+                    statement_lists=frozenset({"statement_list"})),
 )
 LANGUAGES = (GO,)
