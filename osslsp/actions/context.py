@@ -11,11 +11,9 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from osslsp.actions.stubs import RULES
 from osslsp.index import Snippet, WorkspaceIndex
 from osslsp.index.retrieval import Retriever
-from osslsp.index.specs import SPECS
-from osslsp.languages import parser
+from osslsp.languages import language_named, parser
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
 MAX_DEFINITIONS_PER_NAME = 2
@@ -23,8 +21,8 @@ MAX_DEFINITIONS_PER_NAME = 2
 
 def names_in(text: str, language: str) -> list[str]:
     """The identifiers a piece of code or documentation mentions, first mention first, no keywords."""
-    spec = SPECS.get(language)
-    keywords = spec.keywords if spec else frozenset()
+    registered = language_named(language)
+    keywords = registered.index.keywords if registered is not None else frozenset()
     return list(dict.fromkeys(name for name in _IDENTIFIER.findall(text) if name not in keywords))
 
 
@@ -65,7 +63,8 @@ def snippets_block(snippets: Sequence[Snippet], fence: str) -> str:
 
 def enclosing_scope(text: str, language: str, start: int, end: int) -> tuple[int, int] | None:
     """The innermost function or class around text[start:end] (string offsets), larger than it."""
-    rules = RULES.get(language)
+    registered = language_named(language)
+    rules = registered.stubs if registered is not None else None
     if rules is None:
         return None
     data = text.encode("utf-8", "surrogatepass")

@@ -18,57 +18,16 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from osslsp.languages import parser
+from osslsp.languages import language_named, parser
+from osslsp.languages.base import Language, StubRules, previous_sibling
 
 Node = tree_sitter.Node
 
 _COMMENTS = frozenset({"comment", "line_comment", "block_comment"})
-_BRACE_THROW = r"throw\s+(new\s+)?[\w.:]+\s*\(.*(?i:implement|todo).*\)\s*;?"
-_JS_FUNCTIONS = frozenset({"function_declaration", "generator_function_declaration", "method_definition",
-                           "function_expression", "arrow_function", "function"})
-_JS_WRAPPERS = frozenset({"export_statement", "lexical_declaration", "variable_declaration",
-                          "variable_declarator"})
-_JS_CLASSES = frozenset({"class_declaration", "class", "abstract_class_declaration"})
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "property_identifier", "type_identifier",
                          "destructor_name", "operator_name", "private_property_identifier"})
 _TODO_ONLY = re.compile(r"\W*(TODO|FIXME|XXX)\b\W*\w*\W*", re.IGNORECASE)
 _COMMENT_MARKERS = re.compile(r"^\s*(///?!?|/\*\*?|\*/|\*(?!/)|#)\s?", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """What a stub looks like in one grammar."""
-
-    functions: frozenset[str]  # nodes that define a function with a body
-    classes: frozenset[str] = frozenset()  # nodes whose members are methods
-    declarations: frozenset[str] = frozenset()  # bodiless declarations that may be stubs (C, C++)
-    wrappers: frozenset[str] = frozenset()  # parents whose text belongs to the declaration
-    skipped_above: frozenset[str] = frozenset()  # nodes between a doc comment and its declaration
-    placeholder: str = r"(?!)"  # a statement that only says "not written yet" (full match)
-
-
-RULES: dict[str, _Rules] = {
-    "python": _Rules(functions=frozenset({"function_definition"}), classes=frozenset({"class_definition"}),
-                     wrappers=frozenset({"decorated_definition"}),
-                     placeholder=r"pass|\.\.\.|raise\s+NotImplementedError\b(\(.*\))?"),
-    "javascript": _Rules(_JS_FUNCTIONS, _JS_CLASSES, wrappers=_JS_WRAPPERS, placeholder=_BRACE_THROW),
-    "typescript": _Rules(_JS_FUNCTIONS, _JS_CLASSES, wrappers=_JS_WRAPPERS, placeholder=_BRACE_THROW),
-    "typescriptreact": _Rules(_JS_FUNCTIONS, _JS_CLASSES, wrappers=_JS_WRAPPERS, placeholder=_BRACE_THROW),
-    "go": _Rules(functions=frozenset({"function_declaration", "method_declaration"}),
-                 placeholder=r"panic\(.*(?i:implement|todo).*\)"),
-    "rust": _Rules(functions=frozenset({"function_item"}), classes=frozenset({"impl_item", "trait_item"}),
-                   skipped_above=frozenset({"attribute_item"}),
-                   placeholder=r"(todo|unimplemented)!\s*\(.*\)\s*;?"),
-    "java": _Rules(functions=frozenset({"method_declaration", "constructor_declaration"}),
-                   classes=frozenset({"class_declaration", "interface_declaration", "enum_declaration",
-                                      "record_declaration"}),
-                   placeholder=rf"{_BRACE_THROW}|throw\s+new\s+UnsupportedOperationException\(.*\)\s*;?"),
-    "c": _Rules(functions=frozenset({"function_definition"}), declarations=frozenset({"declaration"})),
-    "cpp": _Rules(functions=frozenset({"function_definition"}),
-                  classes=frozenset({"class_specifier", "struct_specifier"}),
-                  declarations=frozenset({"declaration", "field_declaration"}),
-                  wrappers=frozenset({"template_declaration"}), placeholder=_BRACE_THROW),
-}
 
 
 @dataclass(frozen=True)
@@ -133,9 +92,15 @@ class _Text:
         return line[:len(line) - len(line.lstrip(" \t"))]
 
 
+def _stub_language(language: str) -> Language | None:
+    """The language if "Generate function" knows its stubs."""
+    registered = language_named(language)
+    return registered if registered is not None and registered.stubs is not None else None
+
+
 def supports(language: str) -> bool:
     """Whether stubs can be found in a language (an LSP language id as `osslsp.languages` names it)."""
-    return language in RULES
+    return _stub_language(language) is not None
 
 
 def find_stub(text: str, language: str, start: int, end: int | None = None) -> Stub | None:
@@ -144,9 +109,10 @@ def find_stub(text: str, language: str, start: int, end: int | None = None) -> S
     The innermost function whose extent (its doc comment above included) holds the selection
     decides: a cursor in a function that has a body gets None, even inside a stub's class.
     """
-    rules = RULES.get(language)
-    if rules is None:
+    registered = _stub_language(language)
+    if registered is None:
         return None
+    rules = registered.stubs
     source = _Text(text)
     tree = parser(language).parse(source.data)
     low, high = source.byte(start), source.byte(end if end is not None else start)
@@ -162,10 +128,10 @@ def find_stub(text: str, language: str, start: int, end: int | None = None) -> S
     if innermost is None:
         return None
     _, node, outer, docs = innermost
-    return _stub(source, language, rules, node, outer, docs)
+    return _stub(source, registered, node, outer, docs)
 
 
-def _functions(root: Node, rules: _Rules):
+def _functions(root: Node, rules: StubRules):
     """Every function node and documentable declaration, depth first."""
     stack = [root]
     while stack:
@@ -187,7 +153,7 @@ def _declared_function(node: Node) -> Node | None:
     return declarator
 
 
-def _outer(node: Node, rules: _Rules) -> Node:
+def _outer(node: Node, rules: StubRules) -> Node:
     """The node whose text is the whole declaration: `export const f = () => {}`, decorators."""
     outer = node
     while outer.parent is not None and outer.parent.type in rules.wrappers:
@@ -197,11 +163,11 @@ def _outer(node: Node, rules: _Rules) -> Node:
     return outer
 
 
-def _doc_comments(outer: Node, rules: _Rules) -> list[Node]:
+def _doc_comments(outer: Node, rules: StubRules) -> list[Node]:
     """The comments right above a declaration (attributes in between allowed), first to last."""
     comments: list[Node] = []
     expected_row = outer.start_point.row
-    sibling = outer.prev_named_sibling
+    sibling = previous_sibling(outer)
     while sibling is not None and (sibling.type in _COMMENTS or sibling.type in rules.skipped_above):
         if sibling.end_point.row < expected_row - 1:
             break  # a blank line between: the comment is not about this declaration
@@ -226,15 +192,15 @@ def _name(node: Node, source: _Text) -> str:
     return source.of(named) if named is not None else ""
 
 
-def _statements(body: Node) -> list[Node]:
-    """A body's statements and comments; Go wraps them in a statement_list."""
+def _statements(body: Node, rules: StubRules) -> list[Node]:
+    """A body's statements and comments (Go wraps them in a statement_list)."""
     found = []
     for child in body.named_children:
-        found.extend(child.named_children if child.type == "statement_list" else [child])
+        found.extend(child.named_children if child.type in rules.statement_lists else [child])
     return found
 
 
-def _is_placeholder(node: Node, source: _Text, rules: _Rules) -> bool:
+def _is_placeholder(node: Node, source: _Text, rules: StubRules) -> bool:
     return node.type in _COMMENTS or re.fullmatch(rules.placeholder, source.of(node).strip(), re.DOTALL) is not None
 
 
@@ -244,7 +210,7 @@ def _says_something(comments: list[str]) -> bool:
     return bool(words) and _TODO_ONLY.fullmatch(words) is None
 
 
-def _enclosing(node: Node, rules: _Rules, source: _Text) -> str:
+def _enclosing(node: Node, rules: StubRules, source: _Text) -> str:
     parent = node.parent
     while parent is not None and parent.type not in rules.classes:
         if parent.type in rules.functions:
@@ -253,23 +219,58 @@ def _enclosing(node: Node, rules: _Rules, source: _Text) -> str:
     return source.of(parent) if parent is not None else ""
 
 
-def _stub(source: _Text, language: str, rules: _Rules, node: Node, outer: Node, docs: list[Node]) -> Stub | None:
+def _closer(node: Node, rules: StubRules) -> Node | None:
+    """The keyword closing a function without brackets (Ruby's `end`), if the language has one."""
+    last = node.child(node.child_count - 1) if rules.closer and node.child_count else None
+    return last if last is not None and last.type == rules.closer else None
+
+
+def _header_end(node: Node, stop: Node) -> int:
+    """Where a function's header (name, parameters) ends: its last part before `stop`."""
+    end = node.start_byte
+    for child in node.children:
+        if child.start_byte >= stop.start_byte:
+            break
+        if child.is_named and child.type not in _COMMENTS:
+            end = child.end_byte
+    return end
+
+
+def _placeholder_docs(statements: list[Node], doc_texts: list[str], source: _Text,
+                      rules: StubRules) -> list[str] | None:
+    """The documentation of a body that holds only placeholders and comments: the doc comment,
+    else the comments inside; None when the body has code or nothing documents it."""
+    if not all(_is_placeholder(statement, source, rules) for statement in statements):
+        return None
+    if _says_something(doc_texts):
+        return doc_texts
+    inside = [source.of(statement) for statement in statements if statement.type in _COMMENTS]
+    return inside if _says_something(inside) else None
+
+
+def _stub(source: _Text, language: Language, node: Node, outer: Node, docs: list[Node]) -> Stub | None:
     """The stub a function node is, or None when it has code (or nothing to generate from)."""
+    rules = language.stubs
     doc_texts = [source.of(comment) for comment in docs]
     first = docs[0].start_byte if docs else outer.start_byte
     body = node.child_by_field_name("body")
-    if body is None and node.type == "arrow_function":
-        return None
-    if body is None:  # a C/C++ declaration
+    closer = _closer(node, rules)
+    if closer is not None:  # `def f ... end`: the body lies between the header and the keyword
+        doc_texts = _placeholder_docs(_statements(body, rules) if body is not None else [], doc_texts, source, rules)
+        if doc_texts is None:
+            return None
+        body_start = _header_end(node, body or closer)
+        body_end, form, body_indent = closer.start_byte, "block", ""
+        signature = source.between(outer.start_byte, body_start)
+    elif body is None:  # a C/C++ declaration
         declarator = _declared_function(node)
         if declarator is None or not _says_something(doc_texts):
             return None
         body_start, body_end, form, body_indent = declarator.end_byte, outer.end_byte, "declaration", ""
         signature = source.between(outer.start_byte, declarator.end_byte)
-    elif body.type in ("block", "statement_block", "compound_statement", "constructor_body") or \
-            language == "python":
-        statements = _statements(body)
-        if language == "python":
+    elif body.type in rules.block_bodies or language.docstrings:
+        statements = _statements(body, rules)
+        if language.docstrings:
             if not statements or statements[0].type != "expression_statement" or \
                     statements[0].named_child_count != 1 or statements[0].named_children[0].type != "string":
                 return None
@@ -284,18 +285,15 @@ def _stub(source: _Text, language: str, rules: _Rules, node: Node, outer: Node, 
             on_own_line = not before.strip()
             body_indent = source.line_indent(docstring.start_byte) if on_own_line else ""
         else:
-            if not all(_is_placeholder(statement, source, rules) for statement in statements):
+            doc_texts = _placeholder_docs(statements, doc_texts, source, rules)
+            if doc_texts is None:
                 return None
-            if not _says_something(doc_texts):
-                doc_texts = [source.of(statement) for statement in statements if statement.type in _COMMENTS]
-                if not _says_something(doc_texts):
-                    return None
             body_start, body_end, form, body_indent = body.start_byte + 1, body.end_byte - 1, "block", ""
         signature = source.between(outer.start_byte, body.start_byte).rstrip()
     else:
         return None  # an expression body (`=> x`): it has code
     return Stub(
-        language=language, name=_name(node, source), signature=signature,
+        language=language.name, name=_name(node, source), signature=signature,
         doc="\n".join(doc_texts), source=source.between(first, outer.end_byte),
         enclosing=_enclosing(node, rules, source),
         start=source.char(first), end=source.char(outer.end_byte),
@@ -334,16 +332,19 @@ def body_from_answer(answer: str, stub: Stub) -> str:
     to a function of the stub's name, that function's body (after any docstring) is the answer.
     """
     code = answer.split("```", 1)[0]
-    rules = RULES[stub.language]
+    language = language_named(stub.language)
+    rules = language.stubs
     source = _Text(code)
     root = parser(stub.language).parse(source.data).root_node
     for node in _functions(root, rules):
         body = node.child_by_field_name("body")
         if body is None or _name(node, source) != stub.name or _outer(node, rules).parent != root:
             continue
-        if stub.language != "python":
+        if rules.closer:
+            return source.between(source.data.rfind(b"\n", 0, body.start_byte) + 1, body.end_byte)
+        if not language.docstrings:
             return source.between(body.start_byte + 1, body.end_byte - 1)
-        statements = _statements(body)
+        statements = _statements(body, rules)
         if statements and statements[0].type == "expression_statement" and \
                 statements[0].named_children and statements[0].named_children[0].type == "string":
             statements = statements[1:]

@@ -13,8 +13,8 @@ from typing import NamedTuple
 import tree_sitter
 
 from osslsp.index.bodies import FoldedRun, Skimmed, skim_and_parse
-from osslsp.index.specs import SPECS
-from osslsp.languages import grammar, parser
+from osslsp.languages import grammar, language_named, parser
+from osslsp.languages.base import IndexRules, previous_sibling
 
 MAX_SIGNATURE_LINES = 10
 MAX_SIGNATURE_CHARS = 800
@@ -33,9 +33,6 @@ _SPACES = re.compile(rb" *+")  # in words: up to the next word
 _LAST_DIGIT = ord("9")
 _BODY_KINDS = frozenset({"function", "method"})  # whose bodies similar code is matched against
 _STRING_OPENERS = frozenset(bytes([byte]) for byte in b"\"'rRbBuUfF")
-_NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "property_identifier",
-                         "private_property_identifier", "destructor_name", "operator_name",
-                         "package_identifier", "namespace_identifier"})
 
 
 class Definition(NamedTuple):
@@ -82,15 +79,20 @@ def extract(language: str, source: bytes, fold_python: bool = True) -> FileSumma
 
     `fold_python`: a Python file's functions are folded out of the parse and read from the text
     (`bodies`), 2.5-3 times faster; else every function is parsed."""
-    if language != "python":
+    if not _rules(language).fold_bodies:
         skimmed = Skimmed(source, source, {}, {}, {})
         return _Walker(language, skimmed, parser(language).parse(source)).summary()
     return _Walker(language, *skim_and_parse(source, parser(language), fold_python)).summary()
 
 
+def _rules(language: str) -> IndexRules:
+    """What to extract from a language's trees."""
+    return language_named(language).index
+
+
 @cache
 def _import_query(language: str) -> tree_sitter.Query | None:
-    source = SPECS[language].import_query
+    source = _rules(language).import_query
     return tree_sitter.Query(grammar(language), source) if source else None
 
 
@@ -99,7 +101,7 @@ class _Walker:
 
     def __init__(self, language: str, skimmed: Skimmed, tree: tree_sitter.Tree) -> None:
         self.language = language
-        self.spec = SPECS[language]
+        self.spec = _rules(language)
         self.tree = tree
         self.source = skimmed.parsed  # what was parsed
         self.skimmed = skimmed  # and what it was cut from
@@ -177,8 +179,8 @@ class _Walker:
         if kind is None:
             return
         own_scope = scope + qualifier
-        if node_type == "method_declaration" and self.language == "go":
-            own_scope = scope + tuple(self._go_receiver(node))
+        if node_type in self.spec.receiver_scoped:
+            own_scope = scope + tuple(self._receiver_type(node))
         body = node.child_by_field_name("body")
         if kind != "impl":  # an impl block only gives its members a scope
             self.definitions.append(Definition(
@@ -214,15 +216,13 @@ class _Walker:
     def _refine_kind(self, node: tree_sitter.Node, node_type: str, kind: str,
                      in_scope: bool) -> str | None:
         """The kind, adjusted for context; None for nodes that define nothing useful."""
-        if node_type in ("declaration", "field_declaration") and self.language in ("c", "cpp"):
+        if node_type in self.spec.prototypes:
             kind = "function" if _find_descendant(node, "function_declarator") else "constant"
-        elif node_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
-                node.child_by_field_name("body") is None:
+        elif node_type in self.spec.body_required and node.child_by_field_name("body") is None:
             return None  # a mere use such as `struct s *p`
-        elif node_type == "variable_declarator":
+        elif node_type in self.spec.value_definitions:
             value = node.child_by_field_name("value")
-            if value is not None and value.type in ("arrow_function", "function_expression",
-                                                    "function"):
+            if value is not None and value.type in self.spec.function_values:
                 kind = "function"
         if in_scope and kind in self.spec.function_kinds:
             return "method"
@@ -231,26 +231,24 @@ class _Walker:
     def _name(self, node: tree_sitter.Node, node_type: str) -> tuple[str, tuple[str, ...]]:
         """The defined name and any qualifier written with it (C++ `Foo::bar`)."""
         named = node.child_by_field_name("name")
-        if named is None and node_type == "assignment":
-            named = node.child_by_field_name("left")
-        if named is None and node_type == "impl_item":
-            named = node.child_by_field_name("type")
+        if named is None and node_type in self.spec.name_fields:
+            named = node.child_by_field_name(self.spec.name_fields[node_type])
             if named is not None and named.type == "generic_type":
                 named = named.child_by_field_name("type")
         if named is None:
             named = node.child_by_field_name("declarator")
-            while named is not None and named.type not in _NAME_TYPES and \
-                    named.type != "qualified_identifier":
+            while named is not None and named.type not in self.spec.name_types and \
+                    named.type not in self.spec.qualified_types:
                 named = named.child_by_field_name("declarator")
         qualifier: tuple[str, ...] = ()
         named_type = named.type if named is not None else ""
-        while named_type == "qualified_identifier":
+        while named_type in self.spec.qualified_types:
             scope = named.child_by_field_name("scope")
             if scope is not None:
                 qualifier += (self._text(scope),)
             named = named.child_by_field_name("name")
             named_type = named.type if named is not None else ""
-        if named_type not in _NAME_TYPES:
+        if named_type not in self.spec.name_types:
             return "", ()
         return self._text(named), qualifier
 
@@ -258,7 +256,7 @@ class _Walker:
         """A node's text, sliced from the parsed bytes (`Node.text` costs three times as much)."""
         return self.source[node.start_byte:node.end_byte].decode(errors="replace")
 
-    def _go_receiver(self, node: tree_sitter.Node) -> list[str]:
+    def _receiver_type(self, node: tree_sitter.Node) -> list[str]:
         receiver = node.child_by_field_name("receiver")
         found = _find_descendant(receiver, "type_identifier") if receiver is not None else None
         return [self._text(found)] if found is not None else []
@@ -267,7 +265,7 @@ class _Walker:
                    body: tree_sitter.Node | None) -> str:
         """The text from the definition's start (decorators, export) to its body, or its first
         lines (a constant's value may run for thousands)."""
-        if body is None and node_type == "variable_declarator":
+        if body is None and node_type in self.spec.value_definitions:
             value = node.child_by_field_name("value")
             if value is not None:
                 body = value.child_by_field_name("body")
@@ -323,7 +321,7 @@ class _Walker:
     def _doc_comment(self, outer: tree_sitter.Node) -> str:
         comments: list[str] = []
         expected_row = outer.start_point.row
-        sibling = outer.prev_named_sibling
+        sibling = previous_sibling(outer)
         while sibling is not None and sibling.type in self.spec.comment_types and \
                 sibling.end_point.row >= expected_row - 1:
             if sibling.type != "attribute_item":
@@ -349,9 +347,12 @@ class _Walker:
                 continue
             module = self._text(module_node[0]).strip("<>")
             level = 0
-            if self.language == "python":
-                level = len(module) - len(module.lstrip("."))
+            prefix = self.spec.relative_prefix
+            if prefix:
+                level = len(module) - len(module.lstrip(prefix))
                 module = module[level:]
+            elif "relative" in captures:
+                level = 1
             name = self._text(captures["name"][0]) if "name" in captures else ""
             wildcard = "wildcard" in captures
             if wildcard:
@@ -371,16 +372,17 @@ class _Walker:
         """The local name an import without alias binds."""
         if name:
             return name
-        if self.language == "python":
+        binds = self.spec.binds
+        if binds == "first":
             return module.split(".")[0]
-        if self.language in ("go", "java"):
+        if binds == "last":
             return module.rstrip("/").split("/")[-1].split(".")[-1]
         return ""
 
 
 @cache
 def _keyword_bytes(language: str) -> frozenset[bytes]:
-    return frozenset(keyword.encode() for keyword in SPECS[language].keywords)
+    return frozenset(keyword.encode() for keyword in _rules(language).keywords)
 
 
 def _identifiers(runs: set[bytes], language: str) -> set[bytes]:

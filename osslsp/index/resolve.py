@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
 
-# Files that stand for their directory (`import pkg` reads pkg/__init__.py).
-PACKAGE_STEMS = frozenset({"__init__", "mod", "index"})
-_DOUBLE_SUFFIXES = (".d.ts", ".d.mts", ".d.cts")
+from osslsp.languages import LANGUAGES, language_named
+
+# Files that stand for their directory (`import pkg` reads pkg/__init__.py), in any language.
+PACKAGE_STEMS = frozenset(stem for language in LANGUAGES for stem in language.package_stems)
+_COMPOUND_SUFFIXES = tuple(dict.fromkeys(suffix for language in LANGUAGES for suffix in language.compound_suffixes))
 
 
 def _stem_parts(path: str) -> tuple[str, ...]:
     """A file's module path: components without the extension; packages name their directory."""
     parts = path.split("/")
     last = parts[-1]
-    for suffix in _DOUBLE_SUFFIXES:
+    for suffix in _COMPOUND_SUFFIXES:
         if last.endswith(suffix):
             last = last[:-len(suffix)]
             break
@@ -42,47 +43,26 @@ class ModuleResolver:
 
     def resolve(self, language: str, importer: str, module: str, level: int = 0) -> list[str]:
         """The files a module name refers to from the importing file, most likely first."""
-        importer_dir = posixpath.dirname(importer)
-        anchor: tuple[str, ...] | None = None
-        if language == "python":
-            parts = tuple(part for part in module.split(".") if part)
-            if level:
-                base = importer_dir
-                for _ in range(level - 1):
-                    base = posixpath.dirname(base)
-                anchor = tuple(part for part in base.split("/") if part)
-        elif language in ("javascript", "typescript", "typescriptreact", "c", "cpp"):
-            if module.startswith(".") or language in ("c", "cpp"):
-                joined = posixpath.normpath(posixpath.join(importer_dir, module))
-                local = self._exact(tuple(_stem_parts(joined)) if "." in posixpath.basename(
-                    joined) else tuple(joined.split("/")))
-                if local or module.startswith("."):
-                    return local
-            parts = _stem_parts(module.lstrip("@~/"))
-        elif language == "go":
-            return self._go_package(module)
-        elif language == "rust":
-            parts = tuple(part for part in module.split("::") if part not in ("crate", "self"))
-            supers = 0
-            while parts and parts[0] == "super":
-                supers, parts = supers + 1, parts[1:]
-            if supers:
-                base = importer_dir
-                for _ in range(supers - 1):
-                    base = posixpath.dirname(base)
-                anchor = tuple(part for part in base.split("/") if part)
-        else:  # java and other dotted languages
-            parts = tuple(module.split("."))
-        if anchor is not None:
-            return self._exact(anchor + parts)
-        return self._nearest(self.by_suffix.get(parts, []), importer)
+        registered = language_named(language)
+        if registered is None:
+            return []
+        return registered.resolve_import(self, importer, module, level)
 
-    def _exact(self, parts: tuple[str, ...]) -> list[str]:
+    @staticmethod
+    def stem_parts(path: str) -> tuple[str, ...]:
+        """A file path's module parts: no extension; a package file names its directory."""
+        return _stem_parts(path)
+
+    def exact(self, parts: tuple[str, ...]) -> list[str]:
+        """The files whose whole module path is `parts`."""
         return [path for path in self.by_suffix.get(parts, []) if _stem_parts(path) == parts]
 
-    def _go_package(self, module: str) -> list[str]:
-        """A Go import path names a directory; the longest suffix present in the workspace wins."""
-        parts = tuple(module.split("/"))
+    def nearest(self, parts: tuple[str, ...], importer: str) -> list[str]:
+        """The files whose module path ends with `parts`, nearest the importer first."""
+        return self._nearest(self.by_suffix.get(parts, []), importer)
+
+    def directory(self, parts: tuple[str, ...]) -> list[str]:
+        """The files of the directory whose path ends with the longest suffix of `parts`."""
         for start in range(len(parts)):
             files = self.directories.get(parts[start:])
             if files:

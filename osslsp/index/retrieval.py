@@ -16,7 +16,6 @@ from osslsp.index.names import DefinitionRef, Lookups
 from osslsp.index.rank import rarest_terms, related_rowids
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.secrets import redact_secrets
-from osslsp.index.specs import SPECS
 from osslsp.index.store import IndexStore
 from osslsp.languages import language_for_path, language_named
 
@@ -35,7 +34,6 @@ SIMILAR_REASON = "similar code"
 SIMILAR_WINDOW_LINES = 30  # lines above the cursor whose identifiers look for similar bodies
 MAX_SIMILAR = 3
 MAX_SIMILAR_LINES = 30  # of a similar definition's text
-CONSTRUCTORS = ("__init__", "__new__", "constructor", "new", "New")
 _CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>()]*>)?\s*$")
 _PARTIAL_AT_CURSOR = re.compile(r"((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
 _QUALIFIED_NAME = re.compile(r"(?:([A-Za-z_]\w*)\s*(?:\.|::|->)\s*)?([A-Za-z_]\w*)")
@@ -58,8 +56,7 @@ def usages_near(text: str, offset: int, language: str) -> list[Usage]:
     cursor is in (`render(`), then the name being typed (`client.fetch_`), then the names of the
     current and previous lines, nearest first.
     """
-    spec = SPECS.get(language)
-    keywords = spec.keywords if spec else frozenset()
+    keywords = _keywords(language)
     before = text[:offset]
     usages: list[Usage] = []
     call = _open_call(before)
@@ -270,9 +267,7 @@ class Retriever:
 
     def similar(self, window: str, language: str) -> list[Definition]:
         """Functions elsewhere whose bodies share the rarest identifiers of the code above."""
-        spec = SPECS.get(language)
-        keywords = spec.keywords if spec else frozenset()
-        tokens = set(_WORD.findall(window)) - keywords
+        tokens = set(_WORD.findall(window)) - _keywords(language)
         weighted = rarest_terms(tokens, self.lookups.term_bodies())
         return self.store.definitions_by_rowid(self.store.bodies_matching(weighted, MAX_SIMILAR))
 
@@ -300,15 +295,16 @@ class Retriever:
 
     def _snippet_text(self, definition: Definition) -> str:
         language = _language_of(definition.path)
+        registered = language_named(language)
+        constructors = registered.constructors if registered is not None else frozenset()
         lines = [_with_doc(definition, language)]
         if definition.kind in ("class", "type", "namespace"):
             scope = f"{definition.scope}.{definition.name}" if definition.scope else \
                 definition.name
             members = self.store.members_of(definition.path, scope)
-            members.sort(key=lambda member: member.name not in CONSTRUCTORS)
+            members.sort(key=lambda member: member.name not in constructors)
             for member in members[:MAX_CLASS_MEMBERS]:
-                lines.append(_indent(_with_doc(member, language) if member.name in CONSTRUCTORS
-                                     else _terminated(member, language)))
+                lines.append(_indent(_with_doc(member, language, member.name in constructors)))
             if len(members) > MAX_CLASS_MEMBERS:
                 lines.append(_indent("..."))
         return redact_secrets("\n".join(lines))
@@ -343,24 +339,17 @@ def _language_of(path: str) -> str:
     return language.name if language else ""
 
 
-def _with_doc(definition: Definition, language: str) -> str:
-    if not definition.doc:
-        return _terminated(definition, language)
-    if language == "python":
-        indent = "    "
-        doc = "\n".join(indent + line if line else line for line in definition.doc.splitlines())
-        return f"{_terminated(definition, language)}\n{indent}\"\"\"{doc.lstrip()}\"\"\""
+def _keywords(language: str) -> frozenset[str]:
     registered = language_named(language)
-    comment = registered.line_comment if registered else "//"
-    doc = "\n".join(f"{comment} {line}".rstrip() for line in definition.doc.splitlines())
-    return f"{doc}\n{definition.signature}"
+    return registered.index.keywords if registered else frozenset()
 
 
-def _terminated(definition: Definition, language: str) -> str:
-    """A signature written as a complete-looking declaration line."""
-    if language == "python" and definition.kind in ("function", "method", "class"):
-        return definition.signature + ":"
-    return definition.signature
+def _with_doc(definition: Definition, language: str, doc: bool = True) -> str:
+    """A definition's declaration (and documentation), as its language writes them."""
+    registered = language_named(language)
+    if registered is None:
+        return definition.signature
+    return registered.documented(definition.signature, definition.kind, definition.doc if doc else "")
 
 
 def _indent(text: str) -> str:

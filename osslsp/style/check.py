@@ -9,15 +9,16 @@ touches; the parse still covers the whole text, so scopes and brackets are seen 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
 import tree_sitter
 
-from osslsp.languages import parser
+from osslsp.languages import language_named
+from osslsp.languages.base import Node, StyleSyntax, previous_sibling
 from osslsp.style.guide import StyleGuide
-from osslsp.style.syntax import LITERAL_CAPTURES, SYNTAXES, LanguageSyntax, Node, python_scope, queries
+from osslsp.style.layout import Layout, Source, literal_rows
+from osslsp.style.syntax import LITERAL_CAPTURES, queries, syntax_of
 
 
 @dataclass(frozen=True, order=True)
@@ -52,46 +53,6 @@ class Issue:
     fix: Edit | None = None
 
 
-class _Source:
-    """The text, its lines and its syntax tree, with conversions between their coordinates."""
-
-    def __init__(self, text: str, language: str) -> None:
-        self.text = text
-        self.lines = text.split("\n")
-        self.data = text.encode("utf-8", "surrogatepass")
-        self.tree = parser(language).parse(self.data)
-        self._line_offsets: list[int] | None = None
-
-    def char_col(self, row: int, byte_col: int) -> int:
-        """The 0-based character column of a byte column."""
-        line = self.lines[row] if row < len(self.lines) else ""
-        if line.isascii():
-            return byte_col
-        return len(line.encode("utf-8", "surrogatepass")[:byte_col].decode("utf-8", "replace"))
-
-    def offset(self, row: int, col: int) -> int:
-        """The character offset of a (row, character column) position."""
-        if self._line_offsets is None:
-            offsets, total = [], 0
-            for line in self.lines:
-                offsets.append(total)
-                total += len(line) + 1
-            self._line_offsets = offsets
-        return self._line_offsets[row] + col
-
-    def row_of(self, offset: int) -> int:
-        """The row of a character offset."""
-        self.offset(0, 0)
-        return bisect_right(self._line_offsets, offset) - 1
-
-    def point_offset(self, point: tree_sitter.Point) -> int:
-        return self.offset(point.row, self.char_col(point.row, point.column))
-
-    @staticmethod
-    def node_text(node: Node | None) -> str:
-        return node.text.decode("utf-8", "replace") if node is not None and node.text else ""
-
-
 def _captures(query: tree_sitter.Query, root: Node, rows: tuple[int, int] | None,
               whole_from_start: bool = False) -> dict[str, list[Node]]:
     cursor = tree_sitter.QueryCursor(query)
@@ -104,11 +65,12 @@ def _captures(query: tree_sitter.Query, root: Node, rows: tuple[int, int] | None
 class _Checker:
     """Runs every rule of one guide over one source."""
 
-    def __init__(self, source: _Source, language: str, guide: StyleGuide,
+    def __init__(self, source: Source, language: str, guide: StyleGuide,
                  rows: tuple[int, int] | None) -> None:
         self.source = source
         self.language = language
-        self.syntax: LanguageSyntax = SYNTAXES[language]
+        self.docstrings = language_named(language).docstrings
+        self.syntax: StyleSyntax = syntax_of(language)
         self.guide = guide
         self.rows = rows
         self.issues: list[Issue] = []
@@ -138,7 +100,7 @@ class _Checker:
                     self.check_name(kind, node)
                 elif group == "def":
                     self.check_docs(kind, node)
-                    if kind == "function" and self.language == "python" and self.guide.annotations != "none":
+                    if kind == "function" and self.syntax.unannotated and self.guide.annotations != "none":
                         self.check_annotations(node)
                 elif group == "import" and self.in_rows(node):
                     self.check_import(kind, node)
@@ -171,9 +133,9 @@ class _Checker:
             kind = self.syntax.refine(kind, name_node) or kind
         if kind not in self.guide.docs_required:
             return
-        if self.language == "python":
+        if self.docstrings:
             self.check_docstring(kind, node, name_node)
-        elif self.in_rows(node) and self.is_public(node, name_node) and not self.follows_other_convention(
+        elif self.in_rows(node) and self.needs_docs(node, name_node) and not self.follows_other_convention(
                 node, name_node) and not self.has_doc_comment(node):
             # About the declaration up to its name: whoever wrote that owes the doc comment.
             self.add(node, "docs-required", f"public {kind} {self.declared_name(node, name_node)!r} "
@@ -184,7 +146,7 @@ class _Checker:
         if name.startswith("_") or self.decorated_with(node, ("overload", "override")) \
                 or self.follows_other_convention(node, name_node):
             return
-        if kind == "function" and python_scope(node) == "function_definition":
+        if kind == "function" and self.syntax.scope_of(node) == "function":
             return  # a nested helper is no public API
         body = node.child_by_field_name("body")
         first = body.named_children[0] if body is not None and body.named_children else None
@@ -217,38 +179,17 @@ class _Checker:
             name_node = spec.child_by_field_name("name") if spec is not None else None
         return self.source.node_text(name_node)
 
-    def is_public(self, node: Node, name_node: Node | None) -> bool:
-        language = self.language
-        name = self.declared_name(node, name_node)
-        if language == "go":
-            return name[:1].isupper()
-        if language == "rust":
-            if node.type == "function_item" and node.parent is not None and node.parent.parent is not None \
-                    and node.parent.parent.type == "impl_item" \
-                    and node.parent.parent.child_by_field_name("trait") is not None:
-                return False  # a trait's methods are documented on the trait
-            # `pub(crate)` and the like are not the crate's public API.
-            return any(child.type == "visibility_modifier" and child.text == b"pub" for child in node.children)
-        if language == "java":
-            modifiers = next((child for child in node.children if child.type == "modifiers"), None)
-            words = self.source.node_text(modifiers)
-            if "@Override" in words:
-                return False
-            return "public" in words.split() or "protected" in words.split()
-        if language in ("typescript", "typescriptreact", "javascript"):
-            if node.type == "method_definition":
-                private = any(child.type == "accessibility_modifier" and child.text != b"public"
-                              for child in node.children)
-                return not private and not name.startswith("#")
-            return node.parent is not None and node.parent.type == "export_statement"
-        return True
+    def needs_docs(self, node: Node, name_node: Node | None) -> bool:
+        return self.syntax.needs_docs(node, self.declared_name(node, name_node))
 
     def has_doc_comment(self, node: Node) -> bool:
         anchor = node
-        if anchor.parent is not None and anchor.parent.type == "export_statement":
+        if anchor.parent is not None and anchor.parent.type in self.syntax.doc_wrappers:
             anchor = anchor.parent
         previous = anchor.prev_sibling
-        while previous is not None and previous.type in ("attribute_item", "decorator"):
+        if previous is None:  # the first statement of a body: its comments may lie before it
+            previous = previous_sibling(anchor)
+        while previous is not None and previous.type in self.syntax.skipped_above:
             previous = previous.prev_sibling
         if previous is None or "comment" not in previous.type:
             return False
@@ -256,28 +197,12 @@ class _Checker:
             return False  # a blank line between: that comment is not this declaration's doc
         return self.source.node_text(previous).startswith(self.syntax.doc_markers)
 
-    # --- Python annotations ----------------------------------------------------------------------
+    # --- annotations -----------------------------------------------------------------------------
 
     def check_annotations(self, node: Node) -> None:
-        name_node = node.child_by_field_name("name")
-        name = self.source.node_text(name_node)
-        if self.guide.annotations == "public" and (name.startswith("_") and not name.startswith("__")
-                                                   or python_scope(node) == "function_definition"):
-            return  # private, or a helper nested in a function
-        is_method = python_scope(node) == "class_definition"
-        parameters = node.child_by_field_name("parameters")
-        for index, parameter in enumerate(parameters.named_children if parameters is not None else ()):
-            if parameter.type in ("typed_parameter", "typed_default_parameter", "comment") \
-                    or not self.in_rows(parameter) or parameter.type in ("keyword_separator", "positional_separator"):
-                continue
-            inner = parameter.child_by_field_name("name") if parameter.type == "default_parameter" else parameter
-            label = self.source.node_text(inner).lstrip("*")
-            if index == 0 and is_method and label in ("self", "cls"):
-                continue
-            self.add(parameter, "annotations-required", f"parameter '{label}' of '{name}' has no type annotation")
-        if node.child_by_field_name("return_type") is None and name != "__init__" and name_node is not None \
-                and self.in_rows(name_node):
-            self.add(name_node, "annotations-required", f"'{name}' has no return type annotation")
+        for unannotated, message in self.syntax.unannotated(node, self.guide.annotations == "public"):
+            if self.in_rows(unannotated):
+                self.add(unannotated, "annotations-required", message)
 
     # --- strings ---------------------------------------------------------------------------------
 
@@ -288,11 +213,11 @@ class _Checker:
         if wanted == "consistent":
             # The query hands strings over in no particular order; the file's first one sets the style.
             ordered = sorted(strings, key=lambda node: node.start_byte)
-            wanted = next((quote for quote in map(self.quote_of, ordered) if quote), '"')
+            wanted = next((quote for quote in map(self.syntax.quote_of, ordered) if quote), '"')
             wanted = "single" if wanted == "'" else "double"
         char, other = ('"', "'") if wanted == "double" else ("'", '"')
         for node in strings:
-            quote = self.quote_of(node)
+            quote = self.syntax.quote_of(node)
             if quote != other or not self.in_rows(node):
                 continue
             text = self.source.node_text(node)
@@ -307,25 +232,13 @@ class _Checker:
                 fix = Edit(begin, begin + len(text), text[:start] + char + content + char)
             self.add(node, "quote-style", f"use {wanted} quotes", fix)
 
-    def quote_of(self, node: Node) -> str:
-        """The quote character of a plain one-line string literal; '' for others (docstrings, JSX)."""
-        if node.parent is not None and node.parent.type == "jsx_attribute":
-            return ""  # JSX attributes follow HTML's double quotes
-        first = node.children[0] if node.children else None
-        if self.language == "python":
-            opening = self.source.node_text(first) if first is not None else ""
-            quote = opening.lstrip("rRbBuUfFtT")
-            return quote if quote in ("'", '"') else ""
-        text = self.source.node_text(node)
-        return text[0] if text[:1] in ("'", '"') else ""
-
     # --- lines -----------------------------------------------------------------------------------
     # Regular expressions find the few lines that may break a layout rule; only those are looked
     # at closely (a Python loop over every line of a large file would cost more than the parse).
 
     def check_lines(self, literals: dict[str, list[Node]]) -> None:
         source, guide = self.source, self.guide
-        layout = _Layout(source, self.syntax, literals)
+        layout = Layout(source, self.syntax, literals)
         last_row = len(source.lines) - 1
         lo, hi = self.rows if self.rows is not None else (0, last_row)
         hi = min(hi, last_row)
@@ -350,7 +263,7 @@ class _Checker:
         if guide.indent:
             self.check_indentation(layout, lo, hi, begin, end)
 
-    def check_indentation(self, layout: _Layout, lo: int, hi: int, begin: int, end: int) -> None:
+    def check_indentation(self, layout: Layout, lo: int, hi: int, begin: int, end: int) -> None:
         guide, source = self.guide, self.source
         width = guide.indent_width
         suspects: dict[int, int | None] = {}  # row -> indentation of the block opener above it
@@ -398,8 +311,6 @@ _TAB = re.compile(r"\t")
 _TRAILING_WHITESPACE = re.compile(r"[ \t]+\r?$", re.MULTILINE)
 _TAB_IN_INDENT = re.compile(r"^ *\t", re.MULTILINE)
 _SPACE_IN_INDENT = re.compile(r"^\t* ", re.MULTILINE)
-# Every byte of a string or comment but its line breaks becomes a space: what is left is code.
-_BLANK = bytes(byte if byte == 10 else 32 for byte in range(256))
 
 
 @cache
@@ -413,102 +324,20 @@ def _off_grid(width: int) -> re.Pattern[str]:
     return re.compile(rf"^(?: {{{width}}})* {{1,{width - 1}}}(?=\S)", re.MULTILINE)
 
 
-@cache
-def _block_then_line(opener: bytes) -> re.Pattern[bytes]:
-    """A line ending in `opener`; groups: its indentation and that of the next code line."""
-    return re.compile(rb"^([ \t]*)[^ \t\r\n][^\n]*?" + re.escape(opener)
-                      + rb"[ \t\r]*\n(?=(?:[ \t\r]*\n)*([ \t]*)[^ \t\r\n])", re.MULTILINE)
-
-
-class _Layout:
-    """Which lines are code: strings and comments blanked, bracket depth counted when asked."""
-
-    def __init__(self, source: _Source, syntax: LanguageSyntax, literals: dict[str, list[Node]]) -> None:
-        self.source = source
-        self.syntax = syntax
-        masked = bytearray(source.data)
-        for nodes in literals.values():
-            for node in nodes:
-                start, end = node.start_byte, node.end_byte
-                masked[start:end] = source.data[start:end].translate(_BLANK)
-        self.masked = bytes(masked)
-        self.inside, self.newline_inside = _literal_rows(literals)
-        self._code_lines: list[bytes] | None = None
-        self.brackets = {chr(byte) for byte in syntax.continuation_brackets}
-
-    def code_lines(self) -> list[bytes]:
-        if self._code_lines is None:
-            self._code_lines = self.masked.split(b"\n")
-        return self._code_lines
-
-    def in_brackets(self, row: int) -> bool:
-        """Whether a row starts inside brackets opened on an earlier row (a continuation line)."""
-        line = self.source.lines[row]
-        col = len(line) - len(line.lstrip(" \t"))  # whitespace: characters are bytes here
-        node: Node | None = self.source.tree.root_node.descendant_for_point_range((row, col), (row, col))
-        brackets = self.brackets
-        while node is not None:
-            if node.start_point.row < row:
-                first = node.child(0)
-                if first is not None and first.type in brackets:
-                    return True
-            node = node.parent
-        return False
-
-    def structural(self, row: int) -> bool:
-        """Whether a row starts a statement (not inside brackets, a string, or after a backslash)."""
-        if row in self.inside or self.in_brackets(row):
-            return False
-        if self.syntax.block_opener == b":":
-            lines = self.code_lines()
-            previous = next((lines[r].rstrip() for r in range(row - 1, -1, -1) if lines[r].strip()), b"")
-            return not previous.endswith(b"\\")
-        return True
-
-    def over_indented_blocks(self, width: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
-        """(opener row, its indentation, next code row) where that row is indented more than one unit."""
-        found = []
-        starts = self.byte_line_starts()
-        for match in _block_then_line(self.syntax.block_opener).finditer(self.masked, starts[max(lo - 1, 0)]):
-            row = bisect_right(starts, match.start(2)) - 1
-            if row > hi:
-                break
-            opener_indent = len(match.group(1).expandtabs(width))
-            if row >= lo and len(match.group(2).expandtabs(width)) > opener_indent + width:
-                found.append((bisect_right(starts, match.start()) - 1, opener_indent, row))
-        return found
-
-    def byte_line_starts(self) -> list[int]:
-        return [0] + [match.end() for match in re.finditer(b"\n", self.masked)]
-
-
-def _literal_rows(literals: dict[str, list[Node]]) -> tuple[set[int], set[int]]:
-    """Rows whose start lies inside a string or comment, and rows whose line break does."""
-    inside: set[int] = set()
-    newline_inside: set[int] = set()
-    for nodes in literals.values():
-        for node in nodes:
-            first, last = node.start_point.row, node.end_point.row
-            if first != last:
-                inside.update(range(first + 1, last + 1))
-                newline_inside.update(range(first, last))
-    return inside, newline_inside
-
-
 def rows_inside_literals(text: str, language: str) -> set[int]:
     """The 0-based rows of `text` that begin inside a multi-line string or comment."""
-    if language not in SYNTAXES:
+    if syntax_of(language) is None:
         return set()
-    source = _Source(text, language)
+    source = Source(text, language)
     _, literals_query = queries(language)
-    return _literal_rows(_captures(literals_query, source.tree.root_node, None))[0]
+    return literal_rows(_captures(literals_query, source.tree.root_node, None))[0]
 
 
 def collect_issues(text: str, language: str, guide: StyleGuide, rows: tuple[int, int] | None = None) -> list[Issue]:
     """Every broken rule (with its safe fix, if any); `rows` (0-based, inclusive) limits where to look."""
-    if language not in SYNTAXES:
-        return []  # no grammar-aware rules for this language (C has no bundled guide)
-    source = _Source(text, language)
+    if syntax_of(language) is None:
+        return []  # no grammar-aware rules for this language
+    source = Source(text, language)
     checker = _Checker(source, language, guide, rows)
     everything, _ = queries(language)
     # From the top even for a few rows: strings and brackets above them decide what they are.

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from osslsp.languages import language_named
+
 # How names may be written. Leading and trailing underscores mark privacy or dunders, not style.
 NAME_STYLES: dict[str, str] = {
     "snake_case": r"_*[a-z][a-z0-9]*(?:_[a-z0-9]+)*_*",
@@ -107,7 +109,8 @@ class StyleGuide:
             by_style.setdefault(styles, []).append(kind.replace("_", " "))
         parts.extend(f"{'/'.join(kinds)} names {' or '.join(styles)}" for styles, kinds in by_style.items())
         if self.docs_required:
-            what = "docstrings" if self.language == "python" else "doc comments"
+            registered = language_named(self.language)
+            what = "docstrings" if registered is not None and registered.docstrings else "doc comments"
             parts.append(f"{what} on every public {', '.join(self.docs_required)}")
         if self.annotations != "none":
             parts.append(f"type annotations on {'every' if self.annotations == 'all' else 'public'} "

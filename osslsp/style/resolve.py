@@ -26,14 +26,8 @@ from typing import Any
 
 from osslsp.languages import LANGUAGES, language_named
 from osslsp.style.guide import GuideError, StyleGuide, guide_from_table, merge_tables
-from osslsp.style.syntax import SYNTAXES
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "styleguides"
-DEFAULT_GUIDES = {"python": "python-pep8", "javascript": "typescript", "typescript": "typescript",
-                  "typescriptreact": "typescript", "go": "go", "rust": "rust", "java": "java-google",
-                  "cpp": "cpp"}
-# A team table for a language may be written under the name of its family.
-_TABLE_NAMES = {"javascript": ("javascript", "typescript"), "typescriptreact": ("typescriptreact", "typescript")}
 TEAM_GUIDE = Path(".osslsp") / "styleguide.toml"
 
 
@@ -102,12 +96,24 @@ def bundled_languages(name: str) -> list[str]:
 def _kinds() -> tuple[str, ...]:
     """Every naming kind any language has: one guide serves several languages (TypeScript's `type`
     means nothing in JavaScript), and a kind no language has is a typo worth reporting."""
-    return tuple(sorted({kind for syntax in SYNTAXES.values() for kind in syntax.kinds}))
+    return tuple(sorted({kind for language in LANGUAGES if language.style for kind in language.style.kinds}))
 
 
 def _bundled_guide(name: str, language: str, editorconfig: Mapping[str, Any], sources: tuple[str, ...]) -> StyleGuide:
     table = merge_tables(_bundled_table(name), editorconfig)
     return guide_from_table(name, language, table, _kinds(), sources)
+
+
+def _default_guide(language: str) -> str | None:
+    """The bundled guide a language follows unless a team or the user picks another."""
+    registered = language_named(language)
+    return registered.default_guide if registered is not None else None
+
+
+def _team_tables(language: str) -> tuple[str, ...]:
+    """The team-guide tables that may set a language's rules (a family's name too), first wins."""
+    registered = language_named(language)
+    return registered.team_tables() if registered is not None else (language,)
 
 
 def no_guide(language: str) -> StyleGuide:
@@ -187,13 +193,13 @@ def _team_guide(path: Path, tables: Mapping[str, Any], language: str,
         name, base, table_key = path.stem, {}, ""
         override: Mapping[str, Any] = tables
     else:
-        table_key = next((key for key in _TABLE_NAMES.get(language, (language,)) if key in tables), "")
+        table_key = next((key for key in _team_tables(language) if key in tables), "")
         if not table_key:
             return None
         override = tables[table_key]
         if not isinstance(override, Mapping):
             raise GuideFileError(path, _line_of(path, table_key), f"{table_key} must be a table ([{table_key}])")
-        name = override.get("extends", DEFAULT_GUIDES.get(language, ""))
+        name = override.get("extends", _default_guide(language) or "")
         if not isinstance(name, str) or name not in bundled_names():
             raise GuideFileError(path, _line_of(path, f"{table_key}.extends"),
                                  f"extends {name!r}: no such bundled guide (bundled: {', '.join(bundled_names())})")
@@ -220,7 +226,7 @@ def resolve_guide(language: str, workspace_root: Path | None, override: str = ""
     language = entry.name if entry is not None else language
     warnings: list[str] = []
     editorconfig = editorconfig_layout(workspace_root, language) if workspace_root is not None else ({}, None)
-    default_name = DEFAULT_GUIDES.get(language)
+    default_name = _default_guide(language)
     if override and override in bundled_names():
         if language in bundled_languages(override):
             default_name = override

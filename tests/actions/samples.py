@@ -15,6 +15,7 @@ STUBS: dict[str, tuple[str, str]] = {
                      "    throw new UnsupportedOperationException();\n  }\n}\n"),
     "c": ("c", "/* Return the sum; MARK. */\nint add(int a, int b);\n"),
     "cpp": ("cpp", "/// Return the sum; MARK.\nint add(int a, int b) {\n  // TODO: write it\n}\n"),
+    "ruby": ("rb", "# Return the sum; MARK.\ndef add(a, b)\n  raise NotImplementedError\nend\n"),
 }
 
 BODIED: dict[str, tuple[str, str]] = {
@@ -28,4 +29,5 @@ BODIED: dict[str, tuple[str, str]] = {
                      "    return a - b; // BODY\n  }\n}\n"),
     "c": ("c", "/* Return the difference. */\nint sub(int a, int b) {\n  return a - b; /* BODY */\n}\n"),
     "cpp": ("cpp", "/// Return the difference.\nint sub(int a, int b) {\n  return a - b;  // BODY\n}\n"),
+    "ruby": ("rb", "# Return the difference.\ndef sub(a, b)\n  a - b # BODY\nend\n"),
 }

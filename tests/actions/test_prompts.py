@@ -23,6 +23,7 @@ HELPERS = {
     "java": "class Limits {\n  /** Keep value in range. */\n  static int clamp_total(int value) {\n    return value;\n  }\n}\n",
     "c": "/* Keep value in range. */\nint clamp_total(int value) {\n  return value;\n}\n",
     "cpp": "/// Keep value in range.\nint clamp_total(int value) {\n  return value;\n}\n",
+    "ruby": "# Keep value in range.\ndef clamp_total(value)\n  value\nend\n",
 }
 
 

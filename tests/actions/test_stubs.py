@@ -19,6 +19,7 @@ GOOD_BODIES = {
     "java": "int total = a + b;\nreturn total;",
     "c": "int total = a + b;\nreturn total;",
     "cpp": "int total = a + b;\nreturn total;",
+    "ruby": "total = a + b\ntotal",
 }
 BROKEN_BODIES = {language: "return (a +" for language in STUBS}
 
@@ -53,8 +54,9 @@ def test_a_valid_body_replaces_only_the_stub_body(language: str):
     assert checked.new_text is not None, checked.problems
     edited = text[:stub.body_start] + checked.new_text + text[stub.body_end:]
     assert edited.startswith(text[:stub.body_start]) and edited.endswith(text[stub.body_end:])
+    # The body starts after the docstring, the `{`, or the header of a declaration or `def ... end`.
     assert text[:stub.body_start].endswith(stub.doc if language == "python" else stub.signature.split("\n")[-1]
-                                           if stub.form == "declaration" else "{")
+                                           if stub.form == "declaration" or language == "ruby" else "{")
     assert "total" in edited and not syntax_problems(edited, language, 0, len(edited))
     assert find_stub(edited, language, edited.index("MARK")) is None  # it has a body now
 

@@ -14,7 +14,8 @@ SAMPLES = Path(__file__).parent / "samples"
 
 GOOD = [("pep8_good.py", "python-pep8"), ("google_good.py", "python-google"), ("ts_good.ts", "typescript"),
         ("js_good.js", "typescript"), ("App_good.tsx", "typescript"), ("go_good.go", "go"),
-        ("rust_good.rs", "rust"), ("java_good.java", "java-google"), ("cpp_good.cc", "cpp")]
+        ("rust_good.rs", "rust"), ("java_good.java", "java-google"), ("cpp_good.cc", "cpp"),
+        ("ruby_good.rb", "ruby")]
 
 # (line, column, rule) of every finding, in order.
 BAD = {
@@ -57,6 +58,10 @@ BAD = {
         (17, 7, "naming-type"), (19, 7, "naming-method"), (19, 38, "trailing-whitespace"),
         (22, 7, "naming-class-member"), (25, 5, "naming-function"), (25, 23, "naming-parameter"),
         (26, 1, "indent-width"), (26, 9, "naming-variable"), (27, 81, "line-length")],
+    ("ruby_bad.rb", "ruby"): [
+        (1, 1, "docs-required"), (2, 3, "naming-constant"), (5, 3, "docs-required"), (6, 9, "naming-method"),
+        (6, 19, "naming-parameter"), (7, 7, "naming-variable"), (8, 1, "indent-width"), (11, 17, "quote-style"),
+        (15, 9, "naming-class"), (19, 10, "naming-module"), (20, 121, "line-length")],
 }
 
 
@@ -104,3 +109,10 @@ def test_a_string_that_avoids_escapes_keeps_its_quotes() -> None:
 def test_jsx_attributes_keep_double_quotes() -> None:
     guide, _ = resolve_guide("typescriptreact", None)
     assert check_text((SAMPLES / "App_good.tsx").read_text(), "typescriptreact", guide) == []
+
+
+def test_a_line_that_continues_a_macro_body_is_checked_without_error() -> None:
+    """The macro's body is one leaf spanning lines: a bracket test that looks at children found none."""
+    guide, _ = resolve_guide("cpp", None)
+    code = "#define CHECK(node)\t\\\n  DEBUG_ONLY(check(node,\t\\\n\t\t__FILE__);)\n"
+    assert [(f.line, f.rule) for f in check_text(code, "cpp", guide)] == [(3, "indent-char")]

@@ -1,48 +1,38 @@
-"""The languages osslsp understands: one registry from file names to tree-sitter grammars.
+"""The languages osslsp understands: one module each, found by listing this package.
 
-Adding a language is data: a `Language` row below. Grammars come from the per-language wheels
-(`tree-sitter-python`, ...), which ship compiled grammars and work offline.
+A language module defines `LANGUAGES`, a tuple of `base.Language` values holding everything osslsp
+knows about the language (docs/languages.md: how to add one). Grammars come from the
+per-language wheels (`tree-sitter-python`, ...), which ship compiled grammars and work offline.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+import pkgutil
 from functools import cache
 from pathlib import PurePath
 
 import tree_sitter
 
-
-@dataclass(frozen=True)
-class Language:
-    """A language: its LSP id, file suffixes, and where its grammar lives."""
-
-    name: str  # LSP languageId, also our key everywhere
-    suffixes: tuple[str, ...]
-    grammar_module: str  # the wheel's module
-    grammar_function: str = "language"  # the module's function returning the grammar pointer
-    line_comment: str = "//"
+from osslsp.languages.base import Language
 
 
-LANGUAGES: tuple[Language, ...] = (
-    Language("python", (".py", ".pyi"), "tree_sitter_python", line_comment="#"),
-    Language("javascript", (".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript"),
-    Language("typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript"),
-    Language("typescriptreact", (".tsx",), "tree_sitter_typescript", "language_tsx"),
-    Language("go", (".go",), "tree_sitter_go"),
-    Language("rust", (".rs",), "tree_sitter_rust"),
-    Language("java", (".java",), "tree_sitter_java"),
-    Language("c", (".c", ".h"), "tree_sitter_c"),
-    Language("cpp", (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), "tree_sitter_cpp"),
-)
+def _listed() -> tuple[Language, ...]:
+    """Every language of every module in this package, by name."""
+    found: list[Language] = []
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        found.extend(getattr(module, "LANGUAGES", ()))
+    return tuple(sorted(found, key=lambda language: language.name))
+
+
+LANGUAGES: tuple[Language, ...] = _listed()
 
 _BY_NAME = {language.name: language for language in LANGUAGES}
 _BY_SUFFIX = {suffix: language for language in LANGUAGES for suffix in language.suffixes}
 # Editors name some languages differently from us.
-_ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "tsx": "typescriptreact",
-            "javascriptreact": "javascript", "c++": "cpp", "golang": "go"}
+_ALIASES = {alias: language.name for language in LANGUAGES for alias in language.aliases}
 
 
 def language_for_path(path: str | PurePath) -> Language | None:
