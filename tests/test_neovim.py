@@ -209,5 +209,7 @@ def test_client_configuration_follows_the_protocol(options_session: dict):
     assert client["settings"] == {"osslsp": {"maxNewTokens": 8}}
     assert result["empty_settings_json"] == '{"osslsp":{}}'  # an object, never a list
     assert client["capabilities"]["general"]["positionEncodings"] == ["utf-16"]
+    # Every file by default: the server knows its languages (a new one needs no plugin change).
+    assert "filetypes" not in client and result["ruby_only_filetypes"] == ["ruby"]
     assert result["doctor_cmd"] == ["/venv/bin/python", "-m", "osslsp", "doctor", "--model", "tiny"]
     assert result["doctor_cmd_setting"][-2:] == ["--model", "smollm2"]

@@ -20,6 +20,7 @@ H.run(function()
   tiny.settings.model = "smollm2"
   H.result.doctor_cmd_setting = config.doctor_cmd(tiny)
   H.result.no_keymaps = config.resolve({ keymaps = false }).keymaps
+  H.result.ruby_only_filetypes = config.client_config(config.resolve({ filetypes = { "ruby" } })).filetypes
 
   -- setup() with a missing executable says so instead of failing later without a word.
   require("osslsp").setup({ cmd = { "osslsp-not-installed-here", "serve" } })

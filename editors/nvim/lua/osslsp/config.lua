@@ -3,12 +3,6 @@
 
 local M = {}
 
---- Filetypes the server has a grammar for (osslsp/languages.py).
-M.FILETYPES = {
-  "python", "javascript", "javascriptreact", "typescript", "typescriptreact",
-  "go", "rust", "java", "c", "cpp",
-}
-
 M.ROOT_MARKERS = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", "pom.xml" }
 
 ---@class osslsp.Keymaps
@@ -18,7 +12,8 @@ M.ROOT_MARKERS = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.to
 
 ---@class osslsp.Options
 ---@field cmd string[] the server's command line
----@field filetypes string[] filetypes the server attaches to
+---@field filetypes string[]|false filetypes the server attaches to; false: every file (the server
+--- knows which languages it has a grammar for and completes the rest as plain text)
 ---@field root_markers string[] files that mark a workspace root
 ---@field settings table server settings, camelCase as in protocol.md (model, maxNewTokens, ...)
 ---@field keymaps osslsp.Keymaps insert-mode keys, buffer-local to buffers osslsp is attached to
@@ -27,7 +22,7 @@ M.ROOT_MARKERS = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.to
 ---@field debounce integer milliseconds of quiet typing before the fallback asks for a suggestion
 M.defaults = {
   cmd = { "osslsp", "serve" },
-  filetypes = M.FILETYPES,
+  filetypes = false,
   root_markers = M.ROOT_MARKERS,
   settings = {},
   keymaps = { accept = "<Tab>", next = "<M-]>", dismiss = "<C-]>" },
@@ -50,7 +45,7 @@ end
 --- Each option's check, and what a good value looks like (for the warning).
 local CHECKS = {
   cmd = { function(v) return is_string_list(v) and #v > 0 end, "a non-empty list of strings" },
-  filetypes = { is_string_list, "a list of strings" },
+  filetypes = { function(v) return v == false or is_string_list(v) end, "a list of strings or false" },
   root_markers = { is_string_list, "a list of strings" },
   settings = { function(v) return type(v) == "table" and (next(v) == nil or not vim.islist(v)) end,
     "a table of camelCase server settings" },
@@ -149,7 +144,7 @@ function M.client_config(options)
   return {
     name = "osslsp",
     cmd = options.cmd,
-    filetypes = options.filetypes,
+    filetypes = options.filetypes or nil,
     root_markers = options.root_markers,
     init_options = init_options,
     settings = { osslsp = object(vim.deepcopy(options.settings)) },

@@ -70,7 +70,8 @@ local function check_executable(options)
   local clients = vim.lsp.get_clients({ name = "osslsp" })
   local status = require("osslsp").status()
   if #clients == 0 then
-    health.info("no osslsp client is running (open a file of one of: " .. table.concat(options.filetypes, ", ") .. ")")
+    health.info("no osslsp client is running (open a file"
+      .. (options.filetypes and (" of one of: " .. table.concat(options.filetypes, ", ")) or "") .. ")")
   elseif status then
     local say = status.state == "error" and health.error or health.ok
     say(("running; state %s: %s"):format(tostring(status.state), tostring(status.message)))

@@ -104,8 +104,11 @@ local function start_client(client_config, group)
   end
   api.nvim_create_autocmd("FileType", {
     group = group,
-    pattern = client_config.filetypes,
+    pattern = client_config.filetypes or "*",
     callback = function(args)
+      if vim.bo[args.buf].buftype ~= "" then
+        return -- help, terminals, scratch buffers: no file to complete
+      end
       local start = vim.tbl_extend("force", client_config, {
         root_dir = vim.fs.root(args.buf, client_config.root_markers),
       })
