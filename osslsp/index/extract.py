@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import string
 from bisect import bisect_left
@@ -13,13 +12,10 @@ from typing import NamedTuple
 import tree_sitter
 
 from osslsp.index.bodies import FoldedRun, Skimmed, skim_and_parse
+from osslsp.index.signatures import clean_doc, docstring_text, signature_text
 from osslsp.languages import grammar, language_named, parser
 from osslsp.languages.base import IndexRules, previous_sibling
 
-MAX_SIGNATURE_LINES = 10
-MAX_SIGNATURE_CHARS = 800
-SIGNATURE_SCAN_BYTES = 4096  # of a definition's text, looked at for its signature
-MAX_DOC_CHARS = 600
 BODY_TOKEN_BYTES = 2048  # how much of a function body gives its identifiers for similar code
 # A file's identifiers (which bodies are matched by, and files related by) are three characters
 # or more: shorter ones (`i`, `fn`) tell little of what code does or uses.
@@ -205,10 +201,10 @@ class _Walker:
             doc = ""
             if function.docstring is not None:
                 doc_start, doc_end = function.docstring
-                doc = _docstring_text(source[doc_start:doc_end].decode(errors="replace"))
+                doc = docstring_text(source[doc_start:doc_end].decode(errors="replace"))
             self.definitions.append(Definition(
                 function.name, kind, dotted_scope,
-                _signature_text(source, header_start, header_end, column), doc,
+                signature_text(source, header_start, header_end, column), doc,
                 first_row + function.first_line, first_row + function.last_line))
             self.tokens.append(b" ".join(self.folded_windows[function.body[0]] &
                                          self.identifiers).decode())
@@ -274,7 +270,7 @@ class _Walker:
         if start in self.skimmed.cut_values:
             source = self.skimmed.cut_values[start]
             start, end = 0, len(source)
-        return _signature_text(source, start, end, outer.start_point.column)
+        return signature_text(source, start, end, outer.start_point.column)
 
     def _body_tokens(self, node: tree_sitter.Node, body: tree_sitter.Node | None) -> str:
         """The distinct identifiers of a function's body (its first few KB), space-separated."""
@@ -304,7 +300,7 @@ class _Walker:
         docstring = self._docstring_node(body)
         if docstring is None:
             return ""
-        return _docstring_text(self._text(docstring.named_child(0)))
+        return docstring_text(self._text(docstring.named_child(0)))
 
     def _docstring_node(self, body: tree_sitter.Node | None) -> tree_sitter.Node | None:
         """The statement that is a body's docstring, if it opens with one."""
@@ -333,7 +329,7 @@ class _Walker:
             for line in comment.splitlines():
                 lines.append(re.sub(r"^\s*(///?!?|/\*\*?|\*/|\*(?!/)|#)\s?", "", line)
                              .removesuffix("*/").rstrip())
-        return _clean_doc("\n".join(lines))
+        return clean_doc("\n".join(lines))
 
     def _collect_imports(self, node: tree_sitter.Node) -> None:
         query = _import_query(self.language)
@@ -395,37 +391,6 @@ def _identifiers(runs: set[bytes], language: str) -> set[bytes]:
     return runs
 
 
-def _signature_text(source: bytes, start: int, end: int, indent: int) -> str:
-    """A signature from the text between a definition's start and its body (or the first lines
-    of that text); `indent`: the definition's column."""
-    scan_end = start + SIGNATURE_SCAN_BYTES
-    text = source[start:end if end < scan_end else scan_end].rstrip().decode(errors="replace")
-    if "\n" not in text:  # most signatures: one line, nothing to dedent
-        return _without_opener(text)[:MAX_SIGNATURE_CHARS]
-    cut_short = end > scan_end
-    lines = [line for line in text.splitlines() if line.strip()]  # and comments blanked
-    while len(lines) > 1 and lines[-1].lstrip().startswith(("#", "//")):
-        lines.pop()  # comments opening the body
-    lines = _without_opener("\n".join(lines)).splitlines()
-    if len(lines) == 1:  # comments dropped: nothing to dedent (the text starts at the name)
-        return lines[0][:MAX_SIGNATURE_CHARS]
-    if len(lines) > MAX_SIGNATURE_LINES or cut_short:
-        lines = lines[:MAX_SIGNATURE_LINES] + ["..."]
-    # The first line starts at the definition (its indentation not sliced in): the others
-    # lose the indentation all of them share with it.
-    margin = min(indent, *(len(line) - len(line.lstrip()) for line in lines[1:]))
-    return "\n".join([" " * (indent - margin) + lines[0]] +
-                     [line[margin:] for line in lines[1:]])[:MAX_SIGNATURE_CHARS]
-
-
-def _without_opener(signature: str) -> str:
-    """A signature without what opens the body (`:`, `{`, `=>`)."""
-    if signature[-1:] == ":":  # most: Python's
-        return signature[:-1].rstrip()
-    signature = signature.rstrip()
-    return signature.removesuffix("=>").rstrip().removesuffix("{").removesuffix(":").rstrip()
-
-
 def _find_descendant(node: tree_sitter.Node, node_type: str) -> tree_sitter.Node | None:
     """The first descendant of a type, searched breadth-first (declarators are shallow)."""
     queue = [node]
@@ -435,17 +400,3 @@ def _find_descendant(node: tree_sitter.Node, node_type: str) -> tree_sitter.Node
             return current
         queue.extend(current.named_children)
     return None
-
-
-def _docstring_text(literal: str) -> str:
-    """A docstring's text from its literal (quotes and prefix included)."""
-    stripped = literal.lstrip("rRbBuUfF")
-    quote = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
-    inner = stripped[len(quote):len(stripped) - len(quote)]
-    # One line (most) needs no dedenting: cleandoc's work is for the lines after the first.
-    return _clean_doc(inspect.cleandoc(inner) if "\n" in inner else inner.expandtabs())
-
-
-def _clean_doc(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= MAX_DOC_CHARS else text[:MAX_DOC_CHARS].rstrip() + " ..."
