@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from osslsp import audit
@@ -26,7 +27,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class Completion:
     """One completion: the text to insert (None when nothing is worth showing, and `why`), how many
-    characters after the cursor on its line it replaces, and how it went."""
+    characters after the cursor on its line it replaces, and how it went (`timings`, ms: `ttft_ms`
+    from the start to the first token is `hops_ms` to the prompt thread and back, `prompt_ms` on it
+    (cursor, prompt, healing) and `first_token_ms` from the backend's submit to the first token on
+    the event loop, which is what the server adds to the model's own time to first token)."""
 
     text: str | None
     prompt: Prompt
@@ -43,13 +47,17 @@ def log_withheld(where: str, before_cursor: str, why: str) -> None:
     log.info("completion withheld at %s:%d:%d: %s", where, line + 1, column + 1, why)
 
 
-async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None) -> Completion:
-    """Generate and clean one completion; cancelling the awaiting task stops the model."""
+async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
+                   key: str | None = None) -> Completion:
+    """Generate and clean one completion; cancelling the awaiting task stops the model. `cursor`
+    may be what makes it (`Assistant.cursor_at`: redaction of the whole document), made with
+    the prompt."""
     await assistant.wait_ready()
     started = time.perf_counter()
-    # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
-    # off the event loop, which must stay free for cancels and keystrokes.
-    prompt, healed = await asyncio.to_thread(_prompt_and_healing, assistant, cursor)
+    # The cursor, retrieval and fitting the budget take milliseconds (the index's first use:
+    # ~0.4 s): off the event loop, which must stay free for cancels and keystrokes.
+    cursor, prompt, healed, (began, built) = await asyncio.to_thread(_prompt_and_healing, assistant, cursor)
+    submitted = time.perf_counter()
     removed = healed.removed if healed else ""
 
     def block_done(raw: str) -> bool:
@@ -84,6 +92,9 @@ async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None)
             "ttft_ms": round(((first_token or finished) - started) * 1000, 1),
             "total_ms": round((finished - started) * 1000, 1),
             "prompt_tokens": len(prompt.ids),
+            "hops_ms": round((began - started + submitted - built) * 1000, 2),
+            "prompt_ms": round((built - began) * 1000, 2),
+            "first_token_ms": round(((first_token or finished) - submitted) * 1000, 2),
         },
     )
     audit.generation(assistant.settings, f"completion:{cursor.absolute}", prompt.text, raw, completion.text,
@@ -91,10 +102,15 @@ async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None)
     return completion
 
 
-def _prompt_and_healing(assistant: Assistant, cursor: Cursor) -> tuple[Prompt, Healed | None]:
-    """Both on one worker thread: a keystroke pays one hop off the event loop, not two."""
+def _prompt_and_healing(assistant: Assistant, cursor: Cursor | Callable[[], Cursor]
+                        ) -> tuple[Cursor, Prompt, Healed | None, tuple[float, float]]:
+    """The cursor, its prompt and the prompt's healing on one worker thread: a keystroke pays
+    one hop off the event loop, not three. Also when the work began and ended (perf_counter)."""
+    began = time.perf_counter()
+    if callable(cursor):
+        cursor = cursor()
     prompt = assistant.completion_prompt(cursor)
-    return prompt, healed_prompt(assistant, prompt)
+    return cursor, prompt, healed_prompt(assistant, prompt), (began, time.perf_counter())
 
 
 def healed_prompt(assistant: Assistant, prompt: Prompt) -> Healed | None:
