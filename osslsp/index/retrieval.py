@@ -43,7 +43,8 @@ _PARTIAL_AT_CURSOR = re.compile(r"((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
 _QUALIFIED_NAME = re.compile(r"(?:([A-Za-z_]\w*)\s*(?:\.|::|->)\s*)?([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w{2,}")
 _BRACKET = re.compile(r"[()\[\]{}]")
-MAX_REMEMBERED_USAGES = 1_000  # resolved names kept for the next keystrokes in the same file
+MAX_REMEMBERED_USAGES = 1_000  # resolved names and prefixes kept for the next keystrokes in a file
+MAX_PREFIXED = 50  # definitions a lookup by the start of a name reads
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Remembered:
     imports: list[Import] | None = None
     imported_files: set[str] | None = None
     resolved: dict[Usage, list[Definition]] = field(default_factory=dict)
+    prefixed: dict[str, list[Definition]] = field(default_factory=dict)  # by the start of a name
     # the last similar-code lookup and the last fitting: (what it depends on, its result)
     similar: tuple[list[tuple[float, str]], list[Definition]] | None = None
     fitted: tuple[tuple, list[Snippet]] | None = None
@@ -179,18 +181,20 @@ class Retriever:
         # Related definitions hardly change between keystrokes: computed once per file.
         self.related_cache = related_cache if related_cache is not None else {}
         self.reuse = reuse if reuse is not None else Reuse.of(store)
+        self.remembered: Remembered | None = None  # the scope of the retrieval running
 
     def context_for(self, path: str, language: str, text: str, offset: int, budget_tokens: int,
                     count_tokens: Callable[[str], int]) -> list[Snippet]:
         # read before anything of the index: a write meanwhile makes this scope stale
-        remembered = self.reuse.scoped((path, language, self.lookups.version, self.resolver))
+        self.remembered = remembered = self.reuse.scoped(
+            (path, language, self.lookups.version, self.resolver))
         if remembered.imports is None:
             remembered.imports = self.store.imports_of(path)
         cursor_line = text.count("\n", 0, offset) + 1
         own_region = (cursor_line - OWN_LINES_BEFORE, cursor_line + OWN_LINES_AFTER)
         candidates: list[tuple[Definition, str]] = []
         for usage in usages_near(text, offset, language):
-            for definition in self._resolved(remembered, usage, path, language):
+            for definition in self._resolved(usage, path, language):
                 candidates.append((definition, f"definition of {definition.name}"))
         candidates.extend((definition, "related") for definition in
                           self.related(path, text))
@@ -202,24 +206,25 @@ class Retriever:
         fitting.add(candidates, self._text, count_tokens)
         if fitting.spent < budget_tokens:  # similar code only fills what is left
             fitting.add([(definition, SIMILAR_REASON) for definition in
-                         self._similar_to(remembered, terms)], self._text, count_tokens)
+                         self._similar_to(terms)], self._text, count_tokens)
         remembered.fitted = (depends_on, fitting.chosen)
         return list(fitting.chosen)
 
-    def _resolved(self, remembered: Remembered, usage: Usage, path: str,
-                  language: str) -> list[Definition]:
+    def _resolved(self, usage: Usage, path: str, language: str) -> list[Definition]:
         """`resolve`, remembered per usage in the retrieval's scope."""
+        remembered = self.remembered
         found = remembered.resolved.get(usage)
         if found is None:
             if len(remembered.resolved) >= MAX_REMEMBERED_USAGES:
                 remembered.resolved.clear()
-            found = remembered.resolved[usage] = self.resolve(
-                usage, path, language, remembered.imports, remembered)
+            found = remembered.resolved[usage] = self.resolve(usage, path, language,
+                                                              remembered.imports)
         return found
 
-    def _similar_to(self, remembered: Remembered, terms: list[tuple[float, str]]) -> list[Definition]:
+    def _similar_to(self, terms: list[tuple[float, str]]) -> list[Definition]:
         """Functions whose bodies hold the most weight of the terms; the last lookup's answer
         when the terms are the same."""
+        remembered = self.remembered
         if remembered.similar is None or remembered.similar[0] != terms:
             remembered.similar = (terms, self.store.definitions_by_rowid(
                 self.store.bodies_matching(terms, MAX_SIMILAR)))
@@ -230,10 +235,9 @@ class Retriever:
         return self.similar_text(definition) if reason == SIMILAR_REASON else \
             self.snippet_text(definition)
 
-    def resolve(self, usage: Usage, path: str, language: str, imports: list[Import],
-                remembered: Remembered | None = None) -> list[Definition]:
-        """Definitions a used name most likely refers to, best first (`remembered` keeps the
-        files the imports resolve to)."""
+    def resolve(self, usage: Usage, path: str, language: str,
+                imports: list[Import]) -> list[Definition]:
+        """Definitions a used name most likely refers to, best first."""
         if not usage.name:
             return []
         if usage.qualifier:
@@ -255,7 +259,7 @@ class Retriever:
                     found = self._imported(language, path, imported, imported.name, 0)
                     if found:
                         return found
-        imported_files = self._imported_files(language, path, imports, remembered)
+        imported_files = self._imported_files(language, path, imports)
         ranks = self.lookups.names().ranks
         if usage.partial:
             candidates = self._named(usage)
@@ -274,9 +278,9 @@ class Retriever:
         return self.store.definitions_by_rowid(
             [ref.rowid for ref in best[:MAX_DEFINITIONS_PER_NAME]])
 
-    def _imported_files(self, language: str, path: str, imports: list[Import],
-                        remembered: Remembered | None) -> set[str]:
-        """The files a file's imports resolve to (kept in `remembered`, when given)."""
+    def _imported_files(self, language: str, path: str, imports: list[Import]) -> set[str]:
+        """The files a file's imports resolve to (kept in the retrieval's scope)."""
+        remembered = self.remembered
         if remembered is not None and remembered.imported_files is not None:
             return remembered.imported_files
         files = {file for imported in imports
@@ -286,12 +290,33 @@ class Retriever:
             remembered.imported_files = files
         return files
 
+    def _prefixed(self, prefix: str) -> list[Definition]:
+        """The definitions whose names start with `prefix` (at most MAX_PREFIXED, in the store's
+        order). Typing a name on narrows the last lookup: one that found fewer than the most
+        found them all, so the longer prefix's are those of them in its range."""
+        remembered = self.remembered
+        if remembered is None:
+            return self.store.definitions_prefixed(prefix, MAX_PREFIXED)
+        found = remembered.prefixed.get(prefix)
+        if found is None:
+            complete = next((kept for end in range(len(prefix) - 1, 0, -1)
+                             if (kept := remembered.prefixed.get(prefix[:end])) is not None
+                             and len(kept) < MAX_PREFIXED), None)
+            if len(remembered.prefixed) >= MAX_REMEMBERED_USAGES:
+                remembered.prefixed.clear()
+            # the store's range, in the same order: str and UTF-8 bytes sort alike
+            found = remembered.prefixed[prefix] = self.store.definitions_prefixed(
+                prefix, MAX_PREFIXED) if complete is None else [
+                definition for definition in complete
+                if prefix <= definition.name < prefix + "\uffff"]
+        return found
+
     def _refs(self, name: str) -> list[DefinitionRef]:
         return self.lookups.names().named(name)
 
     def _named(self, usage: Usage) -> list[Definition]:
         if usage.partial:
-            return self.store.definitions_prefixed(usage.name, 50) if len(usage.name) >= 3 else []
+            return self._prefixed(usage.name) if len(usage.name) >= 3 else []
         return self.store.definitions_named(usage.name)
 
     def _through_module(self, usage: Usage, path: str, language: str,
@@ -329,7 +354,7 @@ class Retriever:
             return []
         order = {file: number for number, file in enumerate(files)}
         if partial:
-            found = [d for d in self.store.definitions_prefixed(name, 50) if d.path in order]
+            found = [d for d in self._prefixed(name) if d.path in order]
             found.sort(key=lambda d: (d.scope != "", order[d.path]))
             return found[:MAX_DEFINITIONS_PER_NAME]
         refs = sorted((ref for ref in self._refs(name) if ref.path in order),
