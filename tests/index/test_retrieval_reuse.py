@@ -56,14 +56,35 @@ def repo_index():
     index.close()
 
 
+class PrefixLookups:
+    """Counts the store's lookups by the start of a name (the real ones run)."""
+
+    def __init__(self, index: WorkspaceIndex, monkeypatch: pytest.MonkeyPatch):
+        self.count = 0
+        lookup = index.store.definitions_prefixed
+
+        def counted(prefix: str, limit: int) -> list:
+            self.count += 1
+            return lookup(prefix, limit)
+
+        monkeypatch.setattr(index.store, "definitions_prefixed", counted)
+
+
 @pytest.mark.parametrize("budget", [200, 512, 4000])
-def test_reused_retrieval_equals_a_fresh_one_while_typing(repo_index: WorkspaceIndex, budget: int) -> None:
+def test_reused_retrieval_equals_a_fresh_one_while_typing(repo_index: WorkspaceIndex, budget: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     reused_fittings = 0
     previous: list = []
     count = 0
+    lookups = PrefixLookups(repo_index, monkeypatch)
+    reused_lookups = fresh_lookups = 0
     for path, text, offset in keystrokes(seed=budget):
+        before = lookups.count
         snippets = repo_index.context_for(path, text, offset, budget, _tokens)
+        reused_lookups += lookups.count - before
+        before = lookups.count
         assert snippets == _fresh(repo_index, path, text, offset, budget), (path, offset)
+        fresh_lookups += lookups.count - before
         # the same snippet objects as the keystroke before: the fitting was reused, not redone
         reused_fittings += bool(snippets) and len(snippets) == len(previous) and \
             all(a is b for a, b in zip(snippets, previous))
@@ -71,6 +92,7 @@ def test_reused_retrieval_equals_a_fresh_one_while_typing(repo_index: WorkspaceI
         count += 1
     assert count > 300
     assert reused_fittings > count // 10  # typing keeps most lookups: it is reused, not recomputed
+    assert reused_lookups < fresh_lookups / 2  # a name typed on narrows the lookup of its start
 
 
 def test_a_fresh_retrieval_does_not_touch_what_is_remembered(repo_index: WorkspaceIndex) -> None:
