@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 @dataclass
 class Completion:
     """One completion: the text to insert (None when nothing is worth showing, and `why`), how many
-    characters after the cursor on its line it replaces, and how it went (`timings`, ms: `ttft_ms`
-    from the start to the first token is `hops_ms` to the prompt thread and back, `prompt_ms` on it
-    (cursor, prompt, healing) and `first_token_ms` from the backend's submit to the first token on
-    the event loop, which is what the server adds to the model's own time to first token)."""
+    characters after the cursor on its line it replaces, and how it went: `timings` in ms, where
+    `ttft_ms` (from the start to the first token) is `hops_ms` (to the prompt thread and back),
+    `cursor_ms` and `prompt_ms` (prompt and healing) on that thread, and `first_token_ms` (from
+    the submit to the backend to the first token on the event loop: the model's own time to
+    first token, its queue and the hand-over)."""
 
     text: str | None
     prompt: Prompt
@@ -56,7 +57,8 @@ async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
     started = time.perf_counter()
     # The cursor, retrieval and fitting the budget take milliseconds (the index's first use:
     # ~0.4 s): off the event loop, which must stay free for cancels and keystrokes.
-    cursor, prompt, healed, (began, built) = await asyncio.to_thread(_prompt_and_healing, assistant, cursor)
+    cursor, prompt, healed, (began, placed, built) = await asyncio.to_thread(
+        _prompt_and_healing, assistant, cursor)
     submitted = time.perf_counter()
     removed = healed.removed if healed else ""
 
@@ -93,7 +95,8 @@ async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
             "total_ms": round((finished - started) * 1000, 1),
             "prompt_tokens": len(prompt.ids),
             "hops_ms": round((began - started + submitted - built) * 1000, 2),
-            "prompt_ms": round((built - began) * 1000, 2),
+            "cursor_ms": round((placed - began) * 1000, 2),
+            "prompt_ms": round((built - placed) * 1000, 2),
             "first_token_ms": round(((first_token or finished) - submitted) * 1000, 2),
         },
     )
@@ -103,14 +106,16 @@ async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
 
 
 def _prompt_and_healing(assistant: Assistant, cursor: Cursor | Callable[[], Cursor]
-                        ) -> tuple[Cursor, Prompt, Healed | None, tuple[float, float]]:
+                        ) -> tuple[Cursor, Prompt, Healed | None, tuple[float, float, float]]:
     """The cursor, its prompt and the prompt's healing on one worker thread: a keystroke pays
-    one hop off the event loop, not three. Also when the work began and ended (perf_counter)."""
+    one hop off the event loop, not three. Also when the work began, when the cursor was made
+    and when the work ended (perf_counter)."""
     began = time.perf_counter()
     if callable(cursor):
         cursor = cursor()
+    placed = time.perf_counter()
     prompt = assistant.completion_prompt(cursor)
-    return cursor, prompt, healed_prompt(assistant, prompt), (began, time.perf_counter())
+    return cursor, prompt, healed_prompt(assistant, prompt), (began, placed, time.perf_counter())
 
 
 def healed_prompt(assistant: Assistant, prompt: Prompt) -> Healed | None:
