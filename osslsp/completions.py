@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from osslsp import audit
@@ -29,9 +28,9 @@ class Completion:
     """One completion: the text to insert (None when nothing is worth showing, and `why`), how many
     characters after the cursor on its line it replaces, and how it went: `timings` in ms, where
     `ttft_ms` (from the start to the first token) is `hops_ms` (to the prompt thread and back),
-    `cursor_ms` and `prompt_ms` (prompt and healing) on that thread, and `first_token_ms` (from
-    the submit to the backend to the first token on the event loop: the model's own time to
-    first token, its queue and the hand-over)."""
+    `prompt_ms` (prompt and healing, on that thread) and `first_token_ms` (from the submit to
+    the backend to the first token on the event loop: the model's own time to first token, its
+    queue and the hand-over)."""
 
     text: str | None
     prompt: Prompt
@@ -48,17 +47,13 @@ def log_withheld(where: str, before_cursor: str, why: str) -> None:
     log.info("completion withheld at %s:%d:%d: %s", where, line + 1, column + 1, why)
 
 
-async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
-                   key: str | None = None) -> Completion:
-    """Generate and clean one completion; cancelling the awaiting task stops the model. `cursor`
-    may be what makes it (`Assistant.cursor_at`: redaction of the whole document), made with
-    the prompt."""
+async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None) -> Completion:
+    """Generate and clean one completion; cancelling the awaiting task stops the model."""
     await assistant.wait_ready()
     started = time.perf_counter()
-    # The cursor, retrieval and fitting the budget take milliseconds (the index's first use:
-    # ~0.4 s): off the event loop, which must stay free for cancels and keystrokes.
-    cursor, prompt, healed, (began, placed, built) = await asyncio.to_thread(
-        _prompt_and_healing, assistant, cursor)
+    # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
+    # off the event loop, which must stay free for cancels and keystrokes.
+    prompt, healed, (began, built) = await asyncio.to_thread(_prompt_and_healing, assistant, cursor)
     submitted = time.perf_counter()
     removed = healed.removed if healed else ""
 
@@ -95,8 +90,7 @@ async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
             "total_ms": round((finished - started) * 1000, 1),
             "prompt_tokens": len(prompt.ids),
             "hops_ms": round((began - started + submitted - built) * 1000, 2),
-            "cursor_ms": round((placed - began) * 1000, 2),
-            "prompt_ms": round((built - placed) * 1000, 2),
+            "prompt_ms": round((built - began) * 1000, 2),
             "first_token_ms": round(((first_token or finished) - submitted) * 1000, 2),
         },
     )
@@ -105,17 +99,13 @@ async def complete(assistant: Assistant, cursor: Cursor | Callable[[], Cursor],
     return completion
 
 
-def _prompt_and_healing(assistant: Assistant, cursor: Cursor | Callable[[], Cursor]
-                        ) -> tuple[Cursor, Prompt, Healed | None, tuple[float, float, float]]:
-    """The cursor, its prompt and the prompt's healing on one worker thread: a keystroke pays
-    one hop off the event loop, not three. Also when the work began, when the cursor was made
-    and when the work ended (perf_counter)."""
+def _prompt_and_healing(assistant: Assistant,
+                        cursor: Cursor) -> tuple[Prompt, Healed | None, tuple[float, float]]:
+    """Both on one worker thread: a keystroke pays one hop off the event loop, not two. Also
+    when the work began and ended (perf_counter)."""
     began = time.perf_counter()
-    if callable(cursor):
-        cursor = cursor()
-    placed = time.perf_counter()
     prompt = assistant.completion_prompt(cursor)
-    return cursor, prompt, healed_prompt(assistant, prompt), (began, placed, time.perf_counter())
+    return prompt, healed_prompt(assistant, prompt), (began, time.perf_counter())
 
 
 def healed_prompt(assistant: Assistant, prompt: Prompt) -> Healed | None:

@@ -4,7 +4,6 @@ to the text to insert, and the range it replaces."""
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 
 from lsprotocol import types
 
@@ -40,8 +39,7 @@ async def complete_at(ls: OsslspServer, uri: str, position: types.Position) -> s
             return None
     assistant = ls.assistant
     try:
-        completion = await complete(assistant, partial(assistant.cursor_at, path, text, offset, language_id),
-                                    key=uri)
+        completion = await complete(assistant, assistant.cursor_at(path, text, offset, language_id), key=uri)
     except Superseded:
         return None
     except AssistantError as error:
