@@ -5,6 +5,8 @@ seen at once."""
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,33 @@ def test_reused_retrieval_equals_a_fresh_one_while_typing(repo_index: WorkspaceI
     assert count > 300
     assert reused_fittings > count // 10  # typing keeps most lookups: it is reused, not recomputed
     assert reused_lookups < fresh_lookups / 2  # a name typed on narrows the lookup of its start
+
+
+def test_retrievals_in_two_files_at_once_each_get_their_own_answers(repo_index: WorkspaceIndex) -> None:
+    """Two prompt threads (two editors' keystrokes) replace each other's scope all the time: a
+    retrieval keeps filling the scope it started with, never another file's."""
+    corpus = list(keystrokes(seed=7))
+    halves = [[k for k in corpus if k[0].name == name] for name in ("assistant.py", "extension.ts")]
+    answers: list[list] = [[], []]
+
+    def type_in(half: int) -> None:
+        for path, text, offset in halves[half]:
+            answers[half].append(repo_index.context_for(path, text, offset, 512, _tokens))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the threads take turns inside retrievals, not between them
+    try:
+        threads = [threading.Thread(target=type_in, args=(half,)) for half in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for half in (0, 1):
+        assert len(answers[half]) == len(halves[half]) > 50
+        for (path, text, offset), snippets in zip(halves[half], answers[half]):
+            assert snippets == _fresh(repo_index, path, text, offset, 512), (path, offset)
 
 
 def test_a_fresh_retrieval_does_not_touch_what_is_remembered(repo_index: WorkspaceIndex) -> None:
