@@ -8,7 +8,10 @@ a `$/cancelRequest` of the previous inline completion if it is still open, and a
 - queue: from the request leaving the client to the prompt build starting in the server
   (transport, the event loop, the hop to the prompt thread); both sides read CLOCK_MONOTONIC;
 - TTFT: the server's own figure (`completion {'ttft_ms': ...}`: from the completion's start, the
-  prompt build included, to the first token), for the requests that were not cancelled;
+  prompt build included, to the first token), for the requests that were not cancelled; and its
+  parts: the hops to the prompt thread and back, the work on it (prompt and healing), and
+  from the submit to the backend to the first token on the event loop (`ttft_first_token_ms`,
+  to compare with the engine's own keystroke TTFT in `osslsp bench`);
 - answer: from the request leaving the client to its answer, for the requests not cancelled.
 
 Run on the CPU (SmolLM2; it answers in seconds, so pause where a typist pauses to see answers):
@@ -203,6 +206,10 @@ def report(keystrokes: list[Keystroke]) -> dict:
         "retrieval_ms": percentiles([k.prompt["retrieval_ms"] for k in with_prompt]),
         "queue_ms": percentiles([(k.prompt["at"] - k.sent) * 1000 for k in with_prompt]),
         "ttft_ms": percentiles([k.server["ttft_ms"] for k in answered if "ttft_ms" in k.server]),
+        # what the TTFT is made of: the hops to the prompt thread and back, the work on it, and
+        # from the submit to the engine to the first token on the event loop
+        **{f"ttft_{part}": percentiles([k.server[part] for k in answered if part in k.server])
+           for part in ("hops_ms", "prompt_ms", "first_token_ms")},
         "answer_ms": percentiles([(k.answered - k.sent) * 1000 for k in answered]),
         "prompt_tokens": percentiles([k.prompt["tokens"] for k in with_prompt]),
     }

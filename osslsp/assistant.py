@@ -32,6 +32,8 @@ from osslsp.style import StyleGuide, resolve_guide
 
 log = logging.getLogger(__name__)
 
+MAX_SHOWN_PATHS = 1_000  # documents whose paths as the model sees them are kept
+
 
 class AssistantError(Exception):
     """Something the user must know about (no model, a broken checkpoint...); never a crash."""
@@ -89,6 +91,7 @@ class Assistant:
         self._text_lock = threading.Lock()  # the loop and the engine thread may both ask first
         self._guides: dict[tuple[str, str], StyleGuide] = {}
         self._guide_texts: dict[tuple[str, str, int], str] = {}
+        self._shown_paths: dict[Path, str] = {}
 
     # --- start-up -------------------------------------------------------------------------
 
@@ -271,12 +274,22 @@ class Assistant:
             raise AssistantError(f"{path.name} holds secrets: osslsp never puts it in a prompt")
         prefix, suffix = redact_around(text, offset)
         return Cursor(
-            path=display_path(path, self.root),
+            path=self.shown_path(path),
             language=language.name if language else (language_id or ""),
             prefix=prefix,
             suffix=suffix,
             absolute=path,
         )
+
+    def shown_path(self, path: Path) -> str:
+        """`display_path` of a document, kept: resolving a path stats each of its folders, at
+        every keystroke (and each system call lets the engine thread take the interpreter)."""
+        shown = self._shown_paths.get(path)
+        if shown is None:
+            if len(self._shown_paths) >= MAX_SHOWN_PATHS:
+                self._shown_paths.clear()
+            shown = self._shown_paths[path] = display_path(path, self.root)
+        return shown
 
     def completion_prompt(self, cursor: Cursor) -> Prompt:
         """The exact prompt for a cursor, within the configured token budget.

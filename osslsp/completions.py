@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 @dataclass
 class Completion:
     """One completion: the text to insert (None when nothing is worth showing, and `why`), how many
-    characters after the cursor on its line it replaces, and how it went."""
+    characters after the cursor on its line it replaces, and how it went: `timings` in ms, where
+    `ttft_ms` (from the start to the first token) is `hops_ms` (to the prompt thread and back),
+    `prompt_ms` (prompt and healing, on that thread) and `first_token_ms` (from the submit to
+    the backend to the first token on the event loop: the model's own time to first token, its
+    queue and the hand-over)."""
 
     text: str | None
     prompt: Prompt
@@ -49,7 +53,8 @@ async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None)
     started = time.perf_counter()
     # Retrieval and fitting the budget take milliseconds (the index's first use: ~0.4 s):
     # off the event loop, which must stay free for cancels and keystrokes.
-    prompt, healed = await asyncio.to_thread(_prompt_and_healing, assistant, cursor)
+    prompt, healed, (began, built) = await asyncio.to_thread(_prompt_and_healing, assistant, cursor)
+    submitted = time.perf_counter()
     removed = healed.removed if healed else ""
 
     def block_done(raw: str) -> bool:
@@ -84,6 +89,9 @@ async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None)
             "ttft_ms": round(((first_token or finished) - started) * 1000, 1),
             "total_ms": round((finished - started) * 1000, 1),
             "prompt_tokens": len(prompt.ids),
+            "hops_ms": round((began - started + submitted - built) * 1000, 2),
+            "prompt_ms": round((built - began) * 1000, 2),
+            "first_token_ms": round(((first_token or finished) - submitted) * 1000, 2),
         },
     )
     audit.generation(assistant.settings, f"completion:{cursor.absolute}", prompt.text, raw, completion.text,
@@ -91,10 +99,13 @@ async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None)
     return completion
 
 
-def _prompt_and_healing(assistant: Assistant, cursor: Cursor) -> tuple[Prompt, Healed | None]:
-    """Both on one worker thread: a keystroke pays one hop off the event loop, not two."""
+def _prompt_and_healing(assistant: Assistant,
+                        cursor: Cursor) -> tuple[Prompt, Healed | None, tuple[float, float]]:
+    """Both on one worker thread: a keystroke pays one hop off the event loop, not two. Also
+    when the work began and ended (perf_counter)."""
+    began = time.perf_counter()
     prompt = assistant.completion_prompt(cursor)
-    return prompt, healed_prompt(assistant, prompt)
+    return prompt, healed_prompt(assistant, prompt), (began, time.perf_counter())
 
 
 def healed_prompt(assistant: Assistant, prompt: Prompt) -> Healed | None:

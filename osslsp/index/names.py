@@ -115,6 +115,7 @@ class Lookups:
         self._lock = threading.Lock()
         self._names: NameTable | None = None
         self._term_bodies: dict[str, int] | None = None  # per body identifier, bodies holding it
+        self.version = 0  # the index's data version: one more at each write (`changed`)
 
     def names(self) -> NameTable:
         """Every definition's name, file and scope."""
@@ -133,6 +134,7 @@ class Lookups:
     def changed(self, paths: Collection[str] | None = None) -> None:
         """Files were written (all of them when `paths` is None): the tables follow."""
         with self._lock:
+            self.version += 1
             if self._names is None:
                 return
             if paths is None or len(paths) > RELOAD_ABOVE_FILES:

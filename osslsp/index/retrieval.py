@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from osslsp.index.extract import Definition, Import
@@ -38,6 +40,9 @@ _CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>(
 _PARTIAL_AT_CURSOR = re.compile(r"((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
 _QUALIFIED_NAME = re.compile(r"(?:([A-Za-z_]\w*)\s*(?:\.|::|->)\s*)?([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w{2,}")
+_BRACKET = re.compile(r"[()\[\]{}]")
+MAX_REMEMBERED_USAGES = 1_000  # resolved names and prefixes kept for the next keystrokes in a file
+MAX_PREFIXED = 50  # definitions a lookup by the start of a name reads
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,9 @@ def usages_near(text: str, offset: int, language: str) -> list[Usage]:
 def _open_call(before: str) -> Usage | None:
     """The function whose argument list the cursor is inside, if any."""
     depth = 0
-    for index in range(len(before) - 1, max(len(before) - 2000, 0) - 1, -1):
-        char = before[index]
+    brackets = [(match.start(), match.group()) for match in
+                _BRACKET.finditer(before, max(len(before) - 2000, 0))]
+    for index, char in reversed(brackets):
         if char in ")]}":
             depth += 1
         elif char in "([{":
@@ -111,36 +117,115 @@ def _strip_strings(line: str) -> str:
     return re.sub(r"(\"[^\"]*\"|'[^']*')", " ", line)
 
 
+@dataclass
+class Remembered:
+    """What retrievals in one file found, for the next keystrokes' to reuse; valid for one
+    file, language, index data version and module resolver (`scope`), as the index's answers
+    depend on nothing else."""
+
+    scope: tuple[str, str, int, ModuleResolver]
+    imports: list[Import] | None = None
+    imported_files: set[str] | None = None
+    resolved: dict[Usage, list[Definition]] = field(default_factory=dict)
+    prefixed: dict[str, list[Definition]] = field(default_factory=dict)  # by the start of a name
+    # the last similar-code lookup and the last fitting: (what it depends on, its result)
+    similar: tuple[list[tuple[float, str]], list[Definition]] | None = None
+    fitted: tuple[tuple, list[Snippet]] | None = None
+
+
+class Reuse:
+    """The `Remembered` of a store's latest retrieval scope, shared by the retrievers reading
+    the store (`of`). A retrieval keeps the scope it started with: one that a write made stale
+    while it ran fills a scope no later retrieval asks for."""
+
+    _of_store: weakref.WeakKeyDictionary[IndexStore, Reuse] = weakref.WeakKeyDictionary()
+    _of_store_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._latest: Remembered | None = None
+
+    @classmethod
+    def of(cls, store: IndexStore) -> Reuse:
+        with cls._of_store_lock:
+            reuse = cls._of_store.get(store)
+            if reuse is None:
+                reuse = cls._of_store[store] = cls()
+            return reuse
+
+    def scoped(self, scope: tuple[str, str, int, ModuleResolver]) -> Remembered:
+        """What is remembered in a scope (nothing when it is new: the older one is dropped)."""
+        latest = self._latest
+        if latest is None or latest.scope[:3] != scope[:3] or latest.scope[3] is not scope[3]:
+            latest = self._latest = Remembered(scope)
+        return latest
+
+
 class Retriever:
-    """Turns a cursor into snippets using the index's store, lookups and module resolver."""
+    """Turns a cursor into snippets using the index's store, lookups and module resolver.
+
+    Retrieval runs at every keystroke, and typing on a line hardly changes what it looks up: the
+    names near the cursor are resolved once per file and index version (`Reuse`), the similar
+    code once per set of terms, and the fitting is reused while its candidates stay the same.
+    `reuse` is the store's shared one unless given (an empty `Reuse()` computes afresh).
+    """
 
     def __init__(self, store: IndexStore, resolver: ModuleResolver,
-                 related_cache: dict[str, list[Definition]] | None = None) -> None:
+                 related_cache: dict[str, list[Definition]] | None = None,
+                 reuse: Reuse | None = None) -> None:
         self.store = store
         self.lookups = Lookups.of(store)
         self.resolver = resolver
         # Related definitions hardly change between keystrokes: computed once per file.
         self.related_cache = related_cache if related_cache is not None else {}
-        self._imports_resolved: dict[str, set[str]] = {}
+        self.reuse = reuse if reuse is not None else Reuse.of(store)
+        self.remembered: Remembered | None = None  # the scope of the retrieval running
 
     def context_for(self, path: str, language: str, text: str, offset: int, budget_tokens: int,
                     count_tokens: Callable[[str], int]) -> list[Snippet]:
+        # read before anything of the index: a write meanwhile makes this scope stale
+        self.remembered = remembered = self.reuse.scoped(
+            (path, language, self.lookups.version, self.resolver))
+        if remembered.imports is None:
+            remembered.imports = self.store.imports_of(path)
         cursor_line = text.count("\n", 0, offset) + 1
         own_region = (cursor_line - OWN_LINES_BEFORE, cursor_line + OWN_LINES_AFTER)
-        imports = self.store.imports_of(path)
         candidates: list[tuple[Definition, str]] = []
         for usage in usages_near(text, offset, language):
-            for definition in self.resolve(usage, path, language, imports):
+            for definition in self._resolved(usage, path, language):
                 candidates.append((definition, f"definition of {definition.name}"))
         candidates.extend((definition, "related") for definition in
                           self.related(path, text))
+        terms = self.similar_terms(_window_above(text, offset, SIMILAR_WINDOW_LINES), language)
+        depends_on = (own_region, budget_tokens, count_tokens, candidates, terms)
+        if remembered.fitted is not None and remembered.fitted[0] == depends_on:
+            return list(remembered.fitted[1])
         fitting = Fitting(path, own_region, budget_tokens)
         fitting.add(candidates, self._text, count_tokens)
         if fitting.spent < budget_tokens:  # similar code only fills what is left
-            similar = self.similar(_window_above(text, offset, SIMILAR_WINDOW_LINES), language)
-            fitting.add([(definition, SIMILAR_REASON) for definition in similar], self._text,
-                        count_tokens)
-        return fitting.chosen
+            fitting.add([(definition, SIMILAR_REASON) for definition in
+                         self._similar_to(terms)], self._text, count_tokens)
+        remembered.fitted = (depends_on, fitting.chosen)
+        return list(fitting.chosen)
+
+    def _resolved(self, usage: Usage, path: str, language: str) -> list[Definition]:
+        """`resolve`, remembered per usage in the retrieval's scope."""
+        remembered = self.remembered
+        found = remembered.resolved.get(usage)
+        if found is None:
+            if len(remembered.resolved) >= MAX_REMEMBERED_USAGES:
+                remembered.resolved.clear()
+            found = remembered.resolved[usage] = self.resolve(usage, path, language,
+                                                              remembered.imports)
+        return found
+
+    def _similar_to(self, terms: list[tuple[float, str]]) -> list[Definition]:
+        """Functions whose bodies hold the most weight of the terms; the last lookup's answer
+        when the terms are the same."""
+        remembered = self.remembered
+        if remembered.similar is None or remembered.similar[0] != terms:
+            remembered.similar = (terms, self.store.definitions_by_rowid(
+                self.store.bodies_matching(terms, MAX_SIMILAR)))
+        return remembered.similar[1]
 
     def _text(self, definition: Definition, reason: str) -> str:
         """A candidate's text in a prompt: similar code as written, else its snippet."""
@@ -191,21 +276,44 @@ class Retriever:
             [ref.rowid for ref in best[:MAX_DEFINITIONS_PER_NAME]])
 
     def _imported_files(self, language: str, path: str, imports: list[Import]) -> set[str]:
-        """The files a file's imports resolve to (once per file and retrieval)."""
-        files = self._imports_resolved.get(path)
-        if files is None:
-            files = self._imports_resolved[path] = {
-                file for imported in imports
-                for file in self.resolver.resolve(language, path, imported.module,
-                                                  imported.level)}
+        """The files a file's imports resolve to (kept in the retrieval's scope)."""
+        remembered = self.remembered
+        if remembered is not None and remembered.imported_files is not None:
+            return remembered.imported_files
+        files = {file for imported in imports
+                 for file in self.resolver.resolve(language, path, imported.module,
+                                                   imported.level)}
+        if remembered is not None:
+            remembered.imported_files = files
         return files
+
+    def _prefixed(self, prefix: str) -> list[Definition]:
+        """The definitions whose names start with `prefix` (at most MAX_PREFIXED, in the store's
+        order). Typing a name on narrows the last lookup: one that found fewer than the most
+        found them all, so the longer prefix's are those of them in its range."""
+        remembered = self.remembered
+        if remembered is None:
+            return self.store.definitions_prefixed(prefix, MAX_PREFIXED)
+        found = remembered.prefixed.get(prefix)
+        if found is None:
+            complete = next((kept for end in range(len(prefix) - 1, 0, -1)
+                             if (kept := remembered.prefixed.get(prefix[:end])) is not None
+                             and len(kept) < MAX_PREFIXED), None)
+            if len(remembered.prefixed) >= MAX_REMEMBERED_USAGES:
+                remembered.prefixed.clear()
+            # the store's range, in the same order: str and UTF-8 bytes sort alike
+            found = remembered.prefixed[prefix] = self.store.definitions_prefixed(
+                prefix, MAX_PREFIXED) if complete is None else [
+                definition for definition in complete
+                if prefix <= definition.name < prefix + "\uffff"]
+        return found
 
     def _refs(self, name: str) -> list[DefinitionRef]:
         return self.lookups.names().named(name)
 
     def _named(self, usage: Usage) -> list[Definition]:
         if usage.partial:
-            return self.store.definitions_prefixed(usage.name, 50) if len(usage.name) >= 3 else []
+            return self._prefixed(usage.name) if len(usage.name) >= 3 else []
         return self.store.definitions_named(usage.name)
 
     def _through_module(self, usage: Usage, path: str, language: str,
@@ -243,7 +351,7 @@ class Retriever:
             return []
         order = {file: number for number, file in enumerate(files)}
         if partial:
-            found = [d for d in self.store.definitions_prefixed(name, 50) if d.path in order]
+            found = [d for d in self._prefixed(name) if d.path in order]
             found.sort(key=lambda d: (d.scope != "", order[d.path]))
             return found[:MAX_DEFINITIONS_PER_NAME]
         refs = sorted((ref for ref in self._refs(name) if ref.path in order),
@@ -265,11 +373,10 @@ class Retriever:
         self.related_cache[path] = related
         return related
 
-    def similar(self, window: str, language: str) -> list[Definition]:
-        """Functions elsewhere whose bodies share the rarest identifiers of the code above."""
-        tokens = set(_WORD.findall(window)) - _keywords(language)
-        weighted = rarest_terms(tokens, self.lookups.term_bodies())
-        return self.store.definitions_by_rowid(self.store.bodies_matching(weighted, MAX_SIMILAR))
+    def similar_terms(self, window: str, language: str) -> list[tuple[float, str]]:
+        """The rarest identifiers of the code above, weighted: functions elsewhere whose bodies
+        share them are similar code (`_similar_to`)."""
+        return rarest_terms(set(_WORD.findall(window)) - _keywords(language), self.lookups.term_bodies())
 
     def similar_text(self, definition: Definition) -> str:
         """A similar definition as written (its first lines), read from disk."""
