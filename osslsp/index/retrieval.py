@@ -19,9 +19,9 @@ from osslsp.index.rank import rarest_terms, related_rowids
 from osslsp.index.resolve import ModuleResolver
 from osslsp.index.secrets import redact_secrets
 from osslsp.index.store import IndexStore
+from osslsp.index.usages import Usage, keywords, usages_near
 from osslsp.languages import language_for_path, language_named
 
-USAGE_WINDOW_LINES = 8  # lines above the cursor whose names are looked up
 # The prompt already holds this much of the current file around the cursor.
 OWN_LINES_BEFORE = 60
 OWN_LINES_AFTER = 30
@@ -36,85 +36,9 @@ SIMILAR_REASON = "similar code"
 SIMILAR_WINDOW_LINES = 30  # lines above the cursor whose identifiers look for similar bodies
 MAX_SIMILAR = 3
 MAX_SIMILAR_LINES = 30  # of a similar definition's text
-_CHAIN_BEFORE = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*(?:<[^<>()]*>)?\s*$")
-_PARTIAL_AT_CURSOR = re.compile(r"((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
-_QUALIFIED_NAME = re.compile(r"(?:([A-Za-z_]\w*)\s*(?:\.|::|->)\s*)?([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w{2,}")
-_BRACKET = re.compile(r"[()\[\]{}]")
 MAX_REMEMBERED_USAGES = 1_000  # resolved names and prefixes kept for the next keystrokes in a file
 MAX_PREFIXED = 50  # definitions a lookup by the start of a name reads
-
-
-@dataclass(frozen=True)
-class Usage:
-    """A name used near the cursor: `client.fetch_` is Usage("fetch_", "client", partial=True)."""
-
-    name: str
-    qualifier: str = ""
-    partial: bool = False
-
-
-def usages_near(text: str, offset: int, language: str) -> list[Usage]:
-    """Names used at and around the cursor, most relevant first.
-
-    Lexical on purpose: the code being typed rarely parses. First the call whose arguments the
-    cursor is in (`render(`), then the name being typed (`client.fetch_`), then the names of the
-    current and previous lines, nearest first.
-    """
-    keywords = _keywords(language)
-    before = text[:offset]
-    usages: list[Usage] = []
-    call = _open_call(before)
-    if call is not None:
-        usages.append(call)
-    typed = _PARTIAL_AT_CURSOR.search(before[-200:])
-    if typed and (typed.group(1) or typed.group(2)):
-        qualifier = typed.group(1).rstrip(".").split(".")[-1] if typed.group(1) else ""
-        name = typed.group(2) or ""
-        if name or qualifier:
-            usages.append(Usage(name, qualifier, partial=True))
-    line_start = offset
-    for _ in range(USAGE_WINDOW_LINES):
-        line_start = text.rfind("\n", 0, max(line_start - 1, 0)) + 1
-        if line_start == 0:
-            break
-    window_lines = text[line_start:offset].split("\n")
-    line_end = text.find("\n", offset)
-    window_lines[-1] += text[offset:line_end if line_end >= 0 else len(text)]
-    for line in reversed(window_lines):
-        for match in reversed(list(_QUALIFIED_NAME.finditer(_strip_strings(line)))):
-            qualifier, name = match.group(1) or "", match.group(2)
-            if name not in keywords and len(name) > 1:
-                usages.append(Usage(name, qualifier if qualifier not in ("self", "this") else ""))
-    unique: dict[tuple[str, str], Usage] = {}
-    for usage in usages:
-        unique.setdefault((usage.name, usage.qualifier), usage)
-    return list(unique.values())
-
-
-def _open_call(before: str) -> Usage | None:
-    """The function whose argument list the cursor is inside, if any."""
-    depth = 0
-    brackets = [(match.start(), match.group()) for match in
-                _BRACKET.finditer(before, max(len(before) - 2000, 0))]
-    for index, char in reversed(brackets):
-        if char in ")]}":
-            depth += 1
-        elif char in "([{":
-            if depth == 0:
-                if char != "(":
-                    return None
-                chain = _CHAIN_BEFORE.search(before[max(index - 200, 0):index])
-                if chain is None:
-                    return None
-                parts = [part.strip() for part in chain.group(1).split(".")]
-                return Usage(parts[-1], parts[-2] if len(parts) > 1 else "")
-            depth -= 1
-    return None
-
-
-def _strip_strings(line: str) -> str:
-    return re.sub(r"(\"[^\"]*\"|'[^']*')", " ", line)
 
 
 @dataclass
@@ -376,7 +300,7 @@ class Retriever:
     def similar_terms(self, window: str, language: str) -> list[tuple[float, str]]:
         """The rarest identifiers of the code above, weighted: functions elsewhere whose bodies
         share them are similar code (`_similar_to`)."""
-        return rarest_terms(set(_WORD.findall(window)) - _keywords(language), self.lookups.term_bodies())
+        return rarest_terms(set(_WORD.findall(window)) - keywords(language), self.lookups.term_bodies())
 
     def similar_text(self, definition: Definition) -> str:
         """A similar definition as written (its first lines), read from disk."""
@@ -444,11 +368,6 @@ def _cached(by_path: dict[str, dict[int, str]], definition: Definition,
 def _language_of(path: str) -> str:
     language = language_for_path(path)
     return language.name if language else ""
-
-
-def _keywords(language: str) -> frozenset[str]:
-    registered = language_named(language)
-    return registered.index.keywords if registered else frozenset()
 
 
 def _with_doc(definition: Definition, language: str, doc: bool = True) -> str:
