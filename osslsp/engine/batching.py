@@ -19,8 +19,6 @@ import dataclasses
 import itertools
 import math
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -129,26 +127,6 @@ class Sequence:
         return ""
 
 
-class Throughput:
-    """Tokens generated over the last `window` seconds (for /metrics)."""
-
-    def __init__(self, window: float = 10.0):
-        self.window = window
-        self._steps: deque[tuple[float, int]] = deque()
-        self._lock = threading.Lock()
-
-    def add(self, tokens: int) -> None:
-        with self._lock:
-            self._steps.append((time.monotonic(), tokens))
-
-    def per_second(self) -> float:
-        with self._lock:
-            since = time.monotonic() - self.window
-            while self._steps and self._steps[0][0] < since:
-                self._steps.popleft()
-            return sum(tokens for _, tokens in self._steps) / self.window
-
-
 # Called once per sequence when it leaves the batch: (generation, finish reason, error or None).
 Ended = Callable[[Member, str, BaseException | None], None]
 
@@ -164,7 +142,6 @@ class BatchScheduler:
         self.prefill_chunk = prefill_chunk
         self.slots = Slots(runner.n_slots)
         self.running: list[Sequence] = []
-        self.throughput = Throughput()
         self.steps: collections.Counter[int] = collections.Counter()  # batched passes by their row count
         self._ended = ended
 
@@ -255,7 +232,6 @@ class BatchScheduler:
         """Next tokens for sequences given their logits rows (logits: those rows stacked, (m, V)):
         finiteness and argmax for all rows in one transfer; the others sample one by one."""
         finite, argmax = torch.stack([torch.isfinite(logits).all(dim=-1).long(), logits.argmax(dim=-1)]).tolist()
-        generated = 0
         for (sequence, row), is_finite, best in zip(picks, finite, argmax):
             try:
                 if not is_finite:
@@ -265,10 +241,8 @@ class BatchScheduler:
                 self._end(sequence, "error", error)
                 continue
             reason = sequence.accept(token)
-            generated += token not in sequence.stop_ids
             if reason:
                 self._end(sequence, reason)
-        self.throughput.add(generated)
 
     def _end(self, sequence: Sequence, reason: str, error: BaseException | None = None) -> None:
         self.running.remove(sequence)

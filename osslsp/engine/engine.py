@@ -34,6 +34,10 @@ from osslsp.models import ModelSource
 
 log = logging.getLogger(__name__)
 
+# Generations batched by default on a GPU (max_batch 0). Decode reads the weights once a step
+# whatever the batch, so 32 sequences cost little more than one; on a CPU they run one at a time.
+AUTO_BATCH = 32
+
 
 class EngineError(Exception):
     """A request failed inside the engine; the message is meant for the user."""
@@ -163,7 +167,7 @@ class Engine:
                  max_batch: int = 1):
         self.source = source
         self.max_context = max_context  # the KV cache's length: prompt and answer together
-        self.max_batch = max_batch  # generations run together (1: one at a time)
+        self.max_batch = max_batch  # generations run together (1: one at a time; 0: AUTO_BATCH on a GPU)
         self.batch: BatchScheduler | None = None
         self._serving = 0  # one at a time: generations being served (an interactive one inside a long one)
         self._load_args = (dtype, device, max_gpu_memory_gib, experts)
@@ -231,6 +235,8 @@ class Engine:
         self._set_state("loading", f"loading {self.source.spec}")
         try:
             self.loaded = load_model(self.source, dtype, device, max_gpu_memory_gib, experts, self.max_context)
+            if self.max_batch == 0:
+                self.max_batch = AUTO_BATCH if self.loaded.model.device.type == "cuda" else 1
             batched = make_batched_runner(self.loaded.model, self.max_context, self.max_batch) \
                 if self.max_batch > 1 else None
             if batched is not None:
@@ -255,6 +261,12 @@ class Engine:
         self.loaded = self.runner = self.batch = None  # the weights' memory goes with the last references
 
     @property
+    def background_limit(self) -> int:
+        """Generations that are not interactive run at most this many at once: the rest of the
+        batch (a quarter) is kept for inline completions."""
+        return max(1, self.max_batch - max(1, self.max_batch // 4)) if self.max_batch > 1 else 1
+
+    @property
     def waiting(self) -> int:
         """Generations queued for the engine thread, not yet running."""
         return len(self._waiting)
@@ -267,7 +279,6 @@ class Engine:
     def _run_batched(self) -> None:
         """Steps of the running batch until closed: admit at each step boundary, then one step."""
         batch = self.batch
-        background_limit = max(1, self.max_batch - max(1, self.max_batch // 4))  # room kept for completions
         while self.state != "closed":
             if not batch.running:
                 generation = self._waiting.get()
@@ -275,7 +286,7 @@ class Engine:
                     return
                 self._join(generation)
             while not batch.full:
-                background = sum(not s.request.interactive for s in batch.running) < background_limit
+                background = sum(not s.request.interactive for s in batch.running) < self.background_limit
                 generation = self._waiting.get_nowait(background)
                 if generation is None:
                     break

@@ -231,9 +231,10 @@ class FastGptOssRunner:
 
     def _warm_up(self) -> None:
         """Compile every kernel variant once (prefills of each tile size, one decode)."""
+        vocab = self.embed.shape[0]
         for length in (1100, 300, 60):  # expert tiles for >1024, >64 and fewer tokens
             self.cached_ids = []
-            self.prefill(list(range(min(length, self.max_context - 8))))
+            self.prefill([index % vocab for index in range(min(length, self.max_context - 8))])
         self.prefill(list(range(56)) + [1, 2, 3, 4, 5])  # prefix reuse: a few tokens
         self.decode_one(7)
         if self.device.type == "cuda":
