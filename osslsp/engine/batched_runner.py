@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 GRAPH_SIZES = (1, 2, 4, 8, 16, 24, 32, 48, 64)  # rows a step may have, each one CUDA graph
 CACHE_MEMORY_SHARE = 0.8  # of the GPU memory free after loading, what slots may take at most
 FUSED_PREFILL_ROWS = 16  # prompt tokens a step may carry as rows beside its decoding sequences
+# Tiles (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) tried for a step's grouped expert GEMMs; the
+# fastest for each step size is kept at start (None: the prefill kernels' own choice, tuned for
+# prompts, not for a batch of decode rows).
+EXPERT_TILE_CANDIDATES = (None, (16, 64, 128, 4, 3), (16, 128, 64, 4, 4), (16, 64, 256, 4, 3), (32, 64, 128, 4, 3))
 
 
 def batching_unsupported_reason(model) -> str | None:
@@ -98,7 +102,10 @@ class BatchedGptOssRunner:
                                                                  self.device)
         self.sizes = [size for size in GRAPH_SIZES if size < max_rows] + [max_rows]
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self._done = torch.cuda.Event() if self.device.type == "cuda" else None
+        self.expert_tiles: dict[int, tuple[int, int, int, int, int] | None] = {}  # by step size
         if self.device.type == "cuda":
+            self._tune_expert_tiles()
             self._capture_graphs()
 
     @property
@@ -113,7 +120,9 @@ class BatchedGptOssRunner:
         ids_tensor = torch.tensor(ids, device=self.device)  # (n,)
         positions = torch.arange(start, start + len(ids), device=self.device)  # (n,)
         caches = [(k_cache[slot], v_cache[slot]) for k_cache, v_cache in self.caches]  # (NKV, T, D) each
-        return self.fast._prefill_step(ids_tensor, positions, caches)
+        logits = self.fast._prefill_step(ids_tensor, positions, caches)
+        self._wait()
+        return logits
 
     @torch.inference_mode()
     def step(self, rows: list[tuple[int, int, int]]) -> torch.Tensor:
@@ -130,7 +139,15 @@ class BatchedGptOssRunner:
             graph.replay()
         else:
             logits = self._step(size)
+        self._wait()
         return logits[:n]
+
+    def _wait(self) -> None:
+        """Wait for the GPU's work so far without holding the GIL (reading a result back holds it
+        for the whole wait), so that the server's event loop streams answers meanwhile."""
+        if self._done is not None:
+            self._done.record()
+            self._done.synchronize()
 
     def _step(self, n: int) -> torch.Tensor:
         """The first n rows of self.rows through every layer; logits (n, V)."""
@@ -157,9 +174,42 @@ class BatchedGptOssRunner:
                     expert_ids[0], expert_weights[0], fast.limit, fast.alpha, delta[0],
                 )
             else:
+                tiles = self.expert_tiles.get(n)
                 delta = k.prefill_experts(normed, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
-                                          layer.down, layer.down_bias, fast.limit, fast.alpha)  # (n, H)
+                                          layer.down, layer.down_bias, fast.limit, fast.alpha,
+                                          **({"config": tiles} if tiles else {}))  # (n, H)
         return fast._logits(residual, delta)  # (n, V)
+
+    @torch.inference_mode()
+    def _tune_expert_tiles(self, repeats: int = 10) -> None:
+        """For each step size, the fastest of EXPERT_TILE_CANDIDATES on one layer's experts (rows
+        routed as the model routes random hidden states); a tile that fails to compile is skipped."""
+        fast, layer = self.fast, self.fast.layers[0]
+        generator = torch.Generator(self.device).manual_seed(0)
+        for size in self.sizes:
+            if size == 1:
+                continue  # one row takes the decode GEMVs
+            x = torch.randn(size, fast.embed.shape[1], device=self.device, generator=generator).to(fast.dtype)
+            expert_ids, expert_weights = fast._route(x, layer)  # (size, K) each
+            timings = {}
+            for tiles in EXPERT_TILE_CANDIDATES:
+                def run():
+                    return self.kernels.prefill_experts(x, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
+                                                        layer.down, layer.down_bias, fast.limit, fast.alpha,
+                                                        config=tiles)
+                try:
+                    run()
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    for _ in range(repeats):
+                        run()
+                    end.record()
+                    end.synchronize()
+                    timings[tiles] = start.elapsed_time(end)
+                except Exception as error:  # noqa: BLE001 (Triton's resource errors have no common type)
+                    log.debug("expert tiles %s for %d rows: %s", tiles, size, error)
+            self.expert_tiles[size] = min(timings, key=timings.get) if timings else None
+        log.info("expert tiles by step size: %s", self.expert_tiles)
 
     @torch.inference_mode()
     def _capture_graphs(self) -> None:
