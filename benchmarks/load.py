@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 KEYSTROKE_TOKENS = 3  # a typing client's next prompt: its document and a few more tokens
+ERROR_PAUSE_SECONDS = 1.0
 
 
 @dataclass
@@ -93,6 +94,7 @@ async def _request(session: aiohttp.ClientSession, url: str, prompt: list[int], 
     except Exception as error:  # counted, never fatal: a load test reports its errors
         if run is not None:
             run.errors.append(str(error)[:200])
+        await asyncio.sleep(ERROR_PAUSE_SECONDS)  # as a client backs off (after a 429, say)
         return
     if run is not None:
         done = time.perf_counter()

@@ -29,7 +29,11 @@ from osslsp.engine.batched_runner import FUSED_PREFILL_ROWS, BatchedGptOssRunner
 from osslsp.engine.generation import NonFiniteLogits, Sampling, repeats_itself, sample
 from osslsp.engine.runner import shared_prefix_length
 
-PREFILL_CHUNK = 512  # prompt tokens prefilled per step while other sequences decode
+# Prompt tokens prefilled per step while other sequences decode. A prefill reads every expert's
+# weights whatever its length, so short chunks save the running decodes little and cost the
+# joining prompt much: on an H200 (gpt-oss-20b shapes, FP16) 512 tokens took 33.6 ms and 2,048
+# took 36.4 ms (benchmarks/TEAM_LOAD.md).
+PREFILL_CHUNK = 2048
 
 
 class Member(Protocol):
@@ -226,7 +230,8 @@ class BatchScheduler:
             if not sequence.decoding:
                 sequence.prefilled += 1
         wanted = [index for index, row in enumerate(rows) if row[3]]
-        self._sample([(rows[index][0], logits[index]) for index in wanted], logits[wanted])
+        chosen = logits if len(wanted) == len(rows) else logits[wanted]  # (m, V): no copy when all rows sample
+        self._sample([(rows[index][0], logits[index]) for index in wanted], chosen)
 
     def _sample(self, picks: list[tuple[Sequence, torch.Tensor]], logits: torch.Tensor) -> None:
         """Next tokens for sequences given their logits rows (logits: those rows stacked, (m, V)):

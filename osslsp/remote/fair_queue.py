@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 from osslsp.engine.engine import Engine, Generation, Request
 
-WAITING_PER_BATCH_ROW = 8  # requests that may wait for each place in the engine's batch
+# Requests that may wait by default: this many for each place in the engine's batch, and at least
+# MIN_WAITING (an engine that serves one at a time still queues a team's windows).
+WAITING_PER_BATCH_ROW = 8
+MIN_WAITING = 64
 
 
 class QueueFull(Exception):
@@ -39,8 +42,10 @@ class _Waiting:
 class FairQueue:
     """Requests wait here, one line per client, until the engine has room for them."""
 
-    def __init__(self, engine: Engine, seconds_per_request: Callable[[], float] = lambda: 1.0):
+    def __init__(self, engine: Engine, seconds_per_request: Callable[[], float] = lambda: 1.0,
+                 max_waiting: int = 0):
         self._engine = engine
+        self._max_waiting = max_waiting  # 0: the default for the engine's batch
         self._seconds_per_request = seconds_per_request  # recent mean, for Retry-After
         self._lines: OrderedDict[str, deque[_Waiting]] = OrderedDict()
         self._running: list[Generation] = []
@@ -54,7 +59,8 @@ class FairQueue:
 
     @property
     def max_waiting(self) -> int:
-        return WAITING_PER_BATCH_ROW * self.capacity
+        """Requests that may wait; past them a new one is refused."""
+        return self._max_waiting or max(MIN_WAITING, WAITING_PER_BATCH_ROW * self.capacity)
 
     @property
     def waiting(self) -> int:

@@ -62,7 +62,7 @@ class EngineServer:
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
                  idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto",
-                 audit_path: Path | None = None, max_batch: int = 0):
+                 audit_path: Path | None = None, max_batch: int = 0, max_waiting: int = 0):
         self.source = source
         self.audit_path = audit_path  # the audit log of this engine's requests (None: none kept)
         self.model_name = served_name or source.spec
@@ -71,7 +71,7 @@ class EngineServer:
         self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state,
                              experts=experts, max_batch=max_batch)
         self.metrics = EngineMetrics(self.engine, lambda: self.queue, lambda: self.attached)
-        self.queue = FairQueue(self.engine, self.metrics.mean_latency)
+        self.queue = FairQueue(self.engine, self.metrics.mean_latency, max_waiting)
         self.text: ModelText | None = None
         self._special_ids: frozenset[int] = frozenset()
         self.state, self.error = "loading", ""

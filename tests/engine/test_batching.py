@@ -9,6 +9,7 @@ import threading
 import pytest
 import torch
 
+from osslsp.engine.batching import PREFILL_CHUNK
 from osslsp.engine.engine import Engine, Request
 from osslsp.engine.generation import Sampling
 from osslsp.models import resolve_model
@@ -147,3 +148,22 @@ def test_a_prompt_that_fills_the_cache_is_a_clear_error_and_the_batch_goes_on(en
     with pytest.raises(EngineError, match="cache holds 512"):
         list(too_long)
     assert list(fine) == alone[0]
+
+
+def test_long_prompts_prefill_in_chunks_between_decode_steps(engine, alone):
+    """With a chunk of 16 tokens, the 23-, 40- and 70-token prompts join over several steps while
+    the 5-token one decodes; answers are unchanged."""
+    engine.batch.prefill_chunk = 16
+    try:
+        prompts = _prompts()[:4]
+        answers = [[] for _ in prompts]
+        started = threading.Event()
+        threads = [_collect(engine.submit(_request(prompts[0])), answers[0], started)]
+        started.wait(30)
+        threads += [_collect(engine.submit(_request(prompt)), answers[index])
+                    for index, prompt in enumerate(prompts[1:], start=1)]
+        for thread in threads:
+            thread.join(60)
+    finally:
+        engine.batch.prefill_chunk = PREFILL_CHUNK
+    assert answers == alone[:4]

@@ -8,17 +8,17 @@ import asyncio
 
 import pytest
 
-from osslsp.remote.fair_queue import WAITING_PER_BATCH_ROW
 from tests.remote.conftest import EngineProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PROMPT = "def add(a, b):\n    return a"
 MAX_BATCH = 2
+MAX_WAITING = 6
 
 
 @pytest.fixture(scope="module")
 def batching_engine():
-    process = EngineProcess("--listen", "127.0.0.1:0", "--max-batch", str(MAX_BATCH))
+    process = EngineProcess("--listen", "127.0.0.1:0", "--max-batch", str(MAX_BATCH), "--max-waiting", str(MAX_WAITING))
     yield process
     process.stop()
 
@@ -39,7 +39,7 @@ async def test_completions_pass_long_jobs_and_a_full_queue_answers_429(batching_
     """Long answers (background) hold their share of the batch and wait beyond it; an inline
     completion still runs beside them; past the queue's limit the next request gets 429."""
     engine = batching_engine
-    limit = WAITING_PER_BATCH_ROW * MAX_BATCH
+    limit = MAX_WAITING
     async with engine.session() as http:
         await engine.wait_ready(http)
         status, _, alone = await _complete(engine, http, 8, "alone")
