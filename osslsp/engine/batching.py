@@ -42,7 +42,9 @@ class Member(Protocol):
     request: object  # engine.Request
     cancelled: threading.Event
 
-    def _emit(self, kind: str, value: object) -> None: ...
+
+# An event for a generation's reader: (generation, "token" | "done" | "error", value).
+Event = tuple[Member, str, object]
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Sequence:
     prompt: list[int]
     sampling: Sampling
     stop_ids: frozenset[int]
+    outbox: list[Event]  # the scheduler's events of this step
     prefilled: int = 0  # prompt ids in the slot's cache
     produced: list[int] = field(default_factory=list)
     generator: torch.Generator | None = None
@@ -118,7 +121,7 @@ class Sequence:
         if token in self.stop_ids:
             return "stop"
         self.produced.append(token)
-        self.generation._emit("token", token)
+        self.outbox.append((self.generation, "token", token))
         request = self.request
         if self.generation.cancelled.is_set():
             return "cancelled"
@@ -131,15 +134,16 @@ class Sequence:
         return ""
 
 
-# Called once per sequence when it leaves the batch: (generation, finish reason, error or None).
-Ended = Callable[[Member, str, BaseException | None], None]
+# Called once per sequence when it leaves the batch with (generation, finish reason, error or
+# None); returns the last event for its reader: ("done", reason) or ("error", error).
+Ended = Callable[[Member, str, BaseException | None], tuple[str, object]]
 
 
 class BatchScheduler:
     """The running batch of one batched runner. Not thread-safe: the engine thread owns it."""
 
     def __init__(self, runner: BatchedGptOssRunner, model_stop_ids: frozenset[int], max_batch: int,
-                 ended: Ended, prefill_chunk: int = PREFILL_CHUNK):
+                 ended: Ended, deliver: Callable[[list[Event]], None], prefill_chunk: int = PREFILL_CHUNK):
         self.runner = runner
         self.model_stop_ids = model_stop_ids
         self.max_batch = min(max_batch, runner.n_slots)
@@ -148,6 +152,8 @@ class BatchScheduler:
         self.running: list[Sequence] = []
         self.steps: collections.Counter[int] = collections.Counter()  # batched passes by their row count
         self._ended = ended
+        self._deliver = deliver  # hands a step's events to their readers, all at once
+        self._outbox: list[Event] = []
 
     @property
     def full(self) -> bool:
@@ -161,12 +167,13 @@ class BatchScheduler:
         del slot.cached_ids[keep:]
         sampling = dataclasses.replace(request.sampling, max_new_tokens=max_new_tokens)
         self.running.append(Sequence(generation, slot, list(request.prompt_ids), sampling,
-                                     self.model_stop_ids | request.stop_ids, prefilled=keep))
+                                     self.model_stop_ids | request.stop_ids, self._outbox, prefilled=keep))
 
     def close(self) -> None:
         """End every running sequence as cancelled (the engine is closing)."""
         for sequence in list(self.running):
             self._end(sequence, "cancelled")
+        self._flush()
 
     def step(self) -> None:
         """One step: the cancelled leave; prompts are prefilled (in part); every sequence that can
@@ -182,6 +189,14 @@ class BatchScheduler:
         self._prefill(rows)
         if rows:
             self._decode(rows)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Deliver the step's events together: one wake-up of the server's event loop a step, not
+        one a token (each wake-up is a system call, where the GIL may pass to the event loop)."""
+        if self._outbox:
+            self._deliver(list(self._outbox))
+            self._outbox.clear()
 
     def _prefill(self, rows: list[tuple[Sequence, int, int, bool]]) -> None:
         """Rows for short prompt remainders; a flash-attention prefill for long ones, at most
@@ -252,4 +267,5 @@ class BatchScheduler:
     def _end(self, sequence: Sequence, reason: str, error: BaseException | None = None) -> None:
         self.running.remove(sequence)
         sequence.slot.busy = False
-        self._ended(sequence.generation, reason, error)
+        kind, value = self._ended(sequence.generation, reason, error)
+        self._outbox.append((sequence.generation, kind, value))

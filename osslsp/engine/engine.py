@@ -104,6 +104,23 @@ class Generation:
             yield token
 
 
+def deliver(events: list[tuple[Generation, str, object]]) -> None:
+    """Hand generations their events (in order) with one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Generation, tuple[str, object]]]] = {}
+    for generation, kind, value in events:
+        if generation.loop is None:
+            generation._emit(kind, value)
+        else:
+            by_loop.setdefault(generation.loop, []).append((generation, (kind, value)))
+    for loop, items in by_loop.items():
+        loop.call_soon_threadsafe(_put_all, items)
+
+
+def _put_all(items: list[tuple[Generation, tuple[str, object]]]) -> None:
+    for generation, event in items:
+        generation._events.put_nowait(event)
+
+
 def _user_message(error: BaseException) -> str:
     if isinstance(error, torch.OutOfMemoryError):
         return ("the GPU ran out of memory for this request: lower osslsp.contextTokens, "
@@ -240,7 +257,8 @@ class Engine:
             batched = make_batched_runner(self.loaded.model, self.max_context, self.max_batch) \
                 if self.max_batch > 1 else None
             if batched is not None:
-                self.batch = BatchScheduler(batched, self.loaded.stop_ids, self.max_batch, self._ended)
+                self.batch = BatchScheduler(batched, self.loaded.stop_ids, self.max_batch, self._ended,
+                                            deliver)
                 self.max_batch, self.runner = self.batch.max_batch, batched.fast
             else:
                 self.max_batch, self.runner = 1, make_runner(self.loaded.model, self.max_context)
@@ -305,7 +323,7 @@ class Engine:
         try:
             room = self._room(generation.request)
         except EngineError as error:
-            self._ended(generation, "error", error)
+            generation._emit(*self._ended(generation, "error", error))
             return
         self.batch.admit(generation, min(generation.request.sampling.max_new_tokens, room))
 
@@ -323,16 +341,15 @@ class Engine:
             if self._latest.get(generation.request.key) is generation:
                 del self._latest[generation.request.key]
 
-    def _ended(self, generation: Generation, reason: str, error: BaseException | None) -> None:
-        """A generation left the batch: tell its reader why."""
+    def _ended(self, generation: Generation, reason: str, error: BaseException | None) -> tuple[str, object]:
+        """A generation left the batch: its last event for its reader (why it ended)."""
         self._forget(generation)
         generation.finish_reason = reason
-        if error is not None:
-            if not isinstance(error, EngineError):
-                log.warning("generation failed: %s", error)
-            generation._emit("error", error if isinstance(error, EngineError) else EngineError(_user_message(error)))
-        else:
-            generation._emit("done", reason)
+        if error is None:
+            return "done", reason
+        if not isinstance(error, EngineError):
+            log.warning("generation failed: %s", error)
+        return "error", error if isinstance(error, EngineError) else EngineError(_user_message(error))
 
     def _take(self, generation: Generation) -> None:
         """Serve a generation taken from the waiting ones (unless it failed or was cancelled there)."""

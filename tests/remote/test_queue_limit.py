@@ -5,6 +5,7 @@ Retry-After over real HTTP, while the requests already in are served."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -29,8 +30,10 @@ async def _complete(engine, http, tokens: int, user: str) -> tuple[int, dict, di
         return response.status, dict(response.headers), await response.json()
 
 
-async def _wait_for(engine, http, name: str, value: float) -> dict[str, float]:
+async def _wait_for(engine, http, name: str, value: float, timeout: float = 60) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
     while (metrics := await engine.metrics(http))[name] != value:
+        assert time.monotonic() < deadline, f"{name} never became {value}: {metrics}"
         await asyncio.sleep(0.02)
     return metrics
 
