@@ -59,24 +59,30 @@ def make_batched_runner(model, max_context: int, max_batch: int) -> BatchedGptOs
         log.info("no batching: %s", reason)
         return None
     on_cuda = model.device.type == "cuda"
-    fast = FastGptOssRunner(model, max_context, kernels=None if on_cuda else kernels_torch)
-    slots = min(max_batch, slots_that_fit(fast)) if on_cuda else max_batch
+    slots = min(max_batch, slots_that_fit(model, max_context)) if on_cuda else max_batch
+    if slots < 2:
+        log.warning("no batching: the GPU's free memory holds no KV caches for two sequences of %d tokens "
+                    "(lower --max-context)", max_context)
+        return None
     if slots < max_batch:
         log.warning("KV caches for %d of %d sequences fit the GPU: batching up to %d (lower --max-context "
                     "for more)", slots, max_batch, slots)
-    return BatchedGptOssRunner(fast, n_slots=max(1, slots), max_rows=max(1, slots) + FUSED_PREFILL_ROWS)
+    fast = FastGptOssRunner(model, max_context, kernels=None if on_cuda else kernels_torch)
+    return BatchedGptOssRunner(fast, n_slots=slots, max_rows=slots + FUSED_PREFILL_ROWS)
 
 
-def slot_bytes(fast: FastGptOssRunner) -> int:
+def slot_bytes(model, max_context: int) -> int:
     """Bytes of one slot's keys and values, all layers, full context."""
-    per_layer = 2 * fast.n_kv * fast.max_context * fast.head_dim * fast.embed.element_size()
-    return per_layer * len(fast.layers)
+    config = model.config
+    per_layer = 2 * config.num_key_value_heads * max_context * config.head_dim * model.dtype.itemsize
+    return per_layer * config.num_hidden_layers
 
 
-def slots_that_fit(fast: FastGptOssRunner) -> int:
-    """How many slots (plus the scratch slot) fit the GPU's free memory, within CACHE_MEMORY_SHARE."""
-    free, _ = torch.cuda.mem_get_info(fast.device)
-    return int(free * CACHE_MEMORY_SHARE) // slot_bytes(fast) - 1
+def slots_that_fit(model, max_context: int) -> int:
+    """How many slots (plus the scratch slot, and the fast runner's own cache) fit the GPU's free
+    memory, within CACHE_MEMORY_SHARE."""
+    free, _ = torch.cuda.mem_get_info(model.device)
+    return int(free * CACHE_MEMORY_SHARE) // slot_bytes(model, max_context) - 2
 
 
 class BatchedGptOssRunner:
