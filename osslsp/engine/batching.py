@@ -175,6 +175,14 @@ class BatchScheduler:
             self._end(sequence, "cancelled")
         self._flush()
 
+    def fail(self, error: BaseException) -> None:
+        """End every running sequence with `error` (a step failed where no one sequence is to
+        blame); their slots are emptied, since the step may have written part of their keys."""
+        for sequence in list(self.running):
+            sequence.slot.cached_ids = []
+            self._end(sequence, "error", error)
+        self._flush()
+
     def step(self) -> None:
         """One step: the cancelled leave; prompts are prefilled (in part); every sequence that can
         decodes one token."""

@@ -311,7 +311,11 @@ class Engine:
                 self._join(generation)
             if self.state == "closed":
                 break
-            batch.step()
+            try:
+                batch.step()
+            except Exception as error:  # a bug or a GPU fault: fail these requests, keep serving
+                log.exception("a batched step failed")
+                batch.fail(error)
         batch.close()
 
     def _join(self, generation: Generation) -> None:

@@ -167,3 +167,24 @@ def test_long_prompts_prefill_in_chunks_between_decode_steps(engine, alone):
     finally:
         engine.batch.prefill_chunk = PREFILL_CHUNK
     assert answers == alone[:4]
+
+
+def test_a_failed_step_fails_its_requests_clearly_and_the_engine_serves_on(engine, alone):
+    """A fault in a batched pass (as a GPU error would raise) ends the requests in it with the
+    message; their slots are emptied, and the next requests get the answers they get alone."""
+    from osslsp.engine.engine import EngineError
+
+    runner = engine.batch.runner
+    real_step = runner.step
+
+    def failing_step(rows):
+        runner.step = real_step  # once
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    runner.step = failing_step
+    try:
+        with pytest.raises(EngineError, match="illegal memory access"):
+            list(engine.submit(_request(_prompts()[0])))
+    finally:
+        runner.step = real_step
+    assert [list(engine.submit(_request(prompt))) for prompt in _prompts()[:2]] == alone[:2]
