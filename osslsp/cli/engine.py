@@ -41,6 +41,8 @@ def cmd_engine(args: argparse.Namespace) -> int:
             or os.environ.get(TOKEN_VARIABLE, "")
     except OSError as error:
         return _fail(f"--token-file: {error}")
+    if args.max_batch < 0 or args.max_waiting < 0:
+        return _fail("--max-batch and --max-waiting: give 1 or more (or 0, the default)")
     if not listen.is_loopback and not token:
         return _fail(f"listening on {listen.host} lets other machines in: give --token TOKEN "
                      f"(or set {TOKEN_VARIABLE}); clients then send it as a bearer token")
@@ -62,14 +64,16 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -> None:
-    from osslsp.remote.server import EngineServer, serve
+    from osslsp.remote.server import EngineServer
+    from osslsp.remote.serving import serve
 
     from osslsp.audit import ENGINE_LOG, audit_file
 
     audit_path = None if args.audit_log == "off" else audit_file(args.audit_log or True, ENGINE_LOG)
     server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, args.max_context, token=token,
                           experts=args.experts, idle_timeout=args.idle_timeout,
-                          served_name=args.served_model_name, audit_path=audit_path)
+                          served_name=args.served_model_name, audit_path=audit_path, max_batch=args.max_batch,
+                          max_waiting=args.max_waiting)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, server.stopping.set)
@@ -93,6 +97,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--token-file", type=Path, metavar="FILE", help="read the bearer token from this file")
     engine.add_argument("--max-context", type=int, default=8192, metavar="TOKENS",
                         help="KV cache length: the longest prompt plus answer (default: %(default)s)")
+    engine.add_argument("--max-batch", type=int, default=0, metavar="N",
+                        help="generations run together (1: one at a time; default: 32 on a GPU, 1 on a CPU)")
+    engine.add_argument("--max-waiting", type=int, default=0, metavar="N",
+                        help="requests that may wait; past them a request gets 429 with Retry-After "
+                             "(default: 8 for each place in the batch, at least 64)")
     engine.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                         help="exit after this long with no client attached and no request (default: never)")
     engine.add_argument("--served-model-name", default="", metavar="NAME",

@@ -5,6 +5,10 @@ stdin): a long prefill there would starve cancels and keystrokes. Each request c
 that the decode loop checks every step, and the newest request for a document supersedes older ones.
 Interactive requests (inline completions) go first: a long job (an explanation, a generated
 function) yields to one at its next step boundary and resumes after it.
+
+With `max_batch` > 1 and a gpt-oss model, generations run together instead (batching.py): they join
+and leave the running batch at step boundaries, interactive ones admitted first, and background
+ones never fill the whole batch, so a long chat cannot keep completions out.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from osslsp.engine.batched_runner import make_batched_runner
+from osslsp.engine.batching import BatchScheduler
 from osslsp.engine.generation import Constraint, generate, repeats_itself
 from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
 from osslsp.engine.gpt_oss_fast import make_runner
@@ -28,6 +34,10 @@ from osslsp.models import ModelSource
 from osslsp.sampling import Sampling
 
 log = logging.getLogger(__name__)
+
+# Generations batched by default on a GPU (max_batch 0). Decode reads the weights once a step
+# whatever the batch, so 32 sequences cost little more than one; on a CPU they run one at a time.
+AUTO_BATCH = 32
 
 
 class EngineError(Exception):
@@ -50,6 +60,9 @@ class Request:
     interactive: bool = False
     # End early when the answer loops over the same run of tokens (prose, not code completions).
     stop_on_repetition: bool = False
+    # Whose cached prefix this request would reuse in a batching engine (a client, a document);
+    # None: `key`. Unlike `key`, a newer request with the same cache key cancels nothing.
+    cache_key: str | None = None
 
 
 @dataclass
@@ -92,6 +105,23 @@ class Generation:
             yield token
 
 
+def deliver(events: list[tuple[Generation, str, object]]) -> None:
+    """Hand generations their events (in order) with one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Generation, tuple[str, object]]]] = {}
+    for generation, kind, value in events:
+        if generation.loop is None:
+            generation._emit(kind, value)
+        else:
+            by_loop.setdefault(generation.loop, []).append((generation, (kind, value)))
+    for loop, items in by_loop.items():
+        loop.call_soon_threadsafe(_put_all, items)
+
+
+def _put_all(items: list[tuple[Generation, tuple[str, object]]]) -> None:
+    for generation, event in items:
+        generation._events.put_nowait(event)
+
+
 def _user_message(error: BaseException) -> str:
     if isinstance(error, torch.OutOfMemoryError):
         return ("the GPU ran out of memory for this request: lower osslsp.contextTokens, "
@@ -132,6 +162,17 @@ class Waiting:
         with self._ready:
             return self._interactive.popleft() if self._interactive else None
 
+    def get_nowait(self, background: bool) -> Generation | None:
+        """The next generation waiting now (a background one only when `background`), if any."""
+        with self._ready:
+            if self._interactive:
+                return self._interactive.popleft()
+            return self._background.popleft() if background and self._background else None
+
+    def __len__(self) -> int:
+        with self._ready:
+            return len(self._interactive) + len(self._background)
+
 
 class Engine:
     """Loads a model on its own thread, then serves requests in order, interactive ones first; a
@@ -140,9 +181,13 @@ class Engine:
 
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192,
-                 on_state: Callable[[str, str], None] = lambda state, message: None, experts: str = "auto"):
+                 on_state: Callable[[str, str], None] = lambda state, message: None, experts: str = "auto",
+                 max_batch: int = 1):
         self.source = source
         self.max_context = max_context  # the KV cache's length: prompt and answer together
+        self.max_batch = max_batch  # generations run together (1: one at a time; 0: AUTO_BATCH on a GPU)
+        self.batch: BatchScheduler | None = None
+        self._serving = 0  # one at a time: generations being served (an interactive one inside a long one)
         self._load_args = (dtype, device, max_gpu_memory_gib, experts)
         self._on_state = on_state
         self.state = "idle"  # idle, loading, ready, error, closed
@@ -208,7 +253,16 @@ class Engine:
         self._set_state("loading", f"loading {self.source.spec}")
         try:
             self.loaded = load_model(self.source, dtype, device, max_gpu_memory_gib, experts, self.max_context)
-            self.runner = make_runner(self.loaded.model, self.max_context)
+            if self.max_batch == 0:
+                self.max_batch = AUTO_BATCH if self.loaded.model.device.type == "cuda" else 1
+            batched = make_batched_runner(self.loaded.model, self.max_context, self.max_batch) \
+                if self.max_batch > 1 else None
+            if batched is not None:
+                self.batch = BatchScheduler(batched, self.loaded.stop_ids, self.max_batch, self._ended,
+                                            deliver)
+                self.max_batch, self.runner = self.batch.max_batch, batched.fast
+            else:
+                self.max_batch, self.runner = 1, make_runner(self.loaded.model, self.max_context)
         except ModelLoadError as error:
             self.error = str(error)
         except Exception as error:  # a bug or a broken checkpoint: report it, keep the server up
@@ -219,9 +273,88 @@ class Engine:
         else:
             self._set_state("ready", f"{self.source.spec} ready on {self.loaded.device}")
         self._ready.set()
+        if self.batch is not None:
+            self._run_batched()
         while (generation := self._waiting.get()) is not None:
             self._take(generation)
-        self.loaded = self.runner = None  # the weights' memory goes with the last references
+        self.loaded = self.runner = self.batch = None  # the weights' memory goes with the last references
+
+    @property
+    def background_limit(self) -> int:
+        """Generations that are not interactive run at most this many at once: the rest of the
+        batch (a quarter) is kept for inline completions."""
+        return max(1, self.max_batch - max(1, self.max_batch // 4)) if self.max_batch > 1 else 1
+
+    @property
+    def waiting(self) -> int:
+        """Generations queued for the engine thread, not yet running."""
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        """Generations in the running batch (0 or 1 when generations run one at a time)."""
+        return len(self.batch.running) if self.batch is not None else self._serving
+
+    def _run_batched(self) -> None:
+        """Steps of the running batch until closed: admit at each step boundary, then one step."""
+        batch = self.batch
+        while self.state != "closed":
+            if not batch.running:
+                generation = self._waiting.get()
+                if generation is None:
+                    return
+                self._join(generation)
+            while not batch.full:
+                background = sum(not s.request.interactive for s in batch.running) < self.background_limit
+                generation = self._waiting.get_nowait(background)
+                if generation is None:
+                    break
+                self._join(generation)
+            if self.state == "closed":
+                break
+            try:
+                batch.step()
+            except Exception as error:  # a bug or a GPU fault: fail these requests, keep serving
+                log.exception("a batched step failed")
+                batch.fail(error)
+        batch.close()
+
+    def _join(self, generation: Generation) -> None:
+        """Admit a generation taken from the waiting ones to the batch (unless it failed or was
+        cancelled there)."""
+        if self.error or generation.cancelled.is_set() or self.state == "closed":
+            self._take(generation)  # answers it at once
+            return
+        try:
+            room = self._room(generation.request)
+        except EngineError as error:
+            generation._emit(*self._ended(generation, "error", error))
+            return
+        self.batch.admit(generation, min(generation.request.sampling.max_new_tokens, room))
+
+    def _room(self, request: Request) -> int:
+        """How many tokens the answer may have: the cache holds prompt and answer (EngineError if none)."""
+        room = self.max_context - len(request.prompt_ids)
+        if room < 1:
+            raise EngineError(f"the prompt has {len(request.prompt_ids)} tokens and the model's cache holds "
+                              f"{self.max_context}: lower osslsp.contextTokens")
+        return room
+
+    def _forget(self, generation: Generation) -> None:
+        """A generation has ended: it no longer stands for its key."""
+        with self._lock:
+            if self._latest.get(generation.request.key) is generation:
+                del self._latest[generation.request.key]
+
+    def _ended(self, generation: Generation, reason: str, error: BaseException | None) -> tuple[str, object]:
+        """A generation left the batch: its last event for its reader (why it ended)."""
+        self._forget(generation)
+        generation.finish_reason = reason
+        if error is None:
+            return "done", reason
+        if not isinstance(error, EngineError):
+            log.warning("generation failed: %s", error)
+        return "error", error if isinstance(error, EngineError) else EngineError(_user_message(error))
 
     def _take(self, generation: Generation) -> None:
         """Serve a generation taken from the waiting ones (unless it failed or was cancelled there)."""
@@ -231,7 +364,11 @@ class Engine:
             generation.finish_reason = "cancelled"
             generation._emit("done", "cancelled")
         else:
-            self._serve(generation)
+            self._serving += 1
+            try:
+                self._serve(generation)
+            finally:
+                self._serving -= 1
 
     def _serve_interactive_waiting(self) -> None:
         """At a long job's step boundary: serve the interactive generations waiting now (the long
@@ -257,13 +394,11 @@ class Engine:
                 return True
             return request.stop_when is not None and bool(produced) and request.stop_when(produced)
 
-        # The answer must fit the KV cache with its prompt (the fast runner's cache has a fixed length).
-        room = self.max_context - len(request.prompt_ids)
-        sampling = dataclasses.replace(request.sampling, max_new_tokens=min(request.sampling.max_new_tokens, room))
         try:
-            if room < 1:
-                raise EngineError(f"the prompt has {len(request.prompt_ids)} tokens and the model's cache holds "
-                                  f"{self.max_context}: lower osslsp.contextTokens")
+            # The answer must fit the KV cache with its prompt (the fast runner's cache has a fixed length).
+            room = self._room(request)
+            sampling = dataclasses.replace(request.sampling,
+                                           max_new_tokens=min(request.sampling.max_new_tokens, room))
             for token in generate(self.runner, request.prompt_ids, sampling,
                                   self.loaded.stop_ids | request.stop_ids, should_stop, request.constraint):
                 produced.append(token)
@@ -274,9 +409,7 @@ class Engine:
             generation._emit("error", EngineError(_user_message(error)))
             return
         finally:
-            with self._lock:
-                if self._latest.get(request.key) is generation:
-                    del self._latest[request.key]
+            self._forget(generation)
         if generation.cancelled.is_set():
             generation.finish_reason = "cancelled"
         elif looped:

@@ -237,9 +237,10 @@ class FastGptOssRunner:
 
     def _warm_up(self) -> None:
         """Compile every kernel variant once (prefills of each tile size, one decode)."""
+        vocab = self.embed.shape[0]
         for length in (1100, 300, 60):  # expert tiles for >1024, >64 and fewer tokens
             self.cached_ids = []
-            self.prefill(list(range(min(length, self.max_context - 8))))
+            self.prefill([index % vocab for index in range(min(length, self.max_context - 8))])
         self.prefill(list(range(56)) + [1, 2, 3, 4, 5])  # prefix reuse: a few tokens
         self.decode_one(7)
         if self.device.type == "cuda":
@@ -369,14 +370,18 @@ class FastGptOssRunner:
         graph.graph.replay()
         return graph.logits
 
-    def _prefill_step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Tokens ids (n,) at ascending positions (n,) through every layer; logits (1, V) of the last."""
+    def _prefill_step(self, ids: torch.Tensor, positions: torch.Tensor,
+                      caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Tokens ids (n,) at ascending positions (n,) through every layer; logits (1, V) of the last.
+        `caches`: (k, v) of each layer, each (NKV, T, D), to write into instead of the runner's own
+        (a slot of the batched runner's caches)."""
         k = self.kernels
         n = ids.shape[0]
         residual = F.embedding(ids, self.embed)  # (n, H)
         positions = {d: positions.to(d) for d in self.position}  # (n,) on every device
         delta = None
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
+            k_cache, v_cache = caches[index] if caches else (layer.k_cache, layer.v_cache)
             residual, delta = _to_device(residual, delta, layer.device)
             with _on(layer.device):
                 cos, sin = self.rope[layer.device]
@@ -384,9 +389,9 @@ class FastGptOssRunner:
                 k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
                 qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (n, (NQ + 2 NKV) D)
                 q = torch.empty(n, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
-                k.rope_and_cache(qkv, cos, sin, positions[layer.device], q, layer.k_cache, layer.v_cache)
+                k.rope_and_cache(qkv, cos, sin, positions[layer.device], q, k_cache, v_cache)
                 attended = torch.empty_like(q)  # (n, NQ D)
-                k.prefill_attention(q, layer.k_cache, layer.v_cache, positions[layer.device], layer.window,
+                k.prefill_attention(q, k_cache, v_cache, positions[layer.device], layer.window,
                                     layer.sinks, self.scale, attended)
                 delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (n, H)
                 k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)

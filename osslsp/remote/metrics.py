@@ -7,6 +7,9 @@ labels. Rendering is cheap enough to run on every scrape.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 Labels = tuple[tuple[str, str], ...]
@@ -118,10 +121,31 @@ def gpu_memory_bytes() -> dict[Labels, float]:
     return {(("device", f"cuda:{index}"),): float(held) for index, held in allocated_bytes().items()}
 
 
-class EngineMetrics:
-    """Everything `/metrics` shows about one engine."""
+class Throughput:
+    """Tokens generated over the last `window` seconds."""
 
-    def __init__(self, queue_depth: Callable[[], int], clients: Callable[[], int]):
+    def __init__(self, window: float = 10.0):
+        self.window = window
+        self._tokens: deque[float] = deque()  # when each token came
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self._tokens.append(time.monotonic())
+
+    def per_second(self) -> float:
+        with self._lock:
+            since = time.monotonic() - self.window
+            while self._tokens and self._tokens[0] < since:
+                self._tokens.popleft()
+            return len(self._tokens) / self.window
+
+
+class EngineMetrics:
+    """Everything `/metrics` shows about one engine. `engine` has `running` and `max_batch`;
+    `queue()` is the server's queue (`waiting`, `depth`)."""
+
+    def __init__(self, engine, queue: Callable, clients: Callable[[], int]):
         self.requests = Counter("osslsp_requests_total", "Generation requests by endpoint and how they ended.")
         self.prompt_tokens = Counter("osslsp_prompt_tokens_total", "Prompt tokens processed.")
         self.generated_tokens = Counter("osslsp_generation_tokens_total", "Tokens generated.")
@@ -131,10 +155,19 @@ class EngineMetrics:
                                  "From a request's arrival to its last generated token.", LATENCY_BUCKETS)
         self.tokens_per_second = Gauge("osslsp_decode_tokens_per_second",
                                        "Decode speed of the last finished request (tokens after the first).")
+        self.throughput = Throughput()
         self.families: list[Metric] = [
             self.requests,
             Gauge("osslsp_queue_depth", "Requests waiting or generating.",
-                  lambda: {(): float(queue_depth())}),
+                  lambda: {(): float(queue().depth)}),
+            Gauge("osslsp_queue_waiting", "Requests waiting for a place in the engine.",
+                  lambda: {(): float(queue().waiting)}),
+            Gauge("osslsp_batch_size", "Generations in the engine's running batch.",
+                  lambda: {(): float(engine.running)}),
+            Gauge("osslsp_batch_capacity", "Generations the engine runs at once (osslsp engine --max-batch).",
+                  lambda: {(): float(engine.max_batch)}),
+            Gauge("osslsp_generation_tokens_per_second", "Tokens generated per second, all requests, "
+                  f"over the last {self.throughput.window:.0f} s.", lambda: {(): self.throughput.per_second()}),
             Gauge("osslsp_attached_clients", "Language servers attached to this engine.",
                   lambda: {(): float(clients())}),
             self.ttft, self.latency, self.prompt_tokens, self.generated_tokens, self.tokens_per_second,
@@ -152,6 +185,11 @@ class EngineMetrics:
             self.latency.observe(finished - arrived)
             if generated_tokens > 1 and finished > first_token:
                 self.tokens_per_second.set((generated_tokens - 1) / (finished - first_token))
+
+    def mean_latency(self) -> float:
+        """Mean seconds from a request's arrival to its last token (1 before any)."""
+        count = sum(self.latency.counts)
+        return self.latency.total / count if count else 1.0
 
     def render(self) -> str:
         return "".join(family.render() for family in self.families)

@@ -1,12 +1,14 @@
 """The engine server: one model in one process, served to many clients over the OpenAI API.
 
 It hosts the same in-process engine the language server uses (`osslsp.engine.engine.Engine`: one
-thread owns the model and generates one request at a time) and puts an HTTP front on it:
+thread owns the model; on a GPU it batches up to `max_batch` generations) and puts an HTTP front on it:
 `/v1/completions`, `/v1/chat/completions`, `/v1/models`, `/tokenize`, `/detokenize`, `/health`,
 `/metrics`, and `/osslsp/attach`, a connection each language server holds open so that a shared
 engine knows when the last window has gone.
 
-Fairness is round-robin across clients (see `FairQueue`). A request stops at the engine's next
+Fairness is round-robin across clients (see `FairQueue`); past its limit a request gets 429 with
+Retry-After. Short answers (inline completions) are the engine's interactive requests, admitted
+to the batch first. A request stops at the engine's next
 decode step when its client closes the connection: aiohttp cancels the handler, and the handler
 cancels the generation.
 """
@@ -18,137 +20,33 @@ import hmac
 import json
 import logging
 import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from osslsp import audit
-from osslsp.engine.engine import Engine, EngineError, Generation, Request
-from osslsp.engine.generation import Sampling
+from osslsp.engine.engine import Engine, EngineError, Request
 from osslsp.models import ModelSource
+from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.modeltext import Message, ModelText
 from osslsp.remote import protocol
+from osslsp.remote.fair_queue import FairQueue, QueueFull
 from osslsp.remote.metrics import EngineMetrics
-from osslsp.remote.places import Listen
 from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
+from osslsp.sampling import Sampling
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health"})  # answered without a token: says only whether the model is up
-STALL_SECONDS = 30.0
+STALL_SECONDS = 30.0  # a finished generation holding its place this long means the queue is stuck
 # A prompt longer than this many characters per token of context cannot fit (tokens average about
 # four characters): refused before it is tokenized, which takes seconds for megabytes.
 MAX_PROMPT_CHARS_PER_TOKEN = 32
 MAX_BODY_BYTES = 16 * 2**20  # larger bodies get 413 before they are read
-ENGINE_STOP_SECONDS = 30.0  # at shutdown, how long the engine thread may take to stop
-# A connection that sends no complete request for this long is closed (aiohttp's default: an hour),
-# so half-open connections do not pile up.
-IDLE_CONNECTION_SECONDS = 30.0  # a finished generation holding the engine this long means the queue is stuck
-
-
-@dataclass
-class _Waiting:
-    request: Request
-    started: asyncio.Future
-
-
-class FairQueue:
-    """Round-robin across clients in front of an engine that generates one request at a time.
-
-    Each client's requests wait in that client's own line. Whenever the engine is free, the next
-    line in turn hands over its oldest request, and that client goes to the back of the turn order.
-    A window that fires ten requests therefore delays another window's one request by at most one
-    generation. Only one request is in the engine at a time, so the order is decided here.
-    """
-
-    def __init__(self, engine: Engine):
-        self._engine = engine
-        self._lines: OrderedDict[str, deque[_Waiting]] = OrderedDict()
-        self._running: Generation | None = None
-        self._ended_seen: tuple[Generation, float] | None = None  # the running one, seen finished at
-        self._served_last = ""
-
-    @property
-    def depth(self) -> int:
-        """Requests waiting or generating."""
-        return sum(len(line) for line in self._lines.values()) + (self._running is not None)
-
-    def stalled_for(self) -> float:
-        """Seconds since the running generation was first seen finished by this call while its turn
-        is still held (0: nothing finished is held). A turn outlives its generation only while the
-        answer's last bytes are written, so a long hold means a broken queue: /health says so."""
-        running = self._running
-        if running is None or not running.finish_reason:
-            self._ended_seen = None
-            return 0.0
-        if self._ended_seen is None or self._ended_seen[0] is not running:
-            self._ended_seen = (running, time.monotonic())
-        return time.monotonic() - self._ended_seen[1]
-
-    @asynccontextmanager
-    async def turn(self, client: str, request: Request) -> AsyncIterator[Generation]:
-        """Wait for this client's turn, then generate; leaving the block stops the generation.
-
-        Whatever ends the wait or the block (its client leaving included), the `finally` either
-        withdraws the request or releases its turn, so the next request always gets one.
-        """
-        waiting = _Waiting(request, asyncio.get_running_loop().create_future())
-        self._lines.setdefault(client, deque()).append(waiting)
-        self._dispatch()
-        try:
-            yield await waiting.started
-        finally:
-            started = waiting.started
-            if started.done() and not started.cancelled():
-                self._finish(started.result())  # also when its turn came as its client left
-            else:
-                started.cancel()
-                self._withdraw(client, waiting)
-
-    def _withdraw(self, client: str, waiting: _Waiting) -> None:
-        line = self._lines.get(client)
-        if line is not None and waiting in line:
-            line.remove(waiting)
-            if not line:
-                del self._lines[client]
-
-    def _finish(self, generation: Generation) -> None:
-        generation.cancel()  # nothing when it has finished; otherwise it stops at the next step
-        if self._running is generation:
-            self._running = None
-            self._dispatch()
-
-    def _next_waiting(self) -> _Waiting | None:
-        """The oldest request of the client whose turn it is; requests already abandoned (their
-        future cancelled by a disconnect whose handler has not run yet) are dropped on the way."""
-        while self._lines:
-            client = next(iter(self._lines))
-            if client == self._served_last and len(self._lines) > 1:
-                self._lines.move_to_end(client)  # it had the last turn; whoever waits goes first
-                client = next(iter(self._lines))
-            line = self._lines[client]
-            waiting = line.popleft()
-            if line:
-                self._lines.move_to_end(client)
-            else:
-                del self._lines[client]
-            if not waiting.started.done():
-                self._served_last = client
-                return waiting
-        return None
-
-    def _dispatch(self) -> None:
-        if self._running is not None:
-            return
-        waiting = self._next_waiting()
-        if waiting is None:
-            return
-        self._running = self._engine.submit(waiting.request, waiting.started.get_loop())
-        waiting.started.set_result(self._running)
+# Requests for at most this many tokens are inline completions (they ask for ~64): the engine
+# admits them to its batch before longer ones.
+INTERACTIVE_MAX_TOKENS = 128
 
 
 class Unavailable(Exception):
@@ -165,22 +63,22 @@ class EngineServer:
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
                  idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto",
-                 audit_path: Path | None = None):
+                 audit_path: Path | None = None, max_batch: int = 0, max_waiting: int = 0):
         self.source = source
         self.audit_path = audit_path  # the audit log of this engine's requests (None: none kept)
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
         self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state,
-                             experts=experts)
-        self.queue = FairQueue(self.engine)
+                             experts=experts, max_batch=max_batch)
+        self.metrics = EngineMetrics(self.engine, lambda: self.queue, lambda: self.attached)
+        self.queue = FairQueue(self.engine, self.metrics.mean_latency, max_waiting)
         self.text: ModelText | None = None
         self._special_ids: frozenset[int] = frozenset()
         self.state, self.error = "loading", ""
         self.attached = 0
         self.handling = 0
         self.last_active = time.monotonic()
-        self.metrics = EngineMetrics(lambda: self.queue.depth, lambda: self.attached)
         self.stopping = asyncio.Event()
         self._loaded = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -248,6 +146,8 @@ class EngineServer:
             return _error(str(error), "invalid_request_error", 400)
         except Unavailable as error:
             return _error(f"the model is not available: {error}", "service_unavailable", 503)
+        except QueueFull as error:
+            return _error(str(error), "rate_limit_exceeded", 429, headers={"Retry-After": str(error.retry_after)})
         finally:
             self.handling -= 1
             self.last_active = time.monotonic()
@@ -339,8 +239,6 @@ class EngineServer:
         except Exception as error:  # the chat template rejects the conversation
             raise BadRequest(f"messages: the chat template refused them: {error}") from error
         if text.is_harmony:  # the answer is the final channel; the analysis before it is not shown
-            from osslsp.prompts.postprocess import final_channel  # brings the index: chat alone needs it
-
             view = lambda ids: final_channel(text.decode(ids), started_in_final=False)  # noqa: E731
         else:
             view = lambda ids: text.decode(ids, skip_special=True)  # noqa: E731
@@ -372,7 +270,7 @@ class EngineServer:
             raise BadRequest(f"model {params.model!r} is not served here; this engine serves {self.model_name!r}")
 
     def _engine_request(self, prompt_ids: list[int], params: SamplingParams,
-                        view: Callable[[list[int]], str], stop: StopText) -> Request:
+                        view: Callable[[list[int]], str], stop: StopText, client: str) -> Request:
         """The engine's request. A stop string that is one special token becomes a stop id: exact, and
         it works when special tokens are skipped in the text."""
         text = self.text
@@ -394,6 +292,8 @@ class EngineServer:
                               top_p=params.top_p, seed=params.seed),
             stop_ids=frozenset(params.stop_token_ids) | frozenset(special.values()),
             stop_when=(lambda ids: stop.find_stop(view(ids)) is not None) if stop.stops else None,
+            interactive=params.max_tokens <= INTERACTIVE_MAX_TOKENS,
+            cache_key=client,  # a client's next request (a keystroke later) reuses its cached prefix
         )
 
     async def _generate(self, request: web.Request, endpoint: str, arrived: float, prompt_ids: list[int],
@@ -403,8 +303,8 @@ class EngineServer:
         """Run one generation: stream it as server-sent events (`chunk` builds each) or answer once
         at the end (`whole` builds the answer)."""
         stop = StopText(params.stop, params.include_stop_str_in_output)
-        engine_request = self._engine_request(prompt_ids, params, view, stop)
         client = params.user or f"connection-{id(request.transport)}"
+        engine_request = self._engine_request(prompt_ids, params, view, stop, client)
         response: web.StreamResponse | None = None
         ids: list[int] = []
         first_token, finish_reason, answer = None, "cancelled", []
@@ -417,6 +317,7 @@ class EngineServer:
                 try:
                     async for token in generation:
                         first_token = first_token or time.perf_counter()
+                        self.metrics.throughput.add()
                         ids.append(token)
                         delta = stop.update(view(ids))
                         if delta:
@@ -494,37 +395,3 @@ async def _json_body(request: web.Request) -> dict:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
-
-
-async def serve(server: EngineServer, listen: Listen, announce: Callable[[str], None]) -> None:
-    """Listen, load the model, serve until `server.stopping` is set; `announce` gets the address."""
-    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None,
-                           keepalive_timeout=IDLE_CONNECTION_SECONDS)
-    await runner.setup()
-    if listen.is_unix:
-        site: web.BaseSite = web.UnixSite(runner, str(listen.path))
-    else:
-        site = web.TCPSite(runner, listen.host, listen.port)
-    await site.start()
-    if listen.is_unix:
-        listen.path.chmod(0o600)
-        address = f"unix:{listen.path}"
-    else:
-        host, port = runner.addresses[0][:2]
-        address = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    announce(address)
-    server.engine.start()
-    watcher = asyncio.create_task(server.watch_idle())
-    try:
-        await server.stopping.wait()
-    finally:
-        watcher.cancel()
-        server.stopping.set()  # releases attached connections
-        await runner.cleanup()
-        server.engine.close()
-        # The engine thread stops at its next step: exiting while it ran inside torch aborted
-        # the process ("terminate called without an active exception", exit code 134). A model
-        # still loading cannot be stopped: after ENGINE_STOP_SECONDS the process exits anyway.
-        await asyncio.to_thread(server.engine.join, ENGINE_STOP_SECONDS)
-        if listen.is_unix:
-            listen.path.unlink(missing_ok=True)
