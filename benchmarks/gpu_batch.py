@@ -18,7 +18,7 @@ import torch
 
 from osslsp.engine.batched_runner import make_batched_runner
 from osslsp.engine.batching import BatchScheduler
-from osslsp.engine.engine import Generation, Request
+from osslsp.engine.requests import Generation, Request
 from osslsp.engine.generation import Sampling, generate
 from osslsp.engine.loading import load_model
 from osslsp.models import resolve_model

@@ -74,6 +74,7 @@ async def _request(session: aiohttp.ClientSession, url: str, prompt: list[int], 
                    run: Run | None) -> None:
     """One streamed completion; its latency, first token and tokens go into `run` (None: warm-up)."""
     body = {"prompt": prompt, "max_tokens": new_tokens, "temperature": 0, "stream": True, "user": user,
+            "ignore_eos": True,  # every answer new_tokens long, whatever the random weights say
             "stream_options": {"include_usage": True}}
     sent = time.perf_counter()
     first, tokens = None, 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
 import torch
 
-from osslsp.engine.engine import Engine, EngineError, Request
+from osslsp.engine.engine import Engine, EngineError
+from osslsp.engine.requests import Request
 from osslsp.engine.generation import NonFiniteLogits, generate
 from osslsp.engine.runner import TransformersRunner
 from osslsp.models import resolve_model
@@ -120,3 +122,9 @@ def test_an_answer_is_clipped_to_the_cache_and_a_prompt_too_long_is_refused(tiny
         list(engine.submit(Request(PROMPT)))
     engine.join(30)
     assert engine.loaded is None
+
+
+def test_ignore_eos_keeps_only_the_requests_own_stops():
+    request = Request([1, 2], stop_ids=frozenset({7}))
+    assert request.stops(frozenset({2})) == {2, 7}
+    assert dataclasses.replace(request, ignore_eos=True).stops(frozenset({2})) == {7}

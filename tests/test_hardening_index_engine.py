@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from osslsp.engine.engine import Engine, Request
+from osslsp.engine.engine import Engine
+from osslsp.engine.requests import Request
 from osslsp.models import resolve_model
 from osslsp.sampling import Sampling
 

@@ -12,7 +12,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from osslsp.engine.engine import Request
+from osslsp.engine.requests import Request
 from osslsp.engine.generation import repeats_itself
 from osslsp.sampling import Sampling
 from tests.conftest import SERVE_TINY

@@ -78,7 +78,7 @@ class LocalBackend:
     def stream(self, prompt_text: str, prompt_ids: list[int], stop_ids: frozenset[int],
                settings: GenerationSettings, key: str | None,
                stop_when: Callable[[str], bool] | None) -> LocalTextStream:
-        from osslsp.engine.engine import Request
+        from osslsp.engine.requests import Request
 
         text = self._text_loader()
         vocabulary = vocabulary_for(text) if settings.first_text else None

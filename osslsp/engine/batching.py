@@ -168,7 +168,7 @@ class BatchScheduler:
         del slot.cached_ids[keep:]
         sampling = dataclasses.replace(request.sampling, max_new_tokens=max_new_tokens)
         self.running.append(Sequence(generation, slot, list(request.prompt_ids), sampling,
-                                     self.model_stop_ids | request.stop_ids, self._outbox, prefilled=keep))
+                                     request.stops(self.model_stop_ids), self._outbox, prefilled=keep))
 
     def close(self) -> None:
         """End every running sequence as cancelled (the engine is closing)."""

@@ -16,22 +16,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import queue
 import threading
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import torch
 
 from osslsp.engine.batched_runner import make_batched_runner
 from osslsp.engine.batching import BatchScheduler
-from osslsp.engine.generation import Constraint, generate, repeats_itself
+from osslsp.engine.generation import generate, repeats_itself
 from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
+from osslsp.engine.requests import Generation, Request, Waiting, deliver
 from osslsp.engine.gpt_oss_fast import make_runner
 from osslsp.engine.runner import Runner
 from osslsp.models import ModelSource
-from osslsp.sampling import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -44,134 +41,11 @@ class EngineError(Exception):
     """A request failed inside the engine; the message is meant for the user."""
 
 
-@dataclass(frozen=True)
-class Request:
-    """What to generate. `key` groups requests that supersede each other (one per document)."""
-
-    prompt_ids: list[int]
-    sampling: Sampling = Sampling()
-    key: str | None = None
-    stop_ids: frozenset[int] = frozenset()
-    # Called with the ids generated so far after each token; True ends the generation.
-    stop_when: Callable[[list[int]], bool] | None = None
-    # Limits the ids sampled at each step given those produced (token healing); None: free.
-    constraint: Constraint | None = None
-    # An inline completion: served before long jobs, which pause for it between two steps.
-    interactive: bool = False
-    # End early when the answer loops over the same run of tokens (prose, not code completions).
-    stop_on_repetition: bool = False
-    # Whose cached prefix this request would reuse in a batching engine (a client, a document);
-    # None: `key`. Unlike `key`, a newer request with the same cache key cancels nothing.
-    cache_key: str | None = None
-
-
-@dataclass
-class Generation:
-    """A request in flight: iterate it for token ids (sync or async); cancel it from anywhere."""
-
-    request: Request
-    loop: asyncio.AbstractEventLoop | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    finish_reason: str = ""  # "stop", "length", "repetition", "cancelled" or "error"
-
-    def __post_init__(self) -> None:
-        self._events: queue.SimpleQueue | asyncio.Queue = (
-            asyncio.Queue() if self.loop else queue.SimpleQueue()
-        )
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-    def _emit(self, kind: str, value: object) -> None:
-        if self.loop:
-            self.loop.call_soon_threadsafe(self._events.put_nowait, (kind, value))
-        else:
-            self._events.put((kind, value))
-
-    @staticmethod
-    def _token(event: tuple[str, object]) -> int | None:
-        """The token an event carries; None at the end; the engine's error raised here."""
-        kind, value = event
-        if kind == "error":
-            raise value
-        return value if kind == "token" else None
-
-    def __iter__(self) -> Iterator[int]:
-        while (token := self._token(self._events.get())) is not None:
-            yield token
-
-    async def __aiter__(self) -> AsyncIterator[int]:
-        while (token := self._token(await self._events.get())) is not None:
-            yield token
-
-
-def deliver(events: list[tuple[Generation, str, object]]) -> None:
-    """Hand generations their events (in order) with one wake-up per event loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Generation, tuple[str, object]]]] = {}
-    for generation, kind, value in events:
-        if generation.loop is None:
-            generation._emit(kind, value)
-        else:
-            by_loop.setdefault(generation.loop, []).append((generation, (kind, value)))
-    for loop, items in by_loop.items():
-        loop.call_soon_threadsafe(_put_all, items)
-
-
-def _put_all(items: list[tuple[Generation, tuple[str, object]]]) -> None:
-    for generation, event in items:
-        generation._events.put_nowait(event)
-
-
 def _user_message(error: BaseException) -> str:
     if isinstance(error, torch.OutOfMemoryError):
         return ("the GPU ran out of memory for this request: lower osslsp.contextTokens, "
                 "or free the GPU (engine = \"shared\" lets windows share one model)")
     return str(error) or type(error).__name__
-
-
-class Waiting:
-    """Generations waiting for the engine thread: interactive ones first, each kind in order."""
-
-    def __init__(self) -> None:
-        self._ready = threading.Condition()
-        self._interactive: deque[Generation] = deque()
-        self._background: deque[Generation] = deque()
-        self._closed = False
-
-    def put(self, generation: Generation) -> None:
-        with self._ready:
-            (self._interactive if generation.request.interactive else self._background).append(generation)
-            self._ready.notify()
-
-    def close(self) -> None:
-        """No more generations: `get` returns None once those waiting are taken."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-
-    def get(self) -> Generation | None:
-        """The next generation (blocking), or None after close when none is left."""
-        with self._ready:
-            while not (self._interactive or self._background or self._closed):
-                self._ready.wait()
-            first = self._interactive or self._background
-            return first.popleft() if first else None
-
-    def interactive_nowait(self) -> Generation | None:
-        """An interactive generation waiting now, if any."""
-        with self._ready:
-            return self._interactive.popleft() if self._interactive else None
-
-    def get_nowait(self, background: bool) -> Generation | None:
-        """The next generation waiting now (a background one only when `background`), if any."""
-        with self._ready:
-            if self._interactive:
-                return self._interactive.popleft()
-            return self._background.popleft() if background and self._background else None
-
-    def __len__(self) -> int:
-        with self._ready:
-            return len(self._interactive) + len(self._background)
 
 
 class Engine:
@@ -400,7 +274,7 @@ class Engine:
             sampling = dataclasses.replace(request.sampling,
                                            max_new_tokens=min(request.sampling.max_new_tokens, room))
             for token in generate(self.runner, request.prompt_ids, sampling,
-                                  self.loaded.stop_ids | request.stop_ids, should_stop, request.constraint):
+                                  request.stops(self.loaded.stop_ids), should_stop, request.constraint):
                 produced.append(token)
                 generation._emit("token", token)
         except Exception as error:

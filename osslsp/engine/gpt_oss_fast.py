@@ -26,6 +26,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 
+from osslsp.engine.layers import Layer, experts_to_output_major, fuse_qkv, packed_experts
 from osslsp.engine.mxfp4 import Mxfp4Weight
 from osslsp.engine.runner import Runner, TransformersRunner, shared_prefix_length
 
@@ -83,66 +84,6 @@ class _PrefillGraph:
     logits: torch.Tensor  # (1, V)
 
 
-@dataclass
-class _Layer:
-    """One decoder layer's weights (views of the model's parameters) and its slice of the KV cache."""
-
-    device: torch.device
-    input_norm: torch.Tensor  # (H,)
-    post_norm: torch.Tensor  # (H,)
-    qkv_weight: torch.Tensor  # ((NQ + 2 NKV) D, H)
-    qkv_bias: torch.Tensor  # ((NQ + 2 NKV) D,)
-    o_weight: torch.Tensor  # (H, NQ D)
-    o_bias: torch.Tensor  # (H,)
-    sinks: torch.Tensor  # (NQ,)
-    window: int  # sliding window, or kernels.NO_WINDOW
-    router_weight: torch.Tensor  # (E, H)
-    router_bias: torch.Tensor  # (E,)
-    gate_up: torch.Tensor | Mxfp4Weight  # (E, 2I, H), rows interleaved gate0, up0, gate1, ...
-    gate_up_bias: torch.Tensor  # (E, 2I)
-    down: torch.Tensor | Mxfp4Weight  # (E, H, I)
-    down_bias: torch.Tensor  # (E, H)
-    k_cache: torch.Tensor  # (NKV, T, D)
-    v_cache: torch.Tensor  # (NKV, T, D)
-
-
-def _experts_to_output_major(experts: torch.nn.Module) -> None:
-    """(E, in, out) -> (E, out, in) in place, one expert at a time (no second copy of the weights)."""
-    if not getattr(experts, "is_transposed", True):
-        return  # already done (a second runner on the same model)
-    with torch.no_grad():
-        for name in ("gate_up_proj", "down_proj"):
-            parameter = getattr(experts, name)
-            n_experts, d_in, d_out = parameter.shape
-            flat = parameter.data.view(n_experts, d_in * d_out)
-            for expert in range(n_experts):
-                flat[expert].copy_(parameter.data[expert].t().contiguous().view(-1))
-            parameter.data = parameter.data.view(n_experts, d_out, d_in)
-    experts.is_transposed = False  # what Transformers' grouped_mm/batched_mm read
-
-
-def _packed_experts(experts: torch.nn.Module) -> tuple[Mxfp4Weight, Mxfp4Weight] | None:
-    """(gate_up, down) of experts loaded packed from an MXFP4 checkpoint, or None for FP16 experts."""
-    if not hasattr(experts, "gate_up_proj_blocks"):
-        return None
-    return (Mxfp4Weight(experts.gate_up_proj_blocks, experts.gate_up_proj_scales),
-            Mxfp4Weight(experts.down_proj_blocks, experts.down_proj_scales))
-
-
-def _fuse_qkv(attention: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """One (q|k|v) matrix and bias; the three projections become views of it (memory unchanged)."""
-    projections = (attention.q_proj, attention.k_proj, attention.v_proj)
-    weight = torch.cat([p.weight.data for p in projections])
-    bias = torch.cat([p.bias.data for p in projections])
-    start = 0
-    for projection in projections:
-        rows = projection.weight.shape[0]
-        projection.weight.data = weight[start:start + rows]
-        projection.bias.data = bias[start:start + rows]
-        start += rows
-    return weight, bias
-
-
 class FastGptOssRunner:
     """Runner protocol for gpt-oss on CUDA: static cache, expert-gather decode in a CUDA graph."""
 
@@ -195,17 +136,17 @@ class FastGptOssRunner:
 
     # -- setup ------------------------------------------------------------------------------------
 
-    def _prepare_layer(self, layer: torch.nn.Module, config) -> _Layer:
+    def _prepare_layer(self, layer: torch.nn.Module, config) -> Layer:
         attention, experts = layer.self_attn, layer.mlp.experts
         device = attention.q_proj.weight.device
-        expert_weights = _packed_experts(experts)
+        expert_weights = packed_experts(experts)
         if expert_weights is None:
-            _experts_to_output_major(experts)
+            experts_to_output_major(experts)
             expert_weights = (experts.gate_up_proj, experts.down_proj)
-        qkv_weight, qkv_bias = _fuse_qkv(attention)
+        qkv_weight, qkv_bias = fuse_qkv(attention)
         cache_shape = (self.n_kv, self.max_context, self.head_dim)
         window = attention.sliding_window or self.kernels.NO_WINDOW
-        return _Layer(
+        return Layer(
             device=device,
             input_norm=layer.input_layernorm.weight,
             post_norm=layer.post_attention_layernorm.weight,
@@ -400,7 +341,7 @@ class FastGptOssRunner:
                                           layer.down, layer.down_bias, self.limit, self.alpha)  # (n, H)
         return self._logits(residual[-1:], delta[-1:])  # only the last position's logits
 
-    def _route(self, normed: torch.Tensor, layer: _Layer) -> tuple[torch.Tensor, torch.Tensor]:
+    def _route(self, normed: torch.Tensor, layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k expert ids and their softmax weights, exactly as the model's router computes them."""
         router_logits = F.linear(normed, layer.router_weight, layer.router_bias)  # (n, E)
         top_values, top_ids = torch.topk(router_logits, self.top_k, dim=-1)  # (n, K)

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from osslsp.engine.engine import Engine, Generation, Request
+from osslsp.engine.engine import Engine
+from osslsp.engine.requests import Generation, Request
 
 # Requests that may wait by default: this many for each place in the engine's batch, and at least
 # MIN_WAITING (an engine that serves one at a time still queues a team's windows).

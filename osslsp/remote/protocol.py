@@ -41,6 +41,7 @@ class SamplingParams(Sampling):
     include_usage: bool
     skip_special_tokens: bool
     include_stop_str_in_output: bool
+    ignore_eos: bool  # vLLM's extension: generate past end-of-text (fixed-length load tests)
     user: str | None
 
     @property
@@ -117,6 +118,7 @@ def sampling_params(body: Any, default_max_tokens: int) -> SamplingParams:
         include_usage=bool(stream_options.get("include_usage", False)),
         skip_special_tokens=_field(body, "skip_special_tokens", bool, True),
         include_stop_str_in_output=_field(body, "include_stop_str_in_output", bool, False),
+        ignore_eos=_field(body, "ignore_eos", bool, False),
         user=_field(body, "user", str, None),
     )
 

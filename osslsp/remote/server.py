@@ -26,7 +26,8 @@ from pathlib import Path
 from aiohttp import web
 
 from osslsp import audit
-from osslsp.engine.engine import Engine, EngineError, Request
+from osslsp.engine.engine import Engine, EngineError
+from osslsp.engine.requests import Request
 from osslsp.models import ModelSource
 from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.modeltext import Message, ModelText
@@ -294,6 +295,7 @@ class EngineServer:
             stop_when=(lambda ids: stop.find_stop(view(ids)) is not None) if stop.stops else None,
             interactive=params.max_tokens <= INTERACTIVE_MAX_TOKENS,
             cache_key=client,  # a client's next request (a keystroke later) reuses its cached prefix
+            ignore_eos=params.ignore_eos,
         )
 
     async def _generate(self, request: web.Request, endpoint: str, arrived: float, prompt_ids: list[int],

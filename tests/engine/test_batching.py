@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from osslsp.engine.batching import PREFILL_CHUNK
-from osslsp.engine.engine import Engine, Request
+from osslsp.engine.engine import Engine
+from osslsp.engine.requests import Request
 from osslsp.engine.generation import Sampling
 from osslsp.models import resolve_model
 
