@@ -45,7 +45,7 @@ class Engine:
     """An `osslsp engine` process on loopback, and its address."""
 
     def __init__(self, model: str, max_batch: int, max_context: int):
-        command = [sys.executable, "-m", "osslsp.remote.cli", "engine", "--model", model, "--listen", "127.0.0.1:0",
+        command = [sys.executable, "-m", "osslsp", "engine", "--model", model, "--listen", "127.0.0.1:0",
                    "--max-batch", str(max_batch), "--max-context", str(max_context)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
