@@ -69,8 +69,12 @@ async def complete(assistant: Assistant, cursor: Cursor, key: str | None = None)
             first_token = first_token or time.perf_counter()
             raw += delta
     except (Superseded, asyncio.CancelledError) as stopped:
-        log_withheld(cursor.path, cursor.prefix, "superseded by a newer request"
-                     if isinstance(stopped, Superseded) else "cancelled by the editor")
+        why = "superseded by a newer request" if isinstance(stopped, Superseded) else "cancelled by the editor"
+        log_withheld(cursor.path, cursor.prefix, why)
+        # The prompt went to the model: the record says so, with what it wrote before it stopped.
+        audit.generation(assistant.settings, f"completion:{cursor.absolute}", prompt.text, raw, None,
+                         {"total_ms": round((time.perf_counter() - started) * 1000, 1),
+                          "prompt_tokens": len(prompt.ids)}, before=cursor.prefix, why=why)
         raise
     raw = strip_removed(raw, removed)
     finished = time.perf_counter()

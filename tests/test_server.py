@@ -10,6 +10,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from osslsp.audit import audit_file, read_records
 from tests.conftest import REPO, SERVE_TINY
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -101,6 +102,10 @@ async def test_cancelled_request_gets_request_cancelled_and_server_keeps_serving
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
     with pytest.raises(JsonRpcRequestCancelled):
         await pending
+    # The audit log holds the cancelled generation too: its prompt reached the model.
+    records = read_records(audit_file(True), 50)
+    assert any(record["file"].endswith("long.py") and record["withheld"] == "cancelled by the editor"
+               and record["shown"] is None and "x = 1" in record["prompt"] for record in records)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
         settings={"osslsp": {"maxNewTokens": 24}}))
     uri = open_document(client, "after.py", 'def add(a, b):\n    """Return the sum."""\n    return a\n')
