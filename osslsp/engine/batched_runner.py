@@ -24,7 +24,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 
-from osslsp.engine import kernels_batch_torch, kernels_torch
+from osslsp.engine import kernels_torch
 from osslsp.engine.gpt_oss_fast import FastGptOssRunner, unsupported_reason
 
 log = logging.getLogger(__name__)
@@ -92,11 +92,6 @@ class BatchedGptOssRunner:
     def __init__(self, fast: FastGptOssRunner, n_slots: int, max_rows: int):
         self.fast = fast
         self.kernels: ModuleType = fast.kernels
-        if fast.kernels is kernels_torch:
-            self.batch_kernels: ModuleType = kernels_batch_torch
-        else:
-            from osslsp.engine import kernels_batch  # Triton: imported only on CUDA
-            self.batch_kernels = kernels_batch
         self.n_slots, self.max_rows, self.max_context = n_slots, max_rows, fast.max_context
         self.device = fast.device
         shape = (n_slots + 1, fast.n_kv, fast.max_context, fast.head_dim)  # (S + 1, NKV, T, D)
@@ -104,7 +99,7 @@ class BatchedGptOssRunner:
                         torch.zeros(shape, dtype=fast.dtype, device=self.device)) for _ in fast.layers]
         # A step's rows on the device, read by graph replays: tokens, positions, slots (3, max_rows).
         self.rows = torch.zeros(3, max_rows, dtype=torch.long, device=self.device)
-        self.attention = self.batch_kernels.SlotsDecodeAttention(fast.n_q, fast.n_kv, fast.head_dim, max_rows,
+        self.attention = self.kernels.SlotsDecodeAttention(fast.n_q, fast.n_kv, fast.head_dim, max_rows,
                                                                  self.device)
         self.sizes = [size for size in GRAPH_SIZES if size < max_rows] + [max_rows]
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
@@ -167,7 +162,7 @@ class BatchedGptOssRunner:
             k.add_rmsnorm(residual, delta, layer.input_norm, fast.eps, normed)
             qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (n, (NQ + 2 NKV) D)
             q = torch.empty(n, fast.n_q * fast.head_dim, dtype=fast.dtype, device=self.device)  # (n, NQ D)
-            self.batch_kernels.rope_and_cache_slots(qkv, cos, sin, positions, slots, q, k_cache, v_cache)
+            k.rope_and_cache_slots(qkv, cos, sin, positions, slots, q, k_cache, v_cache)
             attended = torch.empty_like(q)  # (n, NQ D)
             self.attention(q, k_cache, v_cache, positions, slots, layer.window, layer.sinks, fast.scale, attended)
             delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (n, H)

@@ -57,8 +57,9 @@ def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torc
 
 
 @triton.jit
-def _rope_cache_kernel(QKV, Cos, Sin, Positions, QOut, KCache, VCache, cache_len,
-                       NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr, HEADS_PAD: tl.constexpr):
+def _rope_cache_kernel(QKV, Cos, Sin, Positions, Slots, QOut, KCache, VCache, cache_len,
+                       NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr, HEADS_PAD: tl.constexpr,
+                       SLOTTED: tl.constexpr):
     token = tl.program_id(0)  # one program rotates all heads of one token
     heads = tl.arange(0, HEADS_PAD)[:, None]  # query heads, then key heads
     half = tl.arange(0, D // 2)[None, :]
@@ -75,30 +76,47 @@ def _rope_cache_kernel(QKV, Cos, Sin, Positions, QOut, KCache, VCache, cache_len
     q_row = QOut + token * NQ * D + heads * D
     tl.store(q_row + half, out1.to(QOut.dtype.element_ty), mask=is_q)
     tl.store(q_row + D // 2 + half, out2.to(QOut.dtype.element_ty), mask=is_q)
+    cache_base = 0  # cache (NKV, T, D)
+    if SLOTTED:  # caches (S, NKV, T, D): the token's own slot
+        cache_base = tl.load(Slots + token).to(tl.int64) * NKV * cache_len * D
     is_k = rotated & (heads >= NQ)
-    k_slot = KCache + (heads - NQ) * cache_len * D + pos * D  # cache (NKV, T, D)
-    tl.store(k_slot + half, out1.to(KCache.dtype.element_ty), mask=is_k)
-    tl.store(k_slot + D // 2 + half, out2.to(KCache.dtype.element_ty), mask=is_k)
+    k_at = KCache + cache_base + (heads - NQ) * cache_len * D + pos * D
+    tl.store(k_at + half, out1.to(KCache.dtype.element_ty), mask=is_k)
+    tl.store(k_at + D // 2 + half, out2.to(KCache.dtype.element_ty), mask=is_k)
     kv_heads = tl.arange(0, NKV)[:, None]
     dims = tl.arange(0, D)[None, :]
     v = tl.load(row + (NQ + NKV) * D + kv_heads * D + dims)
-    tl.store(VCache + kv_heads * cache_len * D + pos * D + dims, v)
+    tl.store(VCache + cache_base + kv_heads * cache_len * D + pos * D + dims, v)
+
+
+def _rope(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
+          slots: torch.Tensor | None, q_out: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> None:
+    n_kv, cache_len, head_dim = k_cache.shape[-3:]
+    n_q = q_out.shape[-1] // head_dim
+    _rope_cache_kernel[(qkv.shape[0],)](
+        qkv, cos, sin, positions, positions if slots is None else slots, q_out, k_cache, v_cache, cache_len,
+        NQ=n_q, NKV=n_kv, D=head_dim, HEADS_PAD=triton.next_power_of_2(n_q + n_kv), SLOTTED=slots is not None,
+        num_warps=4,
+    )
 
 
 def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
                    q_out: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> None:
     """qkv (n, (NQ+2NKV)*D) -> q_out (n, NQ*D) rotated; k rotated and v written at `positions` (n,)
     into k_cache/v_cache (NKV, T, D). cos/sin: (T, D/2), the model's own rotary tables."""
-    n_kv, cache_len, head_dim = k_cache.shape
-    n_q = q_out.shape[-1] // head_dim
-    _rope_cache_kernel[(qkv.shape[0],)](
-        qkv, cos, sin, positions, q_out, k_cache, v_cache, cache_len, NQ=n_q, NKV=n_kv, D=head_dim,
-        HEADS_PAD=triton.next_power_of_2(n_q + n_kv), num_warps=4,
-    )
+    _rope(qkv, cos, sin, positions, None, q_out, k_cache, v_cache)
+
+
+def rope_and_cache_slots(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
+                         slots: torch.Tensor, q_out: torch.Tensor, k_cache: torch.Tensor,
+                         v_cache: torch.Tensor) -> None:
+    """As rope_and_cache for B rows, each written at its position (B,) into its slot (B,) of
+    k_cache/v_cache (S, NKV, T, D)."""
+    _rope(qkv, cos, sin, positions, slots, q_out, k_cache, v_cache)
 
 
 # ---------------------------------------------------------------------------------------------
-# Attention with sinks: decode (one query, split over the keys) and prefill (flash attention)
+# Attention with sinks: decode (one query a row, split over the keys) and prefill (flash attention)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -116,13 +134,15 @@ def _attend_block(q, k, v, visible, scale, m_i, l_i, acc):
 
 
 @triton.jit
-def _decode_attention_split_kernel(Q, KCache, VCache, Position, PartAcc, PartMax, PartSum,
-                                   cache_len, window, scale,
-                                   GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
-                                   N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr):
-    kv = tl.program_id(0)
-    split = tl.program_id(1)
-    seq_len = tl.load(Position) + 1  # the new token is already in the cache
+def _decode_attention_split_kernel(Q, KCache, VCache, Positions, Slots, PartAcc, PartMax, PartSum,
+                                  cache_len, window, scale,
+                                  NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
+                                  N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr):
+    row_index = tl.program_id(0)
+    kv = tl.program_id(1)
+    split = tl.program_id(2)
+    seq_len = tl.load(Positions + row_index) + 1  # the row's own token is already in the cache
+    slot = tl.load(Slots + row_index).to(tl.int64)
     lo = tl.maximum(seq_len - window, 0)
     chunk = tl.cdiv(tl.cdiv(seq_len - lo, N_SPLIT), BLOCK_N) * BLOCK_N
     start = lo + split * chunk
@@ -130,18 +150,19 @@ def _decode_attention_split_kernel(Q, KCache, VCache, Position, PartAcc, PartMax
 
     rows = tl.arange(0, GROUP_PAD)  # the GROUP query heads that share this kv head, padded for tl.dot
     dims = tl.arange(0, D)
-    q = tl.load(Q + (kv * GROUP + rows[:, None]) * D + dims[None, :], mask=rows[:, None] < GROUP, other=0.0)
+    q_base = Q + row_index * NKV * GROUP * D
+    q = tl.load(q_base + (kv * GROUP + rows[:, None]) * D + dims[None, :], mask=rows[:, None] < GROUP, other=0.0)
     m_i = tl.full([GROUP_PAD], -1.0e30, tl.float32)
     l_i = tl.zeros([GROUP_PAD], tl.float32)
     acc = tl.zeros([GROUP_PAD, D], tl.float32)
-    base = kv * cache_len * D
+    base = (slot * NKV + kv) * cache_len * D
     for block in range(start, end, BLOCK_N):
         keys = block + tl.arange(0, BLOCK_N)
         valid = keys < end
         k = tl.load(KCache + base + keys[:, None] * D + dims[None, :], mask=valid[:, None], other=0.0)
         v = tl.load(VCache + base + keys[:, None] * D + dims[None, :], mask=valid[:, None], other=0.0)
         m_i, l_i, acc = _attend_block(q, k, v, valid[None, :], scale, m_i, l_i, acc)
-    part = (kv * N_SPLIT + split) * GROUP_PAD
+    part = ((row_index * NKV + kv) * N_SPLIT + split) * GROUP_PAD
     tl.store(PartAcc + (part + rows[:, None]) * D + dims[None, :], acc)
     tl.store(PartMax + part + rows, m_i)
     tl.store(PartSum + part + rows, l_i)
@@ -149,14 +170,15 @@ def _decode_attention_split_kernel(Q, KCache, VCache, Position, PartAcc, PartMax
 
 @triton.jit
 def _decode_attention_combine_kernel(PartAcc, PartMax, PartSum, Sinks, Out,
-                                     GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
-                                     N_SPLIT: tl.constexpr):
-    head = tl.program_id(0)
+                                    NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
+                                    D: tl.constexpr, N_SPLIT: tl.constexpr):
+    row_index = tl.program_id(0)
+    head = tl.program_id(1)
     kv = head // GROUP
     row = head % GROUP
     splits = tl.arange(0, N_SPLIT)
     dims = tl.arange(0, D)
-    part = (kv * N_SPLIT + splits) * GROUP_PAD + row  # (N_SPLIT,)
+    part = ((row_index * NKV + kv) * N_SPLIT + splits) * GROUP_PAD + row  # (N_SPLIT,)
     m = tl.load(PartMax + part)
     l = tl.load(PartSum + part)
     acc = tl.load(PartAcc + part[:, None] * D + dims[None, :])
@@ -165,39 +187,55 @@ def _decode_attention_combine_kernel(PartAcc, PartMax, PartSum, Sinks, Out,
     w = tl.exp(m - m_all)
     denominator = tl.sum(w * l, axis=0) + tl.exp(sink - m_all)  # the sink takes its share, adds nothing
     out = tl.sum(w[:, None] * acc, axis=0) / denominator
-    tl.store(Out + head * D + dims, out.to(Out.dtype.element_ty))
+    tl.store(Out + (row_index * NKV * GROUP + head) * D + dims, out.to(Out.dtype.element_ty))
 
 
-class DecodeAttention:
-    """Flash-decoding for one new token: the keys are split into N_SPLIT chunks per kv head, each
-    chunk reduced by one program, then the chunks and the head's sink are combined."""
+class SlotsDecodeAttention:
+    """Flash-decoding for B rows, each in its own slot at its own position: per row and kv head the
+    keys are split into N_SPLIT chunks, reduced by one program each, then combined with the sink."""
 
     N_SPLIT = 16
     BLOCK_N = 64
 
-    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device):
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, max_rows: int, device: torch.device):
         self.group = n_q // n_kv
         self.group_pad = max(16, triton.next_power_of_2(self.group))
         self.n_kv, self.head_dim = n_kv, head_dim
-        shape = (n_kv, self.N_SPLIT, self.group_pad)
+        shape = (max_rows, n_kv, self.N_SPLIT, self.group_pad)
         self.part_acc = torch.empty(*shape, head_dim, dtype=torch.float32, device=device)
         self.part_max = torch.empty(shape, dtype=torch.float32, device=device)
         self.part_sum = torch.empty(shape, dtype=torch.float32, device=device)
 
+    def __call__(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, positions: torch.Tensor,
+                 slots: torch.Tensor, window: int, sinks: torch.Tensor, scale: float, out: torch.Tensor) -> None:
+        """q (B, NQ*D) of rows at positions (B,) in slots (B,) -> out (B, NQ*D); caches (S, NKV, T, D)."""
+        n_rows = q.shape[0]
+        cache_len = k_cache.shape[2]
+        _decode_attention_split_kernel[(n_rows, self.n_kv, self.N_SPLIT)](
+            q, k_cache, v_cache, positions, slots, self.part_acc, self.part_max, self.part_sum,
+            cache_len, window, scale,
+            NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim,
+            N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, num_warps=4,
+        )
+        _decode_attention_combine_kernel[(n_rows, self.n_kv * self.group)](
+            self.part_acc, self.part_max, self.part_sum, sinks, out,
+            NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim, N_SPLIT=self.N_SPLIT,
+            num_warps=2,
+        )
+
+
+class DecodeAttention:
+    """Flash-decoding for one new token: the batched case with one row, in slot 0 of its cache."""
+
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device):
+        self._rows = SlotsDecodeAttention(n_q, n_kv, head_dim, 1, device)
+        self._slot = torch.zeros(1, dtype=torch.long, device=device)
+
     def __call__(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, position: torch.Tensor,
                  window: int, sinks: torch.Tensor, scale: float, out: torch.Tensor) -> None:
         """q (NQ*D,) of the token at `position` (1,) -> out (NQ*D,); caches (NKV, T, D)."""
-        cache_len = k_cache.shape[1]
-        _decode_attention_split_kernel[(self.n_kv, self.N_SPLIT)](
-            q, k_cache, v_cache, position, self.part_acc, self.part_max, self.part_sum,
-            cache_len, window, scale,
-            GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim,
-            N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, num_warps=4,
-        )
-        _decode_attention_combine_kernel[(self.n_kv * self.group,)](
-            self.part_acc, self.part_max, self.part_sum, sinks, out,
-            GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim, N_SPLIT=self.N_SPLIT, num_warps=2,
-        )
+        self._rows(q.view(1, -1), k_cache.unsqueeze(0), v_cache.unsqueeze(0), position, self._slot,
+                   window, sinks, scale, out.view(1, -1))
 
 
 @triton.jit(do_not_specialize=["n_new"])  # one compiled variant for every prompt length

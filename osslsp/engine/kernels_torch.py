@@ -38,6 +38,15 @@ def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, posi
     v_cache[:, positions] = heads[:, n_q + n_kv:].transpose(0, 1)
 
 
+def rope_and_cache_slots(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
+                         slots: torch.Tensor, q_out: torch.Tensor, k_cache: torch.Tensor,
+                         v_cache: torch.Tensor) -> None:
+    """Each row of qkv (B, ...) through rope_and_cache on its own slot of caches (S, NKV, T, D)."""
+    for row, slot in enumerate(slots.tolist()):
+        rope_and_cache(qkv[row:row + 1], cos, sin, positions[row:row + 1], q_out[row:row + 1],
+                       k_cache[slot], v_cache[slot])
+
+
 def _attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, q_positions: torch.Tensor,
                window: int, sinks: torch.Tensor, scale: float) -> torch.Tensor:
     """Eager attention with sinks, as the model computes it: q (n, NQ D) at q_positions (n,)."""
@@ -63,6 +72,17 @@ class DecodeAttention:
 
     def __call__(self, q, k_cache, v_cache, position, window, sinks, scale, out) -> None:
         out.copy_(_attention(q[None], k_cache, v_cache, position, window, sinks, scale)[0])
+
+
+class SlotsDecodeAttention:
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, max_rows: int, device: torch.device):
+        pass
+
+    def __call__(self, q, k_cache, v_cache, positions, slots, window, sinks, scale, out) -> None:
+        """q (B, NQ*D) -> out (B, NQ*D): each row attends to its own slot up to its position."""
+        for row, slot in enumerate(slots.tolist()):
+            prefill_attention(q[row:row + 1], k_cache[slot], v_cache[slot], positions[row:row + 1],
+                              window, sinks, scale, out[row:row + 1])
 
 
 def prefill_attention(q, k_cache, v_cache, positions, window, sinks, scale, out) -> None:
