@@ -6,7 +6,9 @@ new tokens, greedy, streamed) and sends its next as soon as the answer is comple
   as a typist's keystrokes do (the engine reuses that client's cached prefix);
 - `fresh`: unrelated prompts every time (prefill-bound: every request prefills its whole prompt).
 Per mode and N it prints aggregate tokens/s (tokens streamed / wall time), p50/p95 latency
-(request sent to last token), p50 time to first token, and errors.
+(request sent to last token), p50 time to first token, and errors. `--trace` starts the engine
+with `--trace` and adds, per run, where the time went inside the engine (request phases and the
+host time of each batched step's parts, from its /osslsp/trace).
 
 `--max-batch 1,32` runs an engine per value (1: one request at a time, the engine before batching)
 on the same model, one after the other. Example on the GPU machine:
@@ -44,9 +46,9 @@ class Run:
 class Engine:
     """An `osslsp engine` process on loopback, and its address."""
 
-    def __init__(self, model: str, max_batch: int, max_context: int):
+    def __init__(self, model: str, max_batch: int, max_context: int, extra: list[str]):
         command = [sys.executable, "-m", "osslsp", "engine", "--model", model, "--listen", "127.0.0.1:0",
-                   "--max-batch", str(max_batch), "--max-context", str(max_context)]
+                   "--max-batch", str(max_batch), "--max-context", str(max_context), *extra]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if " on " not in line:
@@ -145,9 +147,12 @@ async def measure(url: str, mode: str, clients: int, args) -> dict:
         # Warm-up, not measured: each client's first prompt (in typing mode, the prefix it then extends).
         await asyncio.gather(*(_request(session, url, user.document, args.new_tokens, user.user, None)
                                for user in users))
+        if args.trace:
+            await _trace(session, url)  # from here on
         started = time.perf_counter()
         await asyncio.gather(*(user.loop(session, url, started + args.seconds, run) for user in users))
         wall = time.perf_counter() - started
+        trace = await _trace(session, url) if args.trace else None
     return {
         "mode": mode, "clients": clients, "requests": len(run.latencies), "errors": len(run.errors),
         "tokens_per_second": round(run.tokens / wall, 1),
@@ -155,13 +160,32 @@ async def measure(url: str, mode: str, clients: int, args) -> dict:
         "p95_ms": round(_percentile(run.latencies, 0.95) * 1000, 1),
         "ttft_p50_ms": round(_percentile(run.first_tokens, 0.5) * 1000, 1),
         "first_error": run.errors[0] if run.errors else "",
+        **({"trace": trace} if trace else {}),
     }
+
+
+async def _trace(session: aiohttp.ClientSession, url: str) -> dict:
+    """The engine's trace since the last call (which it then forgets)."""
+    async with session.get(url + "/osslsp/trace", params={"reset": "1"}) as response:
+        return await response.json()
+
+
+def _trace_lines(trace: dict) -> list[str]:
+    """The trace in a few lines: request phases, then step parts (p50 / mean ms)."""
+    def cell(name: str, stats: dict) -> str:
+        return f"{name} {stats.get('p50_ms', 0):.2f}/{stats.get('mean_ms', 0):.2f}" if stats.get("n") else ""
+    requests = "  ".join(cell(name, stats) for name, stats in trace["requests"].items())
+    steps = "  ".join(cell(name, stats) for name, stats in trace["steps"].items())
+    rows = "  ".join(f"{rows}:{stats['n']}x{stats['mean_ms']:.2f}" for rows, stats in trace["step_by_rows"].items())
+    return [f"    requests (p50/mean ms): {requests}", f"    steps (p50/mean ms): {steps}",
+            f"    steps by rows (count x mean ms): {rows}"]
 
 
 async def main_async(args) -> list[dict]:
     results = []
     for max_batch in args.max_batch:
-        engine = Engine(args.model, max_batch, args.max_context) if args.model else None
+        extra = ["--experts", args.experts] + (["--trace"] if args.trace else []) + (["--audit-log", args.audit_log] if args.audit_log else [])
+        engine = Engine(args.model, max_batch, args.max_context, extra) if args.model else None
         url = engine.url if engine else args.url
         try:
             async with aiohttp.ClientSession() as session:
@@ -175,6 +199,8 @@ async def main_async(args) -> list[dict]:
                           f"p50 {row['p50_ms']:8.1f} ms  p95 {row['p95_ms']:8.1f} ms  ttft p50 {row['ttft_p50_ms']:7.1f}"
                           f" ms  requests {row['requests']:4}  errors {row['errors']} {row['first_error']}",
                           flush=True)
+                    if "trace" in row:
+                        print("\n".join(_trace_lines(row["trace"])), flush=True)
         finally:
             if engine:
                 engine.stop()
@@ -198,6 +224,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per (mode, N)")
     parser.add_argument("--max-context", type=int, default=4096)
     parser.add_argument("--vocab", type=int, default=100000, help="prompt ids are drawn below this (tiny: 700)")
+    parser.add_argument("--experts", default="auto", help="the engine's --experts (mxfp4: packed MXFP4 experts)")
+    parser.add_argument("--audit-log", default="", metavar="PATH|off", help="the engine's --audit-log (default: its own)")
+    parser.add_argument("--trace", action="store_true",
+                        help="trace the engine (osslsp engine --trace) and print where the time went")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

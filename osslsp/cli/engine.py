@@ -73,7 +73,7 @@ async def _serve(source, args: argparse.Namespace, listen: Listen, token: str) -
     server = EngineServer(source, args.dtype, args.device, args.max_gpu_memory, args.max_context, token=token,
                           experts=args.experts, idle_timeout=args.idle_timeout,
                           served_name=args.served_model_name, audit_path=audit_path, max_batch=args.max_batch,
-                          max_waiting=args.max_waiting)
+                          max_waiting=args.max_waiting, trace=args.trace)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, server.stopping.set)
@@ -109,6 +109,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--audit-log", default="", metavar="PATH|off",
                         help="the JSON-lines audit log of every request (default: engine.jsonl under "
                              "the cache directory's audit folder; `osslsp audit --engine` shows it)")
+    engine.add_argument("--trace", action="store_true",
+                        help="time each request's way and each batched step's parts; GET /osslsp/trace "
+                             "shows where the time went (benchmarks/load.py --trace)")
     engine.add_argument("--log-file", help="write the log here (default: stderr)")
     engine.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     engine.set_defaults(func=cmd_engine)

@@ -182,9 +182,11 @@ class BatchedGptOssRunner:
         return fast._logits(residual, delta)  # (n, V)
 
     @torch.inference_mode()
-    def _tune_expert_tiles(self, repeats: int = 10) -> None:
+    def _tune_expert_tiles(self) -> None:
         """For each step size, the fastest of EXPERT_TILE_CANDIDATES on one layer's experts (rows
-        routed as the model routes random hidden states); a tile that fails to compile is skipped."""
+        routed as the model routes random hidden states), timed as a step runs them: replayed in a
+        CUDA graph (timed eagerly, kernel launches dominate and the choice is noise). A tile that
+        fails to compile or capture is skipped."""
         fast, layer = self.fast, self.fast.layers[0]
         generator = torch.Generator(self.device).manual_seed(0)
         for size in self.sizes:
@@ -194,23 +196,41 @@ class BatchedGptOssRunner:
             expert_ids, expert_weights = fast._route(x, layer)  # (size, K) each
             timings = {}
             for tiles in EXPERT_TILE_CANDIDATES:
-                def run():
+                def run(tiles=tiles):
                     return self.kernels.prefill_experts(x, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
                                                         layer.down, layer.down_bias, fast.limit, fast.alpha,
-                                                        config=tiles)
+                                                        config=tiles)  # (size, H)
                 try:
-                    run()
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    for _ in range(repeats):
-                        run()
-                    end.record()
-                    end.synchronize()
-                    timings[tiles] = start.elapsed_time(end)
+                    timings[tiles] = self._graph_milliseconds(run)
                 except Exception as error:  # noqa: BLE001 (Triton's resource errors have no common type)
                     log.debug("expert tiles %s for %d rows: %s", tiles, size, error)
             self.expert_tiles[size] = min(timings, key=timings.get) if timings else None
-        log.info("expert tiles by step size: %s", self.expert_tiles)
+            log.info("expert tiles for %d rows: %s (ms a layer in a graph: %s)", size, self.expert_tiles[size],
+                     {str(tiles): round(ms, 4) for tiles, ms in timings.items()})
+
+    def _graph_milliseconds(self, run, calls: int = 8, replays: int = 5) -> float:
+        """Milliseconds one call of `run` takes inside a CUDA graph: `calls` calls captured in one
+        graph, the fastest of `replays` replays (after one to warm up)."""
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            run()  # compiles the kernels; capture wants a warm-up on a side stream
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        torch.cuda.synchronize(self.device)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(calls):
+                run()
+        graph.replay()
+        best = float("inf")
+        for _ in range(replays):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            end.synchronize()
+            best = min(best, start.elapsed_time(end) / calls)
+        return best
 
     @torch.inference_mode()
     def _capture_graphs(self) -> None:

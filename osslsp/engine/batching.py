@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,6 +29,7 @@ import torch
 from osslsp.engine.batched_runner import FUSED_PREFILL_ROWS, BatchedGptOssRunner
 from osslsp.engine.generation import NonFiniteLogits, repeats_itself, sample
 from osslsp.engine.runner import shared_prefix_length
+from osslsp.engine.tracing import StepLaps, Trace
 from osslsp.sampling import Sampling
 
 # Prompt tokens prefilled per step while other sequences decode. A prefill reads every expert's
@@ -42,6 +44,7 @@ class Member(Protocol):
 
     request: object  # engine.Request
     cancelled: threading.Event
+    marks: dict[str, float] | None  # tracing.REQUEST_MARKS when traced
 
 
 # An event for a generation's reader: (generation, "token" | "done" | "error", value).
@@ -123,6 +126,8 @@ class Sequence:
             return "stop"
         self.produced.append(token)
         self.outbox.append((self.generation, "token", token))
+        if self.generation.marks is not None and len(self.produced) == 1:
+            self.generation.marks["first_token"] = time.perf_counter()
         request = self.request
         if self.generation.cancelled.is_set():
             return "cancelled"
@@ -144,7 +149,8 @@ class BatchScheduler:
     """The running batch of one batched runner. Not thread-safe: the engine thread owns it."""
 
     def __init__(self, runner: BatchedGptOssRunner, model_stop_ids: frozenset[int], max_batch: int,
-                 ended: Ended, deliver: Callable[[list[Event]], None], prefill_chunk: int = PREFILL_CHUNK):
+                 ended: Ended, deliver: Callable[[list[Event]], None], prefill_chunk: int = PREFILL_CHUNK,
+                 trace: Trace | None = None):
         self.runner = runner
         self.model_stop_ids = model_stop_ids
         self.max_batch = min(max_batch, runner.n_slots)
@@ -155,6 +161,8 @@ class BatchScheduler:
         self._ended = ended
         self._deliver = deliver  # hands a step's events to their readers, all at once
         self._outbox: list[Event] = []
+        self.trace = trace  # where each step's laps go (None: not traced)
+        self._laps: StepLaps | None = None  # the step's, while one runs traced
 
     @property
     def full(self) -> bool:
@@ -184,9 +192,10 @@ class BatchScheduler:
             self._end(sequence, "error", error)
         self._flush()
 
-    def step(self) -> None:
+    def step(self, laps: StepLaps | None = None) -> None:
         """One step: the cancelled leave; prompts are prefilled (in part); every sequence that can
-        decodes one token."""
+        decodes one token. `laps`: time the step's parts (traced)."""
+        self._laps = laps
         for sequence in list(self.running):
             if sequence.generation.cancelled.is_set():
                 self._end(sequence, "cancelled")
@@ -195,10 +204,22 @@ class BatchScheduler:
             if sequence.decoding:
                 position = len(sequence.prompt) + len(sequence.produced) - 1
                 rows.append((sequence, position, sequence.produced[-1], True))
+        self._lap("build")
         self._prefill(rows)
+        self._lap("prefill")
         if rows:
             self._decode(rows)
         self._flush()
+        if laps is not None:
+            laps.rows = len(rows)
+            laps.lap("flush")
+            self.trace.add_step(laps)
+            self._laps = None
+
+    def _lap(self, part: str) -> None:
+        """End a part of a traced step."""
+        if self._laps is not None:
+            self._laps.lap(part)
 
     def _flush(self) -> None:
         """Deliver the step's events together: one wake-up of the server's event loop a step, not
@@ -249,6 +270,7 @@ class BatchScheduler:
                 sequence.slot.cached_ids = []
                 self._end(sequence, "error", error)
             return
+        self._lap("forward")
         for sequence, _, token, _ in rows:
             sequence.slot.cached_ids.append(token)
             if not sequence.decoding:
@@ -256,6 +278,7 @@ class BatchScheduler:
         wanted = [index for index, row in enumerate(rows) if row[3]]
         chosen = logits if len(wanted) == len(rows) else logits[wanted]  # (m, V): no copy when all rows sample
         self._sample([(rows[index][0], logits[index]) for index in wanted], chosen)
+        self._lap("sample")
 
     def _sample(self, picks: list[tuple[Sequence, torch.Tensor]], logits: torch.Tensor) -> None:
         """Next tokens for sequences given their logits rows (logits: those rows stacked, (m, V)):
@@ -274,6 +297,8 @@ class BatchScheduler:
                 self._end(sequence, reason)
 
     def _end(self, sequence: Sequence, reason: str, error: BaseException | None = None) -> None:
+        if sequence.generation.marks is not None:
+            sequence.generation.marks["done"] = time.perf_counter()
         self.running.remove(sequence)
         sequence.slot.busy = False
         kind, value = self._ended(sequence.generation, reason, error)

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import torch
@@ -28,6 +29,7 @@ from osslsp.engine.loading import LoadedModel, ModelLoadError, load_model
 from osslsp.engine.requests import Generation, Request, Waiting, deliver
 from osslsp.engine.gpt_oss_fast import make_runner
 from osslsp.engine.runner import Runner
+from osslsp.engine.tracing import StepLaps, Trace
 from osslsp.models import ModelSource
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,9 @@ class Engine:
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192,
                  on_state: Callable[[str, str], None] = lambda state, message: None, experts: str = "auto",
-                 max_batch: int = 1):
+                 max_batch: int = 1, trace: Trace | None = None):
         self.source = source
+        self.trace = trace  # where requests' marks and steps' timings go (None: not traced)
         self.max_context = max_context  # the KV cache's length: prompt and answer together
         self.max_batch = max_batch  # generations run together (1: one at a time; 0: AUTO_BATCH on a GPU)
         self.batch: BatchScheduler | None = None
@@ -91,6 +94,8 @@ class Engine:
     def submit(self, request: Request, loop: asyncio.AbstractEventLoop | None = None) -> Generation:
         """Queue a request; an older one with the same key is cancelled."""
         generation = Generation(request, loop)
+        if self.trace is not None:
+            generation.marks = {"submitted": time.perf_counter()}
         with self._lock:
             if request.key is not None:
                 older = self._latest.get(request.key)
@@ -133,7 +138,7 @@ class Engine:
                 if self.max_batch > 1 else None
             if batched is not None:
                 self.batch = BatchScheduler(batched, self.loaded.stop_ids, self.max_batch, self._ended,
-                                            deliver)
+                                            deliver, trace=self.trace)
                 self.max_batch, self.runner = self.batch.max_batch, batched.fast
             else:
                 self.max_batch, self.runner = 1, make_runner(self.loaded.model, self.max_context)
@@ -178,6 +183,7 @@ class Engine:
                 if generation is None:
                     return
                 self._join(generation)
+            laps = StepLaps(time.perf_counter()) if self.trace is not None else None
             while not batch.full:
                 background = sum(not s.request.interactive for s in batch.running) < self.background_limit
                 generation = self._waiting.get_nowait(background)
@@ -186,8 +192,10 @@ class Engine:
                 self._join(generation)
             if self.state == "closed":
                 break
+            if laps is not None:
+                laps.lap("admit")
             try:
-                batch.step()
+                batch.step(laps)
             except Exception as error:  # a bug or a GPU fault: fail these requests, keep serving
                 log.exception("a batched step failed")
                 batch.fail(error)
@@ -204,6 +212,8 @@ class Engine:
         except EngineError as error:
             generation._emit(*self._ended(generation, "error", error))
             return
+        if generation.marks is not None:
+            generation.marks["admitted"] = time.perf_counter()
         self.batch.admit(generation, min(generation.request.sampling.max_new_tokens, room))
 
     def _room(self, request: Request) -> int:
@@ -238,6 +248,8 @@ class Engine:
             generation.finish_reason = "cancelled"
             generation._emit("done", "cancelled")
         else:
+            if generation.marks is not None:
+                generation.marks["admitted"] = time.perf_counter()
             self._serving += 1
             try:
                 self._serve(generation)
@@ -276,6 +288,8 @@ class Engine:
             for token in generate(self.runner, request.prompt_ids, sampling,
                                   request.stops(self.loaded.stop_ids), should_stop, request.constraint):
                 produced.append(token)
+                if generation.marks is not None and len(produced) == 1:
+                    generation.marks["first_token"] = time.perf_counter()
                 generation._emit("token", token)
         except Exception as error:
             log.warning("generation failed: %s", error)

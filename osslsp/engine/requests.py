@@ -50,6 +50,8 @@ class Generation:
     loop: asyncio.AbstractEventLoop | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     finish_reason: str = ""  # "stop", "length", "repetition", "cancelled" or "error"
+    # Its way through the engine (tracing.REQUEST_MARKS: name -> perf_counter time) when traced.
+    marks: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         self._events: queue.SimpleQueue | asyncio.Queue = (

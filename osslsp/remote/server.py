@@ -28,10 +28,12 @@ from aiohttp import web
 from osslsp import audit
 from osslsp.engine.engine import Engine, EngineError
 from osslsp.engine.requests import Request
+from osslsp.engine.tracing import Trace
 from osslsp.models import ModelSource
 from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.modeltext import Message, ModelText
 from osslsp.remote import protocol
+from osslsp.remote.detokenize import IncrementalText
 from osslsp.remote.fair_queue import FairQueue, QueueFull
 from osslsp.remote.metrics import EngineMetrics
 from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
@@ -64,14 +66,14 @@ class EngineServer:
     def __init__(self, source: ModelSource, dtype: str = "float16", device: str = "auto",
                  max_gpu_memory_gib: float = 0.0, max_context: int = 8192, token: str = "",
                  idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto",
-                 audit_path: Path | None = None, max_batch: int = 0, max_waiting: int = 0):
+                 audit_path: Path | None = None, max_batch: int = 0, max_waiting: int = 0, trace: bool = False):
         self.source = source
         self.audit_path = audit_path  # the audit log of this engine's requests (None: none kept)
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
         self.engine = Engine(source, dtype, device, max_gpu_memory_gib, max_context, on_state=self._engine_state,
-                             experts=experts, max_batch=max_batch)
+                             experts=experts, max_batch=max_batch, trace=Trace() if trace else None)
         self.metrics = EngineMetrics(self.engine, lambda: self.queue, lambda: self.attached)
         self.queue = FairQueue(self.engine, self.metrics.mean_latency, max_waiting)
         self.text: ModelText | None = None
@@ -121,6 +123,7 @@ class EngineServer:
             web.post("/detokenize", self.detokenize),
             web.get("/metrics", self.metrics_page),
             web.get("/osslsp/attach", self.attach),
+            web.get("/osslsp/trace", self.trace_page),
         ])
         return app
 
@@ -194,6 +197,13 @@ class EngineServer:
         text = await self._ready_text()
         return web.json_response({"prompt": text.decode(list(protocol.token_ids(body.get("tokens"), "tokens")))})
 
+    async def trace_page(self, request: web.Request) -> web.Response:
+        """Where the time went (`osslsp engine --trace`): request phases and step parts in ms;
+        `?reset=1` starts over afterwards."""
+        if self.engine.trace is None:
+            return _error("not traced: start the engine with --trace", "invalid_request_error", 404)
+        return web.json_response(self.engine.trace.summary(reset=request.query.get("reset") == "1"))
+
     async def attach(self, request: web.Request) -> web.StreamResponse:
         """Held open by each language server using this engine; the engine is idle when none are."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -220,10 +230,10 @@ class EngineServer:
         self._check_model(params)
         self._check_size(len(prompt))
         prompt_ids = prompt if isinstance(prompt, list) else await asyncio.to_thread(text.encode, prompt)
-        view = lambda ids: text.decode(ids, skip_special=params.skip_special_tokens)  # noqa: E731
+        views = lambda: IncrementalText(lambda ids: text.decode(ids, skip_special=params.skip_special_tokens))  # noqa: E731
         request_id = protocol.new_request_id("cmpl")
         chunk = lambda delta, finish: protocol.completion_chunk(request_id, self.model_name, delta, finish)  # noqa: E731
-        return await self._generate(request, "completions", arrived, prompt_ids, params, view, chunk, chunk)
+        return await self._generate(request, "completions", arrived, prompt_ids, params, views, chunk, chunk)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         arrived = time.perf_counter()
@@ -240,9 +250,9 @@ class EngineServer:
         except Exception as error:  # the chat template rejects the conversation
             raise BadRequest(f"messages: the chat template refused them: {error}") from error
         if text.is_harmony:  # the answer is the final channel; the analysis before it is not shown
-            view = lambda ids: final_channel(text.decode(ids), started_in_final=False)  # noqa: E731
+            views = lambda: IncrementalText(text.decode, lambda whole: final_channel(whole, started_in_final=False))  # noqa: E731
         else:
-            view = lambda ids: text.decode(ids, skip_special=True)  # noqa: E731
+            views = lambda: IncrementalText(lambda ids: text.decode(ids, skip_special=True))  # noqa: E731
         request_id = protocol.new_request_id("chatcmpl")
         first = [True]
 
@@ -257,7 +267,7 @@ class EngineServer:
 
         return await self._generate(request, "chat_completions", arrived,
                                     await asyncio.to_thread(text.encode, prompt_text),
-                                    params, view, chunk, whole)
+                                    params, views, chunk, whole)
 
     def _check_size(self, length: int) -> None:
         """TooLarge for a prompt (characters, or token ids) that cannot fit the context."""
@@ -271,7 +281,7 @@ class EngineServer:
             raise BadRequest(f"model {params.model!r} is not served here; this engine serves {self.model_name!r}")
 
     def _engine_request(self, prompt_ids: list[int], params: SamplingParams,
-                        view: Callable[[list[int]], str], stop: StopText, client: str) -> Request:
+                        views: Callable[[], Callable[[list[int]], str]], stop: StopText, client: str) -> Request:
         """The engine's request. A stop string that is one special token becomes a stop id: exact, and
         it works when special tokens are skipped in the text."""
         text = self.text
@@ -292,33 +302,41 @@ class EngineServer:
             sampling=Sampling(max_new_tokens=min(params.max_tokens, room), temperature=params.temperature,
                               top_p=params.top_p, seed=params.seed),
             stop_ids=frozenset(params.stop_token_ids) | frozenset(special.values()),
-            stop_when=(lambda ids: stop.find_stop(view(ids)) is not None) if stop.stops else None,
+            stop_when=_stop_when(stop, views()) if stop.stops else None,
             interactive=params.max_tokens <= INTERACTIVE_MAX_TOKENS,
             cache_key=client,  # a client's next request (a keystroke later) reuses its cached prefix
             ignore_eos=params.ignore_eos,
         )
 
     async def _generate(self, request: web.Request, endpoint: str, arrived: float, prompt_ids: list[int],
-                        params: SamplingParams, view: Callable[[list[int]], str],
+                        params: SamplingParams, views: Callable[[], Callable[[list[int]], str]],
                         chunk: Callable[[str, str | None], dict],
                         whole: Callable[[str, str], dict]) -> web.StreamResponse:
         """Run one generation: stream it as server-sent events (`chunk` builds each) or answer once
-        at the end (`whole` builds the answer)."""
+        at the end (`whole` builds the answer). `views` makes the answer's text from its ids
+        (each call a new one: it keeps what it decoded)."""
         stop = StopText(params.stop, params.include_stop_str_in_output)
         client = params.user or f"connection-{id(request.transport)}"
-        engine_request = self._engine_request(prompt_ids, params, view, stop, client)
+        engine_request = self._engine_request(prompt_ids, params, views, stop, client)
+        view = views()
         response: web.StreamResponse | None = None
         ids: list[int] = []
-        first_token, finish_reason, answer = None, "cancelled", []
+        first_token, finish_reason, answer, marks = None, "cancelled", [], None
         try:
             async with self.queue.turn(client, engine_request) as generation:
+                marks = generation.marks
+                if marks is not None:
+                    marks["arrived"] = arrived
                 if params.stream:
                     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                            "Cache-Control": "no-cache"})
                     await response.prepare(request)
                 try:
                     async for token in generation:
-                        first_token = first_token or time.perf_counter()
+                        if first_token is None:
+                            first_token = time.perf_counter()
+                            if marks is not None:
+                                marks["first_received"] = first_token
                         self.metrics.throughput.add()
                         ids.append(token)
                         delta = stop.update(view(ids))
@@ -326,6 +344,8 @@ class EngineServer:
                             answer.append(delta)
                             if response is not None:
                                 await response.write(protocol.sse(json.dumps(chunk(delta, None))))
+                                if marks is not None and "first_written" not in marks:
+                                    marks["first_written"] = time.perf_counter()
                         if stop.stopped:
                             break
                 except EngineError as error:
@@ -348,6 +368,9 @@ class EngineServer:
             raise asyncio.CancelledError from None
         finally:
             finished = time.perf_counter()
+            if marks is not None:
+                marks["finished"] = finished
+                self.engine.trace.add_request(marks)
             self.metrics.finished(endpoint, finish_reason, arrived, first_token, finished, len(prompt_ids), len(ids))
             audit.record(self.audit_path, kind=endpoint, client=client, model=self.model_name,
                          prompt=self.text.decode(prompt_ids), answer="".join(answer),
@@ -381,6 +404,12 @@ class EngineServer:
             elif time.monotonic() - self.last_active >= self.idle_timeout:
                 log.info("idle for %.0f s: stopping", self.idle_timeout)
                 self.stopping.set()
+
+
+def _stop_when(stop: StopText, view: Callable[[list[int]], str]) -> Callable[[list[int]], bool]:
+    """The engine's test after each token: a stop string occurs in the answer's text (`view`,
+    used on the engine thread only)."""
+    return lambda ids: stop.find_stop(view(ids)) is not None
 
 
 def _error(message: str, kind: str, status: int, headers: dict | None = None) -> web.Response:
