@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 GRAPH_SIZES = (1, 2, 4, 8, 16, 24, 32, 48, 64)  # rows a step may have, each one CUDA graph
 CACHE_MEMORY_SHARE = 0.8  # of the GPU memory free after loading, what slots may take at most
-FUSED_PREFILL_ROWS = 16  # prompt tokens a step may carry as rows beside its decoding sequences
+FUSED_PREFILL_ROWS = 16  # a prompt remainder this short rides in a step as rows (this many rows are kept for them)
 # Tiles (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) tried for a step's grouped expert GEMMs; the
 # fastest for each step size is kept at start (None: the prefill kernels' own choice, tuned for
 # prompts, not for a batch of decode rows).

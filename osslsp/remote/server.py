@@ -25,7 +25,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from osslsp import audit
 from osslsp.engine.engine import Engine, EngineError
 from osslsp.engine.requests import Request
 from osslsp.engine.tracing import Trace
@@ -33,6 +32,7 @@ from osslsp.models import ModelSource
 from osslsp.prompts.harmony import final_channel
 from osslsp.prompts.modeltext import Message, ModelText
 from osslsp.remote import protocol
+from osslsp.remote.audit_writer import AuditWriter
 from osslsp.remote.detokenize import IncrementalText
 from osslsp.remote.fair_queue import FairQueue, QueueFull
 from osslsp.remote.metrics import EngineMetrics
@@ -68,7 +68,7 @@ class EngineServer:
                  idle_timeout: float = 0.0, served_name: str = "", experts: str = "auto",
                  audit_path: Path | None = None, max_batch: int = 0, max_waiting: int = 0, trace: bool = False):
         self.source = source
-        self.audit_path = audit_path  # the audit log of this engine's requests (None: none kept)
+        self.audit = AuditWriter(audit_path, lambda ids: self.text.decode(ids))  # the log of its requests
         self.model_name = served_name or source.spec
         self.token = token
         self.idle_timeout = idle_timeout
@@ -372,11 +372,11 @@ class EngineServer:
                 marks["finished"] = finished
                 self.engine.trace.add_request(marks)
             self.metrics.finished(endpoint, finish_reason, arrived, first_token, finished, len(prompt_ids), len(ids))
-            audit.record(self.audit_path, kind=endpoint, client=client, model=self.model_name,
-                         prompt=self.text.decode(prompt_ids), answer="".join(answer),
-                         timings={"ttft_ms": round(((first_token or finished) - arrived) * 1000, 1),
-                                  "total_ms": round((finished - arrived) * 1000, 1), "prompt_tokens": len(prompt_ids)},
-                         withheld=None if finish_reason in ("stop", "length") else finish_reason)
+            self.audit.record(prompt_ids, kind=endpoint, client=client, model=self.model_name, answer="".join(answer),
+                              timings={"ttft_ms": round(((first_token or finished) - arrived) * 1000, 1),
+                                       "total_ms": round((finished - arrived) * 1000, 1),
+                                       "prompt_tokens": len(prompt_ids)},
+                              withheld=None if finish_reason in ("stop", "length") else finish_reason)
 
     async def _fail(self, request: web.Request, response: web.StreamResponse | None,
                     message: str) -> web.StreamResponse:

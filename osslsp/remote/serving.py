@@ -48,6 +48,7 @@ async def serve(server: EngineServer, listen: Listen, announce: Callable[[str], 
         watcher.cancel()
         server.stopping.set()  # releases attached connections
         await runner.cleanup()
+        await asyncio.to_thread(server.audit.close)  # the records of the last requests
         server.engine.close()
         # The engine thread stops at its next step: exiting while it ran inside torch aborted
         # the process ("terminate called without an active exception", exit code 134). A model

@@ -189,3 +189,37 @@ def test_a_failed_step_fails_its_requests_clearly_and_the_engine_serves_on(engin
     finally:
         runner.step = real_step
     assert [list(engine.submit(_request(prompt))) for prompt in _prompts()[:2]] == alone[:2]
+
+
+def test_short_remainders_that_find_no_room_wait_for_a_step_instead_of_a_pass_of_their_own():
+    """Four 12-token prompts joining at once need 48 rows where a step has 20 (4 slots + 16): the
+    ones that do not fit ride in later steps; none is prefilled in a pass of its own (which every
+    running sequence would wait for). Each answer equals that prompt's answer alone."""
+    from osslsp.engine.batched_runner import make_batched_runner
+    from osslsp.engine.batching import BatchScheduler
+    from osslsp.engine.loading import load_model
+    from osslsp.engine.requests import Generation
+
+    loaded = load_model(resolve_model("tiny"), device="cpu", max_context=MAX_CONTEXT)
+    runner = make_batched_runner(loaded.model, MAX_CONTEXT, 4)
+    prefills = []
+    prefill = runner.prefill
+    runner.prefill = lambda *args: prefills.append(args) or prefill(*args)
+    scheduler = BatchScheduler(runner, loaded.stop_ids, 4, lambda generation, reason, error: ("done", reason),
+                               lambda events: None)
+    generator = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(0, 200, (12,), generator=generator).tolist() for _ in range(4)]
+
+    def run(group: list[list[int]]) -> list[list[int]]:
+        sequences = []
+        for prompt in group:
+            scheduler.admit(Generation(_request(prompt, ignore_eos=True)), NEW_TOKENS)
+            sequences.append(scheduler.running[-1])
+        while scheduler.running:
+            scheduler.step()
+        return [sequence.produced for sequence in sequences]
+
+    together = run(prompts)
+    assert prefills == [] and max(scheduler.steps) <= runner.max_rows
+    assert [len(answer) for answer in together] == [NEW_TOKENS] * 4
+    assert together == [run([prompt])[0] for prompt in prompts]

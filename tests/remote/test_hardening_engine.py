@@ -99,7 +99,13 @@ async def test_the_engine_keeps_an_audit_log_of_its_clients_requests(own_engine)
         await own_engine.wait_ready(http)
         status, answer = await post(own_engine, http, {"prompt": PROMPT, "max_tokens": 3, "user": "auditor-7"})
     assert status == 200
-    entry = next(entry for entry in reversed(read_records(audit_file(True, ENGINE_LOG), 50))
-                 if entry["client"] == "auditor-7")
+    entry = None
+    for _ in range(100):  # the record is written by the engine's audit thread, soon after the answer
+        entry = next((entry for entry in reversed(read_records(audit_file(True, ENGINE_LOG), 50))
+                      if entry["client"] == "auditor-7"), None)
+        if entry is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert entry is not None, "no audit record of the request"
     assert entry["kind"] == "completions" and entry["prompt"] == PROMPT
     assert entry["answer"] == answer["choices"][0]["text"] and entry["withheld"] is None
