@@ -26,7 +26,6 @@ from pathlib import Path
 from aiohttp import web
 
 from osslsp.engine.engine import Engine, EngineError
-from osslsp.engine.requests import Request
 from osslsp.engine.tracing import Trace
 from osslsp.models import ModelSource
 from osslsp.prompts.harmony import final_channel
@@ -34,10 +33,10 @@ from osslsp.prompts.modeltext import Message, ModelText
 from osslsp.remote import protocol
 from osslsp.remote.audit_writer import AuditWriter
 from osslsp.remote.detokenize import IncrementalText
+from osslsp.remote.engine_request import build_request
 from osslsp.remote.fair_queue import FairQueue, QueueFull
 from osslsp.remote.metrics import EngineMetrics
 from osslsp.remote.protocol import BadRequest, SamplingParams, StopText
-from osslsp.sampling import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +46,6 @@ STALL_SECONDS = 30.0  # a finished generation holding its place this long means 
 # four characters): refused before it is tokenized, which takes seconds for megabytes.
 MAX_PROMPT_CHARS_PER_TOKEN = 32
 MAX_BODY_BYTES = 16 * 2**20  # larger bodies get 413 before they are read
-# Requests for at most this many tokens are inline completions (they ask for ~64): the engine
-# admits them to its batch before longer ones.
-INTERACTIVE_MAX_TOKENS = 128
 
 
 class Unavailable(Exception):
@@ -280,34 +276,6 @@ class EngineServer:
         if params.model and params.model != self.model_name:
             raise BadRequest(f"model {params.model!r} is not served here; this engine serves {self.model_name!r}")
 
-    def _engine_request(self, prompt_ids: list[int], params: SamplingParams,
-                        views: Callable[[], Callable[[list[int]], str]], stop: StopText, client: str) -> Request:
-        """The engine's request. A stop string that is one special token becomes a stop id: exact, and
-        it works when special tokens are skipped in the text."""
-        text = self.text
-        if not prompt_ids:
-            raise BadRequest("prompt: it is empty")
-        room = self.engine.max_context - len(prompt_ids)
-        if room < 1:
-            raise BadRequest(f"prompt: {len(prompt_ids)} tokens leave no room in the engine's context of "
-                             f"{self.engine.max_context} (osslsp engine --max-context)")
-        vocabulary = text.tokenizer.get_vocab_size(with_added_tokens=True)
-        if max(prompt_ids) >= vocabulary:
-            raise BadRequest(f"prompt: token id {max(prompt_ids)} is outside the vocabulary ({vocabulary})")
-        special = {string: token for string in params.stop
-                   if (token := text.token_id(string)) is not None and token in self._special_ids}
-        stop.stops = tuple(string for string in params.stop if string not in special)
-        return Request(
-            prompt_ids=prompt_ids,
-            sampling=Sampling(max_new_tokens=min(params.max_tokens, room), temperature=params.temperature,
-                              top_p=params.top_p, seed=params.seed),
-            stop_ids=frozenset(params.stop_token_ids) | frozenset(special.values()),
-            stop_when=_stop_when(stop, views()) if stop.stops else None,
-            interactive=params.max_tokens <= INTERACTIVE_MAX_TOKENS,
-            cache_key=client,  # a client's next request (a keystroke later) reuses its cached prefix
-            ignore_eos=params.ignore_eos,
-        )
-
     async def _generate(self, request: web.Request, endpoint: str, arrived: float, prompt_ids: list[int],
                         params: SamplingParams, views: Callable[[], Callable[[list[int]], str]],
                         chunk: Callable[[str, str | None], dict],
@@ -317,7 +285,8 @@ class EngineServer:
         (each call a new one: it keeps what it decoded)."""
         stop = StopText(params.stop, params.include_stop_str_in_output)
         client = params.user or f"connection-{id(request.transport)}"
-        engine_request = self._engine_request(prompt_ids, params, views, stop, client)
+        engine_request = build_request(self.text, self._special_ids, self.engine.max_context, prompt_ids, params,
+                                       views, stop, client)
         view = views()
         response: web.StreamResponse | None = None
         ids: list[int] = []
@@ -404,12 +373,6 @@ class EngineServer:
             elif time.monotonic() - self.last_active >= self.idle_timeout:
                 log.info("idle for %.0f s: stopping", self.idle_timeout)
                 self.stopping.set()
-
-
-def _stop_when(stop: StopText, view: Callable[[list[int]], str]) -> Callable[[list[int]], bool]:
-    """The engine's test after each token: a stop string occurs in the answer's text (`view`,
-    used on the engine thread only)."""
-    return lambda ids: stop.find_stop(view(ids)) is not None
 
 
 def _error(message: str, kind: str, status: int, headers: dict | None = None) -> web.Response:
