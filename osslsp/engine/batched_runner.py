@@ -85,6 +85,12 @@ def slots_that_fit(model, max_context: int) -> int:
     return int(free * CACHE_MEMORY_SHARE) // slot_bytes(model, max_context) - 2
 
 
+def greedy_picks(logits: torch.Tensor) -> torch.Tensor:
+    """Per row of logits (B, V): whether all are finite (1/0) and the argmax, as (2, B). Computed on
+    the device, inside a step's graph, so that reading a step's greedy tokens back is one copy."""
+    return torch.stack([torch.isfinite(logits).all(dim=-1).long(), logits.argmax(dim=-1)])
+
+
 class BatchedGptOssRunner:
     """Prefill into a slot, and batched steps of (slot, position, token) rows; slots hold no ids here
     (the scheduler tracks which ids each slot's cache holds)."""
@@ -102,7 +108,7 @@ class BatchedGptOssRunner:
         self.attention = self.kernels.SlotsDecodeAttention(fast.n_q, fast.n_kv, fast.head_dim, max_rows,
                                                                  self.device)
         self.sizes = [size for size in GRAPH_SIZES if size < max_rows] + [max_rows]
-        self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}  # logits, picks
         self._done = torch.cuda.Event() if self.device.type == "cuda" else None
         self.expert_tiles: dict[int, tuple[int, int, int, int, int] | None] = {}  # by step size
         if self.device.type == "cuda":
@@ -126,8 +132,9 @@ class BatchedGptOssRunner:
         return logits
 
     @torch.inference_mode()
-    def step(self, rows: list[tuple[int, int, int]]) -> torch.Tensor:
-        """Rows of (slot, position, token) -> logits (B, V), valid until the next step."""
+    def step(self, rows: list[tuple[int, int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of (slot, position, token) -> logits (B, V) and their greedy picks (2, B) (see
+        `greedy_picks`), valid until the next step."""
         n = len(rows)
         if not 0 < n <= self.max_rows:
             raise ValueError(f"a step has 1 to {self.max_rows} rows, not {n}")
@@ -136,12 +143,13 @@ class BatchedGptOssRunner:
         slots, positions, tokens = zip(*(rows + padding))
         self.rows[:, :size].copy_(torch.tensor([tokens, positions, slots]))
         if self.graphs:
-            graph, logits = self.graphs[size]
+            graph, logits, picks = self.graphs[size]
             graph.replay()
         else:
             logits = self._step(size)
+            picks = greedy_picks(logits)
         self._wait()
-        return logits[:n]
+        return logits[:n], picks[:, :n]
 
     def _wait(self) -> None:
         """Wait for the GPU's work so far without holding the GIL (reading a result back holds it
@@ -249,5 +257,6 @@ class BatchedGptOssRunner:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=pool):
                 logits = self._step(size)  # (size, V), rewritten by every replay
-            self.graphs[size] = (graph, logits)
+                picks = greedy_picks(logits)  # (2, size)
+            self.graphs[size] = (graph, logits, picks)
         torch.cuda.synchronize(self.device)

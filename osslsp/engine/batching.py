@@ -26,7 +26,7 @@ from typing import Protocol
 
 import torch
 
-from osslsp.engine.batched_runner import FUSED_PREFILL_ROWS, BatchedGptOssRunner
+from osslsp.engine.batched_runner import FUSED_PREFILL_ROWS, BatchedGptOssRunner, greedy_picks
 from osslsp.engine.generation import NonFiniteLogits, repeats_itself, sample
 from osslsp.engine.runner import shared_prefix_length
 from osslsp.engine.tracing import StepLaps, Trace
@@ -264,14 +264,14 @@ class BatchScheduler:
         sequence.slot.cached_ids.extend(chunk)
         sequence.prefilled += len(chunk)
         if sequence.prefilled == len(sequence.prompt):
-            self._sample([(sequence, logits[0])], logits)
+            self._sample([(sequence, logits[0])], greedy_picks(logits))
 
     def _decode(self, rows: list[tuple[Sequence, int, int, bool]]) -> None:
         """One batched pass over the rows; then each row that wants logits samples its sequence."""
         self.steps[len(rows)] += 1
         try:
-            logits = self.runner.step([(sequence.slot.index, position, token)
-                                       for sequence, position, token, _ in rows])  # (B, V)
+            logits, picks = self.runner.step([(sequence.slot.index, position, token)
+                                              for sequence, position, token, _ in rows])  # (B, V), (2, B)
         except Exception as error:
             for sequence in {id(row[0]): row[0] for row in rows}.values():
                 sequence.slot.cached_ids = []
@@ -283,14 +283,15 @@ class BatchScheduler:
             if not sequence.decoding:
                 sequence.prefilled += 1
         wanted = [index for index, row in enumerate(rows) if row[3]]
-        chosen = logits if len(wanted) == len(rows) else logits[wanted]  # (m, V): no copy when all rows sample
+        chosen = picks if len(wanted) == len(rows) else picks[:, wanted]  # (2, m)
         self._sample([(rows[index][0], logits[index]) for index in wanted], chosen)
         self._lap("sample")
 
-    def _sample(self, picks: list[tuple[Sequence, torch.Tensor]], logits: torch.Tensor) -> None:
-        """Next tokens for sequences given their logits rows (logits: those rows stacked, (m, V)):
-        finiteness and argmax for all rows in one transfer; the others sample one by one."""
-        finite, argmax = torch.stack([torch.isfinite(logits).all(dim=-1).long(), logits.argmax(dim=-1)]).tolist()
+    def _sample(self, picks: list[tuple[Sequence, torch.Tensor]], greedy: torch.Tensor) -> None:
+        """Next tokens for sequences given their logits rows and those rows' greedy picks (2, m)
+        (`greedy_picks`: finiteness and argmax, read back in one copy); the rows that are not
+        greedy sample one by one."""
+        finite, argmax = greedy.tolist()
         for (sequence, row), is_finite, best in zip(picks, finite, argmax):
             try:
                 if not is_finite:

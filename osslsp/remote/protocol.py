@@ -89,8 +89,8 @@ def _seed(body: dict) -> int:
 
 
 def token_ids(value: Any, name: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
-                                              for i in value):
+    """Non-negative integers (not booleans), checked at C speed: a prompt has thousands."""
+    if not isinstance(value, list) or not set(map(type, value)) <= {int} or (value and min(value) < 0):
         raise BadRequest(f"{name}: expected a list of token ids")
     return tuple(value)
 
