@@ -111,6 +111,7 @@ class BatchedGptOssRunner:
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}  # logits, picks
         self._done = torch.cuda.Event() if self.device.type == "cuda" else None
         self.expert_tiles: dict[int, tuple[int, int, int, int, int] | None] = {}  # by step size
+        self.expert_tile_ms: dict[int, dict[str, float]] = {}  # by step size: each candidate's time in a graph
         if self.device.type == "cuda":
             self._tune_expert_tiles()
             self._capture_graphs()
@@ -213,8 +214,9 @@ class BatchedGptOssRunner:
                 except Exception as error:  # noqa: BLE001 (Triton's resource errors have no common type)
                     log.debug("expert tiles %s for %d rows: %s", tiles, size, error)
             self.expert_tiles[size] = min(timings, key=timings.get) if timings else None
+            self.expert_tile_ms[size] = {str(tiles): round(ms, 4) for tiles, ms in timings.items()}
             log.info("expert tiles for %d rows: %s (ms a layer in a graph: %s)", size, self.expert_tiles[size],
-                     {str(tiles): round(ms, 4) for tiles, ms in timings.items()})
+                     self.expert_tile_ms[size])
 
     def _graph_milliseconds(self, run, calls: int = 8, replays: int = 5) -> float:
         """Milliseconds one call of `run` takes inside a CUDA graph: `calls` calls captured in one

@@ -198,7 +198,11 @@ class EngineServer:
         `?reset=1` starts over afterwards."""
         if self.engine.trace is None:
             return _error("not traced: start the engine with --trace", "invalid_request_error", 404)
-        return web.json_response(self.engine.trace.summary(reset=request.query.get("reset") == "1"))
+        summary = self.engine.trace.summary(reset=request.query.get("reset") == "1")
+        batch = self.engine.batch
+        if batch is not None:  # the grouped GEMMs' tiles chosen at start, by step size (ms a layer)
+            summary["expert_tile_ms"] = batch.runner.expert_tile_ms
+        return web.json_response(summary)
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
         """Held open by each language server using this engine; the engine is idle when none are."""
