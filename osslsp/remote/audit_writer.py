@@ -2,12 +2,13 @@
 
 A record decodes the request's whole prompt (2,000 tokens for a completion), looks for secrets
 in it and appends it to the log under a file lock: about a millisecond of Python (holding the
-GIL) each. On the server's event loop that work queued up whenever answers ended together, and
-every client's next request waited behind it (at 16 typing clients on an H200, ~22 ms a request).
-Done at once on a thread, it competed with the next keystroke of the same client, which arrives
-just then (its wait for the engine thread grew from 0.13 to 0.58 ms). So the thread waits
-SETTLE_SECONDS after a record arrives, then writes all records queued by then: the keystroke is
-in the batch by that time. Records keep their order; closing writes those queued, so none is lost.
+GIL) each. On the server's event loop that work queues up whenever answers end together, and
+every client's next request waits behind it (at 16 typing clients on an H200, ~22 ms a request).
+Written the moment an answer ends, a record competes instead with the same client's next
+keystroke, which arrives just then (on the H200 the keystroke's wait for the engine thread went
+from 0.13 to 0.58 ms). So the thread waits SETTLE_SECONDS after a record arrives, then writes all
+records queued by then: the keystroke is in the batch by that time. Records keep their order;
+closing writes those queued, so none is lost.
 """
 
 from __future__ import annotations
