@@ -103,8 +103,9 @@ class BatchedGptOssRunner:
         shape = (n_slots + 1, fast.n_kv, fast.max_context, fast.head_dim)  # (S + 1, NKV, T, D)
         self.caches = [(torch.zeros(shape, dtype=fast.dtype, device=self.device),
                         torch.zeros(shape, dtype=fast.dtype, device=self.device)) for _ in fast.layers]
-        # A step's rows on the device, read by graph replays: tokens, positions, slots (3, max_rows).
-        self.rows = torch.zeros(3, max_rows, dtype=torch.long, device=self.device)
+        # A step's rows on the device, read by graph replays: tokens, positions, slots, and 1 for a
+        # row of the step / 0 for one padding it to a captured size (4, max_rows).
+        self.rows = torch.zeros(4, max_rows, dtype=torch.long, device=self.device)
         self.attention = self.kernels.SlotsDecodeAttention(fast.n_q, fast.n_kv, fast.head_dim, max_rows,
                                                                  self.device)
         self.sizes = [size for size in GRAPH_SIZES if size < max_rows] + [max_rows]
@@ -142,7 +143,7 @@ class BatchedGptOssRunner:
         size = next(size for size in self.sizes if size >= n) if self.graphs else n
         padding = [(self.scratch_slot, 0, 0)] * (size - n)
         slots, positions, tokens = zip(*(rows + padding))
-        self.rows[:, :size].copy_(torch.tensor([tokens, positions, slots]))
+        self.rows[:, :size].copy_(torch.tensor([tokens, positions, slots, [1] * n + [0] * (size - n)]))
         if self.graphs:
             graph, logits, picks = self.graphs[size]
             graph.replay()
@@ -163,6 +164,7 @@ class BatchedGptOssRunner:
         """The first n rows of self.rows through every layer; logits (n, V)."""
         fast, k = self.fast, self.kernels
         tokens, positions, slots = self.rows[0, :n], self.rows[1, :n], self.rows[2, :n]  # (n,) each
+        real = self.rows[3, :n, None].bool()  # (n, 1): False for padding rows
         cos, sin = fast.rope[self.device]  # (T, D/2) each
         residual = F.embedding(tokens, fast.embed)  # (n, H)
         delta = None
@@ -184,6 +186,10 @@ class BatchedGptOssRunner:
                     expert_ids[0], expert_weights[0], fast.limit, fast.alpha, delta[0],
                 )
             else:
+                # Padding rows take the first row's experts, weighted 0: the grouped GEMMs read the
+                # weights of each expert chosen once, so they read none for padding.
+                expert_ids = torch.where(real, expert_ids, expert_ids[:1])  # (n, K)
+                expert_weights = torch.where(real, expert_weights, torch.zeros_like(expert_weights))  # (n, K)
                 tiles = self.expert_tiles.get(n)
                 delta = k.prefill_experts(normed, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
                                           layer.down, layer.down_bias, fast.limit, fast.alpha,

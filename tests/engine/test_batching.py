@@ -223,3 +223,34 @@ def test_short_remainders_that_find_no_room_wait_for_a_step_instead_of_a_pass_of
     assert prefills == [] and max(scheduler.steps) <= runner.max_rows
     assert [len(answer) for answer in together] == [NEW_TOKENS] * 4
     assert together == [run([prompt])[0] for prompt in prompts]
+
+
+def test_rows_padding_a_step_read_no_experts_of_their_own(monkeypatch):
+    """A step of 3 rows run as a captured size of 4 (as a CUDA graph runs it): the padding row
+    takes the first row's experts (so the grouped GEMMs read no other expert's weights for it), and
+    the 3 rows' logits are those of the 3-row step."""
+    from types import SimpleNamespace
+
+    from osslsp.engine import kernels_torch
+    from osslsp.engine.batched_runner import make_batched_runner
+    from osslsp.engine.loading import load_model
+
+    loaded = load_model(resolve_model("tiny"), device="cpu", max_context=MAX_CONTEXT)
+    runner = make_batched_runner(loaded.model, MAX_CONTEXT, 4)
+    routed = []
+
+    def prefill_experts(x, expert_ids, *args, **kwargs):
+        routed.append(expert_ids.clone())
+        return kernels_torch.prefill_experts(x, expert_ids, *args, **kwargs)
+
+    runner.kernels = SimpleNamespace(**{**vars(kernels_torch), "prefill_experts": prefill_experts})
+    rows = [(0, 0, 11), (0, 1, 12), (1, 0, 13)]  # (slot, position, token)
+    exact, _ = runner.step(rows)
+    exact = exact.clone()
+    routed.clear()
+    with torch.inference_mode():  # as `step` runs it, with the rows a graph of 4 would read
+        runner.rows[:, :4] = torch.tensor([[11, 12, 13, 0], [0, 1, 0, 0], [0, 0, 1, runner.scratch_slot],
+                                           [1, 1, 1, 0]])
+        padded = runner._step(4)
+    torch.testing.assert_close(padded[:3], exact)
+    assert routed and all(torch.equal(ids[3], ids[0]) for ids in routed)
