@@ -6,7 +6,6 @@ import asyncio
 import importlib.util
 
 import pytest
-import torch
 
 from osslsp import completions
 from osslsp.assistant import Assistant

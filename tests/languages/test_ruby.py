@@ -14,7 +14,6 @@ from osslsp.actions.validate import check_body
 from osslsp.assistant import Assistant
 from osslsp.backends import UnusableBackend
 from osslsp.index import WorkspaceIndex
-from osslsp.prompts.completion_prompt import Cursor
 from osslsp.settings import Settings
 from osslsp.style import check_text, resolve_guide
 
