@@ -688,49 +688,52 @@ def _e8m0(scales):
 
 @triton.jit
 def _row_dot_step(acc, XP, words, ok, N_WORDS: tl.constexpr, m0, m1, m2, m3, scale):
-    """acc (R, BG, 4) += one x row's dot with an unpacked tile of words (R, BG, 4), times the scales.
-    XP: that row's word pairs (4, N_WORDS) int32; words: (R, BG, 4) word indices (the tile's shape,
-    so that the pairs load in the tile's layout)."""
+    """acc (R, BG) += one x row's dot with an unpacked tile of words (R, 4 BG), block by block, times
+    the blocks' scales (R, BG). XP: that row's word pairs (4, N_WORDS) int32; words: (R, 4 BG) word
+    indices (the tile's shape, so that the pairs load in the tile's layout)."""
     p0 = tl.load(XP + words, mask=ok, other=0)
     p1 = tl.load(XP + N_WORDS + words, mask=ok, other=0)
     p2 = tl.load(XP + 2 * N_WORDS + words, mask=ok, other=0)
     p3 = tl.load(XP + 3 * N_WORDS + words, mask=ok, other=0)
-    return acc + _fma8(m0, m1, m2, m3, p0, p1, p2, p3) * scale
+    dots = _fma8(m0, m1, m2, m3, p0, p1, p2, p3)  # (R, 4 BG)
+    return acc + tl.sum(tl.reshape(dots, (acc.shape[0], acc.shape[1], 4)), axis=2) * scale
 
 
 @triton.jit
-def _packed_rows_dot(Words, Scales, rows, X0, X1, X2, X3, N_GROUPS: tl.constexpr, BLOCK_G: tl.constexpr,
-                     N_X: tl.constexpr):
+def _packed_rows_dot(Words, Scales, scale_row, rows, X0, X1, X2, X3, N_GROUPS: tl.constexpr,
+                     BLOCK_G: tl.constexpr, N_X: tl.constexpr):
     """Dot products of the packed rows `rows` (R,) (int64 indices into (rows, 4G) words and (rows, G)
     scales) with N_X (1..4) x rows given as word pairs X0..X3 (each (4, 4G) int32; the ones past N_X
     are not read): four (R,) float32 sums, zeros past N_X. Each weight tile is loaded and unpacked
-    once for every x row; the loop is unrolled, so that the next step's loads are issued while this
-    one computes."""
-    groups = tl.arange(0, BLOCK_G)[None, :, None]  # (1, BG, 1)
-    quarter = tl.arange(0, 4)[None, None, :]  # (1, 1, 4)
-    row_words = Words + rows[:, None, None] * (4 * N_GROUPS)  # (R, 1, 1)
-    row_scales = Scales + rows[:, None, None] * N_GROUPS
-    shape: tl.constexpr = (rows.shape[0], BLOCK_G, 4)
-    acc0 = tl.zeros(shape, tl.float32)
-    acc1 = tl.zeros(shape, tl.float32)
-    acc2 = tl.zeros(shape, tl.float32)
-    acc3 = tl.zeros(shape, tl.float32)
+    once for every x row. Tiles are (R, 4 BLOCK_G) words, contiguous along a row, so that every
+    Triton version lays a warp along a row's words (128-bit loads, a block a thread); the loop is
+    unrolled, so that the next step's loads are issued while this one computes. scale_row: G, given
+    at run time (not as a constant) so that the scale loads are not vectorized: one byte a thread,
+    in the layout of the tile's block sums."""
+    n_words: tl.constexpr = 4 * N_GROUPS
+    shape: tl.constexpr = (rows.shape[0], 4 * BLOCK_G)
+    columns = tl.arange(0, 4 * BLOCK_G)[None, :]  # (1, 4 BG)
+    blocks = tl.arange(0, BLOCK_G)[None, :]  # (1, BG)
+    row_words = Words + rows[:, None] * n_words  # (R, 1)
+    row_scales = Scales + rows[:, None] * scale_row
+    acc0 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    acc1 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    acc2 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    acc3 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
     for g0 in tl.static_range(0, N_GROUPS, BLOCK_G):
-        group = g0 + groups
-        ok = tl.broadcast_to(group < N_GROUPS, shape)
-        words = tl.broadcast_to(group * 4 + quarter, shape)  # word index in a row
-        packed = tl.load(row_words + words, mask=ok, other=0)  # (R, BG, 4): a block's 4 words a thread
-        scale = _e8m0(tl.load(row_scales + words // 4, mask=ok, other=0))
+        words = tl.broadcast_to(4 * g0 + columns, shape)  # word index in a row
+        ok = words < n_words
+        packed = tl.load(row_words + words, mask=ok, other=0)  # (R, 4 BG)
+        scale = _e8m0(tl.load(row_scales + g0 + blocks, mask=g0 + blocks < N_GROUPS, other=0))  # (R, BG)
         m0, m1, m2, m3 = _unpack8(packed)
-        acc0 = _row_dot_step(acc0, X0, words, ok, 4 * N_GROUPS, m0, m1, m2, m3, scale)
+        acc0 = _row_dot_step(acc0, X0, words, ok, n_words, m0, m1, m2, m3, scale)
         if N_X > 1:
-            acc1 = _row_dot_step(acc1, X1, words, ok, 4 * N_GROUPS, m0, m1, m2, m3, scale)
+            acc1 = _row_dot_step(acc1, X1, words, ok, n_words, m0, m1, m2, m3, scale)
         if N_X > 2:
-            acc2 = _row_dot_step(acc2, X2, words, ok, 4 * N_GROUPS, m0, m1, m2, m3, scale)
+            acc2 = _row_dot_step(acc2, X2, words, ok, n_words, m0, m1, m2, m3, scale)
         if N_X > 3:
-            acc3 = _row_dot_step(acc3, X3, words, ok, 4 * N_GROUPS, m0, m1, m2, m3, scale)
-    return (tl.sum(tl.sum(acc0, axis=2), axis=1), tl.sum(tl.sum(acc1, axis=2), axis=1),
-            tl.sum(tl.sum(acc2, axis=2), axis=1), tl.sum(tl.sum(acc3, axis=2), axis=1))
+            acc3 = _row_dot_step(acc3, X3, words, ok, n_words, m0, m1, m2, m3, scale)
+    return tl.sum(acc0, axis=1), tl.sum(acc1, axis=1), tl.sum(acc2, axis=1), tl.sum(acc3, axis=1)
 
 
 @triton.jit
@@ -742,20 +745,20 @@ def _store_word_pairs(Pairs16, units, values, n, mask=None):
 
 
 @triton.jit
-def _gate_up_gemv_kernel(XP, Words, Scales, Bias, ExpertIds, ActPairs16, limit, alpha,
+def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs16, limit, alpha,
                          H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
     slot = tl.program_id(1)  # which of the top-k experts
     expert = tl.load(ExpertIds + slot).to(tl.int64)
     # 2 BLOCK_M consecutive packed rows: gate and up of BLOCK_M intermediate units, interleaved.
     rows = expert * 2 * I + tl.program_id(0) * 2 * BLOCK_M + tl.arange(0, 2 * BLOCK_M)
-    dots = _packed_rows_dot(Words, Scales, rows, XP, XP, XP, XP, H // 32, BLOCK_G, 1)[0]
+    dots = _packed_rows_dot(Words, Scales, scale_row, rows, XP, XP, XP, XP, H // 32, BLOCK_G, 1)[0]
     gate, up = tl.split(tl.reshape(dots + tl.load(Bias + rows).to(tl.float32), (BLOCK_M, 2)))
     units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     _store_word_pairs(ActPairs16 + slot * I, units, _swiglu(gate, up, limit, alpha), I)
 
 
 @triton.jit
-def _down_gemv_kernel(ActPairs, Words, Scales, Bias, ExpertIds, ExpertWeights, Out,
+def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, ExpertWeights, Out,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
                       BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
     # Every chosen expert in one program: out (H,) is written once, in the activations' dtype.
@@ -765,16 +768,17 @@ def _down_gemv_kernel(ActPairs, Words, Scales, Bias, ExpertIds, ExpertWeights, O
         expert = tl.load(ExpertIds + slot).to(tl.int64)
         rows = expert * H + units
         act = ActPairs + slot * (I // 2)  # (K, 4, I/8) int32
-        dots = _packed_rows_dot(Words, Scales, rows, act, act, act, act, I // 32, BLOCK_G, 1)[0]
+        dots = _packed_rows_dot(Words, Scales, scale_row, rows, act, act, act, act, I // 32, BLOCK_G, 1)[0]
         dots += tl.load(Bias + rows).to(tl.float32)
         total += tl.load(ExpertWeights + slot).to(tl.float32) * dots
     tl.store(Out + units, total.to(Out.dtype.element_ty))
 
 
-def _words(weight) -> torch.Tensor:
-    """A packed weight's blocks (E, out, G, 16) bytes as (E, out, 4G) int32 words (a view)."""
+def _packed(weight) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A packed weight as the GEMVs take it: blocks (E, out, G, 16) bytes as (E, out, 4G) int32
+    words (a view), scales (E, out, G), G."""
     experts, rows, groups, _ = weight.blocks.shape
-    return weight.blocks.view(torch.int32).view(experts, rows, 4 * groups)
+    return weight.blocks.view(torch.int32).view(experts, rows, 4 * groups), weight.scales, groups
 
 
 def word_pairs(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -810,7 +814,7 @@ class DecodeExpertsMxfp4(DecodeExperts):
         """self.act_pairs = SwiGLU of each chosen expert's gate/up projection of self.x_pairs (x unused)."""
         bm, bg, warps = self.gate_up_block
         _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
-            self.x_pairs, _words(gate_up), gate_up.scales, gate_up_bias, expert_ids,
+            self.x_pairs, *_packed(gate_up), gate_up_bias, expert_ids,
             self.act_pairs.view(torch.float16), limit, alpha,
             H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
@@ -818,7 +822,7 @@ class DecodeExpertsMxfp4(DecodeExperts):
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
         bm, bg, warps = self.down_block
         _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
-            self.act_pairs, _words(down), down.scales, down_bias, expert_ids, expert_weights, out,
+            self.act_pairs, *_packed(down), down_bias, expert_ids, expert_weights, out,
             H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
 
@@ -838,7 +842,7 @@ def _block_rows(SortedPairs, n_pairs, N_X: tl.constexpr):
 
 
 @triton.jit
-def _grouped_gate_up_gemv_kernel(XP, Words, Scales, Bias, SortedPairs, BlockExpert, ActPairs16, n_pairs,
+def _grouped_gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, SortedPairs, BlockExpert, ActPairs16, n_pairs,
                                  limit, alpha, H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
                                  TOP_K: tl.constexpr, N_X: tl.constexpr, BLOCK_M: tl.constexpr,
                                  BLOCK_G: tl.constexpr):
@@ -854,7 +858,7 @@ def _grouped_gate_up_gemv_kernel(XP, Words, Scales, Bias, SortedPairs, BlockExpe
     x2 = XP + tl.where(pair2 < n_pairs, pair2 // TOP_K, 0).to(tl.int64) * row
     x3 = XP + tl.where(pair3 < n_pairs, pair3 // TOP_K, 0).to(tl.int64) * row
     rows = expert * 2 * I + tl.program_id(1) * 2 * BLOCK_M + tl.arange(0, 2 * BLOCK_M)  # gate, up interleaved
-    dots = _packed_rows_dot(Words, Scales, rows, x0, x1, x2, x3, H // 32, BLOCK_G, N_X)
+    dots = _packed_rows_dot(Words, Scales, scale_row, rows, x0, x1, x2, x3, H // 32, BLOCK_G, N_X)
     bias = tl.load(Bias + rows).to(tl.float32)
     units = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     for r in tl.static_range(N_X):
@@ -863,7 +867,7 @@ def _grouped_gate_up_gemv_kernel(XP, Words, Scales, Bias, SortedPairs, BlockExpe
 
 
 @triton.jit
-def _grouped_down_gemv_kernel(ActPairs, Words, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut,
+def _grouped_down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, SortedPairs, BlockExpert, PairWeights, PairOut,
                               n_pairs, H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
                               N_X: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
     # Program (block of N_X sorted pairs of one expert, BLOCK_M hidden units) -> pair_out rows (S, H).
@@ -875,7 +879,7 @@ def _grouped_down_gemv_kernel(ActPairs, Words, Scales, Bias, SortedPairs, BlockE
     act = ActPairs + first.to(tl.int64) * row
     units = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
     rows = expert * H + units
-    dots = _packed_rows_dot(Words, Scales, rows, act, act + row, act + 2 * row, act + 3 * row,
+    dots = _packed_rows_dot(Words, Scales, scale_row, rows, act, act + row, act + 2 * row, act + 3 * row,
                             I // 32, BLOCK_G, N_X)
     bias = tl.load(Bias + rows).to(tl.float32)
     pairs = (pair0, pair1, pair2, pair3)
@@ -888,8 +892,10 @@ def _grouped_down_gemv_kernel(ActPairs, Words, Scales, Bias, SortedPairs, BlockE
 
 
 # (most pairs, (rows a block, rows a program, blocks a step, num_warps)) for packed experts: up to
-# this many (token, expert) pairs go through the grouped GEMVs instead of the grouped GEMMs.
-MXFP4_GROUPED_GEMV = (64, (4, 8, 32, 4))
+# this many (token, expert) pairs (the keystroke graph's 16 tokens) go through the grouped GEMVs
+# instead of the grouped GEMMs. 4 weight rows a program keep the 4-row kernel at 99 registers
+# (8 rows: 211, two programs an SM).
+MXFP4_GROUPED_GEMV = (64, (4, 4, 32, 4))
 
 
 def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
@@ -906,12 +912,12 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
     n_blocks = block_expert.shape[0]
     _grouped_gate_up_gemv_kernel[(n_blocks, triton.cdiv(intermediate, block_m))](
-        word_pairs(x), _words(gate_up), gate_up.scales, gate_up_bias, sorted_pairs, block_expert,
+        word_pairs(x), *_packed(gate_up), gate_up_bias, sorted_pairs, block_expert,
         act_pairs.view(torch.float16), n_pairs, limit, alpha, H=hidden, I=intermediate, E=n_experts,
         TOP_K=n_pairs // n_tokens, N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
     )
     _grouped_down_gemv_kernel[(n_blocks, triton.cdiv(hidden, block_m))](
-        act_pairs, _words(down), down.scales, down_bias, sorted_pairs, block_expert,
+        act_pairs, *_packed(down), down_bias, sorted_pairs, block_expert,
         expert_weights.reshape(-1), pair_out, n_pairs, H=hidden, I=intermediate, E=n_experts,
         N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
     )

@@ -116,7 +116,7 @@ def test_the_decode_gemvs_match_the_reference():
 
 def test_rmsnorm_writes_the_word_pairs_of_its_output():
     generator = torch.Generator().manual_seed(5)
-    residual, delta = torch.randn(2, HIDDEN, generator=generator).half(), torch.randn(2, HIDDEN, generator=generator).half()
+    residual, delta = (torch.randn(2, HIDDEN, generator=generator).half() for _ in range(2))
     weight = torch.randn(HIDDEN, generator=generator).half()
     normed = torch.empty(2, HIDDEN, dtype=torch.float16)
     pairs = torch.empty(2, 4, HIDDEN // 8, dtype=torch.int32)
