@@ -282,14 +282,14 @@ class FastGptOssRunner:
                     q[0], layer.k_cache, layer.v_cache, position, layer.window, layer.sinks, self.scale, attended[0]
                 )
                 delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
-                k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)
+                experts = self.decode_experts[layer.device]
+                k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed, experts.x_pairs)
                 expert_ids, expert_weights = self.decode_router[layer.device](
                     normed[0], layer.router_weight, layer.router_bias)  # (K,) each
                 delta = torch.empty_like(residual)
-                self.decode_experts[layer.device](
-                    normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
-                    expert_ids, expert_weights, self.limit, self.alpha, delta[0],
-                )
+                experts(normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
+                        expert_ids, expert_weights, self.limit, self.alpha, delta[0],
+                        x_pairs_ready=experts.x_pairs is not None)
         return self._logits(residual, delta)
 
     def _prefill(self, new_ids: list[int], start: int) -> torch.Tensor:

@@ -24,8 +24,8 @@ NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
 
 
 @triton.jit
-def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, n_cols, eps,
-                        HAS_DELTA: tl.constexpr, BLOCK: tl.constexpr):
+def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
+                        HAS_DELTA: tl.constexpr, PAIRS: tl.constexpr, BLOCK: tl.constexpr):
     row = tl.program_id(0)
     cols = tl.arange(0, BLOCK)
     mask = cols < n_cols
@@ -37,17 +37,21 @@ def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, n_cols, eps,
     xf = x.to(tl.float32)
     variance = tl.sum(xf * xf, axis=0) / n_cols
     w = tl.load(Weight + cols, mask=mask, other=0.0).to(tl.float32)
-    y = w * (xf * tl.rsqrt(variance + eps))
-    tl.store(Normed + row * n_cols + cols, y.to(Normed.dtype.element_ty), mask=mask)
+    y = (w * (xf * tl.rsqrt(variance + eps))).to(Normed.dtype.element_ty)
+    tl.store(Normed + row * n_cols + cols, y, mask=mask)
+    if PAIRS:  # the packed GEMVs' x: the same values as word pairs
+        _store_word_pairs(Pairs16 + row * n_cols, cols, y, n_cols, mask)
 
 
 def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float,
-                normed: torch.Tensor) -> None:
-    """residual (n, H) += delta (n, H) in place (if given); normed (n, H) = RMSNorm(residual)."""
+                normed: torch.Tensor, pairs: torch.Tensor | None = None) -> None:
+    """residual (n, H) += delta (n, H) in place (if given); normed (n, H) = RMSNorm(residual);
+    pairs (n, 4, H/8) int32, if given: normed's word pairs (see word_pairs), in float16."""
     n_rows, n_cols = residual.shape
     _add_rmsnorm_kernel[(n_rows,)](
-        residual, delta if delta is not None else residual, weight, normed, n_cols, eps,
-        HAS_DELTA=delta is not None, BLOCK=triton.next_power_of_2(n_cols), num_warps=8,
+        residual, delta if delta is not None else residual, weight, normed,
+        pairs.view(torch.float16) if pairs is not None else normed, n_cols, eps,
+        HAS_DELTA=delta is not None, PAIRS=pairs is not None, BLOCK=triton.next_power_of_2(n_cols), num_warps=8,
     )
 
 
@@ -350,6 +354,8 @@ def _expert_down_gemv_kernel(Act, W, Bias, ExpertIds, ExpertWeights, Out,
 class DecodeExperts:
     """The top-k experts of one token: gate/up GEMV + SwiGLU, then down GEMV + weighted sum."""
 
+    x_pairs = None  # (the packed GEMVs take x as word pairs; these take x itself)
+
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
                  gate_up_block: tuple[int, int, int] = (16, 256, 8), down_block: tuple[int, int, int] = (1, 1024, 4)):
         self.hidden, self.intermediate, self.top_k = hidden, intermediate, top_k
@@ -358,9 +364,10 @@ class DecodeExperts:
 
     def __call__(self, x: torch.Tensor, gate_up: torch.Tensor, gate_up_bias: torch.Tensor, down: torch.Tensor,
                  down_bias: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
-                 limit: float, alpha: float, out: torch.Tensor) -> None:
+                 limit: float, alpha: float, out: torch.Tensor, x_pairs_ready: bool = False) -> None:
         """x (H,); gate_up (E, 2I, H) interleaved gate/up rows; down (E, H, I); expert_ids/weights (K,);
-        out (H,) = sum_k weight_k * expert_k(x)."""
+        out (H,) = sum_k weight_k * expert_k(x). x_pairs_ready: x_pairs (where there is one) already
+        holds x's word pairs."""
         self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
         self.down(down, down_bias, expert_ids, expert_weights, out)
 
@@ -494,10 +501,15 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
                     gate_up, gate_up_bias: torch.Tensor, down, down_bias: torch.Tensor,
                     limit: float, alpha: float, config: tuple[int, int, int, int, int] | None = None) -> torch.Tensor:
     """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H).
-    gate_up and down are FP16 tensors, or packed MXFP4 (mxfp4.Mxfp4Weight: blocks and scales)."""
+    gate_up and down are FP16 tensors, or packed MXFP4 (mxfp4.Mxfp4Weight: blocks and scales).
+    config: grouped-GEMM tiles (5 numbers), or for packed experts grouped-GEMV tiles (4 numbers,
+    see MXFP4_GROUPED_GEMV); by default chosen on the number of (token, expert) pairs."""
     n_tokens, hidden = x.shape
     n_pairs = expert_ids.numel()
     packed = hasattr(gate_up, "blocks")
+    if packed and (config is None and n_pairs <= MXFP4_GROUPED_GEMV[0] or config is not None and len(config) == 4):
+        return _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
+                                     limit, alpha, config or MXFP4_GROUPED_GEMV[1])
     if packed and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0] and config is None:
         return _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                             limit, alpha)
@@ -600,69 +612,71 @@ def _fp4_scaled(code, factor):
     return (code * 128.0) * factor
 
 
-# One packed word (8 codes) times 8 inputs given as 4 fp16x2 pairs P_j = (x_j, x_{j+4}), j = 0..3.
-# Lane pair j takes nibbles j and j+4, which sit 16 bits apart: one shift puts both magnitudes at
-# float16 bits 9..11 and another both signs at bit 15. Read as float16 that is the E2M1 value times
-# 2^-14 (the subnormal code 0.5 too); one fp16x2 multiply by 2^14 makes it exact, then an fp16x2
-# FMA with x. The 8 products are summed in fp16 (4 lanes deep) and returned as float32.
-_DOT8_ASM = tl.constexpr("""
+# Packed GEMVs read the blocks as 32-bit words (8 E2M1 codes). Word w of a row holds inputs
+# 8w..8w+7, low nibble first; in registers it becomes 4 fp16x2 pairs (code_j, code_{j+4}), j = 0..3
+# (_unpack8), each multiplied by the fp16x2 pair (x_j, x_{j+4}) of the same inputs (_fma8). The x
+# side comes pre-arranged as "word pairs" (see word_pairs): P[j, w] = (x_{8w+j}, x_{8w+j+4}), so that
+# a thread loads the pairs of its block's 4 words with one 128-bit load each, in the very layout of
+# the packed tile, and nothing changes layout (no shared memory, no barrier) inside the loop.
+
+# Nibbles j and j+4 of a word sit 16 bits apart: one shift puts both magnitudes at float16 bits
+# 9..11 and another both signs at bit 15; read as float16 that is the E2M1 value times 2^-14 (the
+# subnormal code 0.5 too), and one fp16x2 multiply by 2^14 makes it exact.
+_UNPACK8_ASM = tl.constexpr("""
 {
-.reg .b32 a, b, m, acc, two14;
+.reg .b32 a, b, two14;
+mov.b32 two14, 0x74007400;
+shl.b32 a, $4, 9;
+shl.b32 b, $4, 12;
+and.b32 b, b, 0x80008000;
+lop3.b32 $0, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 $0, $0, two14;
+shl.b32 a, $4, 5;
+shl.b32 b, $4, 8;
+and.b32 b, b, 0x80008000;
+lop3.b32 $1, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 $1, $1, two14;
+shl.b32 a, $4, 1;
+shl.b32 b, $4, 4;
+and.b32 b, b, 0x80008000;
+lop3.b32 $2, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 $2, $2, two14;
+shr.b32 a, $4, 3;
+and.b32 b, $4, 0x80008000;
+lop3.b32 $3, a, b, 0x0E000E00, 0xEC;
+mul.rn.f16x2 $3, $3, two14;
+}
+""")
+
+# The 8 products of a word, summed in fp16x2 (4 lanes deep), then the two lanes in float32.
+_FMA8_ASM = tl.constexpr("""
+{
+.reg .b32 acc;
 .reg .b16 lo, hi;
 .reg .f32 flo, fhi;
-mov.b32 two14, 0x74007400;
-shl.b32 a, $1, 9;
-shl.b32 b, $1, 12;
-and.b32 b, b, 0x80008000;
-lop3.b32 m, a, b, 0x0E000E00, 0xEC;
-mul.rn.f16x2 m, m, two14;
-mul.rn.f16x2 acc, m, $2;
-shl.b32 a, $1, 5;
-shl.b32 b, $1, 8;
-and.b32 b, b, 0x80008000;
-lop3.b32 m, a, b, 0x0E000E00, 0xEC;
-mul.rn.f16x2 m, m, two14;
-fma.rn.f16x2 acc, m, $3, acc;
-shl.b32 a, $1, 1;
-shl.b32 b, $1, 4;
-and.b32 b, b, 0x80008000;
-lop3.b32 m, a, b, 0x0E000E00, 0xEC;
-mul.rn.f16x2 m, m, two14;
-fma.rn.f16x2 acc, m, $4, acc;
-shr.b32 a, $1, 3;
-and.b32 b, $1, 0x80008000;
-lop3.b32 m, a, b, 0x0E000E00, 0xEC;
-mul.rn.f16x2 m, m, two14;
-fma.rn.f16x2 acc, m, $5, acc;
+mul.rn.f16x2 acc, $1, $5;
+fma.rn.f16x2 acc, $2, $6, acc;
+fma.rn.f16x2 acc, $3, $7, acc;
+fma.rn.f16x2 acc, $4, $8, acc;
 mov.b32 {lo, hi}, acc;
 cvt.f32.f16 flo, lo;
 cvt.f32.f16 fhi, hi;
-add.f32 flo, flo, fhi;
-mov.b32 $0, flo;
+add.f32 $0, flo, fhi;
 }
 """)
 
 
 @triton.jit
-def _x_pairs(X32, words, mask):
-    """The fp16x2 pairs (x_j, x_{j+4}), j = 0..3, of the 8 inputs of each packed word index in
-    `words`; X32 is x (in,) float16 read as int32 words (x_2i, x_2i+1)."""
-    base = X32 + 4 * words
-    w0 = tl.load(base, mask=mask, other=0)
-    w1 = tl.load(base + 1, mask=mask, other=0)
-    w2 = tl.load(base + 2, mask=mask, other=0)
-    w3 = tl.load(base + 3, mask=mask, other=0)
-    p0 = (w0 & 0xFFFF) | (w2 << 16)  # (x0, x4)
-    p1 = ((w0 >> 16) & 0xFFFF) | (w2 & -65536)  # (x1, x5)
-    p2 = (w1 & 0xFFFF) | (w3 << 16)  # (x2, x6)
-    p3 = ((w1 >> 16) & 0xFFFF) | (w3 & -65536)  # (x3, x7)
-    return p0, p1, p2, p3
+def _unpack8(packed):
+    """Packed words -> 4 int32 words each, the fp16x2 pairs (code_j, code_{j+4}), j = 0..3."""
+    return tl.inline_asm_elementwise(_UNPACK8_ASM, "=r,=r,=r,=r,r", [packed],
+                                     dtype=(tl.int32, tl.int32, tl.int32, tl.int32), is_pure=True, pack=1)
 
 
 @triton.jit
-def _dot8(packed, p0, p1, p2, p3):
-    """sum_k code_k(packed) * x_k over the 8 codes of each word, float32 (see _DOT8_ASM)."""
-    return tl.inline_asm_elementwise(_DOT8_ASM, "=r,r,r,r,r,r", [packed, p0, p1, p2, p3],
+def _fma8(m0, m1, m2, m3, p0, p1, p2, p3):
+    """sum_j m_j . p_j over fp16x2 pairs (_unpack8's codes, word pairs of x), as float32."""
+    return tl.inline_asm_elementwise(_FMA8_ASM, "=r,r,r,r,r,r,r,r,r", [m0, m1, m2, m3, p0, p1, p2, p3],
                                      dtype=tl.float32, is_pure=True, pack=1)
 
 
@@ -673,45 +687,78 @@ def _e8m0(scales):
 
 
 @triton.jit
-def _packed_rows_dot(Words, Scales, rows, X32, N_GROUPS: tl.constexpr, BLOCK_G: tl.constexpr):
-    """Dot products of the packed rows `rows` (R,) (int64 indices into (rows, W) words and
-    (rows, G) scales) with x: (R,) float32. Every tensor is (R, BLOCK_G, 4) or a broadcast of it,
-    so that no value changes layout inside the loop, and the loop is unrolled, so that the next
-    step's loads are issued while this one computes."""
-    groups = tl.arange(0, BLOCK_G)[None, :, None]  # (1, BG, 1)
-    quarter = tl.arange(0, 4)[None, None, :]  # (1, 1, 4)
-    row_words = Words + rows[:, None, None] * (4 * N_GROUPS)  # (R, 1, 1)
-    row_scales = Scales + rows[:, None, None] * N_GROUPS
-    acc = tl.zeros([rows.shape[0], BLOCK_G, 4], tl.float32)
-    for g0 in tl.static_range(0, N_GROUPS, BLOCK_G):
-        group = g0 + groups
-        ok = group < N_GROUPS  # (1, BG, 1)
-        words = group * 4 + quarter  # (1, BG, 4) word index in a row
-        p0, p1, p2, p3 = _x_pairs(X32, words, ok)
-        packed = tl.load(row_words + words, mask=ok, other=0)  # (R, BG, 4)
-        # Read as (R, BG, 4), the words' shape and layout: each word's thread loads its block's scale.
-        scales = tl.load(row_scales + words // 4, mask=ok, other=0)  # (R, BG, 4)
-        acc += _dot8(packed, p0, p1, p2, p3) * _e8m0(scales)
-    return tl.sum(tl.sum(acc, axis=2), axis=1)
+def _row_dot_step(acc, XP, words, ok, N_WORDS: tl.constexpr, m0, m1, m2, m3, scale):
+    """acc (R, BG) += one x row's dot with an unpacked tile of words (R, 4 BG), block by block, times
+    the blocks' scales (R, BG). XP: that row's word pairs (4, N_WORDS) int32; words: (R, 4 BG) word
+    indices (the tile's shape, so that the pairs load in the tile's layout)."""
+    p0 = tl.load(XP + words, mask=ok, other=0)
+    p1 = tl.load(XP + N_WORDS + words, mask=ok, other=0)
+    p2 = tl.load(XP + 2 * N_WORDS + words, mask=ok, other=0)
+    p3 = tl.load(XP + 3 * N_WORDS + words, mask=ok, other=0)
+    dots = _fma8(m0, m1, m2, m3, p0, p1, p2, p3)  # (R, 4 BG)
+    return acc + tl.sum(tl.reshape(dots, (acc.shape[0], acc.shape[1], 4)), axis=2) * scale
 
 
 @triton.jit
-def _gate_up_gemv_kernel(X32, Words, Scales, Bias, ExpertIds, Act, limit, alpha,
+def _packed_rows_dot(Words, Scales, scale_row, rows, X0, X1, X2, X3, N_GROUPS: tl.constexpr,
+                     BLOCK_G: tl.constexpr, N_X: tl.constexpr):
+    """Dot products of the packed rows `rows` (R,) (int64 indices into (rows, 4G) words and (rows, G)
+    scales) with N_X (1..4) x rows given as word pairs X0..X3 (each (4, 4G) int32; the ones past N_X
+    are not read): four (R,) float32 sums, zeros past N_X. Each weight tile is loaded and unpacked
+    once for every x row. Tiles are (R, 4 BLOCK_G) words, contiguous along a row, so that every
+    Triton version lays a warp along a row's words (128-bit loads, a block a thread); the loop is
+    unrolled, so that the next step's loads are issued while this one computes. scale_row: G, given
+    at run time (not as a constant) so that the scale loads are not vectorized: one byte a thread,
+    in the layout of the tile's block sums."""
+    n_words: tl.constexpr = 4 * N_GROUPS
+    shape: tl.constexpr = (rows.shape[0], 4 * BLOCK_G)
+    columns = tl.arange(0, 4 * BLOCK_G)[None, :]  # (1, 4 BG)
+    blocks = tl.arange(0, BLOCK_G)[None, :]  # (1, BG)
+    row_words = Words + rows[:, None] * n_words  # (R, 1)
+    row_scales = Scales + rows[:, None] * scale_row
+    acc0 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    acc1 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    acc2 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    acc3 = tl.zeros((rows.shape[0], BLOCK_G), tl.float32)
+    for g0 in tl.static_range(0, N_GROUPS, BLOCK_G):
+        words = tl.broadcast_to(4 * g0 + columns, shape)  # word index in a row
+        ok = words < n_words
+        packed = tl.load(row_words + words, mask=ok, other=0)  # (R, 4 BG)
+        scale = _e8m0(tl.load(row_scales + g0 + blocks, mask=g0 + blocks < N_GROUPS, other=0))  # (R, BG)
+        m0, m1, m2, m3 = _unpack8(packed)
+        acc0 = _row_dot_step(acc0, X0, words, ok, n_words, m0, m1, m2, m3, scale)
+        if N_X > 1:
+            acc1 = _row_dot_step(acc1, X1, words, ok, n_words, m0, m1, m2, m3, scale)
+        if N_X > 2:
+            acc2 = _row_dot_step(acc2, X2, words, ok, n_words, m0, m1, m2, m3, scale)
+        if N_X > 3:
+            acc3 = _row_dot_step(acc3, X3, words, ok, n_words, m0, m1, m2, m3, scale)
+    return tl.sum(acc0, axis=1), tl.sum(acc1, axis=1), tl.sum(acc2, axis=1), tl.sum(acc3, axis=1)
+
+
+@triton.jit
+def _store_word_pairs(Pairs16, units, values, n, mask=None):
+    """Store values (m,) of entries `units` (m,) of a vector of n into its word pairs, read as
+    float16 (4, n/8, 2): entry 8w + 4h + j goes to [j, w, h]."""
+    tl.store(Pairs16 + ((units % 4) * (n // 8) + units // 8) * 2 + (units % 8) // 4, values.to(tl.float16),
+             mask=mask)
+
+
+@triton.jit
+def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs16, limit, alpha,
                          H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
     slot = tl.program_id(1)  # which of the top-k experts
     expert = tl.load(ExpertIds + slot).to(tl.int64)
     # 2 BLOCK_M consecutive packed rows: gate and up of BLOCK_M intermediate units, interleaved.
-    first = tl.program_id(0) * 2 * BLOCK_M
-    rows = expert * 2 * I + first + tl.arange(0, 2 * BLOCK_M)
-    dots = _packed_rows_dot(Words, Scales, rows, X32, H // 32, BLOCK_G)
-    dots += tl.load(Bias + rows).to(tl.float32)
-    gate, up = tl.split(tl.reshape(dots, (BLOCK_M, 2)))
+    rows = expert * 2 * I + tl.program_id(0) * 2 * BLOCK_M + tl.arange(0, 2 * BLOCK_M)
+    dots = _packed_rows_dot(Words, Scales, scale_row, rows, XP, XP, XP, XP, H // 32, BLOCK_G, 1)[0]
+    gate, up = tl.split(tl.reshape(dots + tl.load(Bias + rows).to(tl.float32), (BLOCK_M, 2)))
     units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    tl.store(Act + slot * I + units, _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty))
+    _store_word_pairs(ActPairs16 + slot * I, units, _swiglu(gate, up, limit, alpha), I)
 
 
 @triton.jit
-def _down_gemv_kernel(Act32, Words, Scales, Bias, ExpertIds, ExpertWeights, Out,
+def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, ExpertWeights, Out,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
                       BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
     # Every chosen expert in one program: out (H,) is written once, in the activations' dtype.
@@ -720,44 +767,161 @@ def _down_gemv_kernel(Act32, Words, Scales, Bias, ExpertIds, ExpertWeights, Out,
     for slot in tl.static_range(TOP_K):
         expert = tl.load(ExpertIds + slot).to(tl.int64)
         rows = expert * H + units
-        dots = _packed_rows_dot(Words, Scales, rows, Act32 + slot * (I // 2), I // 32, BLOCK_G)
+        act = ActPairs + slot * (I // 2)  # (K, 4, I/8) int32
+        dots = _packed_rows_dot(Words, Scales, scale_row, rows, act, act, act, act, I // 32, BLOCK_G, 1)[0]
         dots += tl.load(Bias + rows).to(tl.float32)
         total += tl.load(ExpertWeights + slot).to(tl.float32) * dots
     tl.store(Out + units, total.to(Out.dtype.element_ty))
 
 
-def _words(weight) -> torch.Tensor:
-    """A packed weight's blocks (E, out, G, 16) bytes as (E, out, 4G) int32 words (a view)."""
+def _packed(weight) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A packed weight as the GEMVs take it: blocks (E, out, G, 16) bytes as (E, out, 4G) int32
+    words (a view), scales (E, out, G), G."""
     experts, rows, groups, _ = weight.blocks.shape
-    return weight.blocks.view(torch.int32).view(experts, rows, 4 * groups)
+    return weight.blocks.view(torch.int32).view(experts, rows, 4 * groups), weight.scales, groups
+
+
+def word_pairs(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x (..., n) -> its word pairs (..., 4, n/8) int32, the float16 pairs (x_{8w+j}, x_{8w+j+4}) at
+    [j, w]: the x side of the packed GEMVs."""
+    pairs = x.to(torch.float16).unflatten(-1, (-1, 2, 4)).movedim(-1, -3)  # (..., 4, n/8, 2)
+    if out is None:
+        return pairs.contiguous().view(torch.int32).squeeze(-1)
+    out.view(torch.float16).view(pairs.shape).copy_(pairs)
+    return out
 
 
 class DecodeExpertsMxfp4(DecodeExperts):
     """DecodeExperts for packed experts (mxfp4.Mxfp4Weight), reading 32-bit words; tiles are
-    (rows, blocks a step, num_warps), the defaults the best of the word-reading kernels' first
-    version on an H200 (benchmarks/MXFP4.md). The word dot products take float16 inputs: a
-    bfloat16 model's x is copied to float16 first, and the activations stay float16."""
+    (rows, blocks a step, num_warps), the defaults the best measured on an H200 (benchmarks/MXFP4.md).
+    The activations between the two GEMVs are float16 word pairs; `x_pairs` (4, H/8) takes x's
+    word pairs from whoever computes x (add_rmsnorm's `pairs`), else __call__ arranges them."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (8, 32, 4)):
+                 gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (4, 32, 4)):
         super().__init__(hidden, intermediate, top_k, torch.float16, device, gate_up_block, down_block)
-        self.x16 = torch.empty(hidden, dtype=torch.float16, device=device) if dtype != torch.float16 else None
+        self.x_pairs = torch.empty(4, hidden // 8, dtype=torch.int32, device=device)
+        self.act_pairs = torch.empty(top_k, 4, intermediate // 8, dtype=torch.int32, device=device)
+
+    def __call__(self, x, gate_up, gate_up_bias, down, down_bias, expert_ids, expert_weights, limit, alpha, out,
+                 x_pairs_ready: bool = False) -> None:
+        if not x_pairs_ready:
+            word_pairs(x, self.x_pairs)
+        self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
+        self.down(down, down_bias, expert_ids, expert_weights, out)
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
-        if self.x16 is not None:
-            x = self.x16.copy_(x)
+        """self.act_pairs = SwiGLU of each chosen expert's gate/up projection of self.x_pairs (x unused)."""
         bm, bg, warps = self.gate_up_block
         _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
-            x.view(torch.int32), _words(gate_up), gate_up.scales, gate_up_bias, expert_ids, self.act, limit, alpha,
+            self.x_pairs, *_packed(gate_up), gate_up_bias, expert_ids,
+            self.act_pairs.view(torch.float16), limit, alpha,
             H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
 
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
         bm, bg, warps = self.down_block
         _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
-            self.act.view(torch.int32), _words(down), down.scales, down_bias, expert_ids, expert_weights, out,
+            self.act_pairs, *_packed(down), down_bias, expert_ids, expert_weights, out,
             H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
+
+
+# -- experts of a few tokens: grouped GEMVs, each weight tile unpacked once for up to 4 rows ----------
+
+
+@triton.jit
+def _block_rows(SortedPairs, n_pairs, N_X: tl.constexpr):
+    """This program's first sorted slot and the pairs of its N_X (<= 4) slots (n_pairs past N_X)."""
+    first = tl.program_id(0) * N_X
+    pair0 = tl.load(SortedPairs + first)
+    pair1 = tl.load(SortedPairs + first + 1) if N_X > 1 else n_pairs
+    pair2 = tl.load(SortedPairs + first + 2) if N_X > 2 else n_pairs
+    pair3 = tl.load(SortedPairs + first + 3) if N_X > 3 else n_pairs
+    return first, pair0, pair1, pair2, pair3
+
+
+@triton.jit
+def _grouped_gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, SortedPairs, BlockExpert, ActPairs16, n_pairs,
+                                 limit, alpha, H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
+                                 TOP_K: tl.constexpr, N_X: tl.constexpr, BLOCK_M: tl.constexpr,
+                                 BLOCK_G: tl.constexpr):
+    # Program (block of N_X sorted pairs of one expert, BLOCK_M intermediate units) -> the block's
+    # act rows, as word pairs (P, 4, I/8). A padding pair reads token 0; its act row is never read.
+    expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
+    if expert >= E:  # a block past the last expert's padded rows
+        return
+    first, pair0, pair1, pair2, pair3 = _block_rows(SortedPairs, n_pairs, N_X)
+    row = H // 2  # a token's word pairs (4, H/8) int32
+    x0 = XP + tl.where(pair0 < n_pairs, pair0 // TOP_K, 0).to(tl.int64) * row
+    x1 = XP + tl.where(pair1 < n_pairs, pair1 // TOP_K, 0).to(tl.int64) * row
+    x2 = XP + tl.where(pair2 < n_pairs, pair2 // TOP_K, 0).to(tl.int64) * row
+    x3 = XP + tl.where(pair3 < n_pairs, pair3 // TOP_K, 0).to(tl.int64) * row
+    rows = expert * 2 * I + tl.program_id(1) * 2 * BLOCK_M + tl.arange(0, 2 * BLOCK_M)  # gate, up interleaved
+    dots = _packed_rows_dot(Words, Scales, scale_row, rows, x0, x1, x2, x3, H // 32, BLOCK_G, N_X)
+    bias = tl.load(Bias + rows).to(tl.float32)
+    units = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
+    for r in tl.static_range(N_X):
+        gate, up = tl.split(tl.reshape(dots[r] + bias, (BLOCK_M, 2)))
+        _store_word_pairs(ActPairs16 + (first + r).to(tl.int64) * I, units, _swiglu(gate, up, limit, alpha), I)
+
+
+@triton.jit
+def _grouped_down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, SortedPairs, BlockExpert, PairWeights, PairOut,
+                              n_pairs, H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
+                              N_X: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
+    # Program (block of N_X sorted pairs of one expert, BLOCK_M hidden units) -> pair_out rows (S, H).
+    expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
+    if expert >= E:
+        return
+    first, pair0, pair1, pair2, pair3 = _block_rows(SortedPairs, n_pairs, N_X)
+    row = I // 2  # a slot's act word pairs (4, I/8) int32
+    act = ActPairs + first.to(tl.int64) * row
+    units = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
+    rows = expert * H + units
+    dots = _packed_rows_dot(Words, Scales, scale_row, rows, act, act + row, act + 2 * row, act + 3 * row,
+                            I // 32, BLOCK_G, N_X)
+    bias = tl.load(Bias + rows).to(tl.float32)
+    pairs = (pair0, pair1, pair2, pair3)
+    for r in tl.static_range(N_X):
+        pair = pairs[r]
+        real = tl.broadcast_to(pair, [BLOCK_M]) < n_pairs  # (BLOCK_M,): a padding pair stores nothing
+        weight = tl.load(PairWeights + tl.minimum(pair, n_pairs - 1)).to(tl.float32)
+        tl.store(PairOut + pair.to(tl.int64) * H + units, (weight * (dots[r] + bias)).to(PairOut.dtype.element_ty),
+                 mask=real)
+
+
+# (most pairs, (rows a block, rows a program, blocks a step, num_warps)) for packed experts: up to
+# this many (token, expert) pairs (the keystroke graph's 16 tokens) go through the grouped GEMVs
+# instead of the grouped GEMMs. 4 weight rows a program keep the 4-row kernel at 99 registers
+# (8 rows: 211, two programs an SM).
+MXFP4_GROUPED_GEMV = (64, (4, 4, 32, 4))
+
+
+def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
+                          limit: float, alpha: float, config: tuple[int, int, int, int]) -> torch.Tensor:
+    """prefill_experts for a few pairs on packed experts: grouped GEMVs over blocks of up to 4 pairs
+    of one expert, each weight tile unpacked once a block."""
+    n_tokens, hidden = x.shape
+    n_pairs = expert_ids.numel()
+    n_experts, two_i, _ = gate_up.shape
+    intermediate = two_i // 2
+    n_x, block_m, block_g, warps = config
+    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, n_x)
+    act_pairs = torch.empty(sorted_pairs.shape[0], 4, intermediate // 8, dtype=torch.int32, device=x.device)
+    pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
+    n_blocks = block_expert.shape[0]
+    _grouped_gate_up_gemv_kernel[(n_blocks, triton.cdiv(intermediate, block_m))](
+        word_pairs(x), *_packed(gate_up), gate_up_bias, sorted_pairs, block_expert,
+        act_pairs.view(torch.float16), n_pairs, limit, alpha, H=hidden, I=intermediate, E=n_experts,
+        TOP_K=n_pairs // n_tokens, N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
+    )
+    _grouped_down_gemv_kernel[(n_blocks, triton.cdiv(hidden, block_m))](
+        act_pairs, *_packed(down), down_bias, sorted_pairs, block_expert,
+        expert_weights.reshape(-1), pair_out, n_pairs, H=hidden, I=intermediate, E=n_experts,
+        N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
+    )
+    return pair_out.view(n_tokens, -1, hidden).sum(dim=1)  # fp32 accumulation, like the model's
 
 
 # -- the router at decode: logits, top-k and softmax of one token ------------------------------------

@@ -16,7 +16,8 @@ NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
 
 
 def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float,
-                normed: torch.Tensor) -> None:
+                normed: torch.Tensor, pairs: torch.Tensor | None = None) -> None:
+    """`pairs` is for the Triton kernels' packed GEMVs, which this module does not have: never read."""
     if delta is not None:
         residual += delta
     x = residual.float()
@@ -111,11 +112,13 @@ def prefill_experts(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, 
 
 
 class DecodeExperts:
+    x_pairs = None  # no word pairs wanted from add_rmsnorm
+
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device):
         pass
 
     def __call__(self, x, gate_up, gate_up_bias, down, down_bias, expert_ids, expert_weights, limit, alpha,
-                 out) -> None:
+                 out, x_pairs_ready: bool = False) -> None:
         out.copy_(prefill_experts(x[None], expert_ids[None], expert_weights[None], gate_up, gate_up_bias, down,
                                   down_bias, limit, alpha)[0])
 

@@ -112,6 +112,56 @@ def test_triton_mxfp4_experts_match_the_reference():
         assert _relative_error(out, want[0]) < 1e-2
 
 
+def test_the_grouped_mxfp4_gemvs_of_a_few_tokens_match_the_reference():
+    from osslsp.engine import mxfp4
+
+    generator = torch.Generator(DEVICE).manual_seed(3)
+    gate_up = mxfp4.quantize(torch.randn(8, 512, 320, device=DEVICE, generator=generator) * 0.05)
+    down = mxfp4.quantize(torch.randn(8, 320, 256, device=DEVICE, generator=generator) * 0.05)
+    biases = [(torch.randn(8, n, device=DEVICE, generator=generator) * 0.05).half() for n in (512, 320)]
+    x = torch.randn(16, 320, device=DEVICE, generator=generator).half()
+    top_values, top_ids = torch.randn(16, 8, device=DEVICE, generator=generator).topk(4, dim=-1)
+    top_ids[10:], top_values[10:], x[10:] = top_ids[9], top_values[9], x[9]  # the keystroke graph's padding
+    top_weights = torch.softmax(top_values, -1).half()
+    experts = (gate_up, biases[0], down, biases[1], 7.0, 1.702)
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, *experts)
+    for n_tokens in (1, 2, 16):  # a decode row, a batched step, a keystroke
+        assert 4 * n_tokens <= kernels.MXFP4_GROUPED_GEMV[0]
+        got = kernels.prefill_experts(x[:n_tokens], top_ids[:n_tokens], top_weights[:n_tokens], *experts)
+        assert _relative_error(got, want[:n_tokens]) < 5e-3, n_tokens
+    for config in ((1, 8, 32, 4), (2, 8, 32, 4), (3, 4, 16, 2), (4, 8, 32, 4)):
+        got = kernels.prefill_experts(x, top_ids, top_weights, *experts, config=config)
+        assert _relative_error(got, want) < 5e-3, config
+    got = kernels.prefill_experts(x.bfloat16(), top_ids, top_weights.bfloat16(), gate_up, biases[0].bfloat16(), down,
+                                  biases[1].bfloat16(), 7.0, 1.702)
+    assert got.dtype == torch.bfloat16 and _relative_error(got, want) < 1e-2
+
+
+def test_rmsnorm_hands_the_decode_gemvs_their_word_pairs():
+    from osslsp.engine import mxfp4
+
+    generator = torch.Generator(DEVICE).manual_seed(4)
+    gate_up = mxfp4.quantize(torch.randn(8, 512, 320, device=DEVICE, generator=generator) * 0.05)
+    down = mxfp4.quantize(torch.randn(8, 320, 256, device=DEVICE, generator=generator) * 0.05)
+    gate_up_bias, down_bias = (torch.randn(8, n, device=DEVICE, generator=generator).half() * 0.05 for n in (512, 320))
+    residual, delta = (torch.randn(1, 320, device=DEVICE, generator=generator).half() for _ in range(2))
+    norm = torch.randn(320, device=DEVICE, generator=generator).half()
+    top_values, top_ids = torch.randn(1, 8, device=DEVICE, generator=generator).topk(4, dim=-1)
+    top_weights = torch.softmax(top_values, -1).half()
+    experts = kernels.DecodeExpertsMxfp4(320, 256, 4, torch.float16, DEVICE)
+    normed, want_normed = torch.empty_like(residual), torch.empty_like(residual)
+    kernels_torch.add_rmsnorm(residual.clone(), delta, norm, 1e-5, want_normed)
+    kernels.add_rmsnorm(residual, delta, norm, 1e-5, normed, experts.x_pairs)
+    assert _relative_error(normed, want_normed) < 1e-3
+    assert torch.equal(experts.x_pairs, kernels.word_pairs(normed[0]))
+    out = torch.empty(320, dtype=torch.float16, device=DEVICE)
+    experts(torch.zeros_like(normed[0]), gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0],
+            7.0, 1.702, out, x_pairs_ready=True)  # x itself is not read
+    want = kernels_torch.prefill_experts(normed, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias,
+                                         7.0, 1.702)
+    assert _relative_error(out, want[0]) < 5e-3
+
+
 def test_the_one_launch_router_picks_the_experts_and_weights_of_the_model():
     generator = torch.Generator(DEVICE).manual_seed(2)
     for n_experts, hidden in ((32, 2880), (8, 256), (6, 320)):  # gpt-oss-20b, the test model, a padded count

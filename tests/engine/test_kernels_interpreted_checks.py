@@ -1,0 +1,144 @@
+"""The MXFP4 Triton kernels on the CPU through Triton's interpreter, against the PyTorch reference.
+
+The interpreter runs no inline PTX, so the word unpack and dot (`kernels._unpack8`, `_fma8`) are
+swapped for the same arithmetic in plain Triton: what is checked is everything around them (word
+pairs, tiles, masks, pair grouping, scales, biases, SwiGLU, the weighted sum). Shapes are small:
+the interpreter runs every program in Python. Triton picks the interpreter when it is imported,
+so these run in a fresh process (test_kernels_interpreted.py) with TRITON_INTERPRET=1."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+if os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("run by test_kernels_interpreted.py in a process with TRITON_INTERPRET=1", allow_module_level=True)
+triton = pytest.importorskip("triton")
+import triton.language as tl  # noqa: E402
+
+from osslsp.engine import kernels, kernels_torch, mxfp4  # noqa: E402
+
+
+@triton.jit
+def _half_bits(code):
+    """An E2M1 code -> its exact value as float16 bits in the low 16 bits of an int32."""
+    bits = (((code & 7) << 9) | ((code & 8) << 12)).to(tl.int16)
+    value = (bits.to(tl.float16, bitcast=True).to(tl.float32) * 16384.0).to(tl.float16)
+    return value.to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
+
+
+@triton.jit
+def _pair(packed, j: tl.constexpr):
+    return _half_bits((packed >> (4 * j)) & 0xF) | (_half_bits((packed >> (4 * j + 16)) & 0xF) << 16)
+
+
+@triton.jit
+def _plain_unpack8(packed):
+    return _pair(packed, 0), _pair(packed, 1), _pair(packed, 2), _pair(packed, 3)
+
+
+@triton.jit
+def _lane(word, high: tl.constexpr):
+    return ((word >> (16 * high)) & 0xFFFF).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+
+
+@triton.jit
+def _pair_dot(m, p):
+    return _lane(m, 0) * _lane(p, 0) + _lane(m, 1) * _lane(p, 1)
+
+
+@triton.jit
+def _plain_fma8(m0, m1, m2, m3, p0, p1, p2, p3):
+    return _pair_dot(m0, p0) + _pair_dot(m1, p1) + _pair_dot(m2, p2) + _pair_dot(m3, p3)
+
+
+@pytest.fixture(autouse=True)
+def plain_word_dots(monkeypatch):
+    monkeypatch.setattr(kernels, "_unpack8", _plain_unpack8)
+    monkeypatch.setattr(kernels, "_fma8", _plain_fma8)
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.float() - want.float()).norm() / want.float().norm())
+
+
+HIDDEN, INTERMEDIATE = 96, 64  # 3 and 2 blocks a row: partial steps of 32 blocks
+
+
+def _experts(n_experts: int = 8, hidden: int = HIDDEN, intermediate: int = INTERMEDIATE, seed: int = 1):
+    """Packed gate_up (E, 2I, H) and down (E, H, I) with float16 biases."""
+    generator = torch.Generator().manual_seed(seed)
+    gate_up = mxfp4.quantize(torch.randn(n_experts, 2 * intermediate, hidden, generator=generator) * 0.05)
+    down = mxfp4.quantize(torch.randn(n_experts, hidden, intermediate, generator=generator) * 0.05)
+    gate_up_bias = (torch.randn(n_experts, 2 * intermediate, generator=generator) * 0.05).half()
+    down_bias = (torch.randn(n_experts, hidden, generator=generator) * 0.05).half()
+    return gate_up, gate_up_bias, down, down_bias
+
+
+def _routed(n_tokens: int, seed: int, repeat_last_from: int | None = None):
+    """x (n, H) float16, top-4 expert ids (n, 4) of 8 and their softmax weights (n, 4); rows from
+    repeat_last_from on copy the row before (the keystroke graph's padding: same experts)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_tokens, HIDDEN, generator=generator).half()
+    top_values, top_ids = torch.randn(n_tokens, 8, generator=generator).topk(4, dim=-1)
+    if repeat_last_from is not None:
+        last = repeat_last_from - 1
+        top_ids[last:], top_values[last:], x[last:] = top_ids[last], top_values[last], x[last]
+    return x, top_ids, torch.softmax(top_values, -1).half()
+
+
+@pytest.mark.parametrize(("n_tokens", "repeat_last_from"), [(1, None), (3, None), (16, 10)])
+def test_the_grouped_gemvs_of_a_few_tokens_match_the_reference(n_tokens, repeat_last_from):
+    x, top_ids, top_weights = _routed(n_tokens, 2, repeat_last_from)
+    args = (x, top_ids, top_weights, *_experts(), 7.0, 1.702)
+    assert top_ids.numel() <= kernels.MXFP4_GROUPED_GEMV[0]  # the path under test
+    assert _relative_error(kernels.prefill_experts(*args), kernels_torch.prefill_experts(*args)) < 5e-3
+
+
+def test_the_grouped_gemvs_take_each_block_size():
+    args = (*_routed(5, 3), *_experts(), 7.0, 1.702)
+    want = kernels_torch.prefill_experts(*args)
+    for n_x in (1, 3):
+        assert _relative_error(kernels._prefill_experts_gemv(*args, config=(n_x, 8, 32, 4)), want) < 5e-3, n_x
+
+
+def test_the_decode_gemvs_match_the_reference():
+    gate_up, gate_up_bias, down, down_bias = _experts()
+    x, top_ids, top_weights = _routed(1, 4)
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
+    out = torch.empty(HIDDEN, dtype=torch.float16)
+    kernels.DecodeExpertsMxfp4(HIDDEN, INTERMEDIATE, 4, torch.float16, torch.device("cpu"))(
+        x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out)
+    assert _relative_error(out, want[0]) < 5e-3
+
+
+def test_rmsnorm_writes_the_word_pairs_of_its_output():
+    generator = torch.Generator().manual_seed(5)
+    residual, delta = (torch.randn(2, HIDDEN, generator=generator).half() for _ in range(2))
+    weight = torch.randn(HIDDEN, generator=generator).half()
+    normed = torch.empty(2, HIDDEN, dtype=torch.float16)
+    pairs = torch.empty(2, 4, HIDDEN // 8, dtype=torch.int32)
+    want = torch.empty_like(normed)
+    kernels_torch.add_rmsnorm(residual.clone(), delta, weight, 1e-5, want)
+    kernels.add_rmsnorm(residual, delta, weight, 1e-5, normed, pairs)
+    assert _relative_error(normed, want) < 1e-3
+    assert torch.equal(pairs, kernels.word_pairs(normed))
+    pair = pairs.view(torch.float16).view(2, 4, HIDDEN // 8, 2)  # [row, j, w, h] = x[row, 8w + 4h + j]
+    assert pair[1, 3, 2, 1] == normed[1, 8 * 2 + 4 + 3] and pair[0, 0, 5, 0] == normed[0, 40]
+
+
+def test_the_decode_gemvs_read_word_pairs_written_by_rmsnorm():
+    gate_up, gate_up_bias, down, down_bias = _experts()
+    residual, top_ids, top_weights = _routed(1, 6)
+    weight = torch.ones(HIDDEN, dtype=torch.float16)
+    experts = kernels.DecodeExpertsMxfp4(HIDDEN, INTERMEDIATE, 4, torch.float16, torch.device("cpu"))
+    normed = torch.empty_like(residual)
+    kernels.add_rmsnorm(residual, None, weight, 1e-5, normed, experts.x_pairs)
+    out = torch.empty(HIDDEN, dtype=torch.float16)
+    experts(torch.zeros(HIDDEN, dtype=torch.float16), gate_up, gate_up_bias, down, down_bias, top_ids[0],
+            top_weights[0], 7.0, 1.702, out, x_pairs_ready=True)  # x itself is not read
+    want = kernels_torch.prefill_experts(normed, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias,
+                                         7.0, 1.702)
+    assert _relative_error(out, want[0]) < 5e-3
