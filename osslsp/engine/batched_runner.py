@@ -34,8 +34,11 @@ CACHE_MEMORY_SHARE = 0.8  # of the GPU memory free after loading, what slots may
 FUSED_PREFILL_ROWS = 16  # a prompt remainder this short rides in a step as rows (this many rows are kept for them)
 # Tiles (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) tried for a step's grouped expert GEMMs; the
 # fastest for each step size is kept at start (None: the prefill kernels' own choice, tuned for
-# prompts, not for a batch of decode rows).
-EXPERT_TILE_CANDIDATES = (None, (16, 64, 128, 4, 3), (16, 128, 64, 4, 4), (16, 64, 256, 4, 3), (32, 64, 128, 4, 3))
+# prompts, not for a batch of decode rows; for packed experts of up to 16 rows, the grouped GEMVs).
+# The 4 numbers are grouped-GEMV tiles (kernels.MXFP4_GROUPED_GEMV) for packed experts of more
+# rows; FP16 experts fail them, and the tuning skips them.
+EXPERT_TILE_CANDIDATES = (None, (16, 64, 128, 4, 3), (16, 128, 64, 4, 4), (16, 64, 256, 4, 3), (32, 64, 128, 4, 3),
+                          (4, 4, 32, 4))
 
 
 def batching_unsupported_reason(model) -> str | None:
@@ -164,7 +167,7 @@ class BatchedGptOssRunner:
         """The first n rows of self.rows through every layer; logits (n, V)."""
         fast, k = self.fast, self.kernels
         tokens, positions, slots = self.rows[0, :n], self.rows[1, :n], self.rows[2, :n]  # (n,) each
-        real = self.rows[3, :n, None].bool()  # (n, 1): False for padding rows
+        n_real = self.rows[3, :n].sum(0, keepdim=True)  # (1,): padding rows follow the real ones
         cos, sin = fast.rope[self.device]  # (T, D/2) each
         residual = F.embedding(tokens, fast.embed)  # (n, H)
         delta = None
@@ -186,14 +189,12 @@ class BatchedGptOssRunner:
                     expert_ids[0], expert_weights[0], fast.limit, fast.alpha, delta[0],
                 )
             else:
-                # Padding rows take the first row's experts, weighted 0: the grouped GEMMs read the
-                # weights of each expert chosen once, so they read none for padding.
-                expert_ids = torch.where(real, expert_ids, expert_ids[:1])  # (n, K)
-                expert_weights = torch.where(real, expert_weights, torch.zeros_like(expert_weights))  # (n, K)
+                # Padding rows (after the real ones) get no expert blocks: the experts read no
+                # weights for them and copy the last real row's output (they write only scratch).
                 tiles = self.expert_tiles.get(n)
                 delta = k.prefill_experts(normed, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
                                           layer.down, layer.down_bias, fast.limit, fast.alpha,
-                                          **({"config": tiles} if tiles else {}))  # (n, H)
+                                          **({"config": tiles} if tiles else {}), n_real=n_real)  # (n, H)
         return fast._logits(residual, delta)  # (n, V)
 
     @torch.inference_mode()

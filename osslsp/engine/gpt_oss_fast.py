@@ -80,6 +80,7 @@ class _PrefillGraph:
     bucket: int
     ids: torch.Tensor  # (bucket,)
     positions: torch.Tensor  # (bucket,)
+    n_real: torch.Tensor  # (1,): the prefill's own tokens; the rest pad it to the bucket
     graph: torch.cuda.CUDAGraph
     logits: torch.Tensor  # (1, V)
 
@@ -209,16 +210,17 @@ class FastGptOssRunner:
                 break
             ids = torch.zeros(bucket, dtype=torch.long, device=self.device)
             positions = torch.arange(bucket, device=self.device)
+            n_real = torch.full((1,), bucket, device=self.device)
             try:
-                self._prefill_step(ids, positions)  # warm-up outside the graph
+                self._prefill_step(ids, positions, n_real=n_real)  # warm-up outside the graph
                 torch.cuda.synchronize(self.device)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
-                    logits = self._prefill_step(ids, positions)
+                    logits = self._prefill_step(ids, positions, n_real=n_real)
             except RuntimeError as error:  # the eager path still works: slower keystrokes, nothing wrong
                 log.warning("no CUDA graph for %d-token prefills: %s", bucket, error)
                 return
-            self.prefill_graphs.append(_PrefillGraph(bucket, ids, positions, graph, logits))
+            self.prefill_graphs.append(_PrefillGraph(bucket, ids, positions, n_real, graph, logits))
         torch.cuda.synchronize(self.device)
 
     # -- Runner protocol --------------------------------------------------------------------------
@@ -304,18 +306,22 @@ class FastGptOssRunner:
                                                               device=self.device))
             return logits
         # Pad to the graph's size with copies of the last token at its own position: they compute
-        # exactly what it does (same experts, same cache slot, same values), and the last row is its.
+        # exactly what it does (the experts copy its output rather than read weights for them: see
+        # n_real), so they write its keys and values to its cache slot, and the last row is its.
         padding = graph.bucket - n
         graph.ids.copy_(torch.tensor(new_ids + new_ids[-1:] * padding))
         graph.positions.copy_(torch.tensor(list(range(start, start + n)) + [start + n - 1] * padding))
+        graph.n_real.fill_(n)
         graph.graph.replay()
         return graph.logits
 
     def _prefill_step(self, ids: torch.Tensor, positions: torch.Tensor,
-                      caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+                      caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                      n_real: torch.Tensor | None = None) -> torch.Tensor:
         """Tokens ids (n,) at ascending positions (n,) through every layer; logits (1, V) of the last.
         `caches`: (k, v) of each layer, each (NKV, T, D), to write into instead of the runner's own
-        (a slot of the batched runner's caches)."""
+        (a slot of the batched runner's caches). `n_real` (1,) on the device: the tokens from this
+        one on are copies of the one before, padding a captured graph (see prefill_experts)."""
         k = self.kernels
         n = ids.shape[0]
         residual = F.embedding(ids, self.embed)  # (n, H)
@@ -338,7 +344,8 @@ class FastGptOssRunner:
                 k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed)
                 expert_ids, expert_weights = self._route(normed, layer)  # (n, K) each
                 delta = k.prefill_experts(normed, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
-                                          layer.down, layer.down_bias, self.limit, self.alpha)  # (n, H)
+                                          layer.down, layer.down_bias, self.limit, self.alpha,
+                                          n_real=n_real)  # (n, H)
         return self._logits(residual[-1:], delta[-1:])  # only the last position's logits
 
     def _route(self, normed: torch.Tensor, layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:

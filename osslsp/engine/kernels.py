@@ -454,28 +454,111 @@ def _expert_down_gemm_kernel(Act, W, Bias, SortedPairs, BlockExpert, PairWeights
              mask=valid[:, None] & col_ok[None, :])
 
 
-def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: int):
+@triton.jit
+def _align_few_pairs_kernel(ExpertIds, NReal, SortedPairs, BlockExpert, n_pairs, n_real_pairs,
+                            E: tl.constexpr, E_PAD: tl.constexpr, S_PAD: tl.constexpr, TOP_K: tl.constexpr,
+                            BLOCK_M: tl.constexpr, CAPACITY: tl.constexpr, CHUNK: tl.constexpr,
+                            HAS_N_REAL: tl.constexpr):
+    # One program: _align_pairs_by_expert's result for up to S_PAD pairs, in one launch instead of
+    # some twenty small ones (a keystroke runs it once a layer). Pairs of padding tokens (past
+    # NReal tokens) take expert E: they match no expert, so they get no slot and no block.
+    pairs = tl.arange(0, S_PAD)
+    if HAS_N_REAL:
+        n_real_pairs = tl.minimum(tl.load(NReal).to(tl.int32) * TOP_K, n_pairs)
+    experts = tl.load(ExpertIds + pairs, mask=pairs < n_real_pairs, other=E).to(tl.int32)  # (S_PAD,)
+    ids = tl.arange(0, E_PAD)
+    onehot = ((experts[:, None] == ids[None, :]) & (ids[None, :] < E)).to(tl.int32)  # (S_PAD, E_PAD)
+    counts = tl.sum(onehot, axis=0)  # (E_PAD,)
+    padded = (counts + BLOCK_M - 1) // BLOCK_M * BLOCK_M
+    padded_end = tl.cumsum(padded, axis=0)  # (E_PAD,)
+    padded_start = padded_end - padded
+    earlier_same = (experts[:, None] == experts[None, :]) & (pairs[None, :] < pairs[:, None])  # (S_PAD, S_PAD)
+    rank = tl.sum(earlier_same.to(tl.int32), axis=1)  # (S_PAD,) among the pairs of its expert
+    slot = tl.where(experts < E, tl.sum(onehot * padded_start[None, :], axis=1) + rank, -1)  # (S_PAD,)
+    for first in tl.static_range(0, CAPACITY, CHUNK):
+        slots = first + tl.arange(0, CHUNK)
+        match = slot[None, :] == slots[:, None]  # (CHUNK, S_PAD)
+        pair = tl.sum(tl.where(match, pairs[None, :], 0), axis=1)
+        has_pair = tl.sum(match.to(tl.int32), axis=1) > 0
+        tl.store(SortedPairs + slots, tl.where(has_pair, pair, n_pairs), mask=slots < CAPACITY)
+        blocks = first // BLOCK_M + tl.arange(0, CHUNK)
+        ended = (padded_end[None, :] <= blocks[:, None] * BLOCK_M) & (ids[None, :] < E)  # (CHUNK, E_PAD)
+        tl.store(BlockExpert + blocks, tl.sum(ended.to(tl.int32), axis=1),
+                 mask=(blocks < CAPACITY // BLOCK_M) & (blocks < (first + CHUNK) // BLOCK_M))
+
+
+ALIGN_IN_ONE_PROGRAM = 64  # up to this many pairs (the keystroke graph's 16 tokens): one launch
+
+
+def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: int,
+                           n_real: torch.Tensor | None = None):
     """Sort (token, slot) pairs by expert and pad each expert's run to a multiple of block_m, on the
     device with no host sync. expert_ids (n, K) -> sorted_pairs (P,) int32 (pad value n*K) and
-    block_expert (P / block_m,) int32 (n_experts past the end)."""
+    block_expert (P / block_m,) int32 (n_experts past the end). n_real (1,): tokens from this one
+    on only pad the call to a captured size; their pairs get no slot, so no block reads weights
+    for them."""
+    n_tokens, top_k = expert_ids.shape
+    n_pairs = n_tokens * top_k
+    device = expert_ids.device
+    capacity = triton.cdiv(n_pairs + n_experts * (block_m - 1), block_m) * block_m
+    if n_pairs <= ALIGN_IN_ONE_PROGRAM:
+        sorted_pairs = torch.empty(capacity, dtype=torch.int32, device=device)
+        block_expert = torch.empty(capacity // block_m, dtype=torch.int32, device=device)
+        chunk = 64
+        _align_few_pairs_kernel[(1,)](
+            expert_ids, sorted_pairs if n_real is None else n_real, sorted_pairs, block_expert, n_pairs, n_pairs,
+            E=n_experts, E_PAD=triton.next_power_of_2(n_experts), S_PAD=max(16, triton.next_power_of_2(n_pairs)),
+            TOP_K=top_k, BLOCK_M=block_m, CAPACITY=capacity, CHUNK=chunk, HAS_N_REAL=n_real is not None,
+            num_warps=4,
+        )
+        return sorted_pairs, block_expert
     flat = expert_ids.reshape(-1)  # (S,)
-    n_pairs = flat.numel()
-    device = flat.device
-    counts = torch.zeros(n_experts, dtype=torch.int64, device=device)
+    if n_real is not None:  # padding pairs to a bin of their own, after the last expert's blocks
+        flat = torch.where(torch.arange(n_pairs, device=device) < n_real * top_k, flat, n_experts)
+    counts = torch.zeros(n_experts + 1, dtype=torch.int64, device=device)
     counts.scatter_add_(0, flat, torch.ones_like(flat))
     padded = (counts + block_m - 1) // block_m * block_m
+    padded[n_experts] = counts[n_experts]  # the padding pairs' bin: only placed, never read
     padded_end = padded.cumsum(0)
     padded_start = padded_end - padded
     raw_start = counts.cumsum(0) - counts
     order = torch.argsort(flat, stable=True)  # (S,) pair indices, grouped by expert
     sorted_experts = flat[order]
     rank = torch.arange(n_pairs, device=device) - raw_start[sorted_experts]
-    capacity = triton.cdiv(n_pairs + n_experts * (block_m - 1), block_m) * block_m
-    sorted_pairs = torch.full((capacity,), n_pairs, dtype=torch.int32, device=device)
+    sorted_pairs = torch.full((capacity + n_pairs,), n_pairs, dtype=torch.int32, device=device)
     sorted_pairs[padded_start[sorted_experts] + rank] = order.to(torch.int32)
     block_starts = torch.arange(0, capacity, block_m, device=device)
-    block_expert = torch.searchsorted(padded_end, block_starts, right=True).to(torch.int32)
-    return sorted_pairs, block_expert
+    block_expert = torch.searchsorted(padded_end[:n_experts], block_starts, right=True).to(torch.int32)
+    return sorted_pairs[:capacity], block_expert
+
+
+@triton.jit
+def _sum_pairs_kernel(PairOut, NReal, Out, H: tl.constexpr, TOP_K: tl.constexpr, BLOCK: tl.constexpr):
+    # Program (token, BLOCK hidden units): out[t] = sum over k of pair_out[s*K + k] in fp32, where
+    # s = min(t, NReal - 1): a padding token copies the last real token's output, so that it stays
+    # an exact copy of it (same residual, same keys and values written to the same cache slot).
+    token = tl.program_id(0)
+    source = tl.minimum(token, tl.load(NReal).to(tl.int32) - 1).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    ok = cols < H
+    acc = tl.zeros([BLOCK], tl.float32)
+    for k in tl.static_range(TOP_K):
+        acc += tl.load(PairOut + (source * TOP_K + k) * H + cols, mask=ok, other=0.0).to(tl.float32)
+    tl.store(Out + token.to(tl.int64) * H + cols, acc.to(Out.dtype.element_ty), mask=ok)
+
+
+def _sum_pairs(pair_out: torch.Tensor, n_tokens: int, n_real: torch.Tensor | None) -> torch.Tensor:
+    """pair_out (n*K, H), row token*K + slot -> (n, H), the sum over each token's K pairs (fp32
+    accumulation, like the model's); with n_real (1,), tokens from n_real on copy token n_real - 1
+    (their own pairs were never computed)."""
+    hidden = pair_out.shape[1]
+    if n_real is None:
+        return pair_out.view(n_tokens, -1, hidden).sum(dim=1)
+    out = torch.empty(n_tokens, hidden, dtype=pair_out.dtype, device=pair_out.device)
+    block = 1024
+    _sum_pairs_kernel[(n_tokens, triton.cdiv(hidden, block))](
+        pair_out, n_real, out, H=hidden, TOP_K=pair_out.shape[0] // n_tokens, BLOCK=block, num_warps=4)
+    return out
 
 
 # (most pairs, (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)), measured on an H200
@@ -499,29 +582,32 @@ DEQUANTIZED_EXPERTS_CHUNK = 8  # experts unpacked to FP16 at a time: 0.4 GiB of 
 
 def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
                     gate_up, gate_up_bias: torch.Tensor, down, down_bias: torch.Tensor,
-                    limit: float, alpha: float, config: tuple[int, int, int, int, int] | None = None) -> torch.Tensor:
+                    limit: float, alpha: float, config: tuple[int, int, int, int, int] | None = None,
+                    n_real: torch.Tensor | None = None) -> torch.Tensor:
     """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H).
     gate_up and down are FP16 tensors, or packed MXFP4 (mxfp4.Mxfp4Weight: blocks and scales).
     config: grouped-GEMM tiles (5 numbers), or for packed experts grouped-GEMV tiles (4 numbers,
-    see MXFP4_GROUPED_GEMV); by default chosen on the number of (token, expert) pairs."""
+    see MXFP4_GROUPED_GEMV); by default chosen on the number of (token, expert) pairs.
+    n_real (1,) on the device: the tokens from this one on pad the call to a captured size; no
+    expert weights are read for them and their rows come out equal to row n_real - 1."""
     n_tokens, hidden = x.shape
     n_pairs = expert_ids.numel()
     packed = hasattr(gate_up, "blocks")
     if packed and (config is None and n_pairs <= MXFP4_GROUPED_GEMV[0] or config is not None and len(config) == 4):
         return _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                                     limit, alpha, config or MXFP4_GROUPED_GEMV[1])
+                                     limit, alpha, config or MXFP4_GROUPED_GEMV[1], n_real)
     if packed and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0] and config is None:
         return _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                                            limit, alpha)
+                                            limit, alpha, n_real)
     if config is None:
         config = next(tiles for most, tiles in (MXFP4_PREFILL_EXPERTS_TILES if packed else PREFILL_EXPERTS_TILES)
                       if n_pairs <= most)
-    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, gate_up.shape[0], config[0])
+    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, gate_up.shape[0], config[0], n_real)
     act = torch.empty(sorted_pairs.shape[0], gate_up.shape[1] // 2, dtype=x.dtype, device=x.device)  # (P, I)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
     _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
                    pair_out, limit, alpha, config)
-    return pair_out.view(n_tokens, -1, hidden).sum(dim=1)  # fp32 accumulation, like the model's
+    return _sum_pairs(pair_out, n_tokens, n_real)
 
 
 def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
@@ -551,14 +637,14 @@ def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, so
 
 
 def _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                                 limit: float, alpha: float) -> torch.Tensor:
+                                 limit: float, alpha: float, n_real: torch.Tensor | None) -> torch.Tensor:
     """prefill_experts for a long prompt on packed experts: DEQUANTIZED_EXPERTS_CHUNK experts at a
     time unpacked to FP16 scratch, then the FP16 grouped GEMMs on that chunk's pairs. Unpacking once
     beats unpacking in every block of pairs when there are many blocks an expert."""
     n_experts, two_i, hidden = gate_up.shape
     n_pairs = expert_ids.numel()
     config = next(tiles for most, tiles in PREFILL_EXPERTS_TILES if n_pairs <= most)
-    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, config[0])
+    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, config[0], n_real)
     act = torch.empty(sorted_pairs.shape[0], two_i // 2, dtype=x.dtype, device=x.device)  # (P, I)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H)
     chunk = DEQUANTIZED_EXPERTS_CHUNK
@@ -572,7 +658,7 @@ def _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up
                        gate_up_bias[first:first + count], dequantize_mxfp4(down, first, count, down_chunk),
                        down_bias[first:first + count], sorted_pairs, chunk_block_expert, act, pair_out,
                        limit, alpha, config)
-    return pair_out.view(x.shape[0], -1, hidden).sum(dim=1)
+    return _sum_pairs(pair_out, x.shape[0], n_real)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -899,7 +985,8 @@ MXFP4_GROUPED_GEMV = (64, (4, 4, 32, 4))
 
 
 def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                          limit: float, alpha: float, config: tuple[int, int, int, int]) -> torch.Tensor:
+                          limit: float, alpha: float, config: tuple[int, int, int, int],
+                          n_real: torch.Tensor | None = None) -> torch.Tensor:
     """prefill_experts for a few pairs on packed experts: grouped GEMVs over blocks of up to 4 pairs
     of one expert, each weight tile unpacked once a block."""
     n_tokens, hidden = x.shape
@@ -907,7 +994,7 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
     n_experts, two_i, _ = gate_up.shape
     intermediate = two_i // 2
     n_x, block_m, block_g, warps = config
-    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, n_x)
+    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, n_x, n_real)
     act_pairs = torch.empty(sorted_pairs.shape[0], 4, intermediate // 8, dtype=torch.int32, device=x.device)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
     n_blocks = block_expert.shape[0]
@@ -921,7 +1008,7 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
         expert_weights.reshape(-1), pair_out, n_pairs, H=hidden, I=intermediate, E=n_experts,
         N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
     )
-    return pair_out.view(n_tokens, -1, hidden).sum(dim=1)  # fp32 accumulation, like the model's
+    return _sum_pairs(pair_out, n_tokens, n_real)
 
 
 # -- the router at decode: logits, top-k and softmax of one token ------------------------------------

@@ -98,9 +98,11 @@ def _expert(x, gate_up, gate_up_bias, down, down_bias, limit, alpha):
     return ((up + 1) * (gate * torch.sigmoid(gate * alpha))) @ down.t() + down_bias
 
 
-def prefill_experts(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias, limit, alpha):
+def prefill_experts(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias, limit, alpha,
+                    n_real=None):
     """x (n, H), expert_ids/weights (n, K) -> (n, H), experts in ascending order like the model's loop.
-    Packed MXFP4 experts are dequantized to x's dtype first, as Transformers' loading does."""
+    Packed MXFP4 experts are dequantized to x's dtype first, as Transformers' loading does.
+    n_real (1,): rows from this one on pad the call and come out equal to row n_real - 1."""
     if hasattr(gate_up, "blocks"):
         gate_up, down = dequantize(gate_up, x.dtype), dequantize(down, x.dtype)
     out = torch.zeros_like(x)
@@ -108,6 +110,8 @@ def prefill_experts(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, 
         token, slot = torch.where(expert_ids == expert)
         y = _expert(x[token], gate_up[expert], gate_up_bias[expert], down[expert], down_bias[expert], limit, alpha)
         out.index_add_(0, token, (y * expert_weights[token, slot, None]).to(x.dtype))
+    if n_real is not None:
+        out = out[torch.minimum(torch.arange(x.shape[0], device=x.device), n_real - 1)]  # (n, H)
     return out
 
 

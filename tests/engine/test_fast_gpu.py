@@ -135,6 +135,15 @@ def test_the_grouped_mxfp4_gemvs_of_a_few_tokens_match_the_reference():
     got = kernels.prefill_experts(x.bfloat16(), top_ids, top_weights.bfloat16(), gate_up, biases[0].bfloat16(), down,
                                   biases[1].bfloat16(), 7.0, 1.702)
     assert got.dtype == torch.bfloat16 and _relative_error(got, want) < 1e-2
+    n_real = torch.tensor([10], device=DEVICE)  # the padding tokens' pairs get no blocks, their rows copy row 9
+    alone = kernels.prefill_experts(x[:10], top_ids[:10], top_weights[:10], *experts, n_real=n_real)
+    for unpacked in (False, True):  # grouped GEMVs, then FP16 grouped GEMMs
+        weights = (mxfp4.dequantize(gate_up, torch.float16), biases[0], mxfp4.dequantize(down, torch.float16),
+                   biases[1], 7.0, 1.702) if unpacked else experts
+        padded = kernels.prefill_experts(x, top_ids, top_weights, *weights, n_real=n_real)
+        assert _relative_error(padded, want) < 5e-3 and torch.equal(padded[10:], padded[9:10].expand(6, -1))
+        if not unpacked:
+            assert torch.equal(padded[:10], alone)
 
 
 def test_rmsnorm_hands_the_decode_gemvs_their_word_pairs():

@@ -142,3 +142,40 @@ def test_the_decode_gemvs_read_word_pairs_written_by_rmsnorm():
     want = kernels_torch.prefill_experts(normed, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias,
                                          7.0, 1.702)
     assert _relative_error(out, want[0]) < 5e-3
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_pairs_of_padding_tokens_get_no_blocks_and_change_no_real_row(packed):
+    """The keystroke graph's call: 16 tokens of which 10 are real, the rest copies of the last.
+    With n_real on the device, the padding tokens' pairs get no block (no expert weights read for
+    them), the real rows equal those of a call on the 10 tokens alone, and each padding row
+    equals the last real row (so it writes that token's keys and values, as before)."""
+    n_real, bucket = 10, 16
+    x, top_ids, top_weights = _routed(bucket, 4, repeat_last_from=n_real)
+    gate_up, gate_up_bias, down, down_bias = _experts()
+    if not packed:
+        gate_up, down = mxfp4.dequantize(gate_up, torch.float16), mxfp4.dequantize(down, torch.float16)
+    config = MXFP4_GEMV_BLOCK if packed else FP16_GEMM_TILES
+    real = torch.tensor([n_real])
+    _, padded_blocks = kernels._align_pairs_by_expert(top_ids, 8, config[0], real)
+    _, alone_blocks = kernels._align_pairs_by_expert(top_ids[:n_real], 8, config[0])
+    assert int((padded_blocks < 8).sum()) == int((alone_blocks < 8).sum())
+    _, unmarked_blocks = kernels._align_pairs_by_expert(top_ids, 8, config[0])
+    if packed:  # blocks of 4 pairs: the copies of the last token would need blocks of their own
+        assert int((unmarked_blocks < 8).sum()) > int((alone_blocks < 8).sum())
+
+    def experts(n: int, **kwargs) -> torch.Tensor:
+        return kernels.prefill_experts(x[:n], top_ids[:n], top_weights[:n], gate_up, gate_up_bias, down, down_bias,
+                                       7.0, 1.702, config=config, **kwargs)
+
+    padded, alone = experts(bucket, n_real=real), experts(n_real, n_real=real)  # the same pairs, the same sums
+    assert torch.equal(padded[:n_real], alone)
+    assert _relative_error(alone, experts(n_real)) < 1e-3
+    assert torch.equal(padded[n_real:], alone[-1:].expand(bucket - n_real, -1))
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702,
+                                         n_real=real)
+    assert _relative_error(padded, want) < 5e-3
+
+
+MXFP4_GEMV_BLOCK = (4, 8, 32, 4)  # grouped-GEMV tiles for the small experts of these checks
+FP16_GEMM_TILES = (16, 32, 32, 4, 1)
