@@ -19,7 +19,6 @@ import dataclasses
 import itertools
 import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -44,7 +43,9 @@ class Member(Protocol):
 
     request: object  # engine.Request
     cancelled: threading.Event
-    marks: dict[str, float] | None  # tracing.REQUEST_MARKS when traced
+
+    def mark(self, name: str) -> None:
+        """When traced, note the first time it passed `name` (tracing.REQUEST_MARKS)."""
 
 
 # An event for a generation's reader: (generation, "token" | "done" | "error", value).
@@ -126,8 +127,8 @@ class Sequence:
             return "stop"
         self.produced.append(token)
         self.outbox.append((self.generation, "token", token))
-        if self.generation.marks is not None and len(self.produced) == 1:
-            self.generation.marks["first_token"] = time.perf_counter()
+        if len(self.produced) == 1:
+            self.generation.mark("first_token")
         request = self.request
         if self.generation.cancelled.is_set():
             return "cancelled"
@@ -305,8 +306,7 @@ class BatchScheduler:
                 self._end(sequence, reason)
 
     def _end(self, sequence: Sequence, reason: str, error: BaseException | None = None) -> None:
-        if sequence.generation.marks is not None:
-            sequence.generation.marks["done"] = time.perf_counter()
+        sequence.generation.mark("done")
         self.running.remove(sequence)
         sequence.slot.busy = False
         kind, value = self._ended(sequence.generation, reason, error)

@@ -212,8 +212,7 @@ class Engine:
         except EngineError as error:
             generation._emit(*self._ended(generation, "error", error))
             return
-        if generation.marks is not None:
-            generation.marks["admitted"] = time.perf_counter()
+        generation.mark("admitted")
         self.batch.admit(generation, min(generation.request.sampling.max_new_tokens, room))
 
     def _room(self, request: Request) -> int:
@@ -248,8 +247,7 @@ class Engine:
             generation.finish_reason = "cancelled"
             generation._emit("done", "cancelled")
         else:
-            if generation.marks is not None:
-                generation.marks["admitted"] = time.perf_counter()
+            generation.mark("admitted")
             self._serving += 1
             try:
                 self._serve(generation)
@@ -288,8 +286,8 @@ class Engine:
             for token in generate(self.runner, request.prompt_ids, sampling,
                                   request.stops(self.loaded.stop_ids), should_stop, request.constraint):
                 produced.append(token)
-                if generation.marks is not None and len(produced) == 1:
-                    generation.marks["first_token"] = time.perf_counter()
+                if len(produced) == 1:
+                    generation.mark("first_token")
                 generation._emit("token", token)
         except Exception as error:
             log.warning("generation failed: %s", error)

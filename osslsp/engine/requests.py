@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,11 @@ class Generation:
 
     def cancel(self) -> None:
         self.cancelled.set()
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        """When traced, note the first time it passed `name` (tracing.REQUEST_MARKS): `at`, or now."""
+        if self.marks is not None and name not in self.marks:
+            self.marks[name] = time.perf_counter() if at is None else at
 
     def _emit(self, kind: str, value: object) -> None:
         if self.loop:

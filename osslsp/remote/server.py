@@ -297,9 +297,8 @@ class EngineServer:
         first_token, finish_reason, answer, marks = None, "cancelled", [], None
         try:
             async with self.queue.turn(client, engine_request) as generation:
-                marks = generation.marks
-                if marks is not None:
-                    marks["arrived"] = arrived
+                marks = generation.marks  # traced: handed to the trace when the request ends
+                generation.mark("arrived", arrived)
                 if params.stream:
                     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                            "Cache-Control": "no-cache"})
@@ -308,8 +307,7 @@ class EngineServer:
                     async for token in generation:
                         if first_token is None:
                             first_token = time.perf_counter()
-                            if marks is not None:
-                                marks["first_received"] = first_token
+                            generation.mark("first_received", first_token)
                         self.metrics.throughput.add()
                         ids.append(token)
                         delta = stop.update(view(ids))
@@ -317,8 +315,7 @@ class EngineServer:
                             answer.append(delta)
                             if response is not None:
                                 await response.write(protocol.sse(json.dumps(chunk(delta, None))))
-                                if marks is not None and "first_written" not in marks:
-                                    marks["first_written"] = time.perf_counter()
+                                generation.mark("first_written")
                         if stop.stopped:
                             break
                 except EngineError as error:
