@@ -34,13 +34,19 @@ def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
         # residual + delta in fp16, as the model's own `residual + hidden_states` rounds.
         x = x + tl.load(Delta + row * n_cols + cols, mask=mask, other=0.0)
         tl.store(Residual + row * n_cols + cols, x, mask=mask)
+    _rmsnorm_store(x, Weight, Normed + row * n_cols, Pairs16 + row * n_cols, cols, mask, n_cols, eps, PAIRS)
+
+
+@triton.jit
+def _rmsnorm_store(x, Weight, Normed, Pairs16, cols, mask, n_cols, eps, PAIRS: tl.constexpr):
+    """Normed[cols] = RMSNorm of one row x (BLOCK,) (zero where not mask), and its word pairs."""
     xf = x.to(tl.float32)
     variance = tl.sum(xf * xf, axis=0) / n_cols
     w = tl.load(Weight + cols, mask=mask, other=0.0).to(tl.float32)
     y = (w * (xf * tl.rsqrt(variance + eps))).to(Normed.dtype.element_ty)
-    tl.store(Normed + row * n_cols + cols, y, mask=mask)
+    tl.store(Normed + cols, y, mask=mask)
     if PAIRS:  # the packed GEMVs' x: the same values as word pairs
-        _store_word_pairs(Pairs16 + row * n_cols, cols, y, n_cols, mask)
+        _store_word_pairs(Pairs16, cols, y, n_cols, mask)
 
 
 def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float,
@@ -1033,20 +1039,28 @@ def _route_kernel(X, Weight, Bias, Logits, Counter, TopIds, TopWeights,
     if ticket == tl.num_programs(0) - 1:
         every = tl.arange(0, E_PAD)
         remaining = tl.load(Logits + every, mask=every < E, other=float("-inf"), cache_modifier=".cg")
-        slots = tl.arange(0, TOP_K)
-        picked = tl.zeros([TOP_K], tl.int32)
-        values = tl.zeros([TOP_K], tl.float32)
-        for k in tl.static_range(TOP_K):
-            best = tl.max(remaining, axis=0)
-            index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
-            picked = tl.where(slots == k, index, picked)
-            values = tl.where(slots == k, best, values)
-            remaining = tl.where(every == index, float("-inf"), remaining)
-        weights = tl.exp(values - tl.max(values, axis=0))
-        weights = weights / tl.sum(weights, axis=0)
-        tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
-        tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
+        _store_top_k_softmax(remaining, every, TopIds, TopWeights, E_PAD, TOP_K)
         tl.store(Counter, 0)
+
+
+@triton.jit
+def _store_top_k_softmax(logits, every, TopIds, TopWeights, E_PAD: tl.constexpr, TOP_K: tl.constexpr):
+    """TopIds, TopWeights (TOP_K,) = the top k of logits (E_PAD,) (-inf past the experts; `every`
+    their ids) and the softmax over those k, as torch.topk and softmax give them."""
+    slots = tl.arange(0, TOP_K)
+    picked = tl.zeros([TOP_K], tl.int32)
+    values = tl.zeros([TOP_K], tl.float32)
+    remaining = logits
+    for k in tl.static_range(TOP_K):
+        best = tl.max(remaining, axis=0)
+        index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
+        picked = tl.where(slots == k, index, picked)
+        values = tl.where(slots == k, best, values)
+        remaining = tl.where(every == index, float("-inf"), remaining)
+    weights = tl.exp(values - tl.max(values, axis=0))
+    weights = weights / tl.sum(weights, axis=0)
+    tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
+    tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
 
 
 class DecodeRouter:
@@ -1072,6 +1086,97 @@ class DecodeRouter:
             PER_PROGRAM=self.per_program, BLOCK_H=triton.next_power_of_2(hidden), num_warps=self.num_warps,
         )
         return self.ids, self.weights
+
+
+# -- after attention at decode: o_proj, residual add, post-attention RMSNorm (and router) in one launch --
+
+
+@triton.jit
+def _rows_dot(Matrix, Bias, Vector, rows, row_ok, n_cols, BLOCK_ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
+    """Matrix[rows] (BLOCK_ROWS, n_cols) @ Vector (n_cols,) + Bias[rows] in float32 (0 where not row_ok)."""
+    acc = tl.zeros([BLOCK_ROWS, BLOCK_COLS], tl.float32)
+    for c0 in range(0, n_cols, BLOCK_COLS):
+        cols = c0 + tl.arange(0, BLOCK_COLS)
+        col_ok = cols < n_cols
+        v = tl.load(Vector + cols, mask=col_ok, other=0.0).to(tl.float32)
+        m = tl.load(Matrix + rows[:, None].to(tl.int64) * n_cols + cols[None, :],
+                    mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+        acc += m.to(tl.float32) * v[None, :]
+    return tl.sum(acc, axis=1) + tl.load(Bias + rows, mask=row_ok, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _attention_output_kernel(Attended, OWeight, OBias, Delta, Counter, Residual, NormWeight, Normed, Pairs16,
+                             RouterWeight, RouterBias, TopIds, TopWeights, eps,
+                             H: tl.constexpr, A: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr,
+                             TOP_K: tl.constexpr, PAIRS: tl.constexpr, ROUTE: tl.constexpr,
+                             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_H: tl.constexpr,
+                             ROUTE_BLOCK_H: tl.constexpr):
+    # Each program: BLOCK_M rows of Delta (H,) = OWeight (H, A) @ Attended (A,) + OBias, rounded to
+    # the activations' dtype as F.linear's output is. The last program to finish (an atomic ticket,
+    # as in _route_kernel) adds Delta to Residual, writes the norm (and its word pairs), and with
+    # ROUTE the router's top k of the normed row, then resets the ticket counter.
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < H
+    delta = _rows_dot(OWeight, OBias, Attended, rows, row_ok, A, BLOCK_M, BLOCK_K)
+    tl.store(Delta + rows, delta.to(Residual.dtype.element_ty), mask=row_ok)
+    tl.debug_barrier()  # every thread's rows are written before the ticket is taken
+    ticket = tl.atomic_add(Counter, 1, sem="acq_rel")
+    if ticket == tl.num_programs(0) - 1:
+        cols = tl.arange(0, BLOCK_H)
+        mask = cols < H
+        # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`.
+        x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
+                                                                      cache_modifier=".cg")
+        tl.store(Residual + cols, x, mask=mask)
+        _rmsnorm_store(x, NormWeight, Normed, Pairs16, cols, mask, H, eps, PAIRS)
+        if ROUTE:
+            tl.debug_barrier()  # the normed row is written before its chunks are read back
+            every = tl.arange(0, E_PAD)
+            real = every < E
+            logits = _rows_dot(RouterWeight, RouterBias, Normed, every, real, H, E_PAD, ROUTE_BLOCK_H)
+            # Rounded to the activations' dtype as F.linear's output is, so that ties and order match.
+            logits = tl.where(real, logits.to(Residual.dtype.element_ty).to(tl.float32), float("-inf"))
+            _store_top_k_softmax(logits, every, TopIds, TopWeights, E_PAD, TOP_K)
+        tl.store(Counter, 0)
+
+
+class DecodeAttentionOutput:
+    """One token after attention, in one launch: delta = o_proj(attended) + bias; residual += delta
+    (in place); normed = RMSNorm(residual) (and its word pairs, for packed experts); with `route`,
+    the router's top-k expert ids (K,) and softmax weights (K,) of normed too (else a DecodeRouter
+    launch follows). `block` = (rows a program, attended columns a step, num_warps)."""
+
+    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device,
+                 block: tuple[int, int, int] = (8, 512, 4), route: bool = True, route_block_h: int = 128):
+        self.top_k, self.block, self.route, self.route_block_h = top_k, block, route, route_block_h
+        self.router = DecodeRouter(top_k, dtype, device)  # its id and weight buffers serve `route` too
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
+        self.delta: torch.Tensor | None = None  # (H,) scratch, sized at the first call
+
+    def __call__(self, attended: torch.Tensor, o_weight: torch.Tensor, o_bias: torch.Tensor, residual: torch.Tensor,
+                 norm_weight: torch.Tensor, eps: float, normed: torch.Tensor, pairs: torch.Tensor | None,
+                 router_weight: torch.Tensor, router_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """attended (A,); o_weight (H, A); o_bias, residual, norm_weight, normed (H,); pairs (4, H/8)
+        int32 or None; router_weight (E, H); router_bias (E,) -> (ids, weights), buffers rewritten
+        by the next call."""
+        hidden, attended_size = o_weight.shape
+        if self.delta is None or self.delta.numel() != hidden:
+            self.delta = torch.empty(hidden, dtype=residual.dtype, device=residual.device)
+        n_experts = router_weight.shape[0]
+        rows, block_k, warps = self.block
+        router = self.router
+        _attention_output_kernel[(triton.cdiv(hidden, rows),)](
+            attended, o_weight, o_bias, self.delta, self.counter, residual, norm_weight, normed,
+            pairs.view(torch.float16) if pairs is not None else normed,
+            router_weight, router_bias, router.ids, router.weights, eps,
+            H=hidden, A=attended_size, E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k,
+            PAIRS=pairs is not None, ROUTE=self.route, BLOCK_M=rows, BLOCK_K=block_k,
+            BLOCK_H=triton.next_power_of_2(hidden), ROUTE_BLOCK_H=self.route_block_h, num_warps=warps,
+        )
+        if self.route:
+            return router.ids, router.weights
+        return router(normed, router_weight, router_bias)
 
 
 @triton.jit

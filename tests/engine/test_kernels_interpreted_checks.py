@@ -179,3 +179,41 @@ def test_pairs_of_padding_tokens_get_no_blocks_and_change_no_real_row(packed):
 
 MXFP4_GEMV_BLOCK = (4, 8, 32, 4)  # grouped-GEMV tiles for the small experts of these checks
 FP16_GEMM_TILES = (16, 32, 32, 4, 1)
+
+
+def _attention_output_case(seed: int, hidden: int, attended_size: int, n_experts: int):
+    """Inputs of DecodeAttentionOutput (attended, o_weight, o_bias, residual, norm_weight) and a
+    router (weight, bias), float16."""
+    generator = torch.Generator().manual_seed(seed)
+    attended = torch.randn(attended_size, generator=generator).half()
+    o_weight = (torch.randn(hidden, attended_size, generator=generator) * attended_size ** -0.5).half()
+    o_bias, residual = (torch.randn(hidden, generator=generator).half() for _ in range(2))
+    norm_weight = (1 + 0.1 * torch.randn(hidden, generator=generator)).half()
+    router_weight = (torch.randn(n_experts, hidden, generator=generator) * hidden ** -0.5).half()
+    router_bias = (torch.randn(n_experts, generator=generator) * 0.1).half()
+    return (attended, o_weight, o_bias, residual, norm_weight), (router_weight, router_bias)
+
+
+@pytest.mark.parametrize("route", [True, False])
+@pytest.mark.parametrize("pairs", [True, False])
+def test_the_attention_output_launch_matches_o_proj_norm_and_router(route, pairs):
+    hidden, attended_size, n_experts = 96, 160, 6  # partial row tiles, column steps, expert padding
+    fused = kernels.DecodeAttentionOutput(4, torch.float16, torch.device("cpu"), block=(8, 64, 4), route=route,
+                                          route_block_h=32)
+    reference = kernels_torch.DecodeAttentionOutput(4, torch.float16, torch.device("cpu"))
+    for seed in (7, 8):  # a second call: the ticket counter was reset by the first
+        (attended, o_weight, o_bias, residual, norm_weight), router = _attention_output_case(
+            seed, hidden, attended_size, n_experts)
+        want_residual, want_normed = residual.clone(), torch.empty(hidden, dtype=torch.float16)
+        want_ids, want_weights = reference(attended, o_weight, o_bias, want_residual, norm_weight, 1e-5,
+                                           want_normed, None, *router)
+        normed = torch.empty(hidden, dtype=torch.float16)
+        word_pairs = torch.zeros(4, hidden // 8, dtype=torch.int32) if pairs else None
+        ids, weights = fused(attended, o_weight, o_bias, residual, norm_weight, 1e-5, normed, word_pairs, *router)
+        assert _relative_error(residual, want_residual) < 1e-3
+        assert _relative_error(normed, want_normed) < 1e-3
+        assert ids.tolist() == want_ids.tolist()
+        assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
+        assert int(fused.counter) == 0
+        if pairs:
+            assert torch.equal(word_pairs, kernels.word_pairs(normed))
