@@ -145,9 +145,12 @@ def _attend_block(q, k, v, visible, scale, m_i, l_i, acc):
 
 @triton.jit
 def _decode_attention_split_kernel(Q, KCache, VCache, Positions, Slots, PartAcc, PartMax, PartSum,
-                                  cache_len, window, scale,
+                                  Sinks, Out, Counters, cache_len, window, scale,
                                   NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
-                                  N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr):
+                                  N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr, COMBINE: tl.constexpr,
+                                  GROUP_P2: tl.constexpr):
+    # With COMBINE, the last of a (row, kv head)'s N_SPLIT programs to finish (an atomic ticket, as
+    # in _route_kernel) combines their partial results into Out: no combine launch.
     row_index = tl.program_id(0)
     kv = tl.program_id(1)
     split = tl.program_id(2)
@@ -176,45 +179,67 @@ def _decode_attention_split_kernel(Q, KCache, VCache, Positions, Slots, PartAcc,
     tl.store(PartAcc + (part + rows[:, None]) * D + dims[None, :], acc)
     tl.store(PartMax + part + rows, m_i)
     tl.store(PartSum + part + rows, l_i)
+    if COMBINE:
+        tl.debug_barrier()  # every thread's partials are written before the ticket is taken
+        counter = Counters + row_index * NKV + kv
+        if tl.atomic_add(counter, 1, sem="acq_rel") == N_SPLIT - 1:
+            _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, row_index, kv, NKV, GROUP, GROUP_PAD, GROUP_P2, D,
+                           N_SPLIT)
+            tl.store(counter, 0)
+
+
+@triton.jit
+def _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, row_index, kv,
+                   NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, GROUP_P2: tl.constexpr,
+                   D: tl.constexpr, N_SPLIT: tl.constexpr):
+    """Out of the GROUP query heads of kv head `kv` of a row: its N_SPLIT partials combined, with the
+    sink; heads in a tile of GROUP_P2 (GROUP to a power of 2), partials in one of GROUP_PAD."""
+    splits = tl.arange(0, N_SPLIT)
+    heads = tl.arange(0, GROUP_P2)
+    head_ok = heads < GROUP
+    dims = tl.arange(0, D)
+    part = ((row_index * NKV + kv) * N_SPLIT + splits[:, None]) * GROUP_PAD + heads[None, :]  # (N_SPLIT, G)
+    # .cg: partials other programs wrote, read from L2 rather than a stale L1 line
+    m = tl.load(PartMax + part, mask=head_ok[None, :], other=-1.0e30, cache_modifier=".cg")
+    l = tl.load(PartSum + part, mask=head_ok[None, :], other=0.0, cache_modifier=".cg")
+    acc = tl.load(PartAcc + part[:, :, None] * D + dims[None, None, :], mask=head_ok[None, :, None], other=0.0,
+                  cache_modifier=".cg")  # (N_SPLIT, G, D)
+    sink = tl.load(Sinks + kv * GROUP + heads, mask=head_ok, other=0.0).to(tl.float32)  # (G,)
+    m_all = tl.maximum(tl.max(m, axis=0), sink)
+    w = tl.exp(m - m_all[None, :])  # (N_SPLIT, G)
+    denominator = tl.sum(w * l, axis=0) + tl.exp(sink - m_all)  # the sink takes its share, adds nothing
+    out = tl.sum(w[:, :, None] * acc, axis=0) / denominator[:, None]  # (G, D)
+    tl.store(Out + (row_index * NKV * GROUP + kv * GROUP + heads[:, None]) * D + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=head_ok[:, None])
 
 
 @triton.jit
 def _decode_attention_combine_kernel(PartAcc, PartMax, PartSum, Sinks, Out,
                                     NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
-                                    D: tl.constexpr, N_SPLIT: tl.constexpr):
-    row_index = tl.program_id(0)
-    head = tl.program_id(1)
-    kv = head // GROUP
-    row = head % GROUP
-    splits = tl.arange(0, N_SPLIT)
-    dims = tl.arange(0, D)
-    part = ((row_index * NKV + kv) * N_SPLIT + splits) * GROUP_PAD + row  # (N_SPLIT,)
-    m = tl.load(PartMax + part)
-    l = tl.load(PartSum + part)
-    acc = tl.load(PartAcc + part[:, None] * D + dims[None, :])
-    sink = tl.load(Sinks + head).to(tl.float32)
-    m_all = tl.maximum(tl.max(m, axis=0), sink)
-    w = tl.exp(m - m_all)
-    denominator = tl.sum(w * l, axis=0) + tl.exp(sink - m_all)  # the sink takes its share, adds nothing
-    out = tl.sum(w[:, None] * acc, axis=0) / denominator
-    tl.store(Out + (row_index * NKV * GROUP + head) * D + dims, out.to(Out.dtype.element_ty))
+                                    GROUP_P2: tl.constexpr, D: tl.constexpr, N_SPLIT: tl.constexpr):
+    _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, tl.program_id(0), tl.program_id(1), NKV, GROUP, GROUP_PAD,
+                   GROUP_P2, D, N_SPLIT)
 
 
 class SlotsDecodeAttention:
     """Flash-decoding for B rows, each in its own slot at its own position: per row and kv head the
-    keys are split into N_SPLIT chunks, reduced by one program each, then combined with the sink."""
+    keys are split into N_SPLIT chunks, reduced by one program each, then combined with the sink:
+    by the last of them to finish (`combine_in_split`, one launch) or by a combine launch."""
 
     N_SPLIT = 16
     BLOCK_N = 64
 
-    def __init__(self, n_q: int, n_kv: int, head_dim: int, max_rows: int, device: torch.device):
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, max_rows: int, device: torch.device,
+                 combine_in_split: bool = True):
         self.group = n_q // n_kv
         self.group_pad = max(16, triton.next_power_of_2(self.group))
         self.n_kv, self.head_dim = n_kv, head_dim
+        self.combine_in_split = combine_in_split
         shape = (max_rows, n_kv, self.N_SPLIT, self.group_pad)
         self.part_acc = torch.empty(*shape, head_dim, dtype=torch.float32, device=device)
         self.part_max = torch.empty(shape, dtype=torch.float32, device=device)
         self.part_sum = torch.empty(shape, dtype=torch.float32, device=device)
+        self.counters = torch.zeros(max_rows, n_kv, dtype=torch.int32, device=device)  # tickets, reset by their last
 
     def __call__(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, positions: torch.Tensor,
                  slots: torch.Tensor, window: int, sinks: torch.Tensor, scale: float, out: torch.Tensor) -> None:
@@ -223,22 +248,24 @@ class SlotsDecodeAttention:
         cache_len = k_cache.shape[2]
         _decode_attention_split_kernel[(n_rows, self.n_kv, self.N_SPLIT)](
             q, k_cache, v_cache, positions, slots, self.part_acc, self.part_max, self.part_sum,
-            cache_len, window, scale,
+            sinks, out, self.counters, cache_len, window, scale,
             NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim,
-            N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, num_warps=4,
+            N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, COMBINE=self.combine_in_split,
+            GROUP_P2=triton.next_power_of_2(self.group), num_warps=4,
         )
-        _decode_attention_combine_kernel[(n_rows, self.n_kv * self.group)](
-            self.part_acc, self.part_max, self.part_sum, sinks, out,
-            NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim, N_SPLIT=self.N_SPLIT,
-            num_warps=2,
-        )
+        if not self.combine_in_split:
+            _decode_attention_combine_kernel[(n_rows, self.n_kv)](
+                self.part_acc, self.part_max, self.part_sum, sinks, out,
+                NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, GROUP_P2=triton.next_power_of_2(self.group),
+                D=self.head_dim, N_SPLIT=self.N_SPLIT, num_warps=4,
+            )
 
 
 class DecodeAttention:
     """Flash-decoding for one new token: the batched case with one row, in slot 0 of its cache."""
 
-    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device):
-        self._rows = SlotsDecodeAttention(n_q, n_kv, head_dim, 1, device)
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device, combine_in_split: bool = True):
+        self._rows = SlotsDecodeAttention(n_q, n_kv, head_dim, 1, device, combine_in_split)
         self._slot = torch.zeros(1, dtype=torch.long, device=device)
 
     def __call__(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, position: torch.Tensor,

@@ -217,3 +217,22 @@ def test_the_attention_output_launch_matches_o_proj_norm_and_router(route, pairs
         assert int(fused.counter) == 0
         if pairs:
             assert torch.equal(word_pairs, kernels.word_pairs(normed))
+
+
+@pytest.mark.parametrize("combine_in_split", [True, False])
+@pytest.mark.parametrize("window", [kernels.NO_WINDOW, 24])
+def test_decode_attention_matches_the_reference(combine_in_split, window):
+    n_q, n_kv, head_dim, length = 12, 2, 64, 80  # 6 heads a kv head: a group padded to 8 and to 16
+    generator = torch.Generator().manual_seed(9)
+    k_cache, v_cache = (torch.randn(n_kv, length, head_dim, generator=generator).half() for _ in range(2))
+    sinks = torch.randn(n_q, generator=generator).half()
+    attention = kernels.DecodeAttention(n_q, n_kv, head_dim, torch.device("cpu"), combine_in_split)
+    for position in (70, 3):  # a second call: the tickets were reset by the first
+        q = torch.randn(n_q * head_dim, generator=generator).half()
+        positions = torch.tensor([position])
+        out, want = torch.empty_like(q), torch.empty_like(q)
+        attention(q, k_cache, v_cache, positions, window, sinks, 0.125, out)
+        kernels_torch.DecodeAttention(n_q, n_kv, head_dim, torch.device("cpu"))(
+            q, k_cache, v_cache, positions, window, sinks, 0.125, want)
+        assert _relative_error(out, want) < 2e-3
+        assert not attention._rows.counters.any()
