@@ -236,3 +236,26 @@ def test_decode_attention_matches_the_reference(combine_in_split, window):
             q, k_cache, v_cache, positions, window, sinks, 0.125, want)
         assert _relative_error(out, want) < 2e-3
         assert not attention._rows.counters.any()
+
+
+def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps():
+    """The runner's decode step wired to the Triton launches (one after attention, attention with
+    its combine in the split kernel, FP16 expert GEMVs), against the same step through the twins."""
+    from osslsp.engine import gpt_oss_fast, tiny
+
+    model = tiny.build_model(tiny.build_tokenizer()).half().eval()
+    runner = gpt_oss_fast.FastGptOssRunner(model, 64, kernels=kernels_torch)
+    prompt, tokens = list(range(3, 40)), (5, 6, 7, 8)  # past the tiny model's window of 8
+    runner.prefill(prompt)
+    want = [runner.decode_one(token) for token in tokens]
+    config, device = model.config, runner.device
+    runner.kernels = kernels
+    runner.decode_attention = {device: kernels.DecodeAttention(runner.n_q, runner.n_kv, runner.head_dim, device)}
+    runner.decode_experts = {device: kernels.DecodeExperts(config.hidden_size, config.intermediate_size,
+                                                           runner.top_k, runner.dtype, device)}
+    runner.decode_attention_output = {device: kernels.DecodeAttentionOutput(runner.top_k, runner.dtype, device)}
+    runner.cached_ids = runner.cached_ids[:len(prompt)]
+    got = [runner.decode_one(token) for token in tokens]
+    for logits, expected in zip(got, want):
+        assert _relative_error(logits, expected) < 1e-2
+        assert int(logits.argmax()) == int(expected.argmax())
