@@ -269,13 +269,15 @@ class FastGptOssRunner:
         k = self.kernels
         residual = F.embedding(self.token, self.embed)  # (1, H)
         delta = None
-        for layer in self.layers:
+        normed = None  # the layer's input norm of residual, when the previous layer's experts wrote it
+        for index, layer in enumerate(self.layers):
             residual, delta = _to_device(residual, delta, layer.device)
             with _on(layer.device):
                 position = self.position[layer.device]
                 cos, sin = self.rope[layer.device]
-                normed = torch.empty_like(residual)
-                k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
+                if normed is None:
+                    normed = torch.empty_like(residual)
+                    k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
                 qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (1, (NQ + 2 NKV) D)
                 q = torch.empty(1, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
                 k.rope_and_cache(qkv, cos, sin, position, q, layer.k_cache, layer.v_cache)
@@ -289,9 +291,23 @@ class FastGptOssRunner:
                     attended[0], layer.o_weight, layer.o_bias, residual[0], layer.post_norm, self.eps, normed[0],
                     experts.x_pairs, layer.router_weight, layer.router_bias)  # (K,) each
                 delta = torch.empty_like(residual)
+                # The experts also add their output to the residual and write the next norm of it
+                # (the next layer's input norm, or the final one) when that is on this device.
+                last = index + 1 == len(self.layers)
+                next_device = self.lm_head.device if last else self.layers[index + 1].device
+                next_weight = self.final_norm if last else self.layers[index + 1].input_norm
+                then_norm = k.NextNorm(residual[0], next_weight, self.eps, normed[0]) \
+                    if next_device == layer.device else None
                 experts(normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
                         expert_ids, expert_weights, self.limit, self.alpha, delta[0],
-                        x_pairs_ready=experts.x_pairs is not None)
+                        x_pairs_ready=experts.x_pairs is not None, then_norm=then_norm)
+                if then_norm is None:
+                    normed = None
+                else:
+                    delta = None  # already in the residual
+        if normed is not None:  # the final norm is written
+            with _on(self.lm_head.device):
+                return F.linear(normed, self.lm_head)
         return self._logits(residual, delta)
 
     def _prefill(self, new_ids: list[int], start: int) -> torch.Tensor:

@@ -16,6 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
+from osslsp.engine.kernels_torch import NextNorm  # the same argument for both sets of kernels
+
 NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
 
 # ---------------------------------------------------------------------------------------------
@@ -35,6 +37,20 @@ def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
         x = x + tl.load(Delta + row * n_cols + cols, mask=mask, other=0.0)
         tl.store(Residual + row * n_cols + cols, x, mask=mask)
     _rmsnorm_store(x, Weight, Normed + row * n_cols, Pairs16 + row * n_cols, cols, mask, n_cols, eps, PAIRS)
+
+
+@triton.jit
+def _add_rmsnorm_row(Residual, Delta, Weight, Normed, Pairs16, eps, H: tl.constexpr, BLOCK_H: tl.constexpr,
+                     PAIRS: tl.constexpr):
+    """Residual (H,) += Delta (H,), which other programs of the launch wrote; Normed = its RMSNorm."""
+    cols = tl.arange(0, BLOCK_H)
+    mask = cols < H
+    # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`;
+    # .cg: Delta from L2, not from a stale L1 line
+    x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
+                                                                  cache_modifier=".cg")
+    tl.store(Residual + cols, x, mask=mask)
+    _rmsnorm_store(x, Weight, Normed, Pairs16, cols, mask, H, eps, PAIRS)
 
 
 @triton.jit
@@ -397,12 +413,15 @@ class DecodeExperts:
 
     def __call__(self, x: torch.Tensor, gate_up: torch.Tensor, gate_up_bias: torch.Tensor, down: torch.Tensor,
                  down_bias: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
-                 limit: float, alpha: float, out: torch.Tensor, x_pairs_ready: bool = False) -> None:
+                 limit: float, alpha: float, out: torch.Tensor, x_pairs_ready: bool = False,
+                 then_norm: NextNorm | None = None) -> None:
         """x (H,); gate_up (E, 2I, H) interleaved gate/up rows; down (E, H, I); expert_ids/weights (K,);
         out (H,) = sum_k weight_k * expert_k(x). x_pairs_ready: x_pairs (where there is one) already
-        holds x's word pairs."""
+        holds x's word pairs. then_norm: out is also added to its residual, and its normed written."""
         self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
         self.down(down, down_bias, expert_ids, expert_weights, out)
+        if then_norm is not None:  # 2880 programs a launch here: a ticket would queue on one address
+            add_rmsnorm(then_norm.residual[None], out[None], then_norm.weight, then_norm.eps, then_norm.normed[None])
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
         """self.act (K, I) = SwiGLU of each chosen expert's gate/up projection of x (H,)."""
@@ -878,9 +897,12 @@ def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs
 
 @triton.jit
 def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, ExpertWeights, Out,
+                      Residual, NormWeight, Normed, Counter, eps,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
-                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
-    # Every chosen expert in one program: out (H,) is written once, in the activations' dtype.
+                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, NORM: tl.constexpr, BLOCK_H: tl.constexpr):
+    # Every chosen expert in one program: out (H,) is written once, in the activations' dtype. With
+    # NORM the last program to finish (an atomic ticket) adds out to Residual and writes the next
+    # RMSNorm of it to Normed.
     units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
     total = tl.zeros([BLOCK_M], tl.float32)
     for slot in tl.static_range(TOP_K):
@@ -891,6 +913,11 @@ def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, Exper
         dots += tl.load(Bias + rows).to(tl.float32)
         total += tl.load(ExpertWeights + slot).to(tl.float32) * dots
     tl.store(Out + units, total.to(Out.dtype.element_ty))
+    if NORM:
+        tl.debug_barrier()  # every thread's rows are written before the ticket is taken
+        if tl.atomic_add(Counter, 1, sem="acq_rel") == tl.num_programs(0) - 1:
+            _add_rmsnorm_row(Residual, Out, NormWeight, Normed, Normed, eps, H, BLOCK_H, False)
+            tl.store(Counter, 0)
 
 
 def _packed(weight) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -921,13 +948,14 @@ class DecodeExpertsMxfp4(DecodeExperts):
         super().__init__(hidden, intermediate, top_k, torch.float16, device, gate_up_block, down_block)
         self.x_pairs = torch.empty(4, hidden // 8, dtype=torch.int32, device=device)
         self.act_pairs = torch.empty(top_k, 4, intermediate // 8, dtype=torch.int32, device=device)
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)  # the down GEMV's ticket
 
     def __call__(self, x, gate_up, gate_up_bias, down, down_bias, expert_ids, expert_weights, limit, alpha, out,
-                 x_pairs_ready: bool = False) -> None:
+                 x_pairs_ready: bool = False, then_norm: NextNorm | None = None) -> None:
         if not x_pairs_ready:
             word_pairs(x, self.x_pairs)
         self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
-        self.down(down, down_bias, expert_ids, expert_weights, out)
+        self.down(down, down_bias, expert_ids, expert_weights, out, then_norm)
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
         """self.act_pairs = SwiGLU of each chosen expert's gate/up projection of self.x_pairs (x unused)."""
@@ -938,11 +966,14 @@ class DecodeExpertsMxfp4(DecodeExperts):
             H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
 
-    def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
+    def down(self, down, down_bias, expert_ids, expert_weights, out, then_norm: NextNorm | None = None) -> None:
         bm, bg, warps = self.down_block
+        norm = then_norm or NextNorm(out, out, 0.0, out)  # (not read without then_norm)
         _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
             self.act_pairs, *_packed(down), down_bias, expert_ids, expert_weights, out,
-            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
+            norm.residual, norm.weight, norm.normed, self.counter, norm.eps,
+            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg,
+            NORM=then_norm is not None, BLOCK_H=triton.next_power_of_2(self.hidden), num_warps=warps,
         )
 
 
@@ -1150,13 +1181,7 @@ def _attention_output_kernel(Attended, OWeight, OBias, Delta, Counter, Residual,
     tl.debug_barrier()  # every thread's rows are written before the ticket is taken
     ticket = tl.atomic_add(Counter, 1, sem="acq_rel")
     if ticket == tl.num_programs(0) - 1:
-        cols = tl.arange(0, BLOCK_H)
-        mask = cols < H
-        # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`.
-        x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
-                                                                      cache_modifier=".cg")
-        tl.store(Residual + cols, x, mask=mask)
-        _rmsnorm_store(x, NormWeight, Normed, Pairs16, cols, mask, H, eps, PAIRS)
+        _add_rmsnorm_row(Residual, Delta, NormWeight, Normed, Pairs16, eps, H, BLOCK_H, PAIRS)
         if ROUTE:
             tl.debug_barrier()  # the normed row is written before its chunks are read back
             every = tl.arange(0, E_PAD)

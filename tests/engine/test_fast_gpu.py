@@ -110,6 +110,13 @@ def test_triton_mxfp4_experts_match_the_reference():
             x[0].to(dtype), gate_up, gate_up_bias.to(dtype), down, down_bias.to(dtype), top_ids[0],
             top_weights[0].to(dtype), 7.0, 1.702, out)
         assert _relative_error(out, want[0]) < 1e-2
+        residual, weight = (torch.randn(320, device=DEVICE, generator=generator).to(dtype) for _ in range(2))
+        want_residual, want_normed, normed = residual.float() + out.float(), torch.empty_like(residual), out.clone()
+        kernels_torch.add_rmsnorm(residual.clone(), out, weight, 1e-5, want_normed)
+        kernels.DecodeExpertsMxfp4(320, 256, 4, dtype, DEVICE)(  # the down GEMV's last program: the next norm
+            x[0].to(dtype), gate_up, gate_up_bias.to(dtype), down, down_bias.to(dtype), top_ids[0],
+            top_weights[0].to(dtype), 7.0, 1.702, out, then_norm=kernels.NextNorm(residual, weight, 1e-5, normed))
+        assert _relative_error(residual, want_residual) < 1e-2 and _relative_error(normed, want_normed) < 1e-2
 
 
 def test_the_grouped_mxfp4_gemvs_of_a_few_tokens_match_the_reference():

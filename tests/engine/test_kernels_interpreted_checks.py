@@ -238,24 +238,48 @@ def test_decode_attention_matches_the_reference(combine_in_split, window):
         assert not attention._rows.counters.any()
 
 
-def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps():
+@pytest.mark.parametrize("packed", [True, False])
+def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps(packed):
     """The runner's decode step wired to the Triton launches (one after attention, attention with
-    its combine in the split kernel, FP16 expert GEMVs), against the same step through the twins."""
+    its combine in the split kernel, expert GEMVs that also write the next norm where packed),
+    against the same step through the twins."""
     from osslsp.engine import gpt_oss_fast, tiny
 
     model = tiny.build_model(tiny.build_tokenizer()).half().eval()
     runner = gpt_oss_fast.FastGptOssRunner(model, 64, kernels=kernels_torch)
+    if packed:  # the runner's layers read packed experts as a loaded checkpoint's
+        for layer in runner.layers:
+            layer.gate_up, layer.down = mxfp4.quantize(layer.gate_up), mxfp4.quantize(layer.down)
     prompt, tokens = list(range(3, 40)), (5, 6, 7, 8)  # past the tiny model's window of 8
     runner.prefill(prompt)
     want = [runner.decode_one(token) for token in tokens]
     config, device = model.config, runner.device
     runner.kernels = kernels
     runner.decode_attention = {device: kernels.DecodeAttention(runner.n_q, runner.n_kv, runner.head_dim, device)}
-    runner.decode_experts = {device: kernels.DecodeExperts(config.hidden_size, config.intermediate_size,
-                                                           runner.top_k, runner.dtype, device)}
+    decode_experts = kernels.DecodeExpertsMxfp4 if packed else kernels.DecodeExperts
+    runner.decode_experts = {device: decode_experts(config.hidden_size, config.intermediate_size, runner.top_k,
+                                                    runner.dtype, device)}
     runner.decode_attention_output = {device: kernels.DecodeAttentionOutput(runner.top_k, runner.dtype, device)}
     runner.cached_ids = runner.cached_ids[:len(prompt)]
     got = [runner.decode_one(token) for token in tokens]
     for logits, expected in zip(got, want):
         assert _relative_error(logits, expected) < 1e-2
         assert int(logits.argmax()) == int(expected.argmax())
+
+
+def test_the_packed_down_gemv_also_writes_the_next_norm():
+    gate_up, gate_up_bias, down, down_bias = _experts()
+    x, top_ids, top_weights = _routed(1, 4)
+    generator = torch.Generator().manual_seed(10)
+    residual, weight = torch.randn(HIDDEN, generator=generator).half(), torch.randn(HIDDEN, generator=generator).half()
+    experts = kernels.DecodeExpertsMxfp4(HIDDEN, INTERMEDIATE, 4, torch.float16, torch.device("cpu"))
+    for _ in range(2):  # a second call: the ticket was reset by the first
+        want_residual, want_normed, want_out = residual.clone(), torch.empty_like(residual), torch.empty_like(residual)
+        kernels_torch.DecodeExperts(HIDDEN, INTERMEDIATE, 4, torch.float16, torch.device("cpu"))(
+            x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, want_out,
+            then_norm=kernels_torch.NextNorm(want_residual, weight, 1e-5, want_normed))
+        out, normed = torch.empty_like(residual), torch.empty_like(residual)
+        experts(x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out,
+                then_norm=kernels.NextNorm(residual, weight, 1e-5, normed))
+        assert _relative_error(out, want_out) < 5e-3 and _relative_error(residual, want_residual) < 1e-3
+        assert _relative_error(normed, want_normed) < 5e-3 and int(experts.counter) == 0
