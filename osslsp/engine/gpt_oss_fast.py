@@ -26,6 +26,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 
+from osslsp.engine.kernels_torch import NextNorm
 from osslsp.engine.layers import Layer, experts_to_output_major, fuse_qkv, packed_experts
 from osslsp.engine.mxfp4 import Mxfp4Weight
 from osslsp.engine.runner import Runner, TransformersRunner, shared_prefix_length
@@ -291,13 +292,7 @@ class FastGptOssRunner:
                     attended[0], layer.o_weight, layer.o_bias, residual[0], layer.post_norm, self.eps, normed[0],
                     experts.x_pairs, layer.router_weight, layer.router_bias)  # (K,) each
                 delta = torch.empty_like(residual)
-                # The experts also add their output to the residual and write the next norm of it
-                # (the next layer's input norm, or the final one) when that is on this device.
-                last = index + 1 == len(self.layers)
-                next_device = self.lm_head.device if last else self.layers[index + 1].device
-                next_weight = self.final_norm if last else self.layers[index + 1].input_norm
-                then_norm = k.NextNorm(residual[0], next_weight, self.eps, normed[0]) \
-                    if next_device == layer.device else None
+                then_norm = self._next_norm(index, residual[0], normed[0])
                 experts(normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
                         expert_ids, expert_weights, self.limit, self.alpha, delta[0],
                         x_pairs_ready=experts.x_pairs is not None, then_norm=then_norm)
@@ -309,6 +304,16 @@ class FastGptOssRunner:
             with _on(self.lm_head.device):
                 return F.linear(normed, self.lm_head)
         return self._logits(residual, delta)
+
+    def _next_norm(self, index: int, residual: torch.Tensor, normed: torch.Tensor) -> NextNorm | None:
+        """What the experts of layer `index` do after their output at decode: add it to residual
+        (H,) and write the next norm of it (the next layer's input norm, or the final one) to
+        normed (H,); None when that norm is on another device (a split model)."""
+        last = index + 1 == len(self.layers)
+        next_device = self.lm_head.device if last else self.layers[index + 1].device
+        if next_device != self.layers[index].device:
+            return None
+        return NextNorm(residual, self.final_norm if last else self.layers[index + 1].input_norm, self.eps, normed)
 
     def _prefill(self, new_ids: list[int], start: int) -> torch.Tensor:
         """Logits (1, V) after the new tokens at positions start..; a few tokens replay a graph."""
