@@ -26,6 +26,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 
+from osslsp.engine.kernels_torch import NextNorm
 from osslsp.engine.layers import Layer, experts_to_output_major, fuse_qkv, packed_experts
 from osslsp.engine.mxfp4 import Mxfp4Weight
 from osslsp.engine.runner import Runner, TransformersRunner, shared_prefix_length
@@ -126,7 +127,7 @@ class FastGptOssRunner:
             d: decode_experts(config.hidden_size, config.intermediate_size, self.top_k, self.dtype, d)
             for d in devices
         }
-        self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
+        self.decode_attention_output = {d: kernels.DecodeAttentionOutput(self.top_k, self.dtype, d) for d in devices}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
         self.prefill_graphs: list[_PrefillGraph] = []
@@ -269,13 +270,15 @@ class FastGptOssRunner:
         k = self.kernels
         residual = F.embedding(self.token, self.embed)  # (1, H)
         delta = None
-        for layer in self.layers:
+        normed = None  # the layer's input norm of residual, when the previous layer's experts wrote it
+        for index, layer in enumerate(self.layers):
             residual, delta = _to_device(residual, delta, layer.device)
             with _on(layer.device):
                 position = self.position[layer.device]
                 cos, sin = self.rope[layer.device]
-                normed = torch.empty_like(residual)
-                k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
+                if normed is None:
+                    normed = torch.empty_like(residual)
+                    k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
                 qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (1, (NQ + 2 NKV) D)
                 q = torch.empty(1, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
                 k.rope_and_cache(qkv, cos, sin, position, q, layer.k_cache, layer.v_cache)
@@ -283,16 +286,34 @@ class FastGptOssRunner:
                 self.decode_attention[layer.device](
                     q[0], layer.k_cache, layer.v_cache, position, layer.window, layer.sinks, self.scale, attended[0]
                 )
-                delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
                 experts = self.decode_experts[layer.device]
-                k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed, experts.x_pairs)
-                expert_ids, expert_weights = self.decode_router[layer.device](
-                    normed[0], layer.router_weight, layer.router_bias)  # (K,) each
+                # o_proj, residual += it, the post-attention norm (and x's word pairs) and the router
+                expert_ids, expert_weights = self.decode_attention_output[layer.device](
+                    attended[0], layer.o_weight, layer.o_bias, residual[0], layer.post_norm, self.eps, normed[0],
+                    experts.x_pairs, layer.router_weight, layer.router_bias)  # (K,) each
                 delta = torch.empty_like(residual)
+                then_norm = self._next_norm(index, residual[0], normed[0])
                 experts(normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,
                         expert_ids, expert_weights, self.limit, self.alpha, delta[0],
-                        x_pairs_ready=experts.x_pairs is not None)
+                        x_pairs_ready=experts.x_pairs is not None, then_norm=then_norm)
+                if then_norm is None:
+                    normed = None
+                else:
+                    delta = None  # already in the residual
+        if normed is not None:  # the final norm is written
+            with _on(self.lm_head.device):
+                return F.linear(normed, self.lm_head)
         return self._logits(residual, delta)
+
+    def _next_norm(self, index: int, residual: torch.Tensor, normed: torch.Tensor) -> NextNorm | None:
+        """What the experts of layer `index` do after their output at decode: add it to residual
+        (H,) and write the next norm of it (the next layer's input norm, or the final one) to
+        normed (H,); None when that norm is on another device (a split model)."""
+        last = index + 1 == len(self.layers)
+        next_device = self.lm_head.device if last else self.layers[index + 1].device
+        if next_device != self.layers[index].device:
+            return None
+        return NextNorm(residual, self.final_norm if last else self.layers[index + 1].input_norm, self.eps, normed)
 
     def _prefill(self, new_ids: list[int], start: int) -> torch.Tensor:
         """Logits (1, V) after the new tokens at positions start..; a few tokens replay a graph."""

@@ -16,6 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
+from osslsp.engine.kernels_torch import NextNorm  # the same argument for both sets of kernels
+
 NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
 
 # ---------------------------------------------------------------------------------------------
@@ -34,13 +36,33 @@ def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
         # residual + delta in fp16, as the model's own `residual + hidden_states` rounds.
         x = x + tl.load(Delta + row * n_cols + cols, mask=mask, other=0.0)
         tl.store(Residual + row * n_cols + cols, x, mask=mask)
+    _rmsnorm_store(x, Weight, Normed + row * n_cols, Pairs16 + row * n_cols, cols, mask, n_cols, eps, PAIRS)
+
+
+@triton.jit
+def _add_rmsnorm_row(Residual, Delta, Weight, Normed, Pairs16, eps, H: tl.constexpr, BLOCK_H: tl.constexpr,
+                     PAIRS: tl.constexpr):
+    """Residual (H,) += Delta (H,), which other programs of the launch wrote; Normed = its RMSNorm."""
+    cols = tl.arange(0, BLOCK_H)
+    mask = cols < H
+    # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`;
+    # .cg: Delta from L2, not from a stale L1 line
+    x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
+                                                                  cache_modifier=".cg")
+    tl.store(Residual + cols, x, mask=mask)
+    _rmsnorm_store(x, Weight, Normed, Pairs16, cols, mask, H, eps, PAIRS)
+
+
+@triton.jit
+def _rmsnorm_store(x, Weight, Normed, Pairs16, cols, mask, n_cols, eps, PAIRS: tl.constexpr):
+    """Normed[cols] = RMSNorm of one row x (BLOCK,) (zero where not mask), and its word pairs."""
     xf = x.to(tl.float32)
     variance = tl.sum(xf * xf, axis=0) / n_cols
     w = tl.load(Weight + cols, mask=mask, other=0.0).to(tl.float32)
     y = (w * (xf * tl.rsqrt(variance + eps))).to(Normed.dtype.element_ty)
-    tl.store(Normed + row * n_cols + cols, y, mask=mask)
+    tl.store(Normed + cols, y, mask=mask)
     if PAIRS:  # the packed GEMVs' x: the same values as word pairs
-        _store_word_pairs(Pairs16 + row * n_cols, cols, y, n_cols, mask)
+        _store_word_pairs(Pairs16, cols, y, n_cols, mask)
 
 
 def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float,
@@ -139,9 +161,12 @@ def _attend_block(q, k, v, visible, scale, m_i, l_i, acc):
 
 @triton.jit
 def _decode_attention_split_kernel(Q, KCache, VCache, Positions, Slots, PartAcc, PartMax, PartSum,
-                                  cache_len, window, scale,
+                                  Sinks, Out, Counters, cache_len, window, scale,
                                   NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
-                                  N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr):
+                                  N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr, COMBINE: tl.constexpr,
+                                  GROUP_P2: tl.constexpr):
+    # With COMBINE, the last of a (row, kv head)'s N_SPLIT programs to finish (an atomic ticket, as
+    # in _route_kernel) combines their partial results into Out: no combine launch.
     row_index = tl.program_id(0)
     kv = tl.program_id(1)
     split = tl.program_id(2)
@@ -170,45 +195,67 @@ def _decode_attention_split_kernel(Q, KCache, VCache, Positions, Slots, PartAcc,
     tl.store(PartAcc + (part + rows[:, None]) * D + dims[None, :], acc)
     tl.store(PartMax + part + rows, m_i)
     tl.store(PartSum + part + rows, l_i)
+    if COMBINE:
+        tl.debug_barrier()  # every thread's partials are written before the ticket is taken
+        counter = Counters + row_index * NKV + kv
+        if tl.atomic_add(counter, 1, sem="acq_rel") == N_SPLIT - 1:
+            _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, row_index, kv, NKV, GROUP, GROUP_PAD, GROUP_P2, D,
+                           N_SPLIT)
+            tl.store(counter, 0)
+
+
+@triton.jit
+def _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, row_index, kv,
+                   NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, GROUP_P2: tl.constexpr,
+                   D: tl.constexpr, N_SPLIT: tl.constexpr):
+    """Out of the GROUP query heads of kv head `kv` of a row: its N_SPLIT partials combined, with the
+    sink; heads in a tile of GROUP_P2 (GROUP to a power of 2), partials in one of GROUP_PAD."""
+    splits = tl.arange(0, N_SPLIT)
+    heads = tl.arange(0, GROUP_P2)
+    head_ok = heads < GROUP
+    dims = tl.arange(0, D)
+    part = ((row_index * NKV + kv) * N_SPLIT + splits[:, None]) * GROUP_PAD + heads[None, :]  # (N_SPLIT, G)
+    # .cg: partials other programs wrote, read from L2 rather than a stale L1 line
+    m = tl.load(PartMax + part, mask=head_ok[None, :], other=-1.0e30, cache_modifier=".cg")
+    l = tl.load(PartSum + part, mask=head_ok[None, :], other=0.0, cache_modifier=".cg")
+    acc = tl.load(PartAcc + part[:, :, None] * D + dims[None, None, :], mask=head_ok[None, :, None], other=0.0,
+                  cache_modifier=".cg")  # (N_SPLIT, G, D)
+    sink = tl.load(Sinks + kv * GROUP + heads, mask=head_ok, other=0.0).to(tl.float32)  # (G,)
+    m_all = tl.maximum(tl.max(m, axis=0), sink)
+    w = tl.exp(m - m_all[None, :])  # (N_SPLIT, G)
+    denominator = tl.sum(w * l, axis=0) + tl.exp(sink - m_all)  # the sink takes its share, adds nothing
+    out = tl.sum(w[:, :, None] * acc, axis=0) / denominator[:, None]  # (G, D)
+    tl.store(Out + (row_index * NKV * GROUP + kv * GROUP + heads[:, None]) * D + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=head_ok[:, None])
 
 
 @triton.jit
 def _decode_attention_combine_kernel(PartAcc, PartMax, PartSum, Sinks, Out,
                                     NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
-                                    D: tl.constexpr, N_SPLIT: tl.constexpr):
-    row_index = tl.program_id(0)
-    head = tl.program_id(1)
-    kv = head // GROUP
-    row = head % GROUP
-    splits = tl.arange(0, N_SPLIT)
-    dims = tl.arange(0, D)
-    part = ((row_index * NKV + kv) * N_SPLIT + splits) * GROUP_PAD + row  # (N_SPLIT,)
-    m = tl.load(PartMax + part)
-    l = tl.load(PartSum + part)
-    acc = tl.load(PartAcc + part[:, None] * D + dims[None, :])
-    sink = tl.load(Sinks + head).to(tl.float32)
-    m_all = tl.maximum(tl.max(m, axis=0), sink)
-    w = tl.exp(m - m_all)
-    denominator = tl.sum(w * l, axis=0) + tl.exp(sink - m_all)  # the sink takes its share, adds nothing
-    out = tl.sum(w[:, None] * acc, axis=0) / denominator
-    tl.store(Out + (row_index * NKV * GROUP + head) * D + dims, out.to(Out.dtype.element_ty))
+                                    GROUP_P2: tl.constexpr, D: tl.constexpr, N_SPLIT: tl.constexpr):
+    _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, tl.program_id(0), tl.program_id(1), NKV, GROUP, GROUP_PAD,
+                   GROUP_P2, D, N_SPLIT)
 
 
 class SlotsDecodeAttention:
     """Flash-decoding for B rows, each in its own slot at its own position: per row and kv head the
-    keys are split into N_SPLIT chunks, reduced by one program each, then combined with the sink."""
+    keys are split into N_SPLIT chunks, reduced by one program each, then combined with the sink:
+    by the last of them to finish (`combine_in_split`, one launch) or by a combine launch."""
 
     N_SPLIT = 16
     BLOCK_N = 64
 
-    def __init__(self, n_q: int, n_kv: int, head_dim: int, max_rows: int, device: torch.device):
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, max_rows: int, device: torch.device,
+                 combine_in_split: bool = True):
         self.group = n_q // n_kv
         self.group_pad = max(16, triton.next_power_of_2(self.group))
         self.n_kv, self.head_dim = n_kv, head_dim
+        self.combine_in_split = combine_in_split
         shape = (max_rows, n_kv, self.N_SPLIT, self.group_pad)
         self.part_acc = torch.empty(*shape, head_dim, dtype=torch.float32, device=device)
         self.part_max = torch.empty(shape, dtype=torch.float32, device=device)
         self.part_sum = torch.empty(shape, dtype=torch.float32, device=device)
+        self.counters = torch.zeros(max_rows, n_kv, dtype=torch.int32, device=device)  # tickets, reset by their last
 
     def __call__(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, positions: torch.Tensor,
                  slots: torch.Tensor, window: int, sinks: torch.Tensor, scale: float, out: torch.Tensor) -> None:
@@ -217,22 +264,24 @@ class SlotsDecodeAttention:
         cache_len = k_cache.shape[2]
         _decode_attention_split_kernel[(n_rows, self.n_kv, self.N_SPLIT)](
             q, k_cache, v_cache, positions, slots, self.part_acc, self.part_max, self.part_sum,
-            cache_len, window, scale,
+            sinks, out, self.counters, cache_len, window, scale,
             NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim,
-            N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, num_warps=4,
+            N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, COMBINE=self.combine_in_split,
+            GROUP_P2=triton.next_power_of_2(self.group), num_warps=4,
         )
-        _decode_attention_combine_kernel[(n_rows, self.n_kv * self.group)](
-            self.part_acc, self.part_max, self.part_sum, sinks, out,
-            NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim, N_SPLIT=self.N_SPLIT,
-            num_warps=2,
-        )
+        if not self.combine_in_split:
+            _decode_attention_combine_kernel[(n_rows, self.n_kv)](
+                self.part_acc, self.part_max, self.part_sum, sinks, out,
+                NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, GROUP_P2=triton.next_power_of_2(self.group),
+                D=self.head_dim, N_SPLIT=self.N_SPLIT, num_warps=4,
+            )
 
 
 class DecodeAttention:
     """Flash-decoding for one new token: the batched case with one row, in slot 0 of its cache."""
 
-    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device):
-        self._rows = SlotsDecodeAttention(n_q, n_kv, head_dim, 1, device)
+    def __init__(self, n_q: int, n_kv: int, head_dim: int, device: torch.device, combine_in_split: bool = True):
+        self._rows = SlotsDecodeAttention(n_q, n_kv, head_dim, 1, device, combine_in_split)
         self._slot = torch.zeros(1, dtype=torch.long, device=device)
 
     def __call__(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, position: torch.Tensor,
@@ -364,12 +413,15 @@ class DecodeExperts:
 
     def __call__(self, x: torch.Tensor, gate_up: torch.Tensor, gate_up_bias: torch.Tensor, down: torch.Tensor,
                  down_bias: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
-                 limit: float, alpha: float, out: torch.Tensor, x_pairs_ready: bool = False) -> None:
+                 limit: float, alpha: float, out: torch.Tensor, x_pairs_ready: bool = False,
+                 then_norm: NextNorm | None = None) -> None:
         """x (H,); gate_up (E, 2I, H) interleaved gate/up rows; down (E, H, I); expert_ids/weights (K,);
         out (H,) = sum_k weight_k * expert_k(x). x_pairs_ready: x_pairs (where there is one) already
-        holds x's word pairs."""
+        holds x's word pairs. then_norm: out is also added to its residual, and its normed written."""
         self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
         self.down(down, down_bias, expert_ids, expert_weights, out)
+        if then_norm is not None:  # 2880 programs a launch here: a ticket would queue on one address
+            add_rmsnorm(then_norm.residual[None], out[None], then_norm.weight, then_norm.eps, then_norm.normed[None])
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
         """self.act (K, I) = SwiGLU of each chosen expert's gate/up projection of x (H,)."""
@@ -845,9 +897,12 @@ def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs
 
 @triton.jit
 def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, ExpertWeights, Out,
+                      Residual, NormWeight, Normed, Counter, eps,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
-                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
-    # Every chosen expert in one program: out (H,) is written once, in the activations' dtype.
+                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, NORM: tl.constexpr, BLOCK_H: tl.constexpr):
+    # Every chosen expert in one program: out (H,) is written once, in the activations' dtype. With
+    # NORM the last program to finish (an atomic ticket) adds out to Residual and writes the next
+    # RMSNorm of it to Normed.
     units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
     total = tl.zeros([BLOCK_M], tl.float32)
     for slot in tl.static_range(TOP_K):
@@ -858,6 +913,11 @@ def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, Exper
         dots += tl.load(Bias + rows).to(tl.float32)
         total += tl.load(ExpertWeights + slot).to(tl.float32) * dots
     tl.store(Out + units, total.to(Out.dtype.element_ty))
+    if NORM:
+        tl.debug_barrier()  # every thread's rows are written before the ticket is taken
+        if tl.atomic_add(Counter, 1, sem="acq_rel") == tl.num_programs(0) - 1:
+            _add_rmsnorm_row(Residual, Out, NormWeight, Normed, Normed, eps, H, BLOCK_H, False)
+            tl.store(Counter, 0)
 
 
 def _packed(weight) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -888,13 +948,14 @@ class DecodeExpertsMxfp4(DecodeExperts):
         super().__init__(hidden, intermediate, top_k, torch.float16, device, gate_up_block, down_block)
         self.x_pairs = torch.empty(4, hidden // 8, dtype=torch.int32, device=device)
         self.act_pairs = torch.empty(top_k, 4, intermediate // 8, dtype=torch.int32, device=device)
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)  # the down GEMV's ticket
 
     def __call__(self, x, gate_up, gate_up_bias, down, down_bias, expert_ids, expert_weights, limit, alpha, out,
-                 x_pairs_ready: bool = False) -> None:
+                 x_pairs_ready: bool = False, then_norm: NextNorm | None = None) -> None:
         if not x_pairs_ready:
             word_pairs(x, self.x_pairs)
         self.gate_up(x, gate_up, gate_up_bias, expert_ids, limit, alpha)
-        self.down(down, down_bias, expert_ids, expert_weights, out)
+        self.down(down, down_bias, expert_ids, expert_weights, out, then_norm)
 
     def gate_up(self, x, gate_up, gate_up_bias, expert_ids, limit: float, alpha: float) -> None:
         """self.act_pairs = SwiGLU of each chosen expert's gate/up projection of self.x_pairs (x unused)."""
@@ -905,11 +966,14 @@ class DecodeExpertsMxfp4(DecodeExperts):
             H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
         )
 
-    def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
+    def down(self, down, down_bias, expert_ids, expert_weights, out, then_norm: NextNorm | None = None) -> None:
         bm, bg, warps = self.down_block
+        norm = then_norm or NextNorm(out, out, 0.0, out)  # (not read without then_norm)
         _down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
             self.act_pairs, *_packed(down), down_bias, expert_ids, expert_weights, out,
-            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
+            norm.residual, norm.weight, norm.normed, self.counter, norm.eps,
+            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg,
+            NORM=then_norm is not None, BLOCK_H=triton.next_power_of_2(self.hidden), num_warps=warps,
         )
 
 
@@ -1033,20 +1097,28 @@ def _route_kernel(X, Weight, Bias, Logits, Counter, TopIds, TopWeights,
     if ticket == tl.num_programs(0) - 1:
         every = tl.arange(0, E_PAD)
         remaining = tl.load(Logits + every, mask=every < E, other=float("-inf"), cache_modifier=".cg")
-        slots = tl.arange(0, TOP_K)
-        picked = tl.zeros([TOP_K], tl.int32)
-        values = tl.zeros([TOP_K], tl.float32)
-        for k in tl.static_range(TOP_K):
-            best = tl.max(remaining, axis=0)
-            index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
-            picked = tl.where(slots == k, index, picked)
-            values = tl.where(slots == k, best, values)
-            remaining = tl.where(every == index, float("-inf"), remaining)
-        weights = tl.exp(values - tl.max(values, axis=0))
-        weights = weights / tl.sum(weights, axis=0)
-        tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
-        tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
+        _store_top_k_softmax(remaining, every, TopIds, TopWeights, E_PAD, TOP_K)
         tl.store(Counter, 0)
+
+
+@triton.jit
+def _store_top_k_softmax(logits, every, TopIds, TopWeights, E_PAD: tl.constexpr, TOP_K: tl.constexpr):
+    """TopIds, TopWeights (TOP_K,) = the top k of logits (E_PAD,) (-inf past the experts; `every`
+    their ids) and the softmax over those k, as torch.topk and softmax give them."""
+    slots = tl.arange(0, TOP_K)
+    picked = tl.zeros([TOP_K], tl.int32)
+    values = tl.zeros([TOP_K], tl.float32)
+    remaining = logits
+    for k in tl.static_range(TOP_K):
+        best = tl.max(remaining, axis=0)
+        index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
+        picked = tl.where(slots == k, index, picked)
+        values = tl.where(slots == k, best, values)
+        remaining = tl.where(every == index, float("-inf"), remaining)
+    weights = tl.exp(values - tl.max(values, axis=0))
+    weights = weights / tl.sum(weights, axis=0)
+    tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
+    tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
 
 
 class DecodeRouter:
@@ -1072,6 +1144,91 @@ class DecodeRouter:
             PER_PROGRAM=self.per_program, BLOCK_H=triton.next_power_of_2(hidden), num_warps=self.num_warps,
         )
         return self.ids, self.weights
+
+
+# -- after attention at decode: o_proj, residual add, post-attention RMSNorm (and router) in one launch --
+
+
+@triton.jit
+def _rows_dot(Matrix, Bias, Vector, rows, row_ok, n_cols, BLOCK_ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
+    """Matrix[rows] (BLOCK_ROWS, n_cols) @ Vector (n_cols,) + Bias[rows] in float32 (0 where not row_ok)."""
+    acc = tl.zeros([BLOCK_ROWS, BLOCK_COLS], tl.float32)
+    for c0 in range(0, n_cols, BLOCK_COLS):
+        cols = c0 + tl.arange(0, BLOCK_COLS)
+        col_ok = cols < n_cols
+        v = tl.load(Vector + cols, mask=col_ok, other=0.0).to(tl.float32)
+        m = tl.load(Matrix + rows[:, None].to(tl.int64) * n_cols + cols[None, :],
+                    mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+        acc += m.to(tl.float32) * v[None, :]
+    return tl.sum(acc, axis=1) + tl.load(Bias + rows, mask=row_ok, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _attention_output_kernel(Attended, OWeight, OBias, Delta, Counter, Residual, NormWeight, Normed, Pairs16,
+                             RouterWeight, RouterBias, TopIds, TopWeights, eps,
+                             H: tl.constexpr, A: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr,
+                             TOP_K: tl.constexpr, PAIRS: tl.constexpr, ROUTE: tl.constexpr,
+                             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_H: tl.constexpr,
+                             ROUTE_BLOCK_H: tl.constexpr):
+    # Each program: BLOCK_M rows of Delta (H,) = OWeight (H, A) @ Attended (A,) + OBias, rounded to
+    # the activations' dtype as F.linear's output is. The last program to finish (an atomic ticket,
+    # as in _route_kernel) adds Delta to Residual, writes the norm (and its word pairs), and with
+    # ROUTE the router's top k of the normed row, then resets the ticket counter.
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < H
+    delta = _rows_dot(OWeight, OBias, Attended, rows, row_ok, A, BLOCK_M, BLOCK_K)
+    tl.store(Delta + rows, delta.to(Residual.dtype.element_ty), mask=row_ok)
+    tl.debug_barrier()  # every thread's rows are written before the ticket is taken
+    ticket = tl.atomic_add(Counter, 1, sem="acq_rel")
+    if ticket == tl.num_programs(0) - 1:
+        _add_rmsnorm_row(Residual, Delta, NormWeight, Normed, Pairs16, eps, H, BLOCK_H, PAIRS)
+        if ROUTE:
+            tl.debug_barrier()  # the normed row is written before its chunks are read back
+            every = tl.arange(0, E_PAD)
+            real = every < E
+            logits = _rows_dot(RouterWeight, RouterBias, Normed, every, real, H, E_PAD, ROUTE_BLOCK_H)
+            # Rounded to the activations' dtype as F.linear's output is, so that ties and order match.
+            logits = tl.where(real, logits.to(Residual.dtype.element_ty).to(tl.float32), float("-inf"))
+            _store_top_k_softmax(logits, every, TopIds, TopWeights, E_PAD, TOP_K)
+        tl.store(Counter, 0)
+
+
+class DecodeAttentionOutput:
+    """One token after attention, in one launch: delta = o_proj(attended) + bias; residual += delta
+    (in place); normed = RMSNorm(residual) (and its word pairs, for packed experts); with `route`,
+    the router's top-k expert ids (K,) and softmax weights (K,) of normed too (else a DecodeRouter
+    launch follows). `block` = (rows a program, attended columns a step, num_warps)."""
+
+    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device,
+                 block: tuple[int, int, int] = (8, 512, 4), route: bool = True, route_block_h: int = 128):
+        self.top_k, self.block, self.route, self.route_block_h = top_k, block, route, route_block_h
+        self.router = DecodeRouter(top_k, dtype, device)  # its id and weight buffers serve `route` too
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
+        self.delta: torch.Tensor | None = None  # (H,) scratch, sized at the first call
+
+    def __call__(self, attended: torch.Tensor, o_weight: torch.Tensor, o_bias: torch.Tensor, residual: torch.Tensor,
+                 norm_weight: torch.Tensor, eps: float, normed: torch.Tensor, pairs: torch.Tensor | None,
+                 router_weight: torch.Tensor, router_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """attended (A,); o_weight (H, A); o_bias, residual, norm_weight, normed (H,); pairs (4, H/8)
+        int32 or None; router_weight (E, H); router_bias (E,) -> (ids, weights), buffers rewritten
+        by the next call."""
+        hidden, attended_size = o_weight.shape
+        if self.delta is None or self.delta.numel() != hidden:
+            self.delta = torch.empty(hidden, dtype=residual.dtype, device=residual.device)
+        n_experts = router_weight.shape[0]
+        rows, block_k, warps = self.block
+        router = self.router
+        _attention_output_kernel[(triton.cdiv(hidden, rows),)](
+            attended, o_weight, o_bias, self.delta, self.counter, residual, norm_weight, normed,
+            pairs.view(torch.float16) if pairs is not None else normed,
+            router_weight, router_bias, router.ids, router.weights, eps,
+            H=hidden, A=attended_size, E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k,
+            PAIRS=pairs is not None, ROUTE=self.route, BLOCK_M=rows, BLOCK_K=block_k,
+            BLOCK_H=triton.next_power_of_2(hidden), ROUTE_BLOCK_H=self.route_block_h, num_warps=warps,
+        )
+        if self.route:
+            return router.ids, router.weights
+        return router(normed, router_weight, router_bias)
 
 
 @triton.jit

@@ -7,12 +7,24 @@ the Triton kernels are checked against on the GPU. They follow the model's own a
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
 from osslsp.engine.mxfp4 import dequantize
 
 NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
+
+
+class NextNorm(NamedTuple):
+    """What follows the experts of a layer at decode: residual (H,) += their output, then normed
+    (H,) = RMSNorm(residual) with `weight`: the next layer's input norm, or the final norm."""
+
+    residual: torch.Tensor
+    weight: torch.Tensor
+    eps: float
+    normed: torch.Tensor
 
 
 def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float,
@@ -122,9 +134,11 @@ class DecodeExperts:
         pass
 
     def __call__(self, x, gate_up, gate_up_bias, down, down_bias, expert_ids, expert_weights, limit, alpha,
-                 out, x_pairs_ready: bool = False) -> None:
+                 out, x_pairs_ready: bool = False, then_norm: NextNorm | None = None) -> None:
         out.copy_(prefill_experts(x[None], expert_ids[None], expert_weights[None], gate_up, gate_up_bias, down,
                                   down_bias, limit, alpha)[0])
+        if then_norm is not None:
+            add_rmsnorm(then_norm.residual, out, then_norm.weight, then_norm.eps, then_norm.normed)
 
 
 DecodeExpertsMxfp4 = DecodeExperts  # prefill_experts reads either format
@@ -137,3 +151,17 @@ class DecodeRouter:
     def __call__(self, x, weight, bias) -> tuple[torch.Tensor, torch.Tensor]:
         top_values, top_ids = torch.topk(F.linear(x, weight, bias), self.top_k)  # (K,)
         return top_ids, torch.softmax(top_values, dim=-1, dtype=top_values.dtype)
+
+
+class DecodeAttentionOutput:
+    """o_proj, residual add, post-attention RMSNorm and router of one token (the Triton kernel's
+    launch shape and `pairs` do not apply here)."""
+
+    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device, block=None, route: bool = True,
+                 route_block_h: int = 0):
+        self.router = DecodeRouter(top_k, dtype, device)
+
+    def __call__(self, attended, o_weight, o_bias, residual, norm_weight, eps, normed, pairs, router_weight,
+                 router_bias) -> tuple[torch.Tensor, torch.Tensor]:
+        add_rmsnorm(residual, F.linear(attended, o_weight, o_bias), norm_weight, eps, normed)
+        return self.router(normed, router_weight, router_bias)

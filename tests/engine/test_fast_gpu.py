@@ -110,6 +110,13 @@ def test_triton_mxfp4_experts_match_the_reference():
             x[0].to(dtype), gate_up, gate_up_bias.to(dtype), down, down_bias.to(dtype), top_ids[0],
             top_weights[0].to(dtype), 7.0, 1.702, out)
         assert _relative_error(out, want[0]) < 1e-2
+        residual, weight = (torch.randn(320, device=DEVICE, generator=generator).to(dtype) for _ in range(2))
+        want_residual, want_normed, normed = residual.float() + out.float(), torch.empty_like(residual), out.clone()
+        kernels_torch.add_rmsnorm(residual.clone(), out, weight, 1e-5, want_normed)
+        kernels.DecodeExpertsMxfp4(320, 256, 4, dtype, DEVICE)(  # the down GEMV's last program: the next norm
+            x[0].to(dtype), gate_up, gate_up_bias.to(dtype), down, down_bias.to(dtype), top_ids[0],
+            top_weights[0].to(dtype), 7.0, 1.702, out, then_norm=kernels.NextNorm(residual, weight, 1e-5, normed))
+        assert _relative_error(residual, want_residual) < 1e-2 and _relative_error(normed, want_normed) < 1e-2
 
 
 def test_the_grouped_mxfp4_gemvs_of_a_few_tokens_match_the_reference():
@@ -180,6 +187,46 @@ def test_the_one_launch_router_picks_the_experts_and_weights_of_the_model():
         for x in torch.randn(20, hidden, device=DEVICE, generator=generator).half():
             ids, weights = router(x, weight, bias)
             want_ids, want_weights = kernels_torch.DecodeRouter(4, torch.float16, DEVICE)(x, weight, bias)
+            assert ids.tolist() == want_ids.tolist()
+            assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
+
+
+@pytest.mark.parametrize("combine_in_split", [True, False])
+def test_decode_attention_matches_the_reference(combine_in_split):
+    n_q, n_kv, head_dim, length = 64, 8, 64, 3000  # gpt-oss-20b's heads
+    generator = torch.Generator(DEVICE).manual_seed(5)
+    k_cache, v_cache = (torch.randn(n_kv, length, head_dim, device=DEVICE, generator=generator).half() for _ in range(2))
+    sinks = torch.randn(n_q, device=DEVICE, generator=generator).half()
+    attention = kernels.DecodeAttention(n_q, n_kv, head_dim, DEVICE, combine_in_split)
+    for position, window in ((2999, kernels.NO_WINDOW), (2047, 128), (5, 128), (0, kernels.NO_WINDOW)):
+        q = torch.randn(n_q * head_dim, device=DEVICE, generator=generator).half()
+        positions = torch.tensor([position], device=DEVICE)
+        out, want = torch.empty_like(q), torch.empty_like(q)
+        attention(q, k_cache, v_cache, positions, window, sinks, 0.125, out)
+        kernels_torch.DecodeAttention(n_q, n_kv, head_dim, DEVICE)(q, k_cache, v_cache, positions, window, sinks,
+                                                                   0.125, want)
+        assert _relative_error(out, want) < 2e-3
+
+
+@pytest.mark.parametrize("route", [True, False])
+def test_the_attention_output_launch_matches_o_proj_norm_and_router(route):
+    generator = torch.Generator(DEVICE).manual_seed(4)
+    for hidden, attended_size, n_experts in ((2880, 4096, 32), (256, 512, 8)):  # gpt-oss-20b, the test model
+        fused = kernels.DecodeAttentionOutput(4, torch.float16, DEVICE, route=route)
+        reference = kernels_torch.DecodeAttentionOutput(4, torch.float16, DEVICE)
+        o_weight = (torch.randn(hidden, attended_size, device=DEVICE, generator=generator) * 0.02).half()
+        o_bias, norm_weight = ((torch.randn(hidden, device=DEVICE, generator=generator) * 0.1).half() for _ in range(2))
+        router = ((torch.randn(n_experts, hidden, device=DEVICE, generator=generator) * 0.05).half(),
+                  (torch.randn(n_experts, device=DEVICE, generator=generator) * 0.05).half())
+        for attended in torch.randn(10, attended_size, device=DEVICE, generator=generator).half():
+            residual = torch.randn(hidden, device=DEVICE, generator=generator).half()
+            want_residual, want_normed = residual.clone(), torch.empty_like(residual)
+            want_ids, want_weights = reference(attended, o_weight, o_bias, want_residual, norm_weight, 1e-5,
+                                               want_normed, None, *router)
+            normed, pairs = torch.empty_like(residual), torch.empty(4, hidden // 8, dtype=torch.int32, device=DEVICE)
+            ids, weights = fused(attended, o_weight, o_bias, residual, norm_weight, 1e-5, normed, pairs, *router)
+            assert _relative_error(residual, want_residual) < 1e-3 and _relative_error(normed, want_normed) < 1e-3
+            assert torch.equal(pairs, kernels.word_pairs(normed))
             assert ids.tolist() == want_ids.tolist()
             assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
 

@@ -179,3 +179,107 @@ def test_pairs_of_padding_tokens_get_no_blocks_and_change_no_real_row(packed):
 
 MXFP4_GEMV_BLOCK = (4, 8, 32, 4)  # grouped-GEMV tiles for the small experts of these checks
 FP16_GEMM_TILES = (16, 32, 32, 4, 1)
+
+
+def _attention_output_case(seed: int, hidden: int, attended_size: int, n_experts: int):
+    """Inputs of DecodeAttentionOutput (attended, o_weight, o_bias, residual, norm_weight) and a
+    router (weight, bias), float16."""
+    generator = torch.Generator().manual_seed(seed)
+    attended = torch.randn(attended_size, generator=generator).half()
+    o_weight = (torch.randn(hidden, attended_size, generator=generator) * attended_size ** -0.5).half()
+    o_bias, residual = (torch.randn(hidden, generator=generator).half() for _ in range(2))
+    norm_weight = (1 + 0.1 * torch.randn(hidden, generator=generator)).half()
+    router_weight = (torch.randn(n_experts, hidden, generator=generator) * hidden ** -0.5).half()
+    router_bias = (torch.randn(n_experts, generator=generator) * 0.1).half()
+    return (attended, o_weight, o_bias, residual, norm_weight), (router_weight, router_bias)
+
+
+@pytest.mark.parametrize("route", [True, False])
+@pytest.mark.parametrize("pairs", [True, False])
+def test_the_attention_output_launch_matches_o_proj_norm_and_router(route, pairs):
+    hidden, attended_size, n_experts = 96, 160, 6  # partial row tiles, column steps, expert padding
+    fused = kernels.DecodeAttentionOutput(4, torch.float16, torch.device("cpu"), block=(8, 64, 4), route=route,
+                                          route_block_h=32)
+    reference = kernels_torch.DecodeAttentionOutput(4, torch.float16, torch.device("cpu"))
+    for seed in (7, 8):  # a second call: the ticket counter was reset by the first
+        (attended, o_weight, o_bias, residual, norm_weight), router = _attention_output_case(
+            seed, hidden, attended_size, n_experts)
+        want_residual, want_normed = residual.clone(), torch.empty(hidden, dtype=torch.float16)
+        want_ids, want_weights = reference(attended, o_weight, o_bias, want_residual, norm_weight, 1e-5,
+                                           want_normed, None, *router)
+        normed = torch.empty(hidden, dtype=torch.float16)
+        word_pairs = torch.zeros(4, hidden // 8, dtype=torch.int32) if pairs else None
+        ids, weights = fused(attended, o_weight, o_bias, residual, norm_weight, 1e-5, normed, word_pairs, *router)
+        assert _relative_error(residual, want_residual) < 1e-3
+        assert _relative_error(normed, want_normed) < 1e-3
+        assert ids.tolist() == want_ids.tolist()
+        assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
+        assert int(fused.counter) == 0
+        if pairs:
+            assert torch.equal(word_pairs, kernels.word_pairs(normed))
+
+
+@pytest.mark.parametrize("combine_in_split", [True, False])
+@pytest.mark.parametrize("window", [kernels.NO_WINDOW, 24])
+def test_decode_attention_matches_the_reference(combine_in_split, window):
+    n_q, n_kv, head_dim, length = 12, 2, 64, 80  # 6 heads a kv head: a group padded to 8 and to 16
+    generator = torch.Generator().manual_seed(9)
+    k_cache, v_cache = (torch.randn(n_kv, length, head_dim, generator=generator).half() for _ in range(2))
+    sinks = torch.randn(n_q, generator=generator).half()
+    attention = kernels.DecodeAttention(n_q, n_kv, head_dim, torch.device("cpu"), combine_in_split)
+    for position in (70, 3):  # a second call: the tickets were reset by the first
+        q = torch.randn(n_q * head_dim, generator=generator).half()
+        positions = torch.tensor([position])
+        out, want = torch.empty_like(q), torch.empty_like(q)
+        attention(q, k_cache, v_cache, positions, window, sinks, 0.125, out)
+        kernels_torch.DecodeAttention(n_q, n_kv, head_dim, torch.device("cpu"))(
+            q, k_cache, v_cache, positions, window, sinks, 0.125, want)
+        assert _relative_error(out, want) < 2e-3
+        assert not attention._rows.counters.any()
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps(packed):
+    """The runner's decode step wired to the Triton launches (one after attention, attention with
+    its combine in the split kernel, expert GEMVs that also write the next norm where packed),
+    against the same step through the twins."""
+    from osslsp.engine import gpt_oss_fast, tiny
+
+    model = tiny.build_model(tiny.build_tokenizer()).half().eval()
+    runner = gpt_oss_fast.FastGptOssRunner(model, 64, kernels=kernels_torch)
+    if packed:  # the runner's layers read packed experts as a loaded checkpoint's
+        for layer in runner.layers:
+            layer.gate_up, layer.down = mxfp4.quantize(layer.gate_up), mxfp4.quantize(layer.down)
+    prompt, tokens = list(range(3, 40)), (5, 6, 7, 8)  # past the tiny model's window of 8
+    runner.prefill(prompt)
+    want = [runner.decode_one(token) for token in tokens]
+    config, device = model.config, runner.device
+    runner.kernels = kernels
+    runner.decode_attention = {device: kernels.DecodeAttention(runner.n_q, runner.n_kv, runner.head_dim, device)}
+    decode_experts = kernels.DecodeExpertsMxfp4 if packed else kernels.DecodeExperts
+    runner.decode_experts = {device: decode_experts(config.hidden_size, config.intermediate_size, runner.top_k,
+                                                    runner.dtype, device)}
+    runner.decode_attention_output = {device: kernels.DecodeAttentionOutput(runner.top_k, runner.dtype, device)}
+    runner.cached_ids = runner.cached_ids[:len(prompt)]
+    got = [runner.decode_one(token) for token in tokens]
+    for logits, expected in zip(got, want):
+        assert _relative_error(logits, expected) < 1e-2
+        assert int(logits.argmax()) == int(expected.argmax())
+
+
+def test_the_packed_down_gemv_also_writes_the_next_norm():
+    gate_up, gate_up_bias, down, down_bias = _experts()
+    x, top_ids, top_weights = _routed(1, 4)
+    generator = torch.Generator().manual_seed(10)
+    residual, weight = torch.randn(HIDDEN, generator=generator).half(), torch.randn(HIDDEN, generator=generator).half()
+    experts = kernels.DecodeExpertsMxfp4(HIDDEN, INTERMEDIATE, 4, torch.float16, torch.device("cpu"))
+    for _ in range(2):  # a second call: the ticket was reset by the first
+        want_residual, want_normed, want_out = residual.clone(), torch.empty_like(residual), torch.empty_like(residual)
+        kernels_torch.DecodeExperts(HIDDEN, INTERMEDIATE, 4, torch.float16, torch.device("cpu"))(
+            x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, want_out,
+            then_norm=kernels_torch.NextNorm(want_residual, weight, 1e-5, want_normed))
+        out, normed = torch.empty_like(residual), torch.empty_like(residual)
+        experts(x[0], gate_up, gate_up_bias, down, down_bias, top_ids[0], top_weights[0], 7.0, 1.702, out,
+                then_norm=kernels.NextNorm(residual, weight, 1e-5, normed))
+        assert _relative_error(out, want_out) < 5e-3 and _relative_error(residual, want_residual) < 1e-3
+        assert _relative_error(normed, want_normed) < 5e-3 and int(experts.counter) == 0
