@@ -585,6 +585,7 @@ DEQUANTIZED_EXPERTS_CHUNK = 8  # experts unpacked to FP16 at a time: 0.4 GiB of 
 # num_stages), or, when None, FP16 scratch (_prefill_experts_dequantized). Not yet measured against
 # each other on a GPU: benchmarks/gpu_prefill_experts.py decides.
 MXFP4_WIDE_TILES: tuple[int, int, int, int, int, int] | None = None
+MXFP4_WIDE_SKIP_EMPTY = False  # skip a wide block's sub-blocks of padding only (see _sub_block)
 
 
 def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
@@ -687,7 +688,8 @@ def _prefill_experts_unpacking(x, expert_ids, expert_weights, gate_up, gate_up_b
     act = torch.empty(sorted_pairs.shape[0], intermediate, dtype=x.dtype, device=x.device)  # (P, I)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
     n_blocks = block_expert.shape[0]
-    tiles = dict(SUB=sub, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
+    tiles = dict(SUB=sub, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, SKIP_EMPTY=MXFP4_WIDE_SKIP_EMPTY,
+                 num_warps=warps, num_stages=stages)
     _mxfp4_gate_up_wide_kernel[(n_blocks, triton.cdiv(two_i, block_n))](
         x, gate_up.blocks, gate_up.scales, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, limit, alpha,
         H=hidden, I=intermediate, E=n_experts, TOP_K=n_pairs // n_tokens, **tiles)
@@ -1190,20 +1192,23 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
 # A program owns a "wide block" of SUB x BLOCK_M sorted pairs of one expert (the alignment pads each
 # expert's run to a multiple of SUB x BLOCK_M) and one tile of output columns. Each K step unpacks
 # the weight tile once and runs tl.dot for each of its sub-blocks that holds a real pair (an
-# expert's real pairs come first in its run, so a sub-block whose first slot pads holds none: its
-# loads and dots are skipped at run time, so the padding costs at most one partial sub-block an
-# expert). No FP16 scratch and 2 launches, where _prefill_experts_dequantized unpacks every expert
+# expert's real pairs come first in its run, so a sub-block whose first slot pads holds none). With
+# SKIP_EMPTY, such sub-blocks' loads and dots are skipped at run time (the padding then costs at most
+# one partial sub-block an expert), at the price of branches inside the K loop that cost registers
+# (sm_90, Triton 3.9: 238 against 138 for the gate/up kernel at (4, 64, 64, 64, 8, 3)) and keep
+# the loads out of the software pipeline. No FP16 scratch and 2 launches, where _prefill_experts_dequantized unpacks every expert
 # to memory and launches 4 kernels a chunk of experts.
 
 
 @triton.jit
-def _sub_block(SortedPairs, n_pairs, SUB: tl.constexpr, BLOCK_M: tl.constexpr, i: tl.constexpr):
+def _sub_block(SortedPairs, n_pairs, SUB: tl.constexpr, BLOCK_M: tl.constexpr, i: tl.constexpr,
+               SKIP_EMPTY: tl.constexpr):
     """Sub-block i of this program's wide block: its slots (BLOCK_M,), pairs, which are real, and
-    whether any is (its first slot is real)."""
+    whether to compute it (with SKIP_EMPTY, whether its first slot is real; else always)."""
     first = tl.program_id(0) * SUB * BLOCK_M + i * BLOCK_M
     slots = first + tl.arange(0, BLOCK_M)
     pairs = tl.load(SortedPairs + slots)
-    return slots, pairs, pairs < n_pairs, tl.load(SortedPairs + first) < n_pairs
+    return slots, pairs, pairs < n_pairs, (tl.load(SortedPairs + first) < n_pairs) if SKIP_EMPTY else True
 
 
 @triton.jit
@@ -1249,16 +1254,16 @@ def _wide_block_dots(A, n_inputs: tl.constexpr, rows0, rows1, rows2, rows3, ok0,
 def _mxfp4_gate_up_wide_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, limit, alpha,
                                H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
                                SUB: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                               BLOCK_K: tl.constexpr):
+                               BLOCK_K: tl.constexpr, SKIP_EMPTY: tl.constexpr):
     # Program (wide block, BLOCK_N consecutive packed rows: gate and up of BLOCK_N/2 intermediate
     # units, interleaved) -> act (P, I) of the wide block's slots.
     expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
     if expert >= E:  # a block past the last expert's padded rows
         return
-    slots0, pairs0, valid0, _ = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 0)
-    slots1, pairs1, valid1, has1 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 1 % SUB)
-    slots2, pairs2, valid2, has2 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 2 % SUB)
-    slots3, pairs3, valid3, has3 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 3 % SUB)
+    slots0, pairs0, valid0, _ = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 0, SKIP_EMPTY)
+    slots1, pairs1, valid1, has1 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 1 % SUB, SKIP_EMPTY)
+    slots2, pairs2, valid2, has2 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 2 % SUB, SKIP_EMPTY)
+    slots3, pairs3, valid3, has3 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 3 % SUB, SKIP_EMPTY)
     tokens0, tokens1 = pairs0 // TOP_K, pairs1 // TOP_K
     tokens2, tokens3 = pairs2 // TOP_K, pairs3 // TOP_K
     rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # packed row within the expert, (BLOCK_N,)
@@ -1293,15 +1298,16 @@ def _store_act(Act, slots, units, gate_up, limit, alpha, I: tl.constexpr, BLOCK_
 @triton.jit(do_not_specialize=["n_pairs"])
 def _mxfp4_down_wide_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
                             H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, SUB: tl.constexpr,
-                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                            SKIP_EMPTY: tl.constexpr):
     # Program (wide block, BLOCK_N hidden units) -> the weighted pair_out rows (S, H) of its pairs.
     expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
     if expert >= E:
         return
-    slots0, pairs0, valid0, _ = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 0)
-    slots1, pairs1, valid1, has1 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 1 % SUB)
-    slots2, pairs2, valid2, has2 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 2 % SUB)
-    slots3, pairs3, valid3, has3 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 3 % SUB)
+    slots0, pairs0, valid0, _ = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 0, SKIP_EMPTY)
+    slots1, pairs1, valid1, has1 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 1 % SUB, SKIP_EMPTY)
+    slots2, pairs2, valid2, has2 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 2 % SUB, SKIP_EMPTY)
+    slots3, pairs3, valid3, has3 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 3 % SUB, SKIP_EMPTY)
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
     col_ok = cols < H
     rows = expert * H + cols[None, :].to(tl.int64)  # (1, BLOCK_N)

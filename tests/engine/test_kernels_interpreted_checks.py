@@ -194,13 +194,15 @@ def _routed_among(n_tokens: int, seed: int, n_chosen: int):
 WIDE_TILES = [(1, 16, 32, 32, 4, 1), (2, 16, 32, 64, 4, 1), (4, 16, 64, 32, 4, 1)]
 
 
-@pytest.mark.parametrize(("tiles", "n_tokens", "n_chosen"), [
-    (WIDE_TILES[0], 1, 8), (WIDE_TILES[1], 7, 5), (WIDE_TILES[2], 7, 5), (WIDE_TILES[2], 40, 6),
-    (WIDE_TILES[1], 70, 8), (WIDE_TILES[2], 70, 8),
+@pytest.mark.parametrize(("tiles", "n_tokens", "n_chosen", "skip_empty"), [
+    (WIDE_TILES[0], 1, 8, False), (WIDE_TILES[1], 7, 5, False), (WIDE_TILES[2], 7, 5, True),
+    (WIDE_TILES[2], 40, 6, False), (WIDE_TILES[1], 70, 8, True), (WIDE_TILES[2], 70, 8, False),
 ])
-def test_the_unpacking_wide_gemms_match_the_reference(tiles, n_tokens, n_chosen):
+def test_the_unpacking_wide_gemms_match_the_reference(tiles, n_tokens, n_chosen, skip_empty, monkeypatch):
     """Pair counts from 4 (every wide block mostly padding) to 280 (experts over several wide
-    blocks, sub-blocks partly filled and empty), some experts with no pair."""
+    blocks, sub-blocks partly filled and empty), some experts with no pair; sub-blocks of padding
+    computed or skipped."""
+    monkeypatch.setattr(kernels, "MXFP4_WIDE_SKIP_EMPTY", skip_empty)
     x, top_ids, top_weights = _routed_among(n_tokens, 7, n_chosen)
     args = (x, top_ids, top_weights, *_experts(), 7.0, 1.702)
     got = kernels.prefill_experts(*args, config=tiles)
