@@ -1,6 +1,6 @@
 """Time one layer's experts at a long prefill with MXFP4 experts (gpt-oss-20b shapes, 32 packed
 experts, top-4), in one process: the FP16-scratch path as on main (per-chunk masks: 4 chunks of 8
-experts, ~6 small torch launches each on top of 2 unpacks and 2 grouped GEMMs), the same path with
+experts, 5 small torch launches each on top of 2 unpacks and 2 grouped GEMMs), the same path with
 the chunk's first expert given to the GEMMs (this branch's default), and the unpacking wide-block
 GEMMs (no scratch, 2 launches) for a few tile configurations, with and without skipping sub-blocks
 of padding. Each result is checked against the FP16-scratch path's.
