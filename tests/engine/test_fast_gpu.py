@@ -153,6 +153,30 @@ def test_the_grouped_mxfp4_gemvs_of_a_few_tokens_match_the_reference():
             assert torch.equal(padded[:10], alone)
 
 
+
+@pytest.mark.parametrize("skip_empty", [False, True])
+def test_the_long_prompt_paths_on_mxfp4_experts_match_the_reference(skip_empty, monkeypatch):
+    """A prompt past the grouped GEMMs' pair counts: FP16 scratch by chunks of experts (each chunk's
+    GEMMs told their first expert) and the unpacking wide-block GEMMs, some experts with no pair."""
+    from osslsp.engine import mxfp4
+
+    generator = torch.Generator(DEVICE).manual_seed(4)
+    gate_up = mxfp4.quantize(torch.randn(8, 512, 320, device=DEVICE, generator=generator) * 0.05)
+    down = mxfp4.quantize(torch.randn(8, 320, 256, device=DEVICE, generator=generator) * 0.05)
+    biases = [(torch.randn(8, n, device=DEVICE, generator=generator) * 0.05).half() for n in (512, 320)]
+    x = torch.randn(300, 320, device=DEVICE, generator=generator).half()
+    logits = torch.randn(300, 8, device=DEVICE, generator=generator)
+    logits[:, 6:] = float("-inf")  # experts 6 and 7 get no pair
+    top_values, top_ids = logits.topk(4, dim=-1)
+    routed = (x, top_ids, torch.softmax(top_values, -1).half())
+    experts = (gate_up, biases[0], down, biases[1], 7.0, 1.702)
+    want = kernels_torch.prefill_experts(*routed, *experts)
+    monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_CHUNK", 3)
+    assert _relative_error(kernels._prefill_experts_dequantized(*routed, *experts, n_real=None), want) < 5e-3
+    monkeypatch.setattr(kernels, "MXFP4_WIDE_SKIP_EMPTY", skip_empty)
+    for tiles in ((4, 64, 64, 64, 8, 3), (2, 128, 64, 64, 8, 3), (1, 64, 128, 64, 4, 3), (4, 16, 32, 32, 4, 2)):
+        assert _relative_error(kernels.prefill_experts(*routed, *experts, config=tiles), want) < 5e-3, tiles
+
 def test_rmsnorm_hands_the_decode_gemvs_their_word_pairs():
     from osslsp.engine import mxfp4
 

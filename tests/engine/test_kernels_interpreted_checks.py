@@ -283,3 +283,69 @@ def test_the_packed_down_gemv_also_writes_the_next_norm():
                 then_norm=kernels.NextNorm(residual, weight, 1e-5, normed))
         assert _relative_error(out, want_out) < 5e-3 and _relative_error(residual, want_residual) < 1e-3
         assert _relative_error(normed, want_normed) < 5e-3 and int(experts.counter) == 0
+
+def _routed_among(n_tokens: int, seed: int, n_chosen: int):
+    """_routed's tokens, routed to experts 0..n_chosen-1 only: the other experts get no pair."""
+    x, _, _ = _routed(n_tokens, seed)
+    logits = torch.randn(n_tokens, 8, generator=torch.Generator().manual_seed(seed + 100))
+    logits[:, n_chosen:] = float("-inf")
+    top_values, top_ids = logits.topk(4, dim=-1)
+    return x, top_ids, torch.softmax(top_values, -1).half()
+
+
+# (SUB, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages): 1, 2 and 4 sub-blocks a wide block
+WIDE_TILES = [(1, 16, 32, 32, 4, 1), (2, 16, 32, 64, 4, 1), (4, 16, 64, 32, 4, 1)]
+
+
+@pytest.mark.parametrize(("tiles", "n_tokens", "n_chosen", "skip_empty"), [
+    (WIDE_TILES[0], 1, 8, False), (WIDE_TILES[1], 7, 5, False), (WIDE_TILES[2], 7, 5, True),
+    (WIDE_TILES[2], 40, 6, False), (WIDE_TILES[1], 70, 8, True), (WIDE_TILES[2], 70, 8, False),
+])
+def test_the_unpacking_wide_gemms_match_the_reference(tiles, n_tokens, n_chosen, skip_empty, monkeypatch):
+    """Pair counts from 4 (every wide block mostly padding) to 280 (experts over several wide
+    blocks, sub-blocks partly filled and empty), some experts with no pair; sub-blocks of padding
+    computed or skipped."""
+    monkeypatch.setattr(kernels, "MXFP4_WIDE_SKIP_EMPTY", skip_empty)
+    x, top_ids, top_weights = _routed_among(n_tokens, 7, n_chosen)
+    args = (x, top_ids, top_weights, *_experts(), 7.0, 1.702)
+    got = kernels.prefill_experts(*args, config=tiles)
+    assert _relative_error(got, kernels_torch.prefill_experts(*args)) < 5e-3
+
+
+def test_the_unpacking_wide_gemms_give_padding_tokens_the_last_real_row():
+    n_real, bucket = 30, 36
+    x, top_ids, top_weights = _routed(bucket, 8, repeat_last_from=n_real)
+    experts = _experts()
+    real = torch.tensor([n_real])
+    padded = kernels.prefill_experts(x, top_ids, top_weights, *experts, 7.0, 1.702, config=WIDE_TILES[2], n_real=real)
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, *experts, 7.0, 1.702, n_real=real)
+    assert _relative_error(padded, want) < 5e-3
+    assert torch.equal(padded[n_real:], padded[n_real - 1:n_real].expand(bucket - n_real, -1))
+
+
+def test_long_prompts_take_the_wide_gemms_when_their_tiles_are_set(monkeypatch):
+    """The dispatch past MXFP4_PREFILL_EXPERTS_TILES' last row: the same result either way."""
+    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", ((16, (16, 32, 32, 4, 1)),))
+    monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_CHUNK", 3)
+    args = (*_routed_among(20, 9, 7), *_experts(), 7.0, 1.702)
+    assert args[1].numel() > kernels.MXFP4_GROUPED_GEMV[0]  # past the grouped GEMVs too
+    want = kernels_torch.prefill_experts(*args)
+    calls = []
+    unpacking = kernels._prefill_experts_unpacking
+    monkeypatch.setattr(kernels, "_prefill_experts_unpacking", lambda *a: calls.append(a[-2]) or unpacking(*a))
+    dequantized = kernels.prefill_experts(*args)
+    assert not calls
+    monkeypatch.setattr(kernels, "MXFP4_WIDE_TILES", WIDE_TILES[1])
+    wide = kernels.prefill_experts(*args)
+    assert calls == [WIDE_TILES[1]]
+    assert _relative_error(dequantized, want) < 5e-3 and _relative_error(wide, want) < 5e-3
+
+
+@pytest.mark.parametrize("chunk", [3, 8])
+def test_the_dequantized_chunks_tell_the_gemms_their_first_expert(chunk, monkeypatch):
+    """Chunks of 3 experts of 8 (the last one short) and one chunk of all: each chunk's grouped
+    GEMMs compute exactly its experts' blocks, with no per-chunk expert ids."""
+    monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_CHUNK", chunk)
+    args = (*_routed_among(12, 10, 7), *_experts(), 7.0, 1.702)
+    got = kernels._prefill_experts_dequantized(*args, n_real=None)
+    assert _relative_error(got, kernels_torch.prefill_experts(*args)) < 5e-3
