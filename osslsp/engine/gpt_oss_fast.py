@@ -127,7 +127,7 @@ class FastGptOssRunner:
             d: decode_experts(config.hidden_size, config.intermediate_size, self.top_k, self.dtype, d)
             for d in devices
         }
-        self.decode_attention_output = {d: kernels.DecodeAttentionOutput(self.top_k, self.dtype, d) for d in devices}
+        self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
         self.prefill_graphs: list[_PrefillGraph] = []
@@ -286,11 +286,11 @@ class FastGptOssRunner:
                 self.decode_attention[layer.device](
                     q[0], layer.k_cache, layer.v_cache, position, layer.window, layer.sinks, self.scale, attended[0]
                 )
+                delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
                 experts = self.decode_experts[layer.device]
-                # o_proj, residual += it, the post-attention norm (and x's word pairs) and the router
-                expert_ids, expert_weights = self.decode_attention_output[layer.device](
-                    attended[0], layer.o_weight, layer.o_bias, residual[0], layer.post_norm, self.eps, normed[0],
-                    experts.x_pairs, layer.router_weight, layer.router_bias)  # (K,) each
+                k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed, experts.x_pairs)
+                expert_ids, expert_weights = self.decode_router[layer.device](
+                    normed[0], layer.router_weight, layer.router_bias)  # (K,) each
                 delta = torch.empty_like(residual)
                 then_norm = self._next_norm(index, residual[0], normed[0])
                 experts(normed[0], layer.gate_up, layer.gate_up_bias, layer.down, layer.down_bias,

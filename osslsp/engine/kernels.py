@@ -40,9 +40,9 @@ def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
 
 
 @triton.jit
-def _add_rmsnorm_row(Residual, Delta, Weight, Normed, Pairs16, eps, H: tl.constexpr, BLOCK_H: tl.constexpr,
-                     PAIRS: tl.constexpr):
-    """Residual (H,) += Delta (H,), which other programs of the launch wrote; Normed = its RMSNorm."""
+def _add_rmsnorm_row(Residual, Delta, Weight, Normed, eps, H: tl.constexpr, BLOCK_H: tl.constexpr):
+    """Residual (H,) += Delta (H,), which other programs of the launch wrote; Normed = its RMSNorm
+    (no word pairs: the next norm feeds qkv's F.linear or the LM head)."""
     cols = tl.arange(0, BLOCK_H)
     mask = cols < H
     # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`;
@@ -50,7 +50,7 @@ def _add_rmsnorm_row(Residual, Delta, Weight, Normed, Pairs16, eps, H: tl.conste
     x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
                                                                   cache_modifier=".cg")
     tl.store(Residual + cols, x, mask=mask)
-    _rmsnorm_store(x, Weight, Normed, Pairs16, cols, mask, H, eps, PAIRS)
+    _rmsnorm_store(x, Weight, Normed, Normed, cols, mask, H, eps, False)
 
 
 @triton.jit
@@ -632,13 +632,6 @@ MXFP4_PREFILL_EXPERTS_TILES = (
 )
 DEQUANTIZED_EXPERTS_CHUNK = 8  # experts unpacked to FP16 at a time: 0.4 GiB of scratch for gpt-oss-20b
 
-# Long prompts on packed experts (past MXFP4_PREFILL_EXPERTS_TILES' last row): the unpacking wide-block
-# GEMMs (_prefill_experts_unpacking) with these tiles, (SUB, BLOCK_M, BLOCK_N, BLOCK_K, num_warps,
-# num_stages), or, when None, FP16 scratch (_prefill_experts_dequantized). Not yet measured against
-# each other on a GPU: benchmarks/gpu_prefill_experts.py decides.
-MXFP4_WIDE_TILES: tuple[int, int, int, int, int, int] | None = None
-MXFP4_WIDE_SKIP_EMPTY = False  # skip a wide block's sub-blocks of padding only (see _sub_block)
-
 
 def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor,
                     gate_up, gate_up_bias: torch.Tensor, down, down_bias: torch.Tensor,
@@ -647,8 +640,7 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H).
     gate_up and down are FP16 tensors, or packed MXFP4 (mxfp4.Mxfp4Weight: blocks and scales).
     config: grouped-GEMM tiles (5 numbers), or for packed experts grouped-GEMV tiles (4 numbers,
-    see MXFP4_GROUPED_GEMV) or wide-block tiles (6 numbers, see MXFP4_WIDE_TILES); by default
-    chosen on the number of (token, expert) pairs.
+    see MXFP4_GROUPED_GEMV); by default chosen on the number of (token, expert) pairs.
     n_real (1,) on the device: the tokens from this one on pad the call to a captured size; no
     expert weights are read for them and their rows come out equal to row n_real - 1."""
     n_tokens, hidden = x.shape
@@ -657,11 +649,7 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     if packed and (config is None and n_pairs <= MXFP4_GROUPED_GEMV[0] or config is not None and len(config) == 4):
         return _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                      limit, alpha, config or MXFP4_GROUPED_GEMV[1], n_real)
-    long_prompt = config is None and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0]
-    if packed and (config is not None and len(config) == 6 or long_prompt and MXFP4_WIDE_TILES is not None):
-        return _prefill_experts_unpacking(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                                          limit, alpha, config or MXFP4_WIDE_TILES, n_real)
-    if packed and long_prompt:
+    if packed and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0] and config is None:
         return _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                             limit, alpha, n_real)
     if config is None:
@@ -724,31 +712,6 @@ def _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up
                        down_bias[first:first + count], sorted_pairs, block_expert, act, pair_out,
                        limit, alpha, config, first_expert=first)
     return _sum_pairs(pair_out, x.shape[0], n_real)
-
-
-def _prefill_experts_unpacking(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                               limit: float, alpha: float, config: tuple[int, int, int, int, int, int],
-                               n_real: torch.Tensor | None) -> torch.Tensor:
-    """prefill_experts for a long prompt on packed experts with no FP16 scratch: grouped GEMMs over
-    wide blocks of SUB x BLOCK_M pairs of one expert, each weight tile unpacked once a wide block."""
-    n_tokens, hidden = x.shape
-    n_pairs = expert_ids.numel()
-    n_experts, two_i, _ = gate_up.shape
-    intermediate = two_i // 2
-    sub, block_m, block_n, block_k, warps, stages = config
-    sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, sub * block_m, n_real)
-    act = torch.empty(sorted_pairs.shape[0], intermediate, dtype=x.dtype, device=x.device)  # (P, I)
-    pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
-    n_blocks = block_expert.shape[0]
-    tiles = dict(SUB=sub, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, SKIP_EMPTY=MXFP4_WIDE_SKIP_EMPTY,
-                 num_warps=warps, num_stages=stages)
-    _mxfp4_gate_up_wide_kernel[(n_blocks, triton.cdiv(two_i, block_n))](
-        x, gate_up.blocks, gate_up.scales, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, limit, alpha,
-        H=hidden, I=intermediate, E=n_experts, TOP_K=n_pairs // n_tokens, **tiles)
-    _mxfp4_down_wide_kernel[(n_blocks, triton.cdiv(hidden, block_n))](
-        act, down.blocks, down.scales, down_bias, sorted_pairs, block_expert, expert_weights.reshape(-1), pair_out,
-        n_pairs, H=hidden, I=intermediate, E=n_experts, **tiles)
-    return _sum_pairs(pair_out, n_tokens, n_real)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -954,7 +917,7 @@ def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, Exper
     if NORM:
         tl.debug_barrier()  # every thread's rows are written before the ticket is taken
         if tl.atomic_add(Counter, 1, sem="acq_rel") == tl.num_programs(0) - 1:
-            _add_rmsnorm_row(Residual, Out, NormWeight, Normed, Normed, eps, H, BLOCK_H, False)
+            _add_rmsnorm_row(Residual, Out, NormWeight, Normed, eps, H, BLOCK_H)
             tl.store(Counter, 0)
 
 
@@ -1135,28 +1098,20 @@ def _route_kernel(X, Weight, Bias, Logits, Counter, TopIds, TopWeights,
     if ticket == tl.num_programs(0) - 1:
         every = tl.arange(0, E_PAD)
         remaining = tl.load(Logits + every, mask=every < E, other=float("-inf"), cache_modifier=".cg")
-        _store_top_k_softmax(remaining, every, TopIds, TopWeights, E_PAD, TOP_K)
+        slots = tl.arange(0, TOP_K)
+        picked = tl.zeros([TOP_K], tl.int32)
+        values = tl.zeros([TOP_K], tl.float32)
+        for k in tl.static_range(TOP_K):
+            best = tl.max(remaining, axis=0)
+            index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
+            picked = tl.where(slots == k, index, picked)
+            values = tl.where(slots == k, best, values)
+            remaining = tl.where(every == index, float("-inf"), remaining)
+        weights = tl.exp(values - tl.max(values, axis=0))
+        weights = weights / tl.sum(weights, axis=0)
+        tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
+        tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
         tl.store(Counter, 0)
-
-
-@triton.jit
-def _store_top_k_softmax(logits, every, TopIds, TopWeights, E_PAD: tl.constexpr, TOP_K: tl.constexpr):
-    """TopIds, TopWeights (TOP_K,) = the top k of logits (E_PAD,) (-inf past the experts; `every`
-    their ids) and the softmax over those k, as torch.topk and softmax give them."""
-    slots = tl.arange(0, TOP_K)
-    picked = tl.zeros([TOP_K], tl.int32)
-    values = tl.zeros([TOP_K], tl.float32)
-    remaining = logits
-    for k in tl.static_range(TOP_K):
-        best = tl.max(remaining, axis=0)
-        index = tl.min(tl.where(remaining == best, every, E_PAD), axis=0)  # the lowest id among ties, as topk
-        picked = tl.where(slots == k, index, picked)
-        values = tl.where(slots == k, best, values)
-        remaining = tl.where(every == index, float("-inf"), remaining)
-    weights = tl.exp(values - tl.max(values, axis=0))
-    weights = weights / tl.sum(weights, axis=0)
-    tl.store(TopIds + slots, picked.to(TopIds.dtype.element_ty))
-    tl.store(TopWeights + slots, weights.to(TopWeights.dtype.element_ty))
 
 
 class DecodeRouter:
@@ -1182,91 +1137,6 @@ class DecodeRouter:
             PER_PROGRAM=self.per_program, BLOCK_H=triton.next_power_of_2(hidden), num_warps=self.num_warps,
         )
         return self.ids, self.weights
-
-
-# -- after attention at decode: o_proj, residual add, post-attention RMSNorm (and router) in one launch --
-
-
-@triton.jit
-def _rows_dot(Matrix, Bias, Vector, rows, row_ok, n_cols, BLOCK_ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
-    """Matrix[rows] (BLOCK_ROWS, n_cols) @ Vector (n_cols,) + Bias[rows] in float32 (0 where not row_ok)."""
-    acc = tl.zeros([BLOCK_ROWS, BLOCK_COLS], tl.float32)
-    for c0 in range(0, n_cols, BLOCK_COLS):
-        cols = c0 + tl.arange(0, BLOCK_COLS)
-        col_ok = cols < n_cols
-        v = tl.load(Vector + cols, mask=col_ok, other=0.0).to(tl.float32)
-        m = tl.load(Matrix + rows[:, None].to(tl.int64) * n_cols + cols[None, :],
-                    mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-        acc += m.to(tl.float32) * v[None, :]
-    return tl.sum(acc, axis=1) + tl.load(Bias + rows, mask=row_ok, other=0.0).to(tl.float32)
-
-
-@triton.jit
-def _attention_output_kernel(Attended, OWeight, OBias, Delta, Counter, Residual, NormWeight, Normed, Pairs16,
-                             RouterWeight, RouterBias, TopIds, TopWeights, eps,
-                             H: tl.constexpr, A: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr,
-                             TOP_K: tl.constexpr, PAIRS: tl.constexpr, ROUTE: tl.constexpr,
-                             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_H: tl.constexpr,
-                             ROUTE_BLOCK_H: tl.constexpr):
-    # Each program: BLOCK_M rows of Delta (H,) = OWeight (H, A) @ Attended (A,) + OBias, rounded to
-    # the activations' dtype as F.linear's output is. The last program to finish (an atomic ticket,
-    # as in _route_kernel) adds Delta to Residual, writes the norm (and its word pairs), and with
-    # ROUTE the router's top k of the normed row, then resets the ticket counter.
-    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_ok = rows < H
-    delta = _rows_dot(OWeight, OBias, Attended, rows, row_ok, A, BLOCK_M, BLOCK_K)
-    tl.store(Delta + rows, delta.to(Residual.dtype.element_ty), mask=row_ok)
-    tl.debug_barrier()  # every thread's rows are written before the ticket is taken
-    ticket = tl.atomic_add(Counter, 1, sem="acq_rel")
-    if ticket == tl.num_programs(0) - 1:
-        _add_rmsnorm_row(Residual, Delta, NormWeight, Normed, Pairs16, eps, H, BLOCK_H, PAIRS)
-        if ROUTE:
-            tl.debug_barrier()  # the normed row is written before its chunks are read back
-            every = tl.arange(0, E_PAD)
-            real = every < E
-            logits = _rows_dot(RouterWeight, RouterBias, Normed, every, real, H, E_PAD, ROUTE_BLOCK_H)
-            # Rounded to the activations' dtype as F.linear's output is, so that ties and order match.
-            logits = tl.where(real, logits.to(Residual.dtype.element_ty).to(tl.float32), float("-inf"))
-            _store_top_k_softmax(logits, every, TopIds, TopWeights, E_PAD, TOP_K)
-        tl.store(Counter, 0)
-
-
-class DecodeAttentionOutput:
-    """One token after attention, in one launch: delta = o_proj(attended) + bias; residual += delta
-    (in place); normed = RMSNorm(residual) (and its word pairs, for packed experts); with `route`,
-    the router's top-k expert ids (K,) and softmax weights (K,) of normed too (else a DecodeRouter
-    launch follows). `block` = (rows a program, attended columns a step, num_warps)."""
-
-    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device,
-                 block: tuple[int, int, int] = (8, 512, 4), route: bool = True, route_block_h: int = 128):
-        self.top_k, self.block, self.route, self.route_block_h = top_k, block, route, route_block_h
-        self.router = DecodeRouter(top_k, dtype, device)  # its id and weight buffers serve `route` too
-        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
-        self.delta: torch.Tensor | None = None  # (H,) scratch, sized at the first call
-
-    def __call__(self, attended: torch.Tensor, o_weight: torch.Tensor, o_bias: torch.Tensor, residual: torch.Tensor,
-                 norm_weight: torch.Tensor, eps: float, normed: torch.Tensor, pairs: torch.Tensor | None,
-                 router_weight: torch.Tensor, router_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """attended (A,); o_weight (H, A); o_bias, residual, norm_weight, normed (H,); pairs (4, H/8)
-        int32 or None; router_weight (E, H); router_bias (E,) -> (ids, weights), buffers rewritten
-        by the next call."""
-        hidden, attended_size = o_weight.shape
-        if self.delta is None or self.delta.numel() != hidden:
-            self.delta = torch.empty(hidden, dtype=residual.dtype, device=residual.device)
-        n_experts = router_weight.shape[0]
-        rows, block_k, warps = self.block
-        router = self.router
-        _attention_output_kernel[(triton.cdiv(hidden, rows),)](
-            attended, o_weight, o_bias, self.delta, self.counter, residual, norm_weight, normed,
-            pairs.view(torch.float16) if pairs is not None else normed,
-            router_weight, router_bias, router.ids, router.weights, eps,
-            H=hidden, A=attended_size, E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k,
-            PAIRS=pairs is not None, ROUTE=self.route, BLOCK_M=rows, BLOCK_K=block_k,
-            BLOCK_H=triton.next_power_of_2(hidden), ROUTE_BLOCK_H=self.route_block_h, num_warps=warps,
-        )
-        if self.route:
-            return router.ids, router.weights
-        return router(normed, router_weight, router_bias)
 
 
 @triton.jit
@@ -1343,152 +1213,6 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
     y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[:, None].to(tl.float32)
     tl.store(PairOut + pairs[:, None].to(tl.int64) * H + cols[None, :], y.to(PairOut.dtype.element_ty),
              mask=valid[:, None] & col_ok)
-
-
-# -- long prompts on packed experts: each unpacked weight tile serves up to SUB blocks of pairs -------
-# A program owns a "wide block" of SUB x BLOCK_M sorted pairs of one expert (the alignment pads each
-# expert's run to a multiple of SUB x BLOCK_M) and one tile of output columns. Each K step unpacks
-# the weight tile once and runs tl.dot for each of its SUB sub-blocks. An expert's real pairs come
-# first in its run, so a sub-block whose first slot pads holds none; with SKIP_EMPTY its loads and
-# dots are skipped at run time, at the price of branches inside the K loop that cost registers
-# (sm_90, gate/up kernel at (4, 64, 64, 64, 8, 3): 176 against 134 with Triton 3.6, 238 against
-# 136 with 3.9) and keep the loads out of the software pipeline. No FP16 scratch and 2 launches,
-# where _prefill_experts_dequantized writes every expert unpacked to memory and reads it back.
-
-
-@triton.jit
-def _sub_block(SortedPairs, n_pairs, SUB: tl.constexpr, BLOCK_M: tl.constexpr, i: tl.constexpr,
-               SKIP_EMPTY: tl.constexpr):
-    """Sub-block i of this program's wide block: its slots (BLOCK_M,), pairs, which are real, and
-    whether to compute it (with SKIP_EMPTY, whether its first slot is real; else always)."""
-    first = tl.program_id(0) * SUB * BLOCK_M + i * BLOCK_M
-    slots = first + tl.arange(0, BLOCK_M)
-    pairs = tl.load(SortedPairs + slots)
-    return slots, pairs, pairs < n_pairs, (tl.load(SortedPairs + first) < n_pairs) if SKIP_EMPTY else True
-
-
-@triton.jit
-def _dot_even_odd(A, rows, inputs, ok, n_inputs, w_even, w_odd, acc):
-    """acc (BLOCK_M, BLOCK_N) += A's rows (BLOCK_M,) at even/odd inputs 2b, 2b+1 (b: `inputs`//2,
-    (BK/2,)) against the weight tiles of the same inputs (BK/2, BLOCK_N); rows not ok read 0."""
-    ptrs = A + rows[:, None].to(tl.int64) * n_inputs + inputs[None, :]
-    mask = ok[:, None] & (inputs < n_inputs)[None, :]
-    acc = tl.dot(tl.load(ptrs, mask=mask, other=0.0), w_even, acc)
-    return tl.dot(tl.load(ptrs + 1, mask=mask, other=0.0), w_odd, acc)
-
-
-@triton.jit
-def _wide_block_dots(A, n_inputs: tl.constexpr, rows0, rows1, rows2, rows3, ok0, ok1, ok2, ok3, has1, has2, has3,
-                     Blocks, Scales, packed_rows, col_ok, SUB: tl.constexpr, BLOCK_M: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """The wide block's products A[rows_i] @ W^T, four (BLOCK_M, BLOCK_N) float32 tiles (zeros past
-    SUB and for sub-blocks with no real pair): W's rows packed_rows (1, BLOCK_N), unpacked once a K
-    step for every sub-block; A (rows, n_inputs); rows_i (BLOCK_M,), rows not ok_i read 0."""
-    ks = tl.arange(0, BLOCK_K // 2)
-    acc0 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    acc1 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    acc2 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    acc3 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    for byte0 in range(0, n_inputs // 2, BLOCK_K // 2):
-        inputs = 2 * (byte0 + ks)
-        w_even, w_odd = _mxfp4_weight_tiles(Blocks, Scales, packed_rows, byte0, col_ok, n_inputs // 2,
-                                            BLOCK_N, BLOCK_K, A.dtype.element_ty)
-        acc0 = _dot_even_odd(A, rows0, inputs, ok0, n_inputs, w_even, w_odd, acc0)
-        if SUB > 1:
-            if has1:
-                acc1 = _dot_even_odd(A, rows1, inputs, ok1, n_inputs, w_even, w_odd, acc1)
-        if SUB > 2:
-            if has2:
-                acc2 = _dot_even_odd(A, rows2, inputs, ok2, n_inputs, w_even, w_odd, acc2)
-        if SUB > 3:
-            if has3:
-                acc3 = _dot_even_odd(A, rows3, inputs, ok3, n_inputs, w_even, w_odd, acc3)
-    return acc0, acc1, acc2, acc3
-
-
-@triton.jit(do_not_specialize=["n_pairs"])
-def _mxfp4_gate_up_wide_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, limit, alpha,
-                               H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
-                               SUB: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                               BLOCK_K: tl.constexpr, SKIP_EMPTY: tl.constexpr):
-    # Program (wide block, BLOCK_N consecutive packed rows: gate and up of BLOCK_N/2 intermediate
-    # units, interleaved) -> act (P, I) of the wide block's slots.
-    expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
-    if expert >= E:  # a block past the last expert's padded rows
-        return
-    slots0, pairs0, valid0, _ = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 0, SKIP_EMPTY)
-    slots1, pairs1, valid1, has1 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 1 % SUB, SKIP_EMPTY)
-    slots2, pairs2, valid2, has2 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 2 % SUB, SKIP_EMPTY)
-    slots3, pairs3, valid3, has3 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 3 % SUB, SKIP_EMPTY)
-    tokens0, tokens1 = pairs0 // TOP_K, pairs1 // TOP_K
-    tokens2, tokens3 = pairs2 // TOP_K, pairs3 // TOP_K
-    rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # packed row within the expert, (BLOCK_N,)
-    row_ok = rows < 2 * I
-    packed_rows = expert * 2 * I + rows[None, :].to(tl.int64)  # (1, BLOCK_N)
-    acc0, acc1, acc2, acc3 = _wide_block_dots(X, H, tokens0, tokens1, tokens2, tokens3, valid0, valid1, valid2,
-                                              valid3, has1, has2, has3, Blocks, Scales, packed_rows,
-                                              row_ok[None, :], SUB, BLOCK_M, BLOCK_N, BLOCK_K)
-    bias = tl.load(Bias + expert * 2 * I + rows, mask=row_ok, other=0.0).to(tl.float32)[None, :]
-    units = tl.program_id(1) * (BLOCK_N // 2) + tl.arange(0, BLOCK_N // 2)
-    _store_act(Act, slots0, units, acc0 + bias, limit, alpha, I, BLOCK_M, BLOCK_N)
-    if SUB > 1:
-        if has1:
-            _store_act(Act, slots1, units, acc1 + bias, limit, alpha, I, BLOCK_M, BLOCK_N)
-    if SUB > 2:
-        if has2:
-            _store_act(Act, slots2, units, acc2 + bias, limit, alpha, I, BLOCK_M, BLOCK_N)
-    if SUB > 3:
-        if has3:
-            _store_act(Act, slots3, units, acc3 + bias, limit, alpha, I, BLOCK_M, BLOCK_N)
-
-
-@triton.jit
-def _store_act(Act, slots, units, gate_up, limit, alpha, I: tl.constexpr, BLOCK_M: tl.constexpr,
-               BLOCK_N: tl.constexpr):
-    """act[slots, units] = SwiGLU of gate_up (BLOCK_M, BLOCK_N), gate and up interleaved by column."""
-    gate, up = tl.split(tl.reshape(gate_up, (BLOCK_M, BLOCK_N // 2, 2)))
-    tl.store(Act + slots[:, None].to(tl.int64) * I + units[None, :],
-             _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty), mask=(units < I)[None, :])
-
-
-@triton.jit(do_not_specialize=["n_pairs"])
-def _mxfp4_down_wide_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
-                            H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, SUB: tl.constexpr,
-                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                            SKIP_EMPTY: tl.constexpr):
-    # Program (wide block, BLOCK_N hidden units) -> the weighted pair_out rows (S, H) of its pairs.
-    expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
-    if expert >= E:
-        return
-    slots0, pairs0, valid0, _ = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 0, SKIP_EMPTY)
-    slots1, pairs1, valid1, has1 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 1 % SUB, SKIP_EMPTY)
-    slots2, pairs2, valid2, has2 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 2 % SUB, SKIP_EMPTY)
-    slots3, pairs3, valid3, has3 = _sub_block(SortedPairs, n_pairs, SUB, BLOCK_M, 3 % SUB, SKIP_EMPTY)
-    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
-    col_ok = cols < H
-    rows = expert * H + cols[None, :].to(tl.int64)  # (1, BLOCK_N)
-    acc0, acc1, acc2, acc3 = _wide_block_dots(Act, I, slots0, slots1, slots2, slots3, valid0, valid1, valid2,
-                                              valid3, has1, has2, has3, Blocks, Scales, rows, col_ok[None, :],
-                                              SUB, BLOCK_M, BLOCK_N, BLOCK_K)
-    bias = tl.load(Bias + expert * H + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
-    _store_pair_rows(PairOut, PairWeights, pairs0, valid0, cols, col_ok, acc0 + bias, H)
-    if SUB > 1:
-        if has1:
-            _store_pair_rows(PairOut, PairWeights, pairs1, valid1, cols, col_ok, acc1 + bias, H)
-    if SUB > 2:
-        if has2:
-            _store_pair_rows(PairOut, PairWeights, pairs2, valid2, cols, col_ok, acc2 + bias, H)
-    if SUB > 3:
-        if has3:
-            _store_pair_rows(PairOut, PairWeights, pairs3, valid3, cols, col_ok, acc3 + bias, H)
-
-
-@triton.jit
-def _store_pair_rows(PairOut, PairWeights, pairs, valid, cols, col_ok, y, H: tl.constexpr):
-    """pair_out[pairs, cols] = y (BLOCK_M, BLOCK_N) times each pair's routing weight, real pairs only."""
-    y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[:, None].to(tl.float32)
-    tl.store(PairOut + pairs[:, None].to(tl.int64) * H + cols[None, :], y.to(PairOut.dtype.element_ty),
-             mask=valid[:, None] & col_ok[None, :])
 
 
 @triton.jit

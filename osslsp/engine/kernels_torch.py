@@ -152,16 +152,3 @@ class DecodeRouter:
         top_values, top_ids = torch.topk(F.linear(x, weight, bias), self.top_k)  # (K,)
         return top_ids, torch.softmax(top_values, dim=-1, dtype=top_values.dtype)
 
-
-class DecodeAttentionOutput:
-    """o_proj, residual add, post-attention RMSNorm and router of one token (the Triton kernel's
-    launch shape and `pairs` do not apply here)."""
-
-    def __init__(self, top_k: int, dtype: torch.dtype, device: torch.device, block=None, route: bool = True,
-                 route_block_h: int = 0):
-        self.router = DecodeRouter(top_k, dtype, device)
-
-    def __call__(self, attended, o_weight, o_bias, residual, norm_weight, eps, normed, pairs, router_weight,
-                 router_bias) -> tuple[torch.Tensor, torch.Tensor]:
-        add_rmsnorm(residual, F.linear(attended, o_weight, o_bias), norm_weight, eps, normed)
-        return self.router(normed, router_weight, router_bias)

@@ -153,11 +153,9 @@ def test_the_grouped_mxfp4_gemvs_of_a_few_tokens_match_the_reference():
             assert torch.equal(padded[:10], alone)
 
 
-
-@pytest.mark.parametrize("skip_empty", [False, True])
-def test_the_long_prompt_paths_on_mxfp4_experts_match_the_reference(skip_empty, monkeypatch):
+def test_the_long_prompt_path_on_mxfp4_experts_matches_the_reference(monkeypatch):
     """A prompt past the grouped GEMMs' pair counts: FP16 scratch by chunks of experts (each chunk's
-    GEMMs told their first expert) and the unpacking wide-block GEMMs, some experts with no pair."""
+    GEMMs told their first expert; the last chunk short), some experts with no pair."""
     from osslsp.engine import mxfp4
 
     generator = torch.Generator(DEVICE).manual_seed(4)
@@ -173,9 +171,7 @@ def test_the_long_prompt_paths_on_mxfp4_experts_match_the_reference(skip_empty, 
     want = kernels_torch.prefill_experts(*routed, *experts)
     monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_CHUNK", 3)
     assert _relative_error(kernels._prefill_experts_dequantized(*routed, *experts, n_real=None), want) < 5e-3
-    monkeypatch.setattr(kernels, "MXFP4_WIDE_SKIP_EMPTY", skip_empty)
-    for tiles in ((4, 64, 64, 64, 8, 3), (2, 128, 64, 64, 8, 3), (1, 64, 128, 64, 4, 3), (4, 16, 32, 32, 4, 2)):
-        assert _relative_error(kernels.prefill_experts(*routed, *experts, config=tiles), want) < 5e-3, tiles
+
 
 def test_rmsnorm_hands_the_decode_gemvs_their_word_pairs():
     from osslsp.engine import mxfp4
@@ -230,29 +226,6 @@ def test_decode_attention_matches_the_reference(combine_in_split):
         kernels_torch.DecodeAttention(n_q, n_kv, head_dim, DEVICE)(q, k_cache, v_cache, positions, window, sinks,
                                                                    0.125, want)
         assert _relative_error(out, want) < 2e-3
-
-
-@pytest.mark.parametrize("route", [True, False])
-def test_the_attention_output_launch_matches_o_proj_norm_and_router(route):
-    generator = torch.Generator(DEVICE).manual_seed(4)
-    for hidden, attended_size, n_experts in ((2880, 4096, 32), (256, 512, 8)):  # gpt-oss-20b, the test model
-        fused = kernels.DecodeAttentionOutput(4, torch.float16, DEVICE, route=route)
-        reference = kernels_torch.DecodeAttentionOutput(4, torch.float16, DEVICE)
-        o_weight = (torch.randn(hidden, attended_size, device=DEVICE, generator=generator) * 0.02).half()
-        o_bias, norm_weight = ((torch.randn(hidden, device=DEVICE, generator=generator) * 0.1).half() for _ in range(2))
-        router = ((torch.randn(n_experts, hidden, device=DEVICE, generator=generator) * 0.05).half(),
-                  (torch.randn(n_experts, device=DEVICE, generator=generator) * 0.05).half())
-        for attended in torch.randn(10, attended_size, device=DEVICE, generator=generator).half():
-            residual = torch.randn(hidden, device=DEVICE, generator=generator).half()
-            want_residual, want_normed = residual.clone(), torch.empty_like(residual)
-            want_ids, want_weights = reference(attended, o_weight, o_bias, want_residual, norm_weight, 1e-5,
-                                               want_normed, None, *router)
-            normed, pairs = torch.empty_like(residual), torch.empty(4, hidden // 8, dtype=torch.int32, device=DEVICE)
-            ids, weights = fused(attended, o_weight, o_bias, residual, norm_weight, 1e-5, normed, pairs, *router)
-            assert _relative_error(residual, want_residual) < 1e-3 and _relative_error(normed, want_normed) < 1e-3
-            assert torch.equal(pairs, kernels.word_pairs(normed))
-            assert ids.tolist() == want_ids.tolist()
-            assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
 
 
 def test_mxfp4_runner_matches_transformers_on_a_released_layout_checkpoint(model, tmp_path):

@@ -181,44 +181,6 @@ MXFP4_GEMV_BLOCK = (4, 8, 32, 4)  # grouped-GEMV tiles for the small experts of 
 FP16_GEMM_TILES = (16, 32, 32, 4, 1)
 
 
-def _attention_output_case(seed: int, hidden: int, attended_size: int, n_experts: int):
-    """Inputs of DecodeAttentionOutput (attended, o_weight, o_bias, residual, norm_weight) and a
-    router (weight, bias), float16."""
-    generator = torch.Generator().manual_seed(seed)
-    attended = torch.randn(attended_size, generator=generator).half()
-    o_weight = (torch.randn(hidden, attended_size, generator=generator) * attended_size ** -0.5).half()
-    o_bias, residual = (torch.randn(hidden, generator=generator).half() for _ in range(2))
-    norm_weight = (1 + 0.1 * torch.randn(hidden, generator=generator)).half()
-    router_weight = (torch.randn(n_experts, hidden, generator=generator) * hidden ** -0.5).half()
-    router_bias = (torch.randn(n_experts, generator=generator) * 0.1).half()
-    return (attended, o_weight, o_bias, residual, norm_weight), (router_weight, router_bias)
-
-
-@pytest.mark.parametrize("route", [True, False])
-@pytest.mark.parametrize("pairs", [True, False])
-def test_the_attention_output_launch_matches_o_proj_norm_and_router(route, pairs):
-    hidden, attended_size, n_experts = 96, 160, 6  # partial row tiles, column steps, expert padding
-    fused = kernels.DecodeAttentionOutput(4, torch.float16, torch.device("cpu"), block=(8, 64, 4), route=route,
-                                          route_block_h=32)
-    reference = kernels_torch.DecodeAttentionOutput(4, torch.float16, torch.device("cpu"))
-    for seed in (7, 8):  # a second call: the ticket counter was reset by the first
-        (attended, o_weight, o_bias, residual, norm_weight), router = _attention_output_case(
-            seed, hidden, attended_size, n_experts)
-        want_residual, want_normed = residual.clone(), torch.empty(hidden, dtype=torch.float16)
-        want_ids, want_weights = reference(attended, o_weight, o_bias, want_residual, norm_weight, 1e-5,
-                                           want_normed, None, *router)
-        normed = torch.empty(hidden, dtype=torch.float16)
-        word_pairs = torch.zeros(4, hidden // 8, dtype=torch.int32) if pairs else None
-        ids, weights = fused(attended, o_weight, o_bias, residual, norm_weight, 1e-5, normed, word_pairs, *router)
-        assert _relative_error(residual, want_residual) < 1e-3
-        assert _relative_error(normed, want_normed) < 1e-3
-        assert ids.tolist() == want_ids.tolist()
-        assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
-        assert int(fused.counter) == 0
-        if pairs:
-            assert torch.equal(word_pairs, kernels.word_pairs(normed))
-
-
 @pytest.mark.parametrize("combine_in_split", [True, False])
 @pytest.mark.parametrize("window", [kernels.NO_WINDOW, 24])
 def test_decode_attention_matches_the_reference(combine_in_split, window):
@@ -240,8 +202,8 @@ def test_decode_attention_matches_the_reference(combine_in_split, window):
 
 @pytest.mark.parametrize("packed", [True, False])
 def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps(packed):
-    """The runner's decode step wired to the Triton launches (one after attention, attention with
-    its combine in the split kernel, expert GEMVs that also write the next norm where packed),
+    """The runner's decode step wired to the Triton launches (attention with its combine in the
+    split kernel, the one-launch router, expert GEMVs that also write the next norm where packed),
     against the same step through the twins."""
     from osslsp.engine import gpt_oss_fast, tiny
 
@@ -259,7 +221,7 @@ def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_st
     decode_experts = kernels.DecodeExpertsMxfp4 if packed else kernels.DecodeExperts
     runner.decode_experts = {device: decode_experts(config.hidden_size, config.intermediate_size, runner.top_k,
                                                     runner.dtype, device)}
-    runner.decode_attention_output = {device: kernels.DecodeAttentionOutput(runner.top_k, runner.dtype, device)}
+    runner.decode_router = {device: kernels.DecodeRouter(runner.top_k, runner.dtype, device)}
     runner.cached_ids = runner.cached_ids[:len(prompt)]
     got = [runner.decode_one(token) for token in tokens]
     for logits, expected in zip(got, want):
@@ -291,54 +253,6 @@ def _routed_among(n_tokens: int, seed: int, n_chosen: int):
     logits[:, n_chosen:] = float("-inf")
     top_values, top_ids = logits.topk(4, dim=-1)
     return x, top_ids, torch.softmax(top_values, -1).half()
-
-
-# (SUB, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages): 1, 2 and 4 sub-blocks a wide block
-WIDE_TILES = [(1, 16, 32, 32, 4, 1), (2, 16, 32, 64, 4, 1), (4, 16, 64, 32, 4, 1)]
-
-
-@pytest.mark.parametrize(("tiles", "n_tokens", "n_chosen", "skip_empty"), [
-    (WIDE_TILES[0], 1, 8, False), (WIDE_TILES[1], 7, 5, False), (WIDE_TILES[2], 7, 5, True),
-    (WIDE_TILES[2], 40, 6, False), (WIDE_TILES[1], 70, 8, True), (WIDE_TILES[2], 70, 8, False),
-])
-def test_the_unpacking_wide_gemms_match_the_reference(tiles, n_tokens, n_chosen, skip_empty, monkeypatch):
-    """Pair counts from 4 (every wide block mostly padding) to 280 (experts over several wide
-    blocks, sub-blocks partly filled and empty), some experts with no pair; sub-blocks of padding
-    computed or skipped."""
-    monkeypatch.setattr(kernels, "MXFP4_WIDE_SKIP_EMPTY", skip_empty)
-    x, top_ids, top_weights = _routed_among(n_tokens, 7, n_chosen)
-    args = (x, top_ids, top_weights, *_experts(), 7.0, 1.702)
-    got = kernels.prefill_experts(*args, config=tiles)
-    assert _relative_error(got, kernels_torch.prefill_experts(*args)) < 5e-3
-
-
-def test_the_unpacking_wide_gemms_give_padding_tokens_the_last_real_row():
-    n_real, bucket = 30, 36
-    x, top_ids, top_weights = _routed(bucket, 8, repeat_last_from=n_real)
-    experts = _experts()
-    real = torch.tensor([n_real])
-    padded = kernels.prefill_experts(x, top_ids, top_weights, *experts, 7.0, 1.702, config=WIDE_TILES[2], n_real=real)
-    want = kernels_torch.prefill_experts(x, top_ids, top_weights, *experts, 7.0, 1.702, n_real=real)
-    assert _relative_error(padded, want) < 5e-3
-    assert torch.equal(padded[n_real:], padded[n_real - 1:n_real].expand(bucket - n_real, -1))
-
-
-def test_long_prompts_take_the_wide_gemms_when_their_tiles_are_set(monkeypatch):
-    """The dispatch past MXFP4_PREFILL_EXPERTS_TILES' last row: the same result either way."""
-    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", ((16, (16, 32, 32, 4, 1)),))
-    monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_CHUNK", 3)
-    args = (*_routed_among(20, 9, 7), *_experts(), 7.0, 1.702)
-    assert args[1].numel() > kernels.MXFP4_GROUPED_GEMV[0]  # past the grouped GEMVs too
-    want = kernels_torch.prefill_experts(*args)
-    calls = []
-    unpacking = kernels._prefill_experts_unpacking
-    monkeypatch.setattr(kernels, "_prefill_experts_unpacking", lambda *a: calls.append(a[-2]) or unpacking(*a))
-    dequantized = kernels.prefill_experts(*args)
-    assert not calls
-    monkeypatch.setattr(kernels, "MXFP4_WIDE_TILES", WIDE_TILES[1])
-    wide = kernels.prefill_experts(*args)
-    assert calls == [WIDE_TILES[1]]
-    assert _relative_error(dequantized, want) < 5e-3 and _relative_error(wide, want) < 5e-3
 
 
 @pytest.mark.parametrize("chunk", [3, 8])
