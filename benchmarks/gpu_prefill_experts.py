@@ -1,11 +1,9 @@
 """Time one layer's experts at a long prefill with MXFP4 experts (gpt-oss-20b shapes, 32 packed
-experts, top-4), in one process: the FP16-scratch path as on main (per-chunk masks: 4 chunks of 8
-experts, 5 small torch launches each on top of 2 unpacks and 2 grouped GEMMs), the same path with
-the chunk's first expert given to the GEMMs (this branch's default), and the unpacking wide-block
-GEMMs (no scratch, 2 launches) for a few tile configurations, with and without skipping sub-blocks
-of padding. Each result is checked against the FP16-scratch path's.
+experts, top-4), in one process: the FP16-scratch path with per-chunk masks (4 chunks of 8
+experts, 5 small torch launches each on top of 2 unpacks and 2 grouped GEMMs) against the same
+path with the chunk's first expert given to the GEMMs (the default). Results checked equal.
 
-    PYTHONPATH=. python benchmarks/gpu_prefill_experts.py [--tokens 512,2048,8192] [--tiles S,M,N,K,W,ST ...]
+    PYTHONPATH=. python benchmarks/gpu_prefill_experts.py [--tokens 512,2048,8192]
 
 Two times a call: "eager" (triton.testing.do_bench: launches from Python, as a cold prefill runs
 them, so a slow host shows) and "graph" (do_bench_cudagraph: the kernels alone). Routing is random
@@ -17,7 +15,6 @@ from __future__ import annotations
 import argparse
 
 import torch
-from triton.runtime.errors import OutOfResources
 from triton.testing import do_bench, do_bench_cudagraph
 
 from osslsp.engine import kernels, mxfp4
@@ -25,14 +22,12 @@ from osslsp.engine import kernels, mxfp4
 H, I, E, K = 2880, 2880, 32, 4
 SWIGLU = (7.0, 1.702)  # gpt-oss's limit and alpha
 DEVICE = torch.device("cuda")
-WIDE_TILES = [(4, 64, 64, 64, 8, 3), (2, 128, 64, 64, 8, 3), (4, 64, 64, 32, 8, 3), (2, 64, 128, 64, 8, 3),
-              (1, 128, 128, 64, 8, 3), (4, 64, 128, 64, 8, 3), (2, 128, 128, 64, 8, 3)]
 
 
 def dequantized_with_chunk_masks(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                  limit: float, alpha: float) -> torch.Tensor:
-    """_prefill_experts_dequantized as on main: each chunk's blocks picked by torch ops on the
-    block experts (the baseline the first-expert argument removes)."""
+    """_prefill_experts_dequantized before the first-expert argument: each chunk's blocks picked by
+    torch ops on the block experts."""
     n_pairs = expert_ids.numel()
     config = next(tiles for most, tiles in kernels.PREFILL_EXPERTS_TILES if n_pairs <= most)
     sorted_pairs, block_expert = kernels._align_pairs_by_expert(expert_ids, E, config[0])
@@ -69,9 +64,7 @@ def timed(call) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", default="512,2048,8192")
-    parser.add_argument("--tiles", nargs="*", default=None, help="wide tiles, S,M,N,K,W,ST each")
     args = parser.parse_args()
-    tiles_list = [tuple(int(v) for v in t.split(",")) for t in args.tiles] if args.tiles else WIDE_TILES
     generator = torch.Generator(DEVICE).manual_seed(0)
     gate_up = mxfp4.quantize(torch.randn(E, 2 * I, H, device=DEVICE, generator=generator) * 0.02)
     down = mxfp4.quantize(torch.randn(E, H, I, device=DEVICE, generator=generator) * 0.02)
@@ -85,24 +78,13 @@ def main() -> None:
         values, ids = torch.randn(n_tokens, E, device=DEVICE, generator=generator).topk(K, dim=-1)
         routed = (x, ids, torch.softmax(values, -1).half())
         want = kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None)
-        main_path = dequantized_with_chunk_masks(*routed, *weights, *SWIGLU)
-        print(f"{n_tokens} tokens ({n_tokens * K} pairs): dequantized, chunk masks (main): "
+        masked = dequantized_with_chunk_masks(*routed, *weights, *SWIGLU)
+        print(f"{n_tokens} tokens ({n_tokens * K} pairs): dequantized, chunk masks: "
               f"{timed(lambda: dequantized_with_chunk_masks(*routed, *weights, *SWIGLU))} "
-              f"(err {relative_error(main_path, want):.1e})", flush=True)
-        print(f"{n_tokens} tokens: dequantized, first expert given (this branch): "
+              f"(err {relative_error(masked, want):.1e})", flush=True)
+        print(f"{n_tokens} tokens: dequantized, first expert given (default): "
               f"{timed(lambda: kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None))}",
               flush=True)
-        for skip in (False, True):
-            kernels.MXFP4_WIDE_SKIP_EMPTY = skip
-            for tiles in tiles_list:
-                try:
-                    got = kernels.prefill_experts(*routed, *weights, *SWIGLU, config=tiles)
-                    line = timed(lambda: kernels.prefill_experts(*routed, *weights, *SWIGLU, config=tiles))
-                    line += f" (err {relative_error(got, want):.1e})"
-                except OutOfResources as error:  # a tile past the SM's shared memory or registers: the next one
-                    line = f"failed: {type(error).__name__}: {str(error)[:100]}"
-                print(f"{n_tokens} tokens: wide {tiles} skip_empty={skip}: {line}", flush=True)
-        kernels.MXFP4_WIDE_SKIP_EMPTY = False
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""Compile the wide-block MXFP4 GEMMs (kernels._mxfp4_*_wide_kernel) for sm_90 on a machine with
-no GPU and print each tile's registers, spills (STACK) and shared memory, from the cubin Triton
-builds (gpt-oss-20b shapes; pointer arguments 16-byte aligned, as at run time).
+"""Compile the decode kernels with and without their fusions for sm_90 on a machine with no GPU
+and print each one's registers, spills (STACK) and shared memory, from the cubin Triton builds
+(gpt-oss-20b shapes; pointer arguments 16-byte aligned, as at run time): decode attention's split
+kernel with the combine in its last program or not, the packed down GEMV writing the next norm
+or not.
 
-    PYTHONPATH=. python benchmarks/sm90_registers.py 4,64,64,64,8,3 2,128,64,64,8,3 [--skip-empty]
+    PYTHONPATH=. python benchmarks/sm90_registers.py
 
-Tiles: SUB,BLOCK_M,BLOCK_N,BLOCK_K,num_warps,num_stages (kernels.MXFP4_WIDE_TILES).
+`compiled` takes any @triton.jit kernel with its argument types and constants: the way to check
+a new kernel's registers for the H200 before a device call.
 """
 
 from __future__ import annotations
 
-import argparse
+import inspect
 import os
 import subprocess
 import tempfile
@@ -21,10 +24,14 @@ from triton.compiler import ASTSource
 from osslsp.engine import kernels
 
 TARGET = GPUTarget("cuda", 90, 32)
-H, I, E, K = 2880, 2880, 32, 4
-PAIRS = dict(SortedPairs="*i32", BlockExpert="*i32", n_pairs="i32")
-GATE_UP = dict(X="*fp16", Blocks="*u8", Scales="*u8", Bias="*fp16", Act="*fp16", limit="fp32", alpha="fp32", **PAIRS)
-DOWN = dict(Act="*fp16", Blocks="*u8", Scales="*u8", Bias="*fp16", PairWeights="*fp16", PairOut="*fp16", **PAIRS)
+H, I, K = 2880, 2880, 4  # hidden, intermediate, top-k
+NQ, NKV, D = 64, 8, 64  # query heads, kv heads, head size
+SPLIT = dict(Q="*fp16", KCache="*fp16", VCache="*fp16", Positions="*i64", Slots="*i64", PartAcc="*fp32",
+             PartMax="*fp32", PartSum="*fp32", Sinks="*fp16", Out="*fp16", Counters="*i32", cache_len="i32",
+             window="i32", scale="fp32")
+DOWN = dict(ActPairs="*i32", Words="*i32", Scales="*u8", scale_row="i32", Bias="*fp16", ExpertIds="*i64",
+            ExpertWeights="*fp16", Out="*fp16", Residual="*fp16", NormWeight="*fp16", Normed="*fp16",
+            Counter="*i32", eps="fp32")
 
 
 def resource_usage(cubin: bytes) -> str:
@@ -37,7 +44,9 @@ def resource_usage(cubin: bytes) -> str:
     return " ".join(line.split("Resource usage:")[-1].strip() for line in report.splitlines() if "REG" in line)
 
 
-def compiled(fn, signature: dict[str, str], constants: dict, warps: int, stages: int):
+def compiled(fn, signature: dict[str, str], constants: dict, warps: int, stages: int = 3):
+    """fn compiled for TARGET: signature gives each run-time argument's Triton type, constants the
+    constexpr ones."""
     names = fn.arg_names
     source = ASTSource(fn, signature={**signature, **{name: "constexpr" for name in constants}},
                        constexprs={(names.index(name),): value for name, value in constants.items()},
@@ -47,18 +56,19 @@ def compiled(fn, signature: dict[str, str], constants: dict, warps: int, stages:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tiles", nargs="+")
-    parser.add_argument("--skip-empty", action="store_true")
-    args = parser.parse_args()
-    for text in args.tiles:
-        sub, block_m, block_n, block_k, warps, stages = (int(v) for v in text.split(","))
-        tiles = dict(H=H, I=I, E=E, SUB=sub, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k,
-                     SKIP_EMPTY=args.skip_empty)
-        for fn, signature, extra in ((kernels._mxfp4_gate_up_wide_kernel, GATE_UP, dict(TOP_K=K)),
-                                     (kernels._mxfp4_down_wide_kernel, DOWN, {})):
-            kernel = compiled(fn, signature, {**tiles, **extra}, warps, stages)
-            print(f"{text} {fn.__name__}: {resource_usage(kernel.asm['cubin'])}", flush=True)
+    group = NQ // NKV
+    attention = kernels.SlotsDecodeAttention
+    for combine in (False, True):
+        constants = dict(NKV=NKV, GROUP=group, GROUP_PAD=max(16, group), D=D, N_SPLIT=attention.N_SPLIT,
+                         BLOCK_N=attention.BLOCK_N, COMBINE=combine, GROUP_P2=group)
+        kernel = compiled(kernels._decode_attention_split_kernel, SPLIT, constants, warps=4)
+        print(f"_decode_attention_split_kernel COMBINE={combine}: {resource_usage(kernel.asm['cubin'])}", flush=True)
+    rows, groups, warps = inspect.signature(kernels.DecodeExpertsMxfp4).parameters["down_block"].default
+    for norm in (False, True):
+        constants = dict(H=H, I=I, TOP_K=K, BLOCK_M=rows, BLOCK_G=groups, NORM=norm,
+                         BLOCK_H=triton.next_power_of_2(H))
+        kernel = compiled(kernels._down_gemv_kernel, DOWN, constants, warps)
+        print(f"_down_gemv_kernel NORM={norm}: {resource_usage(kernel.asm['cubin'])}", flush=True)
 
 
 if __name__ == "__main__":
