@@ -1,13 +1,20 @@
 """Which captured prefill graphs a prompt replays (a pure plan), and the padding a replay gives its
 piece, checked on the CPU: CUDA graphs cannot run here, so each "graph" is its step run eagerly on
-the graph's own buffers, which is what a replay computes (the GPU test compares real replays)."""
+the graph's own buffers, which is what a replay computes (the GPU test compares real replays).
+The padded steps go through the PyTorch twins here, and through the Triton kernels in Triton's
+interpreter, in a fresh process (Triton picks its interpreter when first imported, long before
+these tests in a pytest run)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from osslsp.engine import gpt_oss_fast, kernels_torch, tiny
+from osslsp.engine import gpt_oss_fast, kernels_torch, mxfp4, tiny
 from osslsp.engine.gpt_oss_fast import (PREFILL_GRAPH_BUCKETS, FastGptOssRunner, _PrefillGraph, plan_prefill,
                                         prefill_graph_buckets)
 
@@ -86,3 +93,43 @@ def test_padded_pieces_give_the_logits_of_the_model(model, monkeypatch):
     torch.testing.assert_close(runner.prefill(edited), want[1], rtol=1e-4, atol=1e-4)
     assert runner.prefill_graphs[0].positions.tolist() == [39, 40, 41, 41]
     assert runner.cached_ids == edited
+
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@pytest.mark.skipif(INTERPRETED, reason="this is the process that starts the interpreted one")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU, test_fast_gpu.py replays the real graphs")
+def test_padded_prefill_steps_through_the_triton_kernels_in_the_interpreter():
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "triton_gives"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="run by the test above, in a process with TRITON_INTERPRET=1")
+@pytest.mark.parametrize(("packed", "n_real", "bucket"), [(True, 150, 192), (False, 100, 144)])
+def test_a_padded_prefill_through_triton_gives_the_logits_of_the_twins(packed, n_real, bucket, monkeypatch):
+    """Packed: the long-prompt path (FP16 scratch by chunks of experts), which the packed GEMMs'
+    tiles here leave from 256 pairs on; FP16: the grouped GEMMs' middle tiles. Both sort their
+    pairs on the device with the padding's marked."""
+    from osslsp.engine import kernels
+
+    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", kernels.MXFP4_PREFILL_EXPERTS_TILES[:1])
+    tiles = kernels.MXFP4_PREFILL_EXPERTS_TILES if packed else kernels.PREFILL_EXPERTS_TILES
+    assert 2 * bucket > tiles[0][0]  # the tiny model routes each token to 2 experts
+    model = tiny.build_model(tiny.build_tokenizer()).half().eval()
+    runner = FastGptOssRunner(model, 1024, kernels=kernels_torch)
+    if packed:  # the runner's layers read packed experts as a loaded checkpoint's
+        for layer in runner.layers:
+            layer.gate_up, layer.down = mxfp4.quantize(layer.gate_up), mxfp4.quantize(layer.down)
+    prompt = torch.randint(0, model.config.vocab_size, (n_real,), generator=torch.Generator().manual_seed(1)).tolist()
+    want = runner.prefill(prompt)  # (V,): eager, through the twins
+    runner.kernels, runner.cached_ids = kernels, []
+    _with_eager_graphs(runner, [bucket])
+    got = runner.prefill(prompt)
+    assert runner.prefill_graphs[0].n_real.item() == n_real
+    assert float((got - want).norm() / want.norm()) < 1e-2
+    assert int(got.argmax()) == int(want.argmax())
