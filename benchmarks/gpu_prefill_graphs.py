@@ -6,9 +6,9 @@ Random weights with gpt-oss-20b's config, experts packed in memory in the releas
 (as benchmarks/gpu_profile.py does), one FastGptOssRunner with an 8k context. Prints the set-up
 (ready time, of which the prefill graphs' capture, and the memory then), then one line a variant
 and prompt length: the median wall time from the token ids to the argmax of the logits on the
-host, the graphs' logits against the eager ones, and the memory reserved after it. The graphs
-run first, so the memory printed after their 8k prompt is the graph path's alone. A variant that
-raises prints its error and the script goes on.
+host, the graphs' logits against the eager ones, and the memory after it (peaks since the line
+before). The graphs run first, so the memory printed after their 8k prompt is the graph path's
+alone. A variant that raises prints its error and the script goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ GIB = 2**30
 def memory() -> str:
     return (f"allocated {torch.cuda.memory_allocated() / GIB:.2f} GiB, "
             f"reserved {torch.cuda.memory_reserved() / GIB:.2f} GiB "
-            f"(peak {torch.cuda.max_memory_reserved() / GIB:.2f})")
+            f"(peaks since the last line: allocated {torch.cuda.max_memory_allocated() / GIB:.2f}, "
+            f"reserved {torch.cuda.max_memory_reserved() / GIB:.2f})")
 
 
 def build_runner(model, max_context: int) -> tuple[FastGptOssRunner, float, float]:
@@ -85,6 +86,7 @@ def main() -> None:
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {now}; set-up {set_up:.1f} s", flush=True)
     print(f"ready {ready:.2f} s, of which {capture:.2f} s capturing {len(graphs)} prefill graphs "
           f"({[graph.bucket for graph in graphs]}); after set-up: {memory()}", flush=True)
+    torch.cuda.reset_peak_memory_stats()
     generator = torch.Generator().manual_seed(0)
     prompts = {n: torch.randint(100, 199_000, (n,), generator=generator).tolist() for n in lengths}
     graph_logits = {}
@@ -103,6 +105,7 @@ def main() -> None:
                     check = f"; graphs' logits vs these: {error:.1e} relative, same argmax {same}"
                 print(f"{variant} cold TTFT {n}: {statistics.median(times):.2f} ms median, {min(times):.2f} min "
                       f"of {args.repeats}{check}; {memory()}", flush=True)
+                torch.cuda.reset_peak_memory_stats()
             except Exception as error:  # noqa: BLE001 - one variant's failure must not hide the others
                 print(f"{variant} cold TTFT {n}: {type(error).__name__}: {error}", flush=True)
                 torch.cuda.empty_cache()
