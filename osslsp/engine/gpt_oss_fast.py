@@ -6,7 +6,9 @@ What makes it fast, against `generate()`:
 - decode computes only the 4 chosen experts of each layer (GEMVs that pick the experts by index on
   the device, no host sync), and the whole decode step is one CUDA graph replay;
 - prefill runs grouped GEMMs over (token, expert) pairs sorted by expert, flash attention with
-  sinks and windows, and the LM head on the last position only.
+  sinks and windows, and the LM head on the last position only; a prompt replays the CUDA graph
+  of a fixed size that holds it (PREFILL_GRAPH_BUCKETS), so the host launches one graph, not
+  ~1,000 kernels.
 
 Weights stay those of the model (no copy): at start the expert weights are transposed in place to
 (E, out, in), and q/k/v become views of one fused matrix. The model keeps working through its own
