@@ -254,11 +254,13 @@ class FastGptOssRunner:
         torch.cuda.empty_cache()  # what the eager warm-ups cached: replays allocate nothing
 
     def _capture_prefill_graph(self, bucket: int, pool) -> _PrefillGraph:
+        """One eager prefill of `bucket` tokens, then its capture into `pool` (a graph pool handle).
+        Every size is warmed up: nothing may compile or load a kernel inside a capture."""
         ids = torch.zeros(bucket, dtype=torch.long, device=self.device)
         positions = torch.arange(bucket, device=self.device)
         n_real = torch.full((1,), bucket, device=self.device)
-        self._prefill_step(ids, positions, n_real=n_real)  # outside the graph: Triton compiles this size's
-        torch.cuda.synchronize(self.device)  # kernels, cuBLAS picks its algorithms
+        self._prefill_step(ids, positions, n_real=n_real)  # Triton compiles this size's variants, CUDA loads
+        torch.cuda.synchronize(self.device)  # the kernels cuBLAS picks for its shapes
         torch.cuda.empty_cache()  # the warm-up's activations: the graph's pool holds its own
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=pool):
