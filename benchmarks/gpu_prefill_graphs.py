@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="512,2048,8192")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--cap-gib", type=float, default=0.0, help="simulate a smaller card (0: no cap)")
+    parser.add_argument("--budget-s", type=float, default=140.0, help="start no variant after this many seconds")
     args = parser.parse_args()
     lengths = [int(length) for length in args.lengths.split(",")]
     started = time.perf_counter()
@@ -93,6 +94,9 @@ def main() -> None:
     for variant in ("graphs", "eager"):
         runner.prefill_graphs = graphs if variant == "graphs" else []
         for n in lengths:
+            if time.perf_counter() - started > args.budget_s:
+                print(f"{variant} cold TTFT {n}: not run, past the budget of {args.budget_s:.0f} s", flush=True)
+                continue
             try:
                 cold_ttft(runner, prompts[n], 1)  # Triton and cuBLAS see this length once before timing
                 times, logits = cold_ttft(runner, prompts[n], args.repeats)
