@@ -6,7 +6,9 @@ What makes it fast, against `generate()`:
 - decode computes only the 4 chosen experts of each layer (GEMVs that pick the experts by index on
   the device, no host sync), and the whole decode step is one CUDA graph replay;
 - prefill runs grouped GEMMs over (token, expert) pairs sorted by expert, flash attention with
-  sinks and windows, and the LM head on the last position only.
+  sinks and windows, and the LM head on the last position only; a prompt replays the CUDA graph
+  of a fixed size that holds it (PREFILL_GRAPH_BUCKETS), so the host launches one graph, not
+  ~1,000 kernels.
 
 Weights stay those of the model (no copy): at start the expert weights are transposed in place to
 (E, out, in), and q/k/v become views of one fused matrix. The model keeps working through its own
@@ -68,10 +70,31 @@ def set_experts_implementation(model, name: str) -> None:
         model.config._experts_implementation = name
 
 
-PREFILL_GRAPH_BUCKETS = (16, 64)  # prefills of up to this many new tokens replay a CUDA graph
+# Cold prefills replay the CUDA graph of the smallest of these sizes that holds them, padded with
+# copies of their last token (launching a prompt's ~1,000 kernels from Python would leave the GPU
+# waiting on the host). Up to 512 tokens a step is bound by launches and by reading the weights, not
+# by its rows, so doubling sizes cost little; past 512, padding rows cost dense and attention work
+# like real ones (the experts skip them), so a size every 256 tokens to 2048 and every 512 to
+# PREFILL_CHUNK: at most a quarter of padding past 1024 tokens, an eighth near 2k and 4k.
+PREFILL_GRAPH_BUCKETS = (16, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096)
 # Longer prompts go through the layers this many tokens at a time: an 8k prompt's activations in one
 # piece (about 1.2 GiB with packed experts) would not fit next to the weights on a 16 GB card.
 PREFILL_CHUNK = 4096
+
+
+def prefill_graph_buckets(max_context: int, chunk: int) -> list[int]:
+    """The prefill sizes to capture for a context of max_context tokens, ascending: those of
+    PREFILL_GRAPH_BUCKETS below the largest piece a prefill runs (min(chunk, max_context)), then that."""
+    largest = min(chunk, max_context)
+    return [bucket for bucket in PREFILL_GRAPH_BUCKETS if bucket < largest] + [largest]
+
+
+def plan_prefill(n_new: int, buckets: list[int], chunk: int) -> list[tuple[int, int | None]]:
+    """How a prefill of n_new tokens runs: pieces of `chunk` tokens then the rest, each (tokens,
+    bucket): replayed by the captured graph of the smallest bucket that holds it, or eagerly where
+    none does (bucket None: its capture failed, or the runner has no graphs)."""
+    lengths = [chunk] * ((n_new - 1) // chunk) + [n_new - (n_new - 1) // chunk * chunk]
+    return [(length, min((b for b in buckets if length <= b), default=None)) for length in lengths]
 
 
 @dataclass
@@ -84,6 +107,18 @@ class _PrefillGraph:
     n_real: torch.Tensor  # (1,): the prefill's own tokens; the rest pad it to the bucket
     graph: torch.cuda.CUDAGraph
     logits: torch.Tensor  # (1, V)
+
+    def run(self, new_ids: list[int], start: int) -> torch.Tensor:
+        """Logits (1, V) after new_ids (at most `bucket`) at positions start..; rewritten by the next run.
+        The padding repeats the last token at its own position: those rows compute exactly what it
+        does (the experts copy its output rather than read weights for them: see n_real), so they
+        write its keys and values to its cache slot, and the last row is its."""
+        n = len(new_ids)
+        self.ids.copy_(torch.tensor(new_ids + new_ids[-1:] * (self.bucket - n)))
+        self.positions.copy_(torch.arange(start, start + self.bucket).clamp_(max=start + n - 1))
+        self.n_real.fill_(n)
+        self.graph.replay()
+        return self.logits
 
 
 class FastGptOssRunner:
@@ -205,24 +240,32 @@ class FastGptOssRunner:
 
     @torch.inference_mode()
     def _capture_prefill_graphs(self) -> None:
-        """Graphs for short prefills (a keystroke after an edit), which launches would otherwise bound."""
-        for bucket in PREFILL_GRAPH_BUCKETS:
-            if bucket >= self.max_context:
-                break
-            ids = torch.zeros(bucket, dtype=torch.long, device=self.device)
-            positions = torch.arange(bucket, device=self.device)
-            n_real = torch.full((1,), bucket, device=self.device)
+        """A graph for each prefill size up to a PREFILL_CHUNK piece, largest first, all in one memory
+        pool: the largest one's activations (and the expert scratch) are reserved once and the
+        smaller ones reuse them. A size whose capture fails (out of memory, anything) stays eager."""
+        pool = torch.cuda.graph_pool_handle()
+        for bucket in reversed(prefill_graph_buckets(self.max_context, PREFILL_CHUNK)):
             try:
-                self._prefill_step(ids, positions, n_real=n_real)  # warm-up outside the graph
-                torch.cuda.synchronize(self.device)
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    logits = self._prefill_step(ids, positions, n_real=n_real)
-            except RuntimeError as error:  # the eager path still works: slower keystrokes, nothing wrong
+                self.prefill_graphs.append(self._capture_prefill_graph(bucket, pool))
+            except Exception as error:  # the eager path still works: a slower prompt, nothing wrong
                 log.warning("no CUDA graph for %d-token prefills: %s", bucket, error)
-                return
-            self.prefill_graphs.append(_PrefillGraph(bucket, ids, positions, n_real, graph, logits))
+        self.prefill_graphs.reverse()  # ascending
         torch.cuda.synchronize(self.device)
+        torch.cuda.empty_cache()  # what the eager warm-ups cached: replays allocate nothing
+
+    def _capture_prefill_graph(self, bucket: int, pool) -> _PrefillGraph:
+        """One eager prefill of `bucket` tokens, then its capture into `pool` (a graph pool handle).
+        Every size is warmed up: nothing may compile or load a kernel inside a capture."""
+        ids = torch.zeros(bucket, dtype=torch.long, device=self.device)
+        positions = torch.arange(bucket, device=self.device)
+        n_real = torch.full((1,), bucket, device=self.device)
+        self._prefill_step(ids, positions, n_real=n_real)  # Triton compiles this size's variants, CUDA loads
+        torch.cuda.synchronize(self.device)  # the kernels cuBLAS picks for its shapes
+        torch.cuda.empty_cache()  # the warm-up's activations: the graph's pool holds its own
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
+            logits = self._prefill_step(ids, positions, n_real=n_real)
+        return _PrefillGraph(bucket, ids, positions, n_real, graph, logits)
 
     # -- Runner protocol --------------------------------------------------------------------------
 
@@ -316,25 +359,19 @@ class FastGptOssRunner:
         return NextNorm(residual, self.final_norm if last else self.layers[index + 1].input_norm, self.eps, normed)
 
     def _prefill(self, new_ids: list[int], start: int) -> torch.Tensor:
-        """Logits (1, V) after the new tokens at positions start..; a few tokens replay a graph."""
-        n = len(new_ids)
-        graph = next((g for g in self.prefill_graphs if n <= g.bucket), None)
-        if graph is None:
-            for first in range(0, n, PREFILL_CHUNK):  # the static cache holds the earlier chunks' keys
-                chunk = new_ids[first:first + PREFILL_CHUNK]
-                ids = torch.tensor(chunk, device=self.device)
-                logits = self._prefill_step(ids, torch.arange(start + first, start + first + len(chunk),
-                                                              device=self.device))
-            return logits
-        # Pad to the graph's size with copies of the last token at its own position: they compute
-        # exactly what it does (the experts copy its output rather than read weights for them: see
-        # n_real), so they write its keys and values to its cache slot, and the last row is its.
-        padding = graph.bucket - n
-        graph.ids.copy_(torch.tensor(new_ids + new_ids[-1:] * padding))
-        graph.positions.copy_(torch.tensor(list(range(start, start + n)) + [start + n - 1] * padding))
-        graph.n_real.fill_(n)
-        graph.graph.replay()
-        return graph.logits
+        """Logits (1, V) after the new tokens at positions start..: pieces as plan_prefill says (the
+        static cache holds the earlier pieces' keys), each a graph replay where one was captured."""
+        graphs = {graph.bucket: graph for graph in self.prefill_graphs}
+        first = start
+        for length, bucket in plan_prefill(len(new_ids), list(graphs), PREFILL_CHUNK):
+            piece = new_ids[first - start:first - start + length]
+            if bucket is None:
+                logits = self._prefill_step(torch.tensor(piece, device=self.device),
+                                            torch.arange(first, first + length, device=self.device))
+            else:
+                logits = graphs[bucket].run(piece, first)
+            first += length
+        return logits
 
     def _prefill_step(self, ids: torch.Tensor, positions: torch.Tensor,
                       caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,

@@ -34,7 +34,12 @@ def model():
         rope_scaling={"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
                       "original_max_position_embeddings": 4096, "truncate": False},
     )
-    torch.manual_seed(0)
+    return _random_model(config, seed=0)
+
+
+def _random_model(config, seed: int) -> GptOssForCausalLM:
+    """A gpt-oss of `config` on the GPU in float16, weights N(0, 0.05)."""
+    torch.manual_seed(seed)
     with DEVICE:
         built = GptOssForCausalLM(config).to(torch.float16).eval()
     with torch.no_grad():
@@ -262,3 +267,54 @@ def test_mxfp4_runner_matches_transformers_on_a_released_layout_checkpoint(model
     with torch.inference_mode():
         edited_logits = theirs(torch.tensor([edited], device=DEVICE)).logits[0, -1].float()
     assert _relative_error(runner.prefill(edited), edited_logits) < 1e-2
+
+
+def _fresh_runner(config, experts: str, max_context: int) -> FastGptOssRunner:
+    """A runner on new random weights of `config`; `mxfp4` packs the experts in memory (the
+    released layout, as a loaded checkpoint holds them)."""
+    from osslsp.engine import mxfp4
+
+    fresh = _random_model(config, seed=5)
+    with torch.no_grad():
+        if experts == "mxfp4":
+            for layer in fresh.model.layers:
+                for name in mxfp4.EXPERT_PROJECTIONS:
+                    packed = mxfp4.quantize(getattr(layer.mlp.experts, name).transpose(1, 2))  # (E, out, in)
+                    setattr(layer.mlp.experts, f"{name}_blocks", packed.blocks)
+                    setattr(layer.mlp.experts, f"{name}_scales", packed.scales)
+                    delattr(layer.mlp.experts, name)
+    return FastGptOssRunner(fresh, max_context)
+
+
+@pytest.mark.parametrize("experts", ["fp16", "mxfp4"])
+def test_long_prompts_replay_graphs_that_give_the_eager_logits_and_tokens(model, experts):
+    """Cold prompts of 300, 1,100 and 4,500 tokens (a 4,096-token piece, then 404 in the 512
+    graph) and 700 new tokens after a reused prefix of 2,000: logits and 8 greedy tokens through
+    the captured graphs equal those of the eager steps."""
+    from osslsp.engine.gpt_oss_fast import PREFILL_CHUNK, prefill_graph_buckets
+
+    runner = _fresh_runner(model.config, experts, 5120)
+    graphs = runner.prefill_graphs
+    assert [graph.bucket for graph in graphs] == prefill_graph_buckets(5120, PREFILL_CHUNK)
+    generator = torch.Generator().manual_seed(6)
+    prompt = torch.randint(0, 1000, (4500,), generator=generator).tolist()
+    edited = prompt[:2000] + torch.randint(0, 1000, (700,), generator=generator).tolist()
+    cases = [(prompt[:300], True), (prompt[:1100], True), (prompt, True), (edited, False)]  # (ids, cold)
+
+    def run(with_graphs: bool) -> list[tuple[torch.Tensor, list[int]]]:
+        runner.prefill_graphs = graphs if with_graphs else []
+        results = []
+        for ids, cold in cases:
+            if cold:
+                runner.cached_ids = []
+            logits = runner.prefill(ids)
+            tokens = list(generate(runner, ids, Sampling(max_new_tokens=8), frozenset(), lambda: False))
+            runner.cached_ids = runner.cached_ids[:len(ids)]
+            results.append((logits, tokens))
+        return results
+
+    replayed, eager = run(with_graphs=True), run(with_graphs=False)
+    assert next(graph for graph in graphs if graph.bucket == 768).n_real.item() == 700  # edited's replay
+    for (ids, _), (got, got_tokens), (want, want_tokens) in zip(cases, replayed, eager):
+        assert _relative_error(got, want) < 5e-3, len(ids)
+        assert int(got.argmax()) == int(want.argmax()) and got_tokens == want_tokens, len(ids)
