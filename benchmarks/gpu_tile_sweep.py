@@ -65,13 +65,16 @@ CHECKED_LAYERS = 2  # decode layers whose outputs are compared with the default'
 GEMM_DEFAULT = kernels.PREFILL_EXPERTS_TILES[-1][1]
 # Hopper tiles not swept before: benchmarks/gpu_kernels.py timed (128, 128, 64, 8, 4), (128, 64, 64,
 # 4, 4), (64, 128, 64, 4, 4), (128, 128, 32, 8, 4), (128, 256, 64, 8, 3) and (64, 256, 64, 8, 3)
-# against the default (ENGINE_NOTES.md). Each fits the H200's 227 KB of shared memory; the gate/up
-# kernel holds two accumulators (gate and up), so its registers are those of a 2 x BLOCK_N tile:
-# BLOCK_N 256 at BLOCK_M 128 is there for the down GEMM. BLOCK_M 64 pads each expert's ~256 pairs
-# less (~11% of the rows against ~20% at 128, ~33% at 256).
-GEMM_CANDIDATES = [GEMM_DEFAULT, (64, 128, 64, 4, 3), (64, 128, 64, 4, 5), (64, 128, 64, 8, 4),
-                   (64, 256, 32, 8, 4), (64, 256, 32, 8, 5), (128, 64, 64, 8, 4), (128, 64, 128, 8, 3),
-                   (128, 128, 32, 8, 5), (128, 256, 32, 8, 4), (256, 64, 64, 8, 3)]
+# against the default (ENGINE_NOTES.md). The gate/up kernel holds two accumulators (gate and up):
+# compiled for sm_90 by Triton 3.6 the default takes 251 registers there (one program an SM), a
+# (128 or 64) x 64 x 8-warp tile 127 (two programs an SM where shared memory allows: the 2-3 stage
+# ones below), BLOCK_N 256 at BLOCK_M 128 spills (it is there for the down GEMM, 205 registers).
+# BLOCK_M 64 pads each expert's ~256 pairs less (~11% of the rows against ~20% at 128, ~33% at 256).
+# All fit the H200's 227 KB of shared memory.
+GEMM_CANDIDATES = [GEMM_DEFAULT, (128, 64, 64, 8, 3), (128, 64, 32, 8, 4), (64, 128, 32, 8, 4),
+                   (64, 128, 64, 4, 3), (64, 128, 64, 4, 5), (64, 128, 64, 8, 4), (64, 256, 32, 8, 4),
+                   (64, 256, 32, 8, 5), (128, 64, 64, 8, 4), (128, 64, 128, 8, 3), (128, 128, 32, 8, 5),
+                   (128, 256, 32, 8, 4), (256, 64, 64, 8, 3)]
 
 
 def _constructor_default(name: str) -> tuple[int, int, int]:
@@ -574,14 +577,15 @@ def both_gemvs(shapes: Shapes, device: torch.device, layers: list[Layer], token:
     if rep_ms is None or None in best.values():
         return []
     line = "decode experts a layer (gate/up + down + next norm):"
-    for tiles in ((GATE_UP_DEFAULT, DOWN_DEFAULT), (best["gate_up"].tiles, best["down"].tiles),
-                  (GATE_UP_DEFAULT, DOWN_DEFAULT)):
+    best_tiles = (best["gate_up"].tiles, best["down"].tiles)
+    for label, tiles in (("defaults", (GATE_UP_DEFAULT, DOWN_DEFAULT)), ("bests", best_tiles),
+                         ("defaults again", (GATE_UP_DEFAULT, DOWN_DEFAULT))):
         name = f"decode experts {tiles}"
         decode = decoder(shapes, device, token, *tiles)
         outcome = None if budget.spent(name) else measured(
             name, lambda: (graph_ms(lambda: run_decode(decode, layers, token), rep_ms),))
-        line += f" {tiles[0]} + {tiles[1]} " + ("not timed;" if outcome is None else
-                                                f"{outcome[0] / len(layers) * 1000:.1f} us;")
+        line += f" {label} {tiles[0]} + {tiles[1]} " + ("not timed;" if outcome is None else
+                                                         f"{outcome[0] / len(layers) * 1000:.1f} us;")
     return [line]
 
 
