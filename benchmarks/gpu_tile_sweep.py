@@ -157,9 +157,9 @@ def packed_experts(experts: int, rows: int, cols: int, device: torch.device,
 
 
 def decode_layers(shapes: Shapes, n_layers: int, device: torch.device) -> list[Layer]:
-    """n_layers layers of packed experts, each in its own memory (copies of the first layer's
-    values), each with its own top-k ids and weights in tensors of their own (16-byte aligned, as
-    the router's are: the kernels are specialized on alignment)."""
+    """n_layers layers of packed experts and biases, each in its own memory (copies of the first
+    layer's values), each with its own top-k ids and weights in tensors of their own (16-byte
+    aligned, as the router's are: the kernels are specialized on alignment)."""
     generator = torch.Generator(device).manual_seed(1)
     choice = torch.Generator().manual_seed(1)
     hidden, inter, experts = shapes.hidden, shapes.intermediate, shapes.experts
@@ -170,9 +170,10 @@ def decode_layers(shapes: Shapes, n_layers: int, device: torch.device) -> list[L
     layers = []
     for index in range(n_layers):
         own = (lambda w: w) if index == 0 else (lambda w: mxfp4.Mxfp4Weight(w.blocks.clone(), w.scales.clone()))
+        own_bias = (lambda b: b) if index == 0 else torch.clone
         ids = torch.randperm(experts, generator=choice)[:shapes.top_k].to(device)
         weights = torch.softmax(torch.randn(shapes.top_k, generator=choice), 0).half().to(device)
-        layers.append(Layer(own(gate_up), gate_up_bias, own(down), down_bias, ids, weights))
+        layers.append(Layer(own(gate_up), own_bias(gate_up_bias), own(down), own_bias(down_bias), ids, weights))
     return layers
 
 
@@ -340,7 +341,11 @@ def start_precompiling(candidates: dict[str, list], workers: int, smoke: bool):
             if tiles != defaults[part]]
     if workers <= 0 or not jobs:
         return None
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(smoke,))
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(smoke,))
+    except OSError as error:  # no processes to be had: every candidate compiles when it is first timed
+        print(f"no compiling processes ({error}): candidates compile as they are timed", flush=True)
+        return None
     return pool, pool.map_async(precompile, jobs, chunksize=1), len(jobs), workers, time.monotonic()
 
 
