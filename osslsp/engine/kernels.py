@@ -507,40 +507,46 @@ def _expert_down_gemm_kernel(Act, W, Bias, SortedPairs, BlockExpert, PairWeights
              mask=valid[:, None] & col_ok[None, :])
 
 
-@triton.jit
-def _align_few_pairs_kernel(ExpertIds, NReal, SortedPairs, BlockExpert, n_pairs, n_real_pairs,
-                            E: tl.constexpr, E_PAD: tl.constexpr, S_PAD: tl.constexpr, TOP_K: tl.constexpr,
-                            BLOCK_M: tl.constexpr, CAPACITY: tl.constexpr, CHUNK: tl.constexpr,
-                            HAS_N_REAL: tl.constexpr):
-    # One program: _align_pairs_by_expert's result for up to S_PAD pairs, in one launch instead of
-    # some twenty small ones (a keystroke runs it once a layer). Pairs of padding tokens (past
-    # NReal tokens) take expert E: they match no expert, so they get no slot and no block.
-    pairs = tl.arange(0, S_PAD)
+ALIGN_CHUNK = 1024  # pairs a step of the alignment's one program (its one-hot tile: 1024 x 32)
+
+
+@triton.jit(do_not_specialize=["n_pairs", "capacity"])
+def _align_pairs_kernel(ExpertIds, NReal, SortedPairs, BlockExpert, n_pairs, capacity,
+                        E: tl.constexpr, E_PAD: tl.constexpr, TOP_K: tl.constexpr, BLOCK_M: tl.constexpr,
+                        CHUNK: tl.constexpr, HAS_N_REAL: tl.constexpr):
+    # One program, CHUNK pairs at a time: count each expert's pairs, pad every count to BLOCK_M,
+    # then place each pair after the earlier pairs of its expert (a stable counting sort) and name
+    # each block's expert. One launch instead of some twenty small ones (a sort among them) a layer.
+    # Pairs of padding tokens (past NReal tokens) take expert E: they match no expert, so they get
+    # no slot and no block.
+    n_real_pairs = n_pairs
     if HAS_N_REAL:
         n_real_pairs = tl.minimum(tl.load(NReal).to(tl.int32) * TOP_K, n_pairs)
-    experts = tl.load(ExpertIds + pairs, mask=pairs < n_real_pairs, other=E).to(tl.int32)  # (S_PAD,)
     ids = tl.arange(0, E_PAD)
-    onehot = ((experts[:, None] == ids[None, :]) & (ids[None, :] < E)).to(tl.int32)  # (S_PAD, E_PAD)
-    counts = tl.sum(onehot, axis=0)  # (E_PAD,)
-    padded = (counts + BLOCK_M - 1) // BLOCK_M * BLOCK_M
-    padded_end = tl.cumsum(padded, axis=0)  # (E_PAD,)
-    padded_start = padded_end - padded
-    earlier_same = (experts[:, None] == experts[None, :]) & (pairs[None, :] < pairs[:, None])  # (S_PAD, S_PAD)
-    rank = tl.sum(earlier_same.to(tl.int32), axis=1)  # (S_PAD,) among the pairs of its expert
-    slot = tl.where(experts < E, tl.sum(onehot * padded_start[None, :], axis=1) + rank, -1)  # (S_PAD,)
-    for first in tl.static_range(0, CAPACITY, CHUNK):
+    counts = tl.zeros([E_PAD], tl.int32)
+    for first in range(0, n_pairs, CHUNK):
+        pairs = first + tl.arange(0, CHUNK)
+        experts = tl.load(ExpertIds + pairs, mask=pairs < n_real_pairs, other=E).to(tl.int32)  # (CHUNK,)
+        counts += tl.sum(((experts[:, None] == ids[None, :]) & (ids[None, :] < E)).to(tl.int32), axis=0)
+    padded = (counts + BLOCK_M - 1) // BLOCK_M * BLOCK_M  # (E_PAD,)
+    padded_end = tl.cumsum(padded, axis=0)
+    for first in range(0, capacity, CHUNK):  # every slot a padding slot, until a pair takes it
         slots = first + tl.arange(0, CHUNK)
-        match = slot[None, :] == slots[:, None]  # (CHUNK, S_PAD)
-        pair = tl.sum(tl.where(match, pairs[None, :], 0), axis=1)
-        has_pair = tl.sum(match.to(tl.int32), axis=1) > 0
-        tl.store(SortedPairs + slots, tl.where(has_pair, pair, n_pairs), mask=slots < CAPACITY)
-        blocks = first // BLOCK_M + tl.arange(0, CHUNK)
+        tl.store(SortedPairs + slots, tl.zeros([CHUNK], tl.int32) + n_pairs, mask=slots < capacity)
+    tl.debug_barrier()  # the padding stores land before the pairs' own
+    placed = padded_end - padded  # (E_PAD,) the next free slot of each expert
+    for first in range(0, n_pairs, CHUNK):
+        pairs = first + tl.arange(0, CHUNK)
+        experts = tl.load(ExpertIds + pairs, mask=pairs < n_real_pairs, other=E).to(tl.int32)
+        onehot = ((experts[:, None] == ids[None, :]) & (ids[None, :] < E)).to(tl.int32)  # (CHUNK, E_PAD)
+        earlier = tl.cumsum(onehot, axis=0) - onehot  # pairs of the same expert before it in the chunk
+        slot = tl.sum(onehot * (placed[None, :] + earlier), axis=1)  # (CHUNK,)
+        tl.store(SortedPairs + slot, pairs, mask=experts < E)
+        placed += tl.sum(onehot, axis=0)
+    for first in range(0, capacity // BLOCK_M, CHUNK):
+        blocks = first + tl.arange(0, CHUNK)
         ended = (padded_end[None, :] <= blocks[:, None] * BLOCK_M) & (ids[None, :] < E)  # (CHUNK, E_PAD)
-        tl.store(BlockExpert + blocks, tl.sum(ended.to(tl.int32), axis=1),
-                 mask=(blocks < CAPACITY // BLOCK_M) & (blocks < (first + CHUNK) // BLOCK_M))
-
-
-ALIGN_IN_ONE_PROGRAM = 64  # up to this many pairs (the keystroke graph's 16 tokens): one launch
+        tl.store(BlockExpert + blocks, tl.sum(ended.to(tl.int32), axis=1), mask=blocks < capacity // BLOCK_M)
 
 
 def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: int,
@@ -552,37 +558,17 @@ def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: in
     for them."""
     n_tokens, top_k = expert_ids.shape
     n_pairs = n_tokens * top_k
-    device = expert_ids.device
+    expert_ids = expert_ids.contiguous()  # the kernel reads it as a flat (S,) vector
     capacity = triton.cdiv(n_pairs + n_experts * (block_m - 1), block_m) * block_m
-    if n_pairs <= ALIGN_IN_ONE_PROGRAM:
-        sorted_pairs = torch.empty(capacity, dtype=torch.int32, device=device)
-        block_expert = torch.empty(capacity // block_m, dtype=torch.int32, device=device)
-        chunk = 64
-        _align_few_pairs_kernel[(1,)](
-            expert_ids, sorted_pairs if n_real is None else n_real, sorted_pairs, block_expert, n_pairs, n_pairs,
-            E=n_experts, E_PAD=triton.next_power_of_2(n_experts), S_PAD=max(16, triton.next_power_of_2(n_pairs)),
-            TOP_K=top_k, BLOCK_M=block_m, CAPACITY=capacity, CHUNK=chunk, HAS_N_REAL=n_real is not None,
-            num_warps=4,
-        )
-        return sorted_pairs, block_expert
-    flat = expert_ids.reshape(-1)  # (S,)
-    if n_real is not None:  # padding pairs to a bin of their own, after the last expert's blocks
-        flat = torch.where(torch.arange(n_pairs, device=device) < n_real * top_k, flat, n_experts)
-    counts = torch.zeros(n_experts + 1, dtype=torch.int64, device=device)
-    counts.scatter_add_(0, flat, torch.ones_like(flat))
-    padded = (counts + block_m - 1) // block_m * block_m
-    padded[n_experts] = counts[n_experts]  # the padding pairs' bin: only placed, never read
-    padded_end = padded.cumsum(0)
-    padded_start = padded_end - padded
-    raw_start = counts.cumsum(0) - counts
-    order = torch.argsort(flat, stable=True)  # (S,) pair indices, grouped by expert
-    sorted_experts = flat[order]
-    rank = torch.arange(n_pairs, device=device) - raw_start[sorted_experts]
-    sorted_pairs = torch.full((capacity + n_pairs,), n_pairs, dtype=torch.int32, device=device)
-    sorted_pairs[padded_start[sorted_experts] + rank] = order.to(torch.int32)
-    block_starts = torch.arange(0, capacity, block_m, device=device)
-    block_expert = torch.searchsorted(padded_end[:n_experts], block_starts, right=True).to(torch.int32)
-    return sorted_pairs[:capacity], block_expert
+    sorted_pairs = torch.empty(capacity, dtype=torch.int32, device=expert_ids.device)
+    block_expert = torch.empty(capacity // block_m, dtype=torch.int32, device=expert_ids.device)
+    _align_pairs_kernel[(1,)](
+        expert_ids, sorted_pairs if n_real is None else n_real, sorted_pairs, block_expert, n_pairs, capacity,
+        E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=top_k, BLOCK_M=block_m,
+        CHUNK=min(ALIGN_CHUNK, max(16, triton.next_power_of_2(n_pairs))), HAS_N_REAL=n_real is not None,
+        num_warps=8 if n_pairs > 256 else 4,
+    )
+    return sorted_pairs, block_expert
 
 
 @triton.jit

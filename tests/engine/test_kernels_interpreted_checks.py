@@ -263,3 +263,35 @@ def test_the_dequantized_chunks_tell_the_gemms_their_first_expert(chunk, monkeyp
     args = (*_routed_among(12, 10, 7), *_experts(), 7.0, 1.702)
     got = kernels._prefill_experts_dequantized(*args, n_real=None)
     assert _relative_error(got, kernels_torch.prefill_experts(*args)) < 5e-3
+
+
+def _aligned_reference(expert_ids: torch.Tensor, n_experts: int, block_m: int, n_real: int | None):
+    """_align_pairs_by_expert's result, written plainly: each expert's pairs in order, padded to
+    block_m with the pad value n*K, experts one after another; pairs of padding tokens left out."""
+    n_tokens, top_k = expert_ids.shape
+    n_pairs = n_tokens * top_k
+    flat = expert_ids.reshape(-1).tolist()
+    real = n_pairs if n_real is None else n_real * top_k
+    sorted_pairs, block_expert = [], []
+    for expert in range(n_experts):
+        run = [pair for pair in range(real) if flat[pair] == expert]
+        run += [n_pairs] * (-len(run) % block_m)
+        sorted_pairs += run
+        block_expert += [expert] * (len(run) // block_m)
+    return sorted_pairs, block_expert
+
+
+@pytest.mark.parametrize("n_tokens, block_m, n_real", [
+    (1, 4, None), (16, 4, 10), (16, 16, None), (300, 64, None), (300, 128, 257), (700, 16, None)])
+def test_pairs_are_sorted_by_expert_in_one_program(n_tokens, block_m, n_real):
+    """The one-program counting sort against a plain one: every size (several chunks at 700 tokens),
+    padding tokens' pairs left out, stable order within an expert, each block's expert named."""
+    generator = torch.Generator().manual_seed(n_tokens + block_m)
+    expert_ids = torch.rand(n_tokens, 8, generator=generator).argsort(dim=1)[:, :4]  # top-4 of 8, distinct
+    real = None if n_real is None else torch.tensor([n_real])
+    sorted_pairs, block_expert = kernels._align_pairs_by_expert(expert_ids, 8, block_m, real)
+    want_pairs, want_blocks = _aligned_reference(expert_ids, 8, block_m, n_real)
+    assert sorted_pairs[:len(want_pairs)].tolist() == want_pairs
+    assert (sorted_pairs[len(want_pairs):] == n_tokens * 4).all()  # spare capacity: padding slots
+    assert block_expert[:len(want_blocks)].tolist() == want_blocks
+    assert (block_expert[len(want_blocks):] == 8).all()  # blocks past the last expert's: no expert
