@@ -164,15 +164,15 @@ def measure_ours(runner: Runner, device: torch.device, prompts: dict[int, list[i
     column.figures["completion_p95"] = 1000 * _percentile(times, 0.95)
 
     def decode_rate() -> float:
-        token = _cold_first_token(runner, prompt)
-        steps = new_tokens * 2
-
-        def run() -> None:
-            nonlocal token
-            for _ in range(steps):
-                token = int(runner.decode_one(token).argmax())
-
-        return steps / _timed(device, run)
+        """Tokens a second after the first, as generate() yields them to the editor."""
+        runner.cached_ids = []
+        tokens = generate(runner, prompt, Sampling(max_new_tokens=2 * new_tokens + 1), frozenset(), lambda: False)
+        next(tokens)  # the prompt's prefill and the first token
+        _sync(device)
+        started = time.perf_counter()
+        count = sum(1 for _ in tokens)
+        _sync(device)
+        return count / (time.perf_counter() - started)
 
     column.figures["decode_tok_s"] = statistics.median(decode_rate() for _ in range(repeats))
     column.figures["peak_gib"] = _peak_gib(device)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from osslsp.engine.runner import Runner
+from osslsp.engine.runner import NON_FINITE, GreedyRunner, Runner
 from osslsp.sampling import Sampling
 
 
@@ -94,7 +94,7 @@ def generate(
     if sampling.temperature > 0:
         generator = torch.Generator(logits.device).manual_seed(sampling.seed)
     produced: list[int] = []
-    for _ in range(sampling.max_new_tokens):
+    while len(produced) < sampling.max_new_tokens:
         if should_stop():
             return
         token = sample(logits, sampling, generator, constraint(produced) if constraint else None)
@@ -104,4 +104,19 @@ def generate(
         yield token
         if should_stop():
             return
+        if sampling.temperature <= 0 and isinstance(runner, GreedyRunner) and not (
+                constraint and constraint(produced) is not None):
+            # The runner picks the next tokens itself; should a constraint apply again, the token
+            # picked without it is dropped and that step's logits are asked for below.
+            for token in runner.greedy_tokens(produced[-1]):
+                if token == NON_FINITE:
+                    raise NonFiniteLogits()
+                if len(produced) >= sampling.max_new_tokens or token in stop_ids:
+                    return
+                if constraint and constraint(produced) is not None:
+                    break
+                produced.append(token)
+                yield token
+                if should_stop():
+                    return
         logits = decode_next(runner, prompt_ids, produced)

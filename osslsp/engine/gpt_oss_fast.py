@@ -4,7 +4,9 @@ What makes it fast, against `generate()`:
 - a static KV cache of `max_context` positions for every layer (sliding ones too), so prefix reuse
   only moves a length: nothing is cropped or copied;
 - decode computes only the 4 chosen experts of each layer (GEMVs that pick the experts by index on
-  the device, no host sync), and the whole decode step is one CUDA graph replay;
+  the device, no host sync), and the whole decode step is one CUDA graph replay; greedy decoding
+  picks each token inside that graph, which the next replay reads, launched before the host has
+  read the pick (greedy_tokens);
 - prefill runs grouped GEMMs over (token, expert) pairs sorted by expert, flash attention with
   sinks and windows, and the LM head on the last position only; a prompt replays the CUDA graph
   of a fixed size that holds it (PREFILL_GRAPH_BUCKETS), so the host launches one graph, not
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from osslsp.engine.kernels_torch import NextNorm
 from osslsp.engine.layers import Layer, experts_to_output_major, fuse_qkv, packed_experts
 from osslsp.engine.mxfp4 import Mxfp4Weight
-from osslsp.engine.runner import Runner, TransformersRunner, shared_prefix_length
+from osslsp.engine.runner import NON_FINITE, Runner, TransformersRunner, greedy_pick, shared_prefix_length
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,8 @@ class FastGptOssRunner:
         self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
+        self.graph_pick: torch.Tensor | None = None  # (1,) the graph's greedy pick, NON_FINITE for bad logits
+        self.uses = 0  # prefills and decode steps run: a greedy stream ends when another one runs
         self.prefill_graphs: list[_PrefillGraph] = []
         self._warm_up()
         if devices == {self.device} and self.device.type == "cuda":  # a graph spans one GPU; split models
@@ -227,16 +232,28 @@ class FastGptOssRunner:
 
     @torch.inference_mode()
     def _capture_decode_graph(self) -> None:
+        """The decode step as one graph, ending with its greedy pick, which it also takes as the
+        next replay's token (see greedy_tokens); pinned buffers take each pick back to the host."""
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             for _ in range(2):  # warm-up runs on a side stream, as CUDA graph capture wants
-                self._decode_step()
+                self._pick_next(self._decode_step())
         torch.cuda.current_stream(self.device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.graph_logits = self._decode_step()  # (1, V), rewritten by every replay
+            self.graph_pick = self._pick_next(self.graph_logits)
+        self.picks = [torch.empty(1, dtype=torch.long, pin_memory=True) for _ in range(2)]  # (1,) each
+        self.picked = [torch.cuda.Event() for _ in range(2)]
         torch.cuda.synchronize(self.device)
+
+    def _pick_next(self, logits: torch.Tensor) -> torch.Tensor:
+        """The greedy pick of logits (1, V) as (1,), NON_FINITE where they are not all finite; the
+        pick (0 for bad logits: any id will do) becomes the next decode step's token."""
+        best = logits.argmax(dim=-1)  # (1,)
+        self.token.copy_(best)
+        return torch.where(torch.isfinite(logits).all(), best, NON_FINITE)
 
     @torch.inference_mode()
     def _capture_prefill_graphs(self) -> None:
@@ -278,6 +295,7 @@ class FastGptOssRunner:
         keep = shared_prefix_length(self.cached_ids, ids)
         self.cached_ids = self.cached_ids[:keep]  # the static cache only needs its length cut back
         new_ids = ids[keep:]
+        self.uses += 1
         try:
             logits = self._prefill(new_ids, start=keep)
         except BaseException:
@@ -291,6 +309,7 @@ class FastGptOssRunner:
         position = len(self.cached_ids)
         if position >= self.max_context:
             raise ValueError(f"the context of {self.max_context} tokens is full")
+        self.uses += 1
         self.token.fill_(token_id)
         for tensor in self.position.values():
             tensor.fill_(position)
@@ -305,6 +324,52 @@ class FastGptOssRunner:
             raise
         self.cached_ids.append(token_id)
         return logits[0].float()  # (V,): a copy, so the next replay cannot change it
+
+    @torch.inference_mode()
+    def greedy_tokens(self, token_id: int) -> Iterator[int]:
+        """GreedyRunner.greedy_tokens. With the decode graph, each replay takes the token the one
+        before picked on the device, and the next replay is launched before this one's pick is
+        read back: the GPU does not wait for the host between tokens. When the stream stops, the
+        replay launched ahead is dropped (its keys lie past cached_ids, so nothing reads them)."""
+        if self.graph is None:
+            while True:
+                picked = greedy_pick(self.decode_one(token_id))
+                uses = self.uses
+                yield picked
+                if picked == NON_FINITE or len(self.cached_ids) >= self.max_context or self.uses != uses:
+                    return
+                token_id = picked
+        position = len(self.cached_ids)
+        if position >= self.max_context:
+            raise ValueError(f"the context of {self.max_context} tokens is full")
+        self.uses += 1
+        uses = self.uses
+        try:
+            self.token.fill_(token_id)
+            self._launch_step(position)
+            while True:
+                if position + 1 < self.max_context:
+                    self._launch_step(position + 1)  # on the token this step picks, before it is read
+                self.picked[position % 2].synchronize()
+                picked = int(self.picks[position % 2])
+                self.cached_ids.append(token_id)
+                yield picked
+                if picked == NON_FINITE or position + 1 >= self.max_context or self.uses != uses:
+                    return
+                token_id, position = picked, position + 1
+        except BaseException as error:
+            if not isinstance(error, GeneratorExit):
+                self.cached_ids = []  # a failed step may have written part of its keys
+            raise
+
+    def _launch_step(self, position: int) -> None:
+        """Replay the decode graph for the token in self.token at `position`; its pick comes back
+        to self.picks[position % 2], ready when self.picked[position % 2] is."""
+        for tensor in self.position.values():
+            tensor.fill_(position)
+        self.graph.replay()
+        self.picks[position % 2].copy_(self.graph_pick, non_blocking=True)
+        self.picked[position % 2].record()
 
     # -- steps ------------------------------------------------------------------------------------
 

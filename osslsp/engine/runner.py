@@ -8,7 +8,8 @@ after a small edit then costs a few tokens of prefill, not the whole prompt.
 from __future__ import annotations
 
 import inspect
-from typing import Protocol
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
@@ -26,6 +27,26 @@ class Runner(Protocol):
     def decode_one(self, token_id: int) -> torch.Tensor:
         """Append one token to the cache; logits (vocab,) for the next position."""
         ...
+
+
+NON_FINITE = -1  # a greedy pick from logits that are not all finite (FP16 overflow)
+
+
+@runtime_checkable
+class GreedyRunner(Runner, Protocol):
+    """A runner that also continues greedily on its own, picking each token where its logits are."""
+
+    def greedy_tokens(self, token_id: int) -> Iterator[int]:
+        """Append token_id to the cache as decode_one does, then yield the greedy token after it, and
+        after that one, and so on (each appended in turn before the next is yielded); NON_FINITE
+        for a step whose logits are not all finite, after which nothing more comes. The stream ends
+        when the context is full, or when a prefill or decode of this runner ran in between."""
+        ...
+
+
+def greedy_pick(logits: torch.Tensor) -> int:
+    """The argmax of logits (vocab,), or NON_FINITE when any of them is inf or NaN."""
+    return int(logits.argmax()) if bool(torch.isfinite(logits).all()) else NON_FINITE
 
 
 def shared_prefix_length(cached: list[int], ids: list[int]) -> int:

@@ -318,3 +318,31 @@ def test_long_prompts_replay_graphs_that_give_the_eager_logits_and_tokens(model,
     for (ids, _), (got, got_tokens), (want, want_tokens) in zip(cases, replayed, eager):
         assert _relative_error(got, want) < 5e-3, len(ids)
         assert int(got.argmax()) == int(want.argmax()) and got_tokens == want_tokens, len(ids)
+
+def test_the_greedy_stream_on_the_graph_gives_the_tokens_of_decode_steps(model):
+    """greedy_tokens replays the decode graph on the token it picked on the device, one replay
+    ahead of the host: the tokens equal those of decode_one + argmax, another request served in
+    the middle changes none of them, and the stream stops at the end of the context."""
+    prompt = torch.randint(0, 1000, (200,), generator=torch.Generator().manual_seed(5)).tolist()
+    runner = make_runner(model, 240)
+    assert runner.graph is not None
+    token = int(runner.prefill(prompt).argmax())
+    stepped = [token]
+    for _ in range(40):  # positions 200..239: the context's last slot
+        stepped.append(int(runner.decode_one(stepped[-1]).argmax()))
+    runner.cached_ids = []
+    first = int(runner.prefill(prompt).argmax())
+    streamed = [first] + list(runner.greedy_tokens(first))  # to the end of the 240-token context
+    assert streamed == stepped  # 41 tokens: the last pick needs no slot of its own
+    assert len(runner.cached_ids) == 240
+    served = []
+
+    def serve_another_request() -> bool:
+        if len(served) == 7:
+            runner.prefill(prompt[::-1][:50])
+        served.append(None)
+        return False
+
+    runner.cached_ids = []
+    produced = list(generate(runner, prompt, Sampling(max_new_tokens=30), frozenset(), serve_another_request))
+    assert produced == stepped[:30]

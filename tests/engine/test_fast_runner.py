@@ -89,3 +89,32 @@ def test_a_prompt_longer_than_a_prefill_chunk_gives_the_logits_of_the_model(mode
     logits = runner.prefill(prompt)
     assert runner.cached_ids == prompt
     torch.testing.assert_close(logits, _hf_last_logits(model, prompt).float(), rtol=1e-4, atol=1e-4)
+
+
+def test_a_request_served_between_two_greedy_tokens_changes_no_token(model, prompt):
+    """The engine serves an interactive request from should_stop() in the middle of a generation:
+    the runner's greedy stream ends there, and the generation goes on from a prefill of what it
+    produced, with the tokens it would have produced alone."""
+    runner = FastGptOssRunner(model, 256, kernels=kernels_torch)
+    alone = list(generate(runner, prompt, Sampling(max_new_tokens=NEW_TOKENS), frozenset(), lambda: False))
+    served = []
+
+    def serve_another_request() -> bool:
+        if len(served) in (3, 9):
+            runner.prefill(prompt[::-1])  # another prompt takes the cache
+        served.append(None)
+        return False
+
+    interrupted = list(generate(runner, prompt, Sampling(max_new_tokens=NEW_TOKENS), frozenset(),
+                                serve_another_request))
+    assert interrupted == alone
+
+
+def test_the_greedy_stream_ends_when_the_runner_runs_anything_else(model, prompt):
+    runner = FastGptOssRunner(model, 256, kernels=kernels_torch)
+    first = int(runner.prefill(prompt).argmax())
+    stream = runner.greedy_tokens(first)
+    picked = [next(stream), next(stream)]
+    assert runner.cached_ids == prompt + [first, picked[0]]
+    runner.prefill(prompt)
+    assert list(stream) == []
