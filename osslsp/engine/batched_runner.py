@@ -70,7 +70,7 @@ def make_batched_runner(model, max_context: int, max_batch: int) -> BatchedGptOs
     if slots < max_batch:
         log.warning("KV caches for %d of %d sequences fit the GPU: batching up to %d (lower --max-context "
                     "for more)", slots, max_batch, slots)
-    fast = FastGptOssRunner(model, max_context, kernels=None if on_cuda else kernels_torch)
+    fast = FastGptOssRunner(model, max_context, kernels=None if on_cuda else kernels_torch, prefill_graphs=False)
     return BatchedGptOssRunner(fast, n_slots=slots, max_rows=slots + FUSED_PREFILL_ROWS)
 
 

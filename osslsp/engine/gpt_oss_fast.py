@@ -127,8 +127,10 @@ class _PrefillGraph:
 class FastGptOssRunner:
     """Runner protocol for gpt-oss on CUDA: static cache, expert-gather decode in a CUDA graph."""
 
-    def __init__(self, model, max_context: int, kernels: ModuleType | None = None):
-        """`kernels`: the Triton kernels by default; `kernels_torch` runs the same steps anywhere."""
+    def __init__(self, model, max_context: int, kernels: ModuleType | None = None, prefill_graphs: bool = True):
+        """`kernels`: the Triton kernels by default; `kernels_torch` runs the same steps anywhere.
+        `prefill_graphs`: capture the prefill graphs (their memory pool and start-up time are
+        wasted where another runner does the prefills: the batched runner)."""
         if kernels is None:
             from osslsp.engine import kernels  # Triton: imported only here, on CUDA
         self.kernels = kernels
@@ -174,7 +176,8 @@ class FastGptOssRunner:
         self._warm_up()
         if devices == {self.device} and self.device.type == "cuda":  # a graph spans one GPU; split models
             self._capture_decode_graph()  # run eagerly
-            self._capture_prefill_graphs()
+            if prefill_graphs:
+                self._capture_prefill_graphs()
 
     # -- setup ------------------------------------------------------------------------------------
 
