@@ -3,7 +3,8 @@ experts, top-4, random routing), the FP16-scratch path (kernels._prefill_experts
 its unpacking in sequence with the grouped GEMMs against the same path with each chunk unpacked on a
 side stream while the chunk before's GEMMs run (kernels.UnpackOverlap: chunk size, unpack grid
 bounded to a share of the SMs, side-stream priority), in one process. Every variant's result is
-checked equal (bit for bit) to the sequential path's, eagerly and replayed from a CUDA graph.
+checked equal (bit for bit) to the sequential path's with chunks as large, eagerly and replayed
+from a CUDA graph; the first line a size says whether chunks of 4 and 8 agree too.
 
     PYTHONPATH=. python3 benchmarks/gpu_prefill_overlap.py [--tokens 2048,8192] [--budget 110]
 
@@ -125,7 +126,8 @@ def main() -> None:
         def layer():
             return kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None)
 
-        want = experts_layer(layer, None)
+        wants = {chunk: experts_layer(layer, None, chunk) for chunk in (4, 8)}  # each checks its chunk size
+        print(f"{n_tokens} tokens: sequential chunks of 4 against 8: {checked(wants[8])(wants[4])}", flush=True)
         config = next(tiles for most, tiles in kernels.PREFILL_EXPERTS_TILES if n_tokens * K <= most)
         sorted_pairs, block_expert = kernels._align_pairs_by_expert(ids, E, config[0])
         act = torch.empty(sorted_pairs.shape[0], I, dtype=x.dtype, device=DEVICE)
@@ -143,8 +145,9 @@ def main() -> None:
             if time.monotonic() - started > args.budget:
                 print(f"{n_tokens} tokens: {name}: skipped (past the {args.budget:.0f} s budget)", flush=True)
                 continue
-            print(f"{n_tokens} tokens: {name}: {experts_layer(lambda: timed(layer, checked(want)), overlap, chunk)}",
-                  flush=True)
+            check = checked(wants[chunk if overlap is None else overlap.chunk])
+            line = experts_layer(lambda: timed(layer, check), overlap, chunk)
+            print(f"{n_tokens} tokens: {name}: {line}", flush=True)
     print(f"done in {time.monotonic() - started:.0f} s", flush=True)
 
 

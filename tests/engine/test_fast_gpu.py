@@ -293,9 +293,9 @@ def test_mxfp4_runner_matches_transformers_on_a_released_layout_checkpoint(model
 
 def test_the_overlapped_unpacking_matches_the_sequential_path_eagerly_and_in_a_graph(monkeypatch):
     """gpt-oss-20b's experts (32 packed, top-4) at a 2,048-token prompt: each chunk unpacked on a
-    side stream while the chunk before's GEMMs run gives exactly the sequential path's result, run
-    eagerly and replayed from a CUDA graph (captured on other inputs, replayed several times: a
-    missing event shows as a race)."""
+    side stream while the chunk before's GEMMs run gives exactly the sequential path's result (with
+    chunks as large), run eagerly and replayed from a CUDA graph (captured on other inputs, replayed
+    several times: a missing event shows as a race)."""
     from osslsp.engine import mxfp4
 
     hidden, intermediate, n_experts, n_tokens = 2880, 2880, 32, 2048
@@ -312,8 +312,10 @@ def test_the_overlapped_unpacking_matches_the_sequential_path_eagerly_and_in_a_g
         return x, ids, torch.softmax(values, -1).half()
 
     captured_inputs, replayed_inputs = routed(), routed()
-    want = kernels._prefill_experts_dequantized(*replayed_inputs, *experts, n_real=None)
     for overlap in (kernels.UnpackOverlap(4), kernels.UnpackOverlap(8, 0.25), kernels.UnpackOverlap(4, 0.5, -1)):
+        monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_OVERLAP", None)
+        monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_CHUNK", overlap.chunk)  # the same compiled GEMMs
+        want = kernels._prefill_experts_dequantized(*replayed_inputs, *experts, n_real=None)
         monkeypatch.setattr(kernels, "DEQUANTIZED_EXPERTS_OVERLAP", overlap)
         assert torch.equal(kernels._prefill_experts_dequantized(*replayed_inputs, *experts, n_real=None), want)
         static = tuple(t.clone() for t in captured_inputs)
