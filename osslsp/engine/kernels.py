@@ -695,8 +695,9 @@ class UnpackOverlap(NamedTuple):
 
 # FP16 scratch for long prompts on packed experts: None unpacks each chunk on the current stream,
 # in sequence with the GEMMs (DEQUANTIZED_EXPERTS_CHUNK experts at a time); an UnpackOverlap
-# overlaps them. Not yet measured on a GPU: benchmarks/gpu_prefill_overlap.py decides.
-DEQUANTIZED_EXPERTS_OVERLAP: UnpackOverlap | None = None
+# overlaps them. H200, one layer at 2k tokens (benchmarks/PREFILL_OVERLAP.md): sequential 1.698 ms,
+# chunks of 4 overlapped 1.663 ms in the same scratch (chunks of 8: 1.628 ms, twice the scratch).
+DEQUANTIZED_EXPERTS_OVERLAP: UnpackOverlap | None = UnpackOverlap(chunk=4)
 UNPACK_PROGRAMS_AN_SM = 8  # 4-warp unpack programs an SM's share holds (16 fill an H200 SM's warps)
 
 
@@ -1046,7 +1047,7 @@ class DecodeExpertsMxfp4(DecodeExperts):
     word pairs from whoever computes x (add_rmsnorm's `pairs`), else __call__ arranges them."""
 
     def __init__(self, hidden: int, intermediate: int, top_k: int, dtype: torch.dtype, device: torch.device,
-                 gate_up_block: tuple[int, int, int] = (8, 32, 4), down_block: tuple[int, int, int] = (4, 32, 4)):
+                 gate_up_block: tuple[int, int, int] = (2, 16, 1), down_block: tuple[int, int, int] = (2, 16, 1)):
         super().__init__(hidden, intermediate, top_k, torch.float16, device, gate_up_block, down_block)
         self.x_pairs = torch.empty(4, hidden // 8, dtype=torch.int32, device=device)
         self.act_pairs = torch.empty(top_k, 4, intermediate // 8, dtype=torch.int32, device=device)
