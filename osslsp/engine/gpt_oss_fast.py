@@ -260,32 +260,38 @@ class FastGptOssRunner:
 
     @torch.inference_mode()
     def _capture_prefill_graphs(self) -> None:
-        """A graph for each prefill size up to a PREFILL_CHUNK piece, largest first, all in one memory
-        pool: the largest one's activations (and the expert scratch) are reserved once and the
-        smaller ones reuse them. A size whose capture fails (out of memory, anything) stays eager."""
-        pool = torch.cuda.graph_pool_handle()
+        """A graph for each prefill size up to a PREFILL_CHUNK piece, all in one memory pool: the
+        largest one's activations (and the expert scratch) are reserved once and the smaller ones
+        reuse them. Every size runs once eagerly first (nothing may compile or load a kernel inside
+        a capture), all before the first capture, so that no warm-up's activations come on top of
+        the pool. A size that fails (out of memory, anything) stays eager."""
+        warm = []
         for bucket in reversed(prefill_graph_buckets(self.max_context, PREFILL_CHUNK)):
             try:
-                self.prefill_graphs.append(self._capture_prefill_graph(bucket, pool))
+                ids, positions, n_real = inputs = self._prefill_graph_inputs(bucket)
+                self._prefill_step(ids, positions, n_real=n_real)  # Triton compiles, CUDA loads cuBLAS's kernels
+                torch.cuda.synchronize(self.device)
+                warm.append(inputs)
             except Exception as error:  # the eager path still works: a slower prompt, nothing wrong
                 log.warning("no CUDA graph for %d-token prefills: %s", bucket, error)
+            torch.cuda.empty_cache()  # the warm-up's activations
+        pool = torch.cuda.graph_pool_handle()
+        for ids, positions, n_real in warm:  # largest first
+            try:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool):
+                    logits = self._prefill_step(ids, positions, n_real=n_real)
+                self.prefill_graphs.append(_PrefillGraph(len(ids), ids, positions, n_real, graph, logits))
+            except Exception as error:
+                log.warning("no CUDA graph for %d-token prefills: %s", len(ids), error)
         self.prefill_graphs.reverse()  # ascending
         torch.cuda.synchronize(self.device)
-        torch.cuda.empty_cache()  # what the eager warm-ups cached: replays allocate nothing
+        torch.cuda.empty_cache()
 
-    def _capture_prefill_graph(self, bucket: int, pool) -> _PrefillGraph:
-        """One eager prefill of `bucket` tokens, then its capture into `pool` (a graph pool handle).
-        Every size is warmed up: nothing may compile or load a kernel inside a capture."""
-        ids = torch.zeros(bucket, dtype=torch.long, device=self.device)
-        positions = torch.arange(bucket, device=self.device)
-        n_real = torch.full((1,), bucket, device=self.device)
-        self._prefill_step(ids, positions, n_real=n_real)  # Triton compiles this size's variants, CUDA loads
-        torch.cuda.synchronize(self.device)  # the kernels cuBLAS picks for its shapes
-        torch.cuda.empty_cache()  # the warm-up's activations: the graph's pool holds its own
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=pool):
-            logits = self._prefill_step(ids, positions, n_real=n_real)
-        return _PrefillGraph(bucket, ids, positions, n_real, graph, logits)
+    def _prefill_graph_inputs(self, bucket: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A prefill graph's static inputs: ids (bucket,), positions (bucket,), n_real (1,)."""
+        return (torch.zeros(bucket, dtype=torch.long, device=self.device), torch.arange(bucket, device=self.device),
+                torch.full((1,), bucket, device=self.device))
 
     # -- Runner protocol --------------------------------------------------------------------------
 

@@ -12,9 +12,6 @@ product, which is what makes the decode GEMVs run near memory bandwidth.
 
 from __future__ import annotations
 
-import contextlib
-from typing import NamedTuple
-
 import torch
 import triton
 import triton.language as tl
@@ -680,137 +677,24 @@ def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, so
     )
 
 
-class UnpackOverlap(NamedTuple):
-    """How _prefill_experts_dequantized overlaps unpacking with the GEMMs: chunks of `chunk`
-    experts in two scratch buffers, chunk c + 1 unpacked on a side stream while chunk c's GEMMs run.
-    unpack_sms: the unpack's programs bounded to this share of the SMs (UNPACK_PROGRAMS_AN_SM
-    programs an SM, each looping over its bytes), so that the GEMMs keep the rest; None: one program
-    per 4,096 bytes, as in sequence. priority: the side stream's CUDA priority (lower runs first;
-    0 is the current stream's)."""
-
-    chunk: int = 4
-    unpack_sms: float | None = None
-    priority: int = 0
-
-
-# FP16 scratch for long prompts on packed experts: None unpacks each chunk on the current stream,
-# in sequence with the GEMMs (DEQUANTIZED_EXPERTS_CHUNK experts at a time); an UnpackOverlap
-# overlaps them. H200, one layer at 2k tokens (benchmarks/PREFILL_OVERLAP.md): sequential 1.698 ms,
-# chunks of 4 overlapped 1.663 ms in the same scratch (chunks of 8: 1.628 ms, twice the scratch).
-DEQUANTIZED_EXPERTS_OVERLAP: UnpackOverlap | None = UnpackOverlap(chunk=4)
-UNPACK_PROGRAMS_AN_SM = 8  # 4-warp unpack programs an SM's share holds (16 fill an H200 SM's warps)
-
-
-class _SideStream:
-    """A side stream of a device (one per device and priority, kept for the process) and events
-    between it and the device's current stream. On the CPU (Triton's interpreter, where every launch
-    runs to its end in order) there is no side stream, no event, and nothing to wait for."""
-
-    _streams: dict[tuple[torch.device, int], torch.cuda.Stream] = {}
-
-    def __init__(self, device: torch.device, priority: int) -> None:
-        self.device = device
-        self.stream = None
-        if device.type == "cuda":
-            key = (device, priority)
-            if key not in self._streams:
-                self._streams[key] = torch.cuda.Stream(device, priority=priority)
-            self.stream = self._streams[key]
-
-    def entered(self):
-        """A context in which launches go to the side stream."""
-        return contextlib.nullcontext() if self.stream is None else torch.cuda.stream(self.stream)
-
-    def record(self) -> torch.cuda.Event | None:
-        """An event at the present end of the stream now current (side or not)."""
-        if self.stream is None:
-            return None
-        event = torch.cuda.Event()
-        event.record(torch.cuda.current_stream(self.device))
-        return event
-
-    def wait(self, event: torch.cuda.Event | None) -> None:
-        """The stream now current runs what comes next only after event."""
-        if event is not None:
-            torch.cuda.current_stream(self.device).wait_event(event)
-
-
-def _unpacked_chunks(gate_up, down, dtype: torch.dtype, chunk: int):
-    """(first, count, gate_up (count, 2I, H), down (count, H, I)) for each run of `chunk` experts,
-    unpacked on the current stream into one FP16 scratch, in order."""
-    n_experts, two_i, hidden = gate_up.shape
-    device = gate_up.blocks.device
-    gate_up_chunk = torch.empty(chunk, two_i, hidden, dtype=dtype, device=device)  # (C, 2I, H)
-    down_chunk = torch.empty(chunk, hidden, two_i // 2, dtype=dtype, device=device)  # (C, H, I)
-    for first in range(0, n_experts, chunk):
-        count = min(chunk, n_experts - first)
-        yield (first, count, dequantize_mxfp4(gate_up, first, count, gate_up_chunk),
-               dequantize_mxfp4(down, first, count, down_chunk))
-
-
-def _unpacked_chunks_overlapped(gate_up, down, dtype: torch.dtype, overlap: UnpackOverlap):
-    """_unpacked_chunks, but chunk c + 1 is unpacked on a side stream into the other of two scratch
-    buffers while the caller's work on chunk c (launched between two steps of this generator) runs
-    on the current stream. Events order it both ways: the caller's work on chunk c waits for chunk
-    c's unpacking; the unpacking of chunk c + 2 (into the same buffer) waits for the caller's work
-    on chunk c. The side stream forks from the current one (the buffers' memory may still be in use
-    by kernels before this call) and is joined back at the end; both buffers are allocated on the
-    current stream and nothing allocates on the side one, so a CUDA graph captures this as is."""
-    n_experts, two_i, hidden = gate_up.shape
-    device = gate_up.blocks.device
-    side = _SideStream(device, overlap.priority)
-    buffers = [(torch.empty(overlap.chunk, two_i, hidden, dtype=dtype, device=device),  # (C, 2I, H)
-                torch.empty(overlap.chunk, hidden, two_i // 2, dtype=dtype, device=device))  # (C, H, I)
-               for _ in range(2)]
-    programs = None
-    if overlap.unpack_sms is not None:
-        sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
-        programs = max(1, round(overlap.unpack_sms * sms)) * UNPACK_PROGRAMS_AN_SM
-    firsts = range(0, n_experts, overlap.chunk)
-    counts = [min(overlap.chunk, n_experts - first) for first in firsts]
-    forked = side.record()
-    unpacked, used = [], []  # events by chunk: its experts are in its buffer; its GEMMs have read them
-
-    def unpack(c: int) -> None:  # chunk c into buffers[c % 2], on the side stream
-        with side.entered():
-            side.wait(forked if c < 2 else used[c - 2])
-            for weight, buffer in zip((gate_up, down), buffers[c % 2]):
-                dequantize_mxfp4(weight, firsts[c], counts[c], buffer, programs)
-            unpacked.append(side.record())
-
-    try:
-        unpack(0)
-        for c in range(len(firsts)):
-            if c + 1 < len(firsts):
-                unpack(c + 1)
-            side.wait(unpacked[c])
-            gate_up_chunk, down_chunk = buffers[c % 2]
-            yield firsts[c], counts[c], gate_up_chunk[:counts[c]], down_chunk[:counts[c]]
-            used.append(side.record())
-    finally:  # the join: nothing issued to the side stream outlives this on the current one
-        with side.entered():
-            last = side.record()
-        side.wait(last)
-
-
 def _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                  limit: float, alpha: float, n_real: torch.Tensor | None) -> torch.Tensor:
     """prefill_experts for a long prompt on packed experts: DEQUANTIZED_EXPERTS_CHUNK experts at a
-    time unpacked to FP16 scratch, then the FP16 grouped GEMMs on that chunk's pairs (with
-    DEQUANTIZED_EXPERTS_OVERLAP, the next chunk unpacked meanwhile on a side stream: the same
-    arithmetic). Unpacking once beats unpacking in every block of pairs when there are many blocks
-    an expert."""
+    time unpacked to FP16 scratch, then the FP16 grouped GEMMs on that chunk's pairs. Unpacking once
+    beats unpacking in every block of pairs when there are many blocks an expert."""
     n_experts, two_i, hidden = gate_up.shape
     n_pairs = expert_ids.numel()
     config = next(tiles for most, tiles in PREFILL_EXPERTS_TILES if n_pairs <= most)
     sorted_pairs, block_expert = _align_pairs_by_expert(expert_ids, n_experts, config[0], n_real)
     act = torch.empty(sorted_pairs.shape[0], two_i // 2, dtype=x.dtype, device=x.device)  # (P, I)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H)
-    overlap = DEQUANTIZED_EXPERTS_OVERLAP
-    chunks = (_unpacked_chunks(gate_up, down, x.dtype, DEQUANTIZED_EXPERTS_CHUNK) if overlap is None
-              else _unpacked_chunks_overlapped(gate_up, down, x.dtype, overlap))
-    for first, count, gate_up_chunk, down_chunk in chunks:  # 4 launches a chunk: 2 unpacks, 2 grouped GEMMs
-        _grouped_gemms(x, expert_weights, gate_up_chunk, gate_up_bias[first:first + count], down_chunk,
+    chunk = DEQUANTIZED_EXPERTS_CHUNK
+    gate_up_chunk = torch.empty(chunk, two_i, hidden, dtype=x.dtype, device=x.device)  # (C, 2I, H)
+    down_chunk = torch.empty(chunk, hidden, two_i // 2, dtype=x.dtype, device=x.device)  # (C, H, I)
+    for first in range(0, n_experts, chunk):  # 4 launches a chunk: 2 unpacks, 2 grouped GEMMs
+        count = min(chunk, n_experts - first)
+        _grouped_gemms(x, expert_weights, dequantize_mxfp4(gate_up, first, count, gate_up_chunk),
+                       gate_up_bias[first:first + count], dequantize_mxfp4(down, first, count, down_chunk),
                        down_bias[first:first + count], sorted_pairs, block_expert, act, pair_out,
                        limit, alpha, config, first_expert=first)
     return _sum_pairs(pair_out, x.shape[0], n_real)
@@ -1320,27 +1204,20 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
 @triton.jit
 def _mxfp4_dequantize_kernel(Blocks, Scales, Out32, n_bytes, dtype: tl.constexpr, BLOCK: tl.constexpr):
     # Out32: the output read as int32, one word per packed byte: its even input, then its odd one.
-    # Program p of P unpacks byte blocks p, p + P, p + 2P, ...: one block each on the full grid, a
-    # loop on a bounded grid (which leaves SMs to kernels running beside it on another stream).
-    # Offsets in int32, as n_bytes (a layer's 32 experts: 265 MB): in int64 they took 202 registers
-    # on sm_90 against 80.
-    for block in range(tl.program_id(0), tl.cdiv(n_bytes, BLOCK), tl.num_programs(0)):
-        bytes_ = block * BLOCK + tl.arange(0, BLOCK)
-        in_range = bytes_ < n_bytes
-        low, high = _fp4_halves(tl.load(Blocks + bytes_, mask=in_range, other=0))
-        factor = _scale_factors(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
-        even = _fp4_scaled(low, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
-        odd = _fp4_scaled(high, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32)
-        tl.store(Out32 + bytes_, even | (odd << 16), mask=in_range)
+    bytes_ = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    in_range = bytes_ < n_bytes
+    low, high = _fp4_halves(tl.load(Blocks + bytes_, mask=in_range, other=0))
+    factor = _scale_factors(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
+    even = _fp4_scaled(low, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
+    odd = _fp4_scaled(high, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32)
+    tl.store(Out32 + bytes_, even | (odd << 16), mask=in_range)
 
 
-def dequantize_mxfp4(weight, first: int, count: int, out: torch.Tensor, programs: int | None = None) -> torch.Tensor:
+def dequantize_mxfp4(weight, first: int, count: int, out: torch.Tensor) -> torch.Tensor:
     """Experts first..first+count of a packed weight (mxfp4.Mxfp4Weight) unpacked into out[:count]
-    (count, rows, in) in out's dtype; returns that view. programs: at most this many programs (each
-    then loops over its share of the bytes); by default one program per 4,096 bytes."""
+    (count, rows, in) in out's dtype; returns that view."""
     blocks, scales = weight.blocks[first:first + count], weight.scales[first:first + count]
-    n_blocks = triton.cdiv(blocks.numel(), 4096)
-    _mxfp4_dequantize_kernel[(n_blocks if programs is None else min(programs, n_blocks),)](
+    _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](
         blocks, scales, out.view(torch.int32), blocks.numel(), dtype=tl.float16 if out.dtype == torch.float16
         else tl.bfloat16, BLOCK=4096, num_warps=4)
     return out[:count]
