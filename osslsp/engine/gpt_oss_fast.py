@@ -171,6 +171,8 @@ class FastGptOssRunner:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
         self.graph_pick: torch.Tensor | None = None  # (1,) the graph's greedy pick, NON_FINITE for bad logits
+        self.picks: list[torch.Tensor] = []  # two pinned (1,) buffers the picks come back to, in turn
+        self.picked: list[torch.cuda.Event] = []  # when each of them holds its pick
         self.uses = 0  # prefills and decode steps run: a greedy stream ends when another one runs
         self.prefill_graphs: list[_PrefillGraph] = []
         self._warm_up()
