@@ -12,6 +12,8 @@ product, which is what makes the decode GEMVs run near memory bandwidth.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -19,6 +21,50 @@ import triton.language as tl
 from osslsp.engine.kernels_torch import NextNorm  # the same argument for both sets of kernels
 
 NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
+
+
+# ---------------------------------------------------------------------------------------------
+# Programmatic dependent launch (PDL): a decode kernel starts while the one before it finishes
+# ---------------------------------------------------------------------------------------------
+# A decode step is ~200 launches of a few microseconds each, so the gap between two of them (the
+# drain of one, the launch and ramp-up of the next) is a large part of the step. With PDL (Hopper
+# and later) a kernel is launched as soon as every program of the previous one has passed its own
+# `_inputs_ready`: before its own, it may only read what no kernel of the step writes (weights, or
+# what a kernel two or more launches back wrote), e.g. load or prefetch its weights; after it, the
+# previous kernel has finished and its writes are visible. Every program calls `_inputs_ready`
+# before it writes anything or returns, so that "finished" stays transitive along the chain.
+
+
+def _pdl_supported() -> bool:
+    if os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability()[0] >= 9
+
+
+PDL = _pdl_supported()  # read at every launch; a benchmark may switch it off
+
+
+def _pdl() -> dict:
+    """The launch arguments of a kernel that calls `_inputs_ready`: its PDL constant, and the launch
+    attribute that lets it start early."""
+    return {"PDL": True, "launch_pdl": True} if PDL else {"PDL": False}
+
+
+@triton.jit
+def _inputs_ready(PDL: tl.constexpr):
+    """Wait until the previous kernel has finished (its writes visible), then let the next one start."""
+    if PDL:
+        tl.extra.cuda.gdc_wait()
+        tl.extra.cuda.gdc_launch_dependents()
+
+
+@triton.jit
+def _prefetch_l2(pointers, PDL: tl.constexpr):
+    """Ask L2 for the lines at `pointers` (any shape) without waiting for them: weights a kernel
+    reads after `_inputs_ready` come in while the previous kernel still runs."""
+    if PDL:
+        tl.inline_asm_elementwise("prefetch.global.L2 [$1]; mov.u32 $0, 0;", "=r,l", [pointers],
+                                  dtype=tl.int32, is_pure=False, pack=1)
 
 # ---------------------------------------------------------------------------------------------
 # RMSNorm with the residual add in front of it
