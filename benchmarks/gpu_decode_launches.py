@@ -1,20 +1,22 @@
-"""Decode steps at 2k of the fast runner, in one process: main's launches against the two fusions
-kept from branch decode5, each alone and both together (the default), gpt-oss-20b shapes with
-random weights, MXFP4 then FP16 experts.
+"""Decode steps at 2k of the fast runner, in one process: what each way of cutting the step's
+launch gaps buys, gpt-oss-20b shapes with random weights, MXFP4 then FP16 experts.
 
     PYTHONPATH=. python benchmarks/gpu_decode_launches.py [--experts mxfp4,fp16] [--budget 150]
 
-The two fusions: decode attention's combine in the split kernel's last program per kv head (else
-a combine launch, one program per kv head), and the next input norm (the final norm after the
-last layer) written by the packed down GEMV's last program (else an add_rmsnorm launch after the
-experts, the work main's next layer did first). FP16 experts keep that launch in both cases
-(kernels.DecodeExperts), so there their two next-norm lines measure the same launches: the noise.
+The variants switch, one at a time and together:
+- PDL: programmatic dependent launch of the Triton decode kernels (`kernels.PDL`; each kernel
+  starts while the one before it finishes, loading or prefetching its weights meanwhile);
+- Triton projections: qkv (with its rotary embedding and cache write) and o_proj as Triton GEMVs
+  that take part in PDL (`FastGptOssRunner.dense_gemvs`), against cuBLAS's F.linear;
+- and, as ablations of session 10's fusions: decode attention's combine in its own launch, and
+  the next input norm in an add_rmsnorm launch of its own after the experts (FP16 experts always
+  have that launch, kernels.DecodeExperts).
 
 Each variant is a fresh capture of the runner's decode graph, timed two ways: "graph" is the
 median of graph replays alone (triton.testing.do_bench: the kernels and the gaps between them),
 "step" the best of 3 runs of 128 greedy decode_one calls after a 2,048-token prompt (with the host's
-argmax and sync, as the server decodes). Main's sequence runs first and again last, for drift;
-every variant's greedy tokens from another prompt are compared with main's. A variant that fails
+argmax and sync, as the server decodes). The first variant runs again last, for drift; every
+variant's greedy tokens from another prompt are compared with the first's. A variant that fails
 prints its error and the next one runs; variants past --budget seconds are skipped.
 """
 
@@ -34,17 +36,19 @@ from osslsp.engine.gpt_oss_fast import FastGptOssRunner
 from osslsp.engine.loading import load_model
 from osslsp.models import resolve_model
 
-# (name, decode attention's combine in its split kernel, the next norm in the packed down GEMV)
-VARIANTS = [("main (combine launch, norm launch)", False, False),
-            ("combine in the split kernel only", True, False),
-            ("next norm in the down GEMV only", False, True),
-            ("both (the default)", True, True),
-            ("main again (drift)", False, False)]
+# (name, PDL, Triton projections, decode attention's combine in its split kernel, next norm in the down GEMV)
+VARIANTS = [("cuBLAS projections, no PDL", False, False, True, True),
+            ("PDL", True, False, True, True),
+            ("Triton projections", False, True, True, True),
+            ("PDL + Triton projections (the default)", True, True, True, True),
+            ("the default, combine in its own launch", True, True, False, True),
+            ("the default, next norm in its own launch", True, True, True, False),
+            ("cuBLAS projections, no PDL (drift)", False, False, True, True)]
 PROMPT = torch.randint(100, 199_000, (2048,), generator=torch.Generator().manual_seed(0)).tolist()
 
 
 class UnfusedNextNorm:
-    """Decode experts whose next norm is an add_rmsnorm launch of its own, as on main."""
+    """Decode experts whose next norm is an add_rmsnorm launch of its own."""
 
     def __init__(self, experts):
         self.experts, self.x_pairs = experts, experts.x_pairs
@@ -99,12 +103,13 @@ def steps(experts: str, started: float, budget: float) -> None:
     device = runner.device  # the key of the runner's per-device launch objects
     fused_experts = runner.decode_experts[device]
     print(f"{experts}: runner ready at {time.perf_counter() - started:.0f} s", flush=True)
-    main_tokens = None
-    for name, combine_in_split, next_norm_fused in VARIANTS:
+    first_tokens = None
+    for name, pdl, dense_gemvs, combine_in_split, next_norm_fused in VARIANTS:
         if time.perf_counter() - started > budget:
             print(f"{experts} decode step at 2k, {name}: skipped (past the {budget:.0f} s budget)", flush=True)
             continue
         try:
+            kernels.PDL, runner.dense_gemvs = pdl, dense_gemvs
             runner.decode_attention[device] = kernels.DecodeAttention(runner.n_q, runner.n_kv, runner.head_dim,
                                                                       device, combine_in_split)
             runner.decode_experts[device] = fused_experts if next_norm_fused else UnfusedNextNorm(fused_experts)
@@ -112,14 +117,15 @@ def steps(experts: str, started: float, budget: float) -> None:
             runner._capture_decode_graph()
             graph, step = graph_ms(runner), step_ms(runner)
             tokens = greedy_tokens(runner)
-            main_tokens = main_tokens or tokens
-            same = sum(a == b for a, b in zip(tokens, main_tokens))
+            first_tokens = first_tokens or tokens
+            same = sum(a == b for a, b in zip(tokens, first_tokens))
             print(f"{experts} decode step at 2k, {name}: graph {graph:.3f} ms, step {step:.3f} ms "
-                  f"({1000 / step:.1f} tok/s); greedy tokens equal to main's: {same}/{len(tokens)} "
+                  f"({1000 / step:.1f} tok/s); greedy tokens equal to the first variant's: {same}/{len(tokens)} "
                   f"[{time.perf_counter() - started:.0f} s]", flush=True)
         except Exception as error:  # noqa: BLE001 - one broken variant must not hide the others
             print(f"{experts} decode step at 2k, {name}: failed: {type(error).__name__}: {str(error)[:200]}",
                   flush=True)
+    kernels.PDL = kernels._pdl_supported()
     del runner, model, fused_experts
     torch.cuda.empty_cache()
 

@@ -2,7 +2,8 @@
 and print each one's registers, spills (STACK) and shared memory, from the cubin Triton builds
 (gpt-oss-20b shapes; pointer arguments 16-byte aligned, as at run time): decode attention's split
 kernel with the combine in its last program or not, the packed down GEMV writing the next norm
-or not.
+or not, each with programmatic dependent launch (PDL: its wait, and the down GEMV's prefetches)
+and without.
 
     PYTHONPATH=. python benchmarks/sm90_registers.py
 
@@ -58,17 +59,23 @@ def compiled(fn, signature: dict[str, str], constants: dict, warps: int, stages:
 def main() -> None:
     group = NQ // NKV
     attention = kernels.SlotsDecodeAttention
-    for combine in (False, True):
+    for combine, pdl in ((False, False), (True, False), (True, True)):
         constants = dict(NKV=NKV, GROUP=group, GROUP_PAD=max(16, group), D=D, N_SPLIT=attention.N_SPLIT,
-                         BLOCK_N=attention.BLOCK_N, COMBINE=combine, GROUP_P2=group)
+                         BLOCK_N=attention.BLOCK_N, COMBINE=combine, GROUP_P2=group, PDL=pdl)
         kernel = compiled(kernels._decode_attention_split_kernel, SPLIT, constants, warps=4)
-        print(f"_decode_attention_split_kernel COMBINE={combine}: {resource_usage(kernel.asm['cubin'])}", flush=True)
+        print(f"_decode_attention_split_kernel COMBINE={combine} PDL={pdl}: {resource_usage(kernel.asm['cubin'])}",
+              flush=True)
     rows, groups, warps = inspect.signature(kernels.DecodeExpertsMxfp4).parameters["down_block"].default
-    for norm in (False, True):
+    for norm, pdl in ((False, False), (True, False), (True, True)):
         constants = dict(H=H, I=I, TOP_K=K, BLOCK_M=rows, BLOCK_G=groups, NORM=norm,
-                         BLOCK_H=triton.next_power_of_2(H))
+                         BLOCK_H=triton.next_power_of_2(H), ROW_LINES=triton.next_power_of_2(triton.cdiv(I // 2, 128)),
+                         PDL=pdl)
         kernel = compiled(kernels._down_gemv_kernel, DOWN, constants, warps)
-        print(f"_down_gemv_kernel NORM={norm}: {resource_usage(kernel.asm['cubin'])}", flush=True)
+        print(f"_down_gemv_kernel NORM={norm} PDL={pdl}: {resource_usage(kernel.asm['cubin'])}", flush=True)
+        if pdl:
+            ptx = kernel.asm["ptx"]
+            print(f"  its PTX: {ptx.count('griddepcontrol.wait')} wait, {ptx.count('griddepcontrol.launch_dependents')}"
+                  f" launch_dependents, {ptx.count('prefetch.global.L2')} prefetches", flush=True)
 
 
 if __name__ == "__main__":

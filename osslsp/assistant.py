@@ -295,7 +295,7 @@ class Assistant:
         """The exact prompt for a cursor, within the configured token budget.
 
         Logs how long it took (`prompt {...}`, JSON; `at` is the monotonic clock at the start,
-        which other processes of this machine read too: benchmarks/typing.py pairs it with the
+        which other processes of this machine read too: benchmarks/typing_through_server.py pairs it with the
         keystroke that asked).
         """
         started = time.monotonic()

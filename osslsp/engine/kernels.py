@@ -73,7 +73,8 @@ def _prefetch_l2(pointers, PDL: tl.constexpr):
 
 @triton.jit
 def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
-                        HAS_DELTA: tl.constexpr, PAIRS: tl.constexpr, BLOCK: tl.constexpr):
+                        HAS_DELTA: tl.constexpr, PAIRS: tl.constexpr, BLOCK: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     row = tl.program_id(0)
     cols = tl.arange(0, BLOCK)
     mask = cols < n_cols
@@ -120,6 +121,7 @@ def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torc
         residual, delta if delta is not None else residual, weight, normed,
         pairs.view(torch.float16) if pairs is not None else normed, n_cols, eps,
         HAS_DELTA=delta is not None, PAIRS=pairs is not None, BLOCK=triton.next_power_of_2(n_cols), num_warps=8,
+        **_pdl(),
     )
 
 
@@ -131,7 +133,8 @@ def add_rmsnorm(residual: torch.Tensor, delta: torch.Tensor | None, weight: torc
 @triton.jit
 def _rope_cache_kernel(QKV, Cos, Sin, Positions, Slots, QOut, KCache, VCache, cache_len,
                        NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr, HEADS_PAD: tl.constexpr,
-                       SLOTTED: tl.constexpr):
+                       SLOTTED: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     token = tl.program_id(0)  # one program rotates all heads of one token
     heads = tl.arange(0, HEADS_PAD)[:, None]  # query heads, then key heads
     half = tl.arange(0, D // 2)[None, :]
@@ -168,7 +171,7 @@ def _rope(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: to
     _rope_cache_kernel[(qkv.shape[0],)](
         qkv, cos, sin, positions, positions if slots is None else slots, q_out, k_cache, v_cache, cache_len,
         NQ=n_q, NKV=n_kv, D=head_dim, HEADS_PAD=triton.next_power_of_2(n_q + n_kv), SLOTTED=slots is not None,
-        num_warps=4,
+        num_warps=4, **_pdl(),
     )
 
 
@@ -210,9 +213,10 @@ def _decode_attention_split_kernel(Q, KCache, VCache, Positions, Slots, PartAcc,
                                   Sinks, Out, Counters, cache_len, window, scale,
                                   NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, D: tl.constexpr,
                                   N_SPLIT: tl.constexpr, BLOCK_N: tl.constexpr, COMBINE: tl.constexpr,
-                                  GROUP_P2: tl.constexpr):
+                                  GROUP_P2: tl.constexpr, PDL: tl.constexpr):
     # With COMBINE, the last of a (row, kv head)'s N_SPLIT programs to finish (an atomic ticket, as
     # in _route_kernel) combines their partial results into Out: no combine launch.
+    _inputs_ready(PDL)
     row_index = tl.program_id(0)
     kv = tl.program_id(1)
     split = tl.program_id(2)
@@ -313,7 +317,7 @@ class SlotsDecodeAttention:
             sinks, out, self.counters, cache_len, window, scale,
             NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, D=self.head_dim,
             N_SPLIT=self.N_SPLIT, BLOCK_N=self.BLOCK_N, COMBINE=self.combine_in_split,
-            GROUP_P2=triton.next_power_of_2(self.group), num_warps=4,
+            GROUP_P2=triton.next_power_of_2(self.group), num_warps=4, **_pdl(),
         )
         if not self.combine_in_split:
             _decode_attention_combine_kernel[(n_rows, self.n_kv)](
@@ -917,7 +921,9 @@ def _store_word_pairs(Pairs16, units, values, n, mask=None):
 
 @triton.jit
 def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs16, limit, alpha,
-                         H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
+                         H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr,
+                         PDL: tl.constexpr):
+    _inputs_ready(PDL)  # the router, just before, chose the experts
     slot = tl.program_id(1)  # which of the top-k experts
     expert = tl.load(ExpertIds + slot).to(tl.int64)
     # 2 BLOCK_M consecutive packed rows: gate and up of BLOCK_M intermediate units, interleaved.
@@ -932,11 +938,20 @@ def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs
 def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, ExpertWeights, Out,
                       Residual, NormWeight, Normed, Counter, eps,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
-                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, NORM: tl.constexpr, BLOCK_H: tl.constexpr):
+                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, NORM: tl.constexpr, BLOCK_H: tl.constexpr,
+                      ROW_LINES: tl.constexpr, PDL: tl.constexpr):
     # Every chosen expert in one program: out (H,) is written once, in the activations' dtype. With
     # NORM the last program to finish (an atomic ticket) adds out to Residual and writes the next
     # RMSNorm of it to Normed.
     units = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
+    # The experts were chosen two launches back (the router, before the gate/up GEMV): their rows
+    # can be on their way to L2 while the gate/up GEMV finishes.
+    lines = tl.arange(0, ROW_LINES)[None, :]  # the 128-byte lines of a row's I/2 bytes, rounded up
+    for slot in tl.static_range(TOP_K):
+        rows = tl.load(ExpertIds + slot).to(tl.int64) * H + units
+        _prefetch_l2(Words + rows[:, None] * (I // 8) + tl.minimum(lines * 32, I // 8 - 1), PDL)
+        _prefetch_l2(Scales + rows * scale_row, PDL)
+    _inputs_ready(PDL)
     total = tl.zeros([BLOCK_M], tl.float32)
     for slot in tl.static_range(TOP_K):
         expert = tl.load(ExpertIds + slot).to(tl.int64)
@@ -996,7 +1011,7 @@ class DecodeExpertsMxfp4(DecodeExperts):
         _gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
             self.x_pairs, *_packed(gate_up), gate_up_bias, expert_ids,
             self.act_pairs.view(torch.float16), limit, alpha,
-            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_G=bg, num_warps=warps, **_pdl(),
         )
 
     def down(self, down, down_bias, expert_ids, expert_weights, out, then_norm: NextNorm | None = None) -> None:
@@ -1006,7 +1021,8 @@ class DecodeExpertsMxfp4(DecodeExperts):
             self.act_pairs, *_packed(down), down_bias, expert_ids, expert_weights, out,
             norm.residual, norm.weight, norm.normed, self.counter, norm.eps,
             H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg,
-            NORM=then_norm is not None, BLOCK_H=triton.next_power_of_2(self.hidden), num_warps=warps,
+            NORM=then_norm is not None, BLOCK_H=triton.next_power_of_2(self.hidden),
+            ROW_LINES=triton.next_power_of_2(triton.cdiv(self.intermediate // 2, 128)), num_warps=warps, **_pdl(),
         )
 
 
@@ -1114,14 +1130,15 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
 @triton.jit
 def _route_kernel(X, Weight, Bias, Logits, Counter, TopIds, TopWeights,
                   H: tl.constexpr, E: tl.constexpr, E_PAD: tl.constexpr, TOP_K: tl.constexpr,
-                  PER_PROGRAM: tl.constexpr, BLOCK_H: tl.constexpr):
+                  PER_PROGRAM: tl.constexpr, BLOCK_H: tl.constexpr, PDL: tl.constexpr):
     # Each program computes PER_PROGRAM logits; the last program to finish (a ticket taken with an
     # atomic) reads them all, picks the top k and resets the ticket counter for the next launch.
     experts = tl.program_id(0) * PER_PROGRAM + tl.arange(0, PER_PROGRAM)
     real = experts < E
     cols = tl.arange(0, BLOCK_H)
-    x = tl.load(X + cols, mask=cols < H, other=0.0).to(tl.float32)
     w = tl.load(Weight + experts[:, None] * H + cols[None, :], mask=real[:, None] & (cols < H)[None, :], other=0.0)
+    _inputs_ready(PDL)
+    x = tl.load(X + cols, mask=cols < H, other=0.0).to(tl.float32)
     logits = tl.sum(w.to(tl.float32) * x[None, :], axis=1) + tl.load(Bias + experts, mask=real, other=0.0)
     # Rounded to the activations' dtype as F.linear's output is, so that ties and order match the model's.
     tl.store(Logits + experts, logits.to(X.dtype.element_ty).to(tl.float32), mask=real)
@@ -1167,6 +1184,7 @@ class DecodeRouter:
             x, weight, bias, self.logits, self.counter, self.ids, self.weights,
             H=hidden, E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=self.top_k,
             PER_PROGRAM=self.per_program, BLOCK_H=triton.next_power_of_2(hidden), num_warps=self.num_warps,
+            **_pdl(),
         )
         return self.ids, self.weights
 

@@ -346,3 +346,30 @@ def test_the_greedy_stream_on_the_graph_gives_the_tokens_of_decode_steps(model):
     runner.cached_ids = []
     produced = list(generate(runner, prompt, Sampling(max_new_tokens=30), frozenset(), serve_another_request))
     assert produced == stepped[:30]
+
+
+def test_the_decode_graph_with_programmatic_dependent_launch_gives_the_logits_without_it(model, monkeypatch):
+    """Decode kernels that start while the one before them finishes (PDL) read nothing of its
+    output before it is done: 16 decode steps' logits equal, bit for bit, those of the same
+    runner's graph captured without PDL."""
+    if not kernels._pdl_supported():
+        pytest.skip("programmatic dependent launch needs a Hopper or later GPU")
+    runner = _fresh_runner(model.config, "mxfp4", 512)
+    prompt = torch.randint(0, 1000, (300,), generator=torch.Generator().manual_seed(7)).tolist()
+
+    def decode_logits() -> torch.Tensor:
+        runner.cached_ids = []
+        token = int(runner.prefill(prompt).argmax())
+        steps = []
+        for _ in range(16):
+            logits = runner.decode_one(token)
+            steps.append(logits.clone())
+            token = int(logits.argmax())
+        return torch.stack(steps)
+
+    assert kernels.PDL
+    with_pdl = decode_logits()
+    monkeypatch.setattr(kernels, "PDL", False)
+    runner.graph = None
+    runner._capture_decode_graph()
+    assert torch.equal(decode_logits(), with_pdl)

@@ -15,10 +15,10 @@ a `$/cancelRequest` of the previous inline completion if it is still open, and a
 - answer: from the request leaving the client to its answer, for the requests not cancelled.
 
 Run on the CPU (SmolLM2; it answers in seconds, so pause where a typist pauses to see answers):
-    python benchmarks/typing.py --model smollm2 --pause-ms 4000
-    python benchmarks/typing.py --model tiny
+    python benchmarks/typing_through_server.py --model smollm2 --pause-ms 4000
+    python benchmarks/typing_through_server.py --model tiny
 On a CUDA machine with gpt-oss-20b's full shapes (random FP16 weights):
-    python benchmarks/typing.py --model random:osslsp/data/gpt-oss-20b --device cuda --json typing-gpu.json
+    python benchmarks/typing_through_server.py --model random:osslsp/data/gpt-oss-20b --device cuda --json typing-gpu.json
 """
 
 from __future__ import annotations
