@@ -24,15 +24,16 @@ NO_WINDOW = 1 << 30  # the `window` of a full-attention layer
 
 
 # ---------------------------------------------------------------------------------------------
-# Programmatic dependent launch (PDL): a decode kernel starts while the one before it finishes
+# Programmatic dependent launch (PDL): a kernel starts while the one before it finishes
 # ---------------------------------------------------------------------------------------------
 # A decode step is ~200 launches of a few microseconds each, so the gap between two of them (the
-# drain of one, the launch and ramp-up of the next) is a large part of the step. With PDL (Hopper
-# and later) a kernel is launched as soon as every program of the previous one has passed its own
-# `_inputs_ready`: before its own, it may only read what no kernel of the step writes (weights, or
-# what a kernel two or more launches back wrote), e.g. load or prefetch its weights; after it, the
-# previous kernel has finished and its writes are visible. Every program calls `_inputs_ready`
-# before it writes anything or returns, so that "finished" stays transitive along the chain.
+# drain of one, the launch and ramp-up of the next) is a large part of the step; a prefill has more
+# launches. With PDL (Hopper and later) every kernel of this module is launched as soon as every
+# program of the previous kernel has passed its own `_inputs_ready`. Before its own, a kernel may
+# only read what no kernel of the step writes (weights; or what a kernel two or more launches back
+# wrote), e.g. load or prefetch its weights; after it, the previous kernel has finished and its
+# writes are visible. Every program calls `_inputs_ready` before it writes anything or returns, so
+# that "finished" stays transitive along the chain.
 
 
 def _pdl_supported() -> bool:
@@ -41,7 +42,7 @@ def _pdl_supported() -> bool:
     return torch.cuda.get_device_capability()[0] >= 9
 
 
-PDL = _pdl_supported()  # read at every launch; a benchmark may switch it off
+PDL = _pdl_supported()  # read at every launch; a benchmark or test may switch it off
 
 
 def _pdl() -> dict:
@@ -282,7 +283,8 @@ def _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, row_index, kv,
 @triton.jit
 def _decode_attention_combine_kernel(PartAcc, PartMax, PartSum, Sinks, Out,
                                     NKV: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
-                                    GROUP_P2: tl.constexpr, D: tl.constexpr, N_SPLIT: tl.constexpr):
+                                    GROUP_P2: tl.constexpr, D: tl.constexpr, N_SPLIT: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     _combine_group(PartAcc, PartMax, PartSum, Sinks, Out, tl.program_id(0), tl.program_id(1), NKV, GROUP, GROUP_PAD,
                    GROUP_P2, D, N_SPLIT)
 
@@ -323,7 +325,7 @@ class SlotsDecodeAttention:
             _decode_attention_combine_kernel[(n_rows, self.n_kv)](
                 self.part_acc, self.part_max, self.part_sum, sinks, out,
                 NKV=self.n_kv, GROUP=self.group, GROUP_PAD=self.group_pad, GROUP_P2=triton.next_power_of_2(self.group),
-                D=self.head_dim, N_SPLIT=self.N_SPLIT, num_warps=4,
+                D=self.head_dim, N_SPLIT=self.N_SPLIT, num_warps=4, **_pdl(),
             )
 
 
@@ -344,7 +346,8 @@ class DecodeAttention:
 @triton.jit(do_not_specialize=["n_new"])  # one compiled variant for every prompt length
 def _prefill_attention_kernel(Q, KCache, VCache, Sinks, Positions, Out, n_new, cache_len, window, scale,
                               NQ: tl.constexpr, GROUP: tl.constexpr, D: tl.constexpr,
-                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     block_m = tl.program_id(0)
     head = tl.program_id(1)
     kv = head // GROUP
@@ -385,7 +388,7 @@ def prefill_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Ten
     block_m = 64 if n_new > 16 else 16
     _prefill_attention_kernel[(triton.cdiv(n_new, block_m), n_q)](
         q, k_cache, v_cache, sinks, positions, out, n_new, cache_len, window, scale,
-        NQ=n_q, GROUP=n_q // n_kv, D=head_dim, BLOCK_M=block_m, BLOCK_N=64, num_warps=4, num_stages=3,
+        NQ=n_q, GROUP=n_q // n_kv, D=head_dim, BLOCK_M=block_m, BLOCK_N=64, num_warps=4, num_stages=3, **_pdl(),
     )
 
 
@@ -404,7 +407,9 @@ def _swiglu(gate, up, limit, alpha):
 
 @triton.jit
 def _expert_gate_up_gemv_kernel(X, W, Bias, ExpertIds, Act, limit, alpha,
-                                H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+                                H: tl.constexpr, I: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+                                PDL: tl.constexpr):
+    _inputs_ready(PDL)
     block_m = tl.program_id(0)
     slot = tl.program_id(1)  # which of the top-k experts
     expert = tl.load(ExpertIds + slot).to(tl.int64)
@@ -428,9 +433,10 @@ def _expert_gate_up_gemv_kernel(X, W, Bias, ExpertIds, Act, limit, alpha,
 @triton.jit
 def _expert_down_gemv_kernel(Act, W, Bias, ExpertIds, ExpertWeights, Out,
                              H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
-                             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+                             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
     # out = sum_k w_k (W_k a_k + b_k) = sum_k W_k (w_k a_k) + sum_k w_k b_k: one accumulator, and the
     # TOP_K experts' tiles are loaded in the same iteration (more bytes in flight per program).
+    _inputs_ready(PDL)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # hidden index
     cols = tl.arange(0, BLOCK_K)
     acc = tl.zeros([BLOCK_M, BLOCK_K], tl.float32)
@@ -478,7 +484,7 @@ class DecodeExperts:
         bm, bk, warps = self.gate_up_block
         _expert_gate_up_gemv_kernel[(triton.cdiv(self.intermediate, bm), self.top_k)](
             x, gate_up, gate_up_bias, expert_ids, self.act, limit, alpha,
-            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_K=bk, num_warps=warps,
+            H=self.hidden, I=self.intermediate, BLOCK_M=bm, BLOCK_K=bk, num_warps=warps, **_pdl(),
         )
 
     def down(self, down, down_bias, expert_ids, expert_weights, out) -> None:
@@ -486,7 +492,7 @@ class DecodeExperts:
         bm, bk, warps = self.down_block
         _expert_down_gemv_kernel[(triton.cdiv(self.hidden, bm),)](
             self.act, down, down_bias, expert_ids, expert_weights, out,
-            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_K=bk, num_warps=warps,
+            H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_K=bk, num_warps=warps, **_pdl(),
         )
 
 
@@ -510,7 +516,8 @@ def _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M: tl.co
 @triton.jit(do_not_specialize=["n_pairs", "first_expert"])
 def _expert_gate_up_gemm_kernel(X, W, Bias, SortedPairs, BlockExpert, Act, n_pairs, first_expert, limit, alpha,
                                 H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
-                                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
     if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
         return
@@ -537,7 +544,8 @@ def _expert_gate_up_gemm_kernel(X, W, Bias, SortedPairs, BlockExpert, Act, n_pai
 @triton.jit(do_not_specialize=["n_pairs", "first_expert"])
 def _expert_down_gemm_kernel(Act, W, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs, first_expert,
                              H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
-                             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
     if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
         return
@@ -563,12 +571,13 @@ ALIGN_CHUNK = 1024  # pairs a step of the alignment's one program (its one-hot t
 @triton.jit(do_not_specialize=["n_pairs", "capacity"])
 def _align_pairs_kernel(ExpertIds, NReal, SortedPairs, BlockExpert, n_pairs, capacity,
                         E: tl.constexpr, E_PAD: tl.constexpr, TOP_K: tl.constexpr, BLOCK_M: tl.constexpr,
-                        CHUNK: tl.constexpr, HAS_N_REAL: tl.constexpr):
+                        CHUNK: tl.constexpr, HAS_N_REAL: tl.constexpr, PDL: tl.constexpr):
     # One program, CHUNK pairs at a time: count each expert's pairs, pad every count to BLOCK_M,
     # then place each pair after the earlier pairs of its expert (a stable counting sort) and name
     # each block's expert. One launch instead of some twenty small ones (a sort among them) a layer.
     # Pairs of padding tokens (past NReal tokens) take expert E: they match no expert, so they get
     # no slot and no block.
+    _inputs_ready(PDL)
     n_real_pairs = n_pairs
     if HAS_N_REAL:
         n_real_pairs = tl.minimum(tl.load(NReal).to(tl.int32) * TOP_K, n_pairs)
@@ -616,16 +625,18 @@ def _align_pairs_by_expert(expert_ids: torch.Tensor, n_experts: int, block_m: in
         expert_ids, sorted_pairs if n_real is None else n_real, sorted_pairs, block_expert, n_pairs, capacity,
         E=n_experts, E_PAD=triton.next_power_of_2(n_experts), TOP_K=top_k, BLOCK_M=block_m,
         CHUNK=min(ALIGN_CHUNK, max(16, triton.next_power_of_2(n_pairs))), HAS_N_REAL=n_real is not None,
-        num_warps=8 if n_pairs > 256 else 4,
+        num_warps=8 if n_pairs > 256 else 4, **_pdl(),
     )
     return sorted_pairs, block_expert
 
 
 @triton.jit
-def _sum_pairs_kernel(PairOut, NReal, Out, H: tl.constexpr, TOP_K: tl.constexpr, BLOCK: tl.constexpr):
+def _sum_pairs_kernel(PairOut, NReal, Out, H: tl.constexpr, TOP_K: tl.constexpr, BLOCK: tl.constexpr,
+                      PDL: tl.constexpr):
     # Program (token, BLOCK hidden units): out[t] = sum over k of pair_out[s*K + k] in fp32, where
     # s = min(t, NReal - 1): a padding token copies the last real token's output, so that it stays
     # an exact copy of it (same residual, same keys and values written to the same cache slot).
+    _inputs_ready(PDL)
     token = tl.program_id(0)
     source = tl.minimum(token, tl.load(NReal).to(tl.int32) - 1).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -646,7 +657,7 @@ def _sum_pairs(pair_out: torch.Tensor, n_tokens: int, n_real: torch.Tensor | Non
     out = torch.empty(n_tokens, hidden, dtype=pair_out.dtype, device=pair_out.device)
     block = 1024
     _sum_pairs_kernel[(n_tokens, triton.cdiv(hidden, block))](
-        pair_out, n_real, out, H=hidden, TOP_K=pair_out.shape[0] // n_tokens, BLOCK=block, num_warps=4)
+        pair_out, n_real, out, H=hidden, TOP_K=pair_out.shape[0] // n_tokens, BLOCK=block, num_warps=4, **_pdl())
     return out
 
 
@@ -718,12 +729,12 @@ def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, so
     gate_up_kernel[(n_blocks, triton.cdiv(intermediate, block_n))](
         x, *gate_up_weight, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, first_expert, limit, alpha,
         H=hidden, I=intermediate, E=n_experts, TOP_K=n_pairs // x.shape[0],
-        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
+        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages, **_pdl(),
     )
     down_kernel[(n_blocks, triton.cdiv(hidden, block_n))](
         act, *down_weight, down_bias, sorted_pairs, block_expert, expert_weights.reshape(-1), pair_out, n_pairs,
         first_expert, H=hidden, I=intermediate, E=n_experts,
-        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
+        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages, **_pdl(),
     )
 
 
@@ -1044,9 +1055,10 @@ def _block_rows(SortedPairs, n_pairs, N_X: tl.constexpr):
 def _grouped_gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, SortedPairs, BlockExpert, ActPairs16, n_pairs,
                                  limit, alpha, H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
                                  TOP_K: tl.constexpr, N_X: tl.constexpr, BLOCK_M: tl.constexpr,
-                                 BLOCK_G: tl.constexpr):
+                                 BLOCK_G: tl.constexpr, PDL: tl.constexpr):
     # Program (block of N_X sorted pairs of one expert, BLOCK_M intermediate units) -> the block's
     # act rows, as word pairs (P, 4, I/8). A padding pair reads token 0; its act row is never read.
+    _inputs_ready(PDL)
     expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
     if expert >= E:  # a block past the last expert's padded rows
         return
@@ -1068,8 +1080,9 @@ def _grouped_gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, SortedPairs
 @triton.jit
 def _grouped_down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, SortedPairs, BlockExpert, PairWeights, PairOut,
                               n_pairs, H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
-                              N_X: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr):
+                              N_X: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, PDL: tl.constexpr):
     # Program (block of N_X sorted pairs of one expert, BLOCK_M hidden units) -> pair_out rows (S, H).
+    _inputs_ready(PDL)
     expert = tl.load(BlockExpert + tl.program_id(0)).to(tl.int64)
     if expert >= E:
         return
@@ -1114,12 +1127,12 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
     _grouped_gate_up_gemv_kernel[(n_blocks, triton.cdiv(intermediate, block_m))](
         word_pairs(x), *_packed(gate_up), gate_up_bias, sorted_pairs, block_expert,
         act_pairs.view(torch.float16), n_pairs, limit, alpha, H=hidden, I=intermediate, E=n_experts,
-        TOP_K=n_pairs // n_tokens, N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
+        TOP_K=n_pairs // n_tokens, N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps, **_pdl(),
     )
     _grouped_down_gemv_kernel[(n_blocks, triton.cdiv(hidden, block_m))](
         act_pairs, *_packed(down), down_bias, sorted_pairs, block_expert,
         expert_weights.reshape(-1), pair_out, n_pairs, H=hidden, I=intermediate, E=n_experts,
-        N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps,
+        N_X=n_x, BLOCK_M=block_m, BLOCK_G=block_g, num_warps=warps, **_pdl(),
     )
     return _sum_pairs(pair_out, n_tokens, n_real)
 
@@ -1210,7 +1223,8 @@ def _mxfp4_weight_tiles(Blocks, Scales, col_rows, byte0, col_ok, n_bytes,
 def _mxfp4_gate_up_gemm_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, first_expert,
                                limit, alpha,
                                H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
-                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
     if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
         return
@@ -1242,7 +1256,8 @@ def _mxfp4_gate_up_gemm_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert
 def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
                             first_expert,
                             H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
-                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
+    _inputs_ready(PDL)
     expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
     if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
         return
@@ -1266,12 +1281,16 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
 
 
 @triton.jit
-def _mxfp4_dequantize_kernel(Blocks, Scales, Out32, n_bytes, dtype: tl.constexpr, BLOCK: tl.constexpr):
+def _mxfp4_dequantize_kernel(Blocks, Scales, Out32, n_bytes, dtype: tl.constexpr, BLOCK: tl.constexpr,
+                             PDL: tl.constexpr):
     # Out32: the output read as int32, one word per packed byte: its even input, then its odd one.
     bytes_ = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     in_range = bytes_ < n_bytes
-    low, high = _fp4_halves(tl.load(Blocks + bytes_, mask=in_range, other=0))
-    factor = _scale_factors(tl.load(Scales + bytes_ // 16, mask=in_range, other=0))
+    packed = tl.load(Blocks + bytes_, mask=in_range, other=0)
+    scales = tl.load(Scales + bytes_ // 16, mask=in_range, other=0)
+    _inputs_ready(PDL)  # Out32 may be scratch that the GEMMs before are reading
+    low, high = _fp4_halves(packed)
+    factor = _scale_factors(scales)
     even = _fp4_scaled(low, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
     odd = _fp4_scaled(high, factor).to(dtype).to(tl.int16, bitcast=True).to(tl.int32)
     tl.store(Out32 + bytes_, even | (odd << 16), mask=in_range)
@@ -1283,5 +1302,5 @@ def dequantize_mxfp4(weight, first: int, count: int, out: torch.Tensor) -> torch
     blocks, scales = weight.blocks[first:first + count], weight.scales[first:first + count]
     _mxfp4_dequantize_kernel[(triton.cdiv(blocks.numel(), 4096),)](
         blocks, scales, out.view(torch.int32), blocks.numel(), dtype=tl.float16 if out.dtype == torch.float16
-        else tl.bfloat16, BLOCK=4096, num_warps=4)
+        else tl.bfloat16, BLOCK=4096, num_warps=4, **_pdl())
     return out[:count]

@@ -348,28 +348,32 @@ def test_the_greedy_stream_on_the_graph_gives_the_tokens_of_decode_steps(model):
     assert produced == stepped[:30]
 
 
-def test_the_decode_graph_with_programmatic_dependent_launch_gives_the_logits_without_it(model, monkeypatch):
-    """Decode kernels that start while the one before them finishes (PDL) read nothing of its
-    output before it is done: 16 decode steps' logits equal, bit for bit, those of the same
-    runner's graph captured without PDL."""
+def test_kernels_with_programmatic_dependent_launch_give_the_logits_without_it(model, monkeypatch):
+    """Kernels that start while the one before them finishes (PDL) read nothing of its output
+    before it is done: prefills down each experts path (300 new tokens: experts unpacked to FP16;
+    10 after a reused prefix: grouped GEMVs; 100: packed grouped GEMMs; eager, not the graphs
+    captured with PDL) and 16 decode steps give, bit for bit, the logits of the same runner
+    without PDL (its decode graph captured again)."""
     if not kernels._pdl_supported():
         pytest.skip("programmatic dependent launch needs a Hopper or later GPU")
     runner = _fresh_runner(model.config, "mxfp4", 512)
+    runner.prefill_graphs = []
     prompt = torch.randint(0, 1000, (300,), generator=torch.Generator().manual_seed(7)).tolist()
 
-    def decode_logits() -> torch.Tensor:
+    def logits() -> torch.Tensor:
         runner.cached_ids = []
-        token = int(runner.prefill(prompt).argmax())
-        steps = []
+        steps = [runner.prefill(prompt).clone(), runner.prefill(prompt[:290] + [5] * 10).clone()]
+        runner.cached_ids = []
+        steps.append(runner.prefill(prompt[:100]).clone())
+        token = int(steps[-1].argmax())
         for _ in range(16):
-            logits = runner.decode_one(token)
-            steps.append(logits.clone())
-            token = int(logits.argmax())
-        return torch.stack(steps)
+            steps.append(runner.decode_one(token).clone())
+            token = int(steps[-1].argmax())
+        return torch.cat(steps)
 
     assert kernels.PDL
-    with_pdl = decode_logits()
+    with_pdl = logits()
     monkeypatch.setattr(kernels, "PDL", False)
     runner.graph = None
     runner._capture_decode_graph()
-    assert torch.equal(decode_logits(), with_pdl)
+    assert torch.equal(logits(), with_pdl)
