@@ -202,8 +202,9 @@ def test_decode_attention_matches_the_reference(combine_in_split, window):
 
 @pytest.mark.parametrize("packed", [True, False])
 def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps(packed):
-    """The runner's decode step wired to the Triton launches (attention with its combine in the
-    split kernel, the one-launch router, expert GEMVs that also write the next norm where packed),
+    """The runner's decode step wired to the Triton launches (the qkv GEMV with its rope, attention
+    with its combine in the split kernel, the o_proj GEMV, the one-launch router, expert GEMVs that
+    also write the next norm where packed),
     against the same step through the twins."""
     from osslsp.engine import gpt_oss_fast, tiny
 
