@@ -202,8 +202,8 @@ GEMV_TILE_ELEMENTS = 16  # weights a thread reads a K step without PRELOAD: two 
 
 
 @triton.jit
-def _gemv_rows(X, W, rows, K: tl.constexpr, K_PAD: tl.constexpr, BLOCK_K: tl.constexpr, LINES: tl.constexpr,
-               LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
+def _gemv_rows(X, W, rows, ROWS: tl.constexpr, K: tl.constexpr, K_PAD: tl.constexpr, BLOCK_K: tl.constexpr,
+               LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
     """W[rows] (ROWS, K) @ X (K,) -> (ROWS,) float32; the weights read (PRELOAD) or prefetched to L2
     before `_inputs_ready`, X (which the previous kernel writes) after it."""
     row_at = W + rows[:, None] * K  # (ROWS, 1)
@@ -212,19 +212,20 @@ def _gemv_rows(X, W, rows, K: tl.constexpr, K_PAD: tl.constexpr, BLOCK_K: tl.con
         w = tl.load(row_at + cols, mask=cols < K, other=0.0)  # (ROWS, K_PAD)
         _inputs_ready(PDL)
         x = tl.load(X + cols, mask=cols < K, other=0.0)
-        return tl.sum(w.to(tl.float32) * x.to(tl.float32), axis=1)
+        dot = tl.sum(w.to(tl.float32) * x.to(tl.float32), axis=1)
     else:
         # Every line a row touches: one element a line, and its last element for a row that does
         # not start on a line.
         _prefetch_l2(row_at + tl.minimum(tl.arange(0, LINES)[None, :] * LINE, K - 1), PDL)
         _inputs_ready(PDL)
-        acc = tl.zeros([rows.shape[0], BLOCK_K], tl.float32)
+        acc = tl.zeros([ROWS, BLOCK_K], tl.float32)
         for start in range(0, K, BLOCK_K):
             cols = start + tl.arange(0, BLOCK_K)[None, :]
             w = tl.load(row_at + cols, mask=cols < K, other=0.0)  # (ROWS, BLOCK_K)
             x = tl.load(X + cols, mask=cols < K, other=0.0)
             acc += w.to(tl.float32) * x.to(tl.float32)
-        return tl.sum(acc, axis=1)
+        dot = tl.sum(acc, axis=1)
+    return dot
 
 
 @triton.jit
@@ -236,10 +237,11 @@ def _decode_qkv_rope_kernel(X, W, Bias, Cos, Sin, Position, QOut, KCache, VCache
     # partners D/2 further, interleaved (element 2i: half[i], 2i+1: half[i] + D/2).
     PARTS: tl.constexpr = D // ROWS
     head = tl.program_id(0) // PARTS
-    half = (tl.program_id(0) % PARTS) * (ROWS // 2) + tl.arange(0, ROWS // 2)  # (ROWS/2,)
+    first_dim = (tl.program_id(0) % PARTS) * (ROWS // 2)
+    half = first_dim + tl.arange(0, ROWS // 2)  # (ROWS/2,)
     element = tl.arange(0, ROWS)
-    rows = head * D + (tl.program_id(0) % PARTS) * (ROWS // 2) + element // 2 + (element % 2) * (D // 2)
-    y = _gemv_rows(X, W, rows, K, K_PAD, BLOCK_K, LINES, LINE, PRELOAD, PDL)
+    rows = head * D + first_dim + element // 2 + (element % 2) * (D // 2)
+    y = _gemv_rows(X, W, rows, ROWS, K, K_PAD, BLOCK_K, LINES, LINE, PRELOAD, PDL)
     # qkv rounded to the activations' dtype after the bias, as the model's F.linear output is
     y = (y + tl.load(Bias + rows).to(tl.float32)).to(X.dtype.element_ty).to(tl.float32)
     first, second = tl.split(tl.reshape(y, (ROWS // 2, 2)))  # (ROWS/2,) each
@@ -264,7 +266,7 @@ def _decode_linear_kernel(X, W, Bias, Out, N: tl.constexpr, ROWS: tl.constexpr,
                           LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
     wanted = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     rows = tl.minimum(wanted, N - 1)  # the last program's spare rows read row N-1 again and store nothing
-    y = _gemv_rows(X, W, rows, K, K_PAD, BLOCK_K, LINES, LINE, PRELOAD, PDL)
+    y = _gemv_rows(X, W, rows, ROWS, K, K_PAD, BLOCK_K, LINES, LINE, PRELOAD, PDL)
     y = y + tl.load(Bias + rows).to(tl.float32)
     tl.store(Out + wanted, y.to(Out.dtype.element_ty), mask=wanted < N)
 
