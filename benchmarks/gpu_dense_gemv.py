@@ -9,9 +9,9 @@ kernels' own GEMVs (kernels.decode_qkv_rope, kernels.decode_linear) at each tile
 Each tile (ROWS, num_warps, PRELOAD) is run with kernels.PDL on and off. One replay is a CUDA graph
 of 24 layers' distinct weights (1.3 GB: one layer's would stay in the H200's 50 MB L2), timed with
 triton.testing.do_bench on graph.replay; us a layer and TB/s of weight bytes read. Every variant's
-output is first checked against the F.linear path (max abs difference); a variant that fails to
-compile prints its error and the sweep goes on. The variants are compiled first by worker processes
-(Triton's on-disk cache), so that the whole run stays within ~90 s.
+output is first checked against the F.linear path (max abs difference), and its registers and
+spills printed; a variant that fails to compile prints its error and the sweep goes on. Each
+variant compiles in well under a second (Triton 3.9 for sm_90: 0.1-0.8 s), the whole run ~60 s.
 
     PYTHONPATH=. python3 benchmarks/gpu_dense_gemv.py
 
@@ -21,7 +21,6 @@ The last lines give the fastest tile of each kernel and the constant to set
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import torch
@@ -35,7 +34,7 @@ QKV_ROWS = (NQ + 2 * NKV) * D  # 5120
 LAYERS = 24
 CACHE_LEN, POSITION = 4096, 1234
 TILES = [(rows, num_warps, preload) for preload in (True, False) for rows in (4, 8, 16) for num_warps in (4, 8)]
-TOLERANCE = 0.05  # max abs difference to F.linear's outputs (values ~1; fp16 rounding, summation order)
+TOLERANCE = 0.02  # max abs difference to F.linear's outputs (values of a few units: fp16 rounding, sum order)
 DEVICE = torch.device("cuda")
 
 
@@ -96,26 +95,6 @@ def _set(tile: tuple[int, int, bool], pdl: bool) -> None:
     kernels.PDL = pdl
 
 
-def _compile(job: tuple[tuple[int, int, bool], bool]) -> str:
-    """In a worker: run both kernels once at the real shapes with this tile, leaving their binaries
-    in Triton's on-disk cache. The parent reports failures by its own attempt."""
-    try:
-        _set(*job)
-        inputs = Inputs(layers=1)
-        inputs.qkv_dense(0)
-        inputs.o_dense(0)
-        torch.cuda.synchronize()
-    except Exception as error:  # noqa: BLE001 - the parent prints it
-        return f"{job}: {type(error).__name__}"
-    return ""
-
-
-def precompile(workers: int, pdl_choices: list[bool]) -> None:
-    jobs = [(tile, pdl) for tile in TILES for pdl in pdl_choices]
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pool.map(_compile, jobs)
-
-
 def replay_us(call) -> float:
     """us a layer of one graph of `call(layer)` for every layer."""
     graph = torch.cuda.CUDAGraph()
@@ -152,7 +131,7 @@ def sweep(name: str, pdl_choices: list[bool], today, want: list[torch.Tensor], d
                 torch.cuda.synchronize()
                 difference = _max_diff(outputs(), want)
                 registers = f"{getattr(compiled, 'n_regs', '?')} regs, {getattr(compiled, 'n_spills', '?')} spills"
-                if difference > TOLERANCE:
+                if not difference <= TOLERANCE:  # NaN too
                     print(f"{label}: WRONG, max abs diff {difference:.3g} ({registers})", flush=True)
                     continue
                 us = replay_us(dense)
@@ -168,9 +147,7 @@ def sweep(name: str, pdl_choices: list[bool], today, want: list[torch.Tensor], d
 def main() -> None:
     start = time.perf_counter()
     pdl_choices = [True, False] if kernels.PDL else [False]  # PDL needs Hopper or later
-    precompile(8, pdl_choices)
-    print(f"compiled {len(TILES)} tiles x PDL {pdl_choices} in {time.perf_counter() - start:.0f} s; "
-          f"{torch.cuda.get_device_name()}", flush=True)
+    print(f"{torch.cuda.get_device_name()}, PDL {pdl_choices}", flush=True)
     inputs = Inputs(LAYERS)
     qkv_bytes = inputs.qkv[0][0].nbytes + inputs.qkv[0][1].nbytes
     o_bytes = inputs.o[0][0].nbytes + inputs.o[0][1].nbytes
