@@ -127,13 +127,18 @@ class _PrefillGraph:
 class FastGptOssRunner:
     """Runner protocol for gpt-oss on CUDA: static cache, expert-gather decode in a CUDA graph."""
 
-    def __init__(self, model, max_context: int, kernels: ModuleType | None = None, prefill_graphs: bool = True):
+    def __init__(self, model, max_context: int, kernels: ModuleType | None = None, prefill_graphs: bool = True,
+                 dense_gemvs: bool = True):
         """`kernels`: the Triton kernels by default; `kernels_torch` runs the same steps anywhere.
         `prefill_graphs`: capture the prefill graphs (their memory pool and start-up time are
-        wasted where another runner does the prefills: the batched runner)."""
+        wasted where another runner does the prefills: the batched runner).
+        `dense_gemvs`: the decode step's qkv (with its rope and cache write) and o_proj through the
+        kernels' own GEMVs, which read their weights while the kernel before them finishes; False:
+        through F.linear (cuBLAS), the ablation benchmarks compare against."""
         if kernels is None:
             from osslsp.engine import kernels  # Triton: imported only here, on CUDA
         self.kernels = kernels
+        self.dense_gemvs = dense_gemvs
         config = model.config
         self.model = model
         self.max_context = max_context
@@ -398,14 +403,22 @@ class FastGptOssRunner:
                 if normed is None:
                     normed = torch.empty_like(residual)
                     k.add_rmsnorm(residual, delta, layer.input_norm, self.eps, normed)
-                qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (1, (NQ + 2 NKV) D)
                 q = torch.empty(1, self.n_q * self.head_dim, dtype=self.dtype, device=layer.device)
-                k.rope_and_cache(qkv, cos, sin, position, q, layer.k_cache, layer.v_cache)
+                if self.dense_gemvs:
+                    k.decode_qkv_rope(normed, layer.qkv_weight, layer.qkv_bias, cos, sin, position, q,
+                                      layer.k_cache, layer.v_cache)
+                else:
+                    qkv = F.linear(normed, layer.qkv_weight, layer.qkv_bias)  # (1, (NQ + 2 NKV) D)
+                    k.rope_and_cache(qkv, cos, sin, position, q, layer.k_cache, layer.v_cache)
                 attended = torch.empty_like(q)  # (1, NQ D)
                 self.decode_attention[layer.device](
                     q[0], layer.k_cache, layer.v_cache, position, layer.window, layer.sinks, self.scale, attended[0]
                 )
-                delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
+                if self.dense_gemvs:
+                    delta = torch.empty_like(residual)  # (1, H)
+                    k.decode_linear(attended, layer.o_weight, layer.o_bias, delta)
+                else:
+                    delta = F.linear(attended, layer.o_weight, layer.o_bias)  # (1, H)
                 experts = self.decode_experts[layer.device]
                 k.add_rmsnorm(residual, delta, layer.post_norm, self.eps, normed, experts.x_pairs)
                 expert_ids, expert_weights = self.decode_router[layer.device](

@@ -203,6 +203,133 @@ def rope_and_cache_slots(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
 
 
 # ---------------------------------------------------------------------------------------------
+# Decode GEMVs of the FP16 attention projections: qkv with its rotary embedding and cache write, o_proj
+# ---------------------------------------------------------------------------------------------
+# cuBLAS cannot start before the kernel in front of it has finished; these read (or prefetch)
+# their weights before `_inputs_ready`, while it still runs. A tile is (ROWS, num_warps, PRELOAD):
+# ROWS output rows a program; with PRELOAD the program's whole (ROWS, K) weight slice is loaded into
+# registers first (ROWS * K fp16 over 32 num_warps threads, which must fit without spills; K in two
+# power-of-two pieces, the second masked: 2880 = 2048 + 832 of 1024, a third less than 4096),
+# otherwise the slice's 128-byte lines are prefetched to L2 and read in (ROWS, BLOCK_K) tiles after
+# `_inputs_ready`.
+DECODE_QKV_TILE = (8, 4, True)  # decode_qkv_rope: (ROWS, num_warps, PRELOAD); ROWS even, dividing D
+DECODE_LINEAR_TILE = (8, 4, True)  # decode_linear
+GEMV_TILE_ELEMENTS = 16  # weights a thread reads a K step without PRELOAD: two 16-byte loads
+
+
+@triton.jit
+def _gemv_rows(X, W, rows, ROWS: tl.constexpr, K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr,
+               BLOCK_K: tl.constexpr, LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr,
+               PDL: tl.constexpr):
+    """W[rows] (ROWS, K) @ X (K,) -> (ROWS,) float32; the weights read (PRELOAD) or prefetched to L2
+    before `_inputs_ready`, X (which the previous kernel writes) after it. K = K_HEAD (a power of
+    two) + what K_TAIL (a power of two, or 0) holds."""
+    row_at = W + rows[:, None] * K  # (ROWS, 1)
+    if PRELOAD:
+        cols = tl.arange(0, K_HEAD)[None, :]
+        w = tl.load(row_at + cols)  # (ROWS, K_HEAD)
+        if K_TAIL > 0:
+            tail = K_HEAD + tl.arange(0, K_TAIL)[None, :]
+            w_tail = tl.load(row_at + tail, mask=tail < K, other=0.0)  # (ROWS, K_TAIL)
+        _inputs_ready(PDL)
+        dot = tl.sum(w.to(tl.float32) * tl.load(X + cols).to(tl.float32), axis=1)
+        if K_TAIL > 0:
+            x_tail = tl.load(X + tail, mask=tail < K, other=0.0)
+            dot += tl.sum(w_tail.to(tl.float32) * x_tail.to(tl.float32), axis=1)
+    else:
+        # Every line a row touches: one element a line, and its last element for a row that does
+        # not start on a line.
+        _prefetch_l2(row_at + tl.minimum(tl.arange(0, LINES)[None, :] * LINE, K - 1), PDL)
+        _inputs_ready(PDL)
+        acc = tl.zeros([ROWS, BLOCK_K], tl.float32)
+        for start in range(0, K, BLOCK_K):
+            cols = start + tl.arange(0, BLOCK_K)[None, :]
+            w = tl.load(row_at + cols, mask=cols < K, other=0.0)  # (ROWS, BLOCK_K)
+            x = tl.load(X + cols, mask=cols < K, other=0.0)
+            acc += w.to(tl.float32) * x.to(tl.float32)
+        dot = tl.sum(acc, axis=1)
+    return dot
+
+
+@triton.jit
+def _decode_qkv_rope_kernel(X, W, Bias, Cos, Sin, Position, QOut, KCache, VCache, cache_len,
+                            NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr, ROWS: tl.constexpr,
+                            K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr, BLOCK_K: tl.constexpr,
+                            LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
+    # A program owns ROWS rows of one head: the dims `half` of its first half and their rope
+    # partners D/2 further, interleaved (element 2i: half[i], 2i+1: half[i] + D/2).
+    PARTS: tl.constexpr = D // ROWS
+    head = tl.program_id(0) // PARTS
+    first_dim = (tl.program_id(0) % PARTS) * (ROWS // 2)
+    half = first_dim + tl.arange(0, ROWS // 2)  # (ROWS/2,)
+    element = tl.arange(0, ROWS)
+    rows = head * D + first_dim + element // 2 + (element % 2) * (D // 2)
+    y = _gemv_rows(X, W, rows, ROWS, K, K_HEAD, K_TAIL, BLOCK_K, LINES, LINE, PRELOAD, PDL)
+    # qkv rounded to the activations' dtype after the bias, as the model's F.linear output is
+    y = (y + tl.load(Bias + rows).to(tl.float32)).to(X.dtype.element_ty).to(tl.float32)
+    first, second = tl.split(tl.reshape(y, (ROWS // 2, 2)))  # (ROWS/2,) each
+    pos = tl.load(Position)
+    if head < NQ + NKV:  # q and k heads are rotated, v heads are not
+        cos = tl.load(Cos + pos * (D // 2) + half).to(tl.float32)
+        sin = tl.load(Sin + pos * (D // 2) + half).to(tl.float32)
+        first, second = first * cos - second * sin, second * cos + first * sin
+    if head < NQ:
+        out = QOut + head * D
+    elif head < NQ + NKV:
+        out = KCache + ((head - NQ) * cache_len + pos) * D  # cache (NKV, T, D)
+    else:
+        out = VCache + ((head - NQ - NKV) * cache_len + pos) * D
+    tl.store(out + half, first.to(out.dtype.element_ty))
+    tl.store(out + D // 2 + half, second.to(out.dtype.element_ty))
+
+
+@triton.jit
+def _decode_linear_kernel(X, W, Bias, Out, N: tl.constexpr, ROWS: tl.constexpr,
+                          K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr, BLOCK_K: tl.constexpr,
+                          LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
+    wanted = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    rows = tl.minimum(wanted, N - 1)  # the last program's spare rows read row N-1 again and store nothing
+    y = _gemv_rows(X, W, rows, ROWS, K, K_HEAD, K_TAIL, BLOCK_K, LINES, LINE, PRELOAD, PDL)
+    y = y + tl.load(Bias + rows).to(tl.float32)
+    tl.store(Out + wanted, y.to(Out.dtype.element_ty), mask=wanted < N)
+
+
+def _gemv_constants(weight: torch.Tensor, tile: tuple[int, int, bool]) -> dict:
+    """The launch constants of a _gemv_rows kernel on weight (N, K) with `tile`."""
+    rows, num_warps, preload = tile
+    k = weight.shape[1]
+    k_head = 1 << (k.bit_length() - 1)  # the largest power of two <= K
+    line = 128 // weight.element_size()
+    lines = triton.cdiv(k, line) + (k % line != 0)  # a row that does not start on a line spans one more
+    return {"ROWS": rows, "K": k, "K_HEAD": k_head, "K_TAIL": triton.next_power_of_2(k - k_head) if k > k_head else 0,
+            "BLOCK_K": min(triton.next_power_of_2(k), 32 * num_warps * GEMV_TILE_ELEMENTS // rows),
+            "LINES": triton.next_power_of_2(lines), "LINE": line, "PRELOAD": preload, "num_warps": num_warps,
+            **_pdl()}
+
+
+def decode_qkv_rope(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                    position: torch.Tensor, q_out: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor):
+    """F.linear(x, weight, bias) then rope_and_cache, in one launch: x (1, H); weight (R, H), bias
+    (R,), R = (NQ + 2 NKV) D; cos/sin (T, D/2); position (1,) -> q_out (1, NQ D) rotated, k rotated
+    and v written at position into k_cache/v_cache (NKV, T, D). Tiles: DECODE_QKV_TILE. Returns the
+    compiled kernel (its n_regs and n_spills)."""
+    n_kv, cache_len, head_dim = k_cache.shape
+    constants = _gemv_constants(weight, DECODE_QKV_TILE)
+    return _decode_qkv_rope_kernel[(weight.shape[0] // constants["ROWS"],)](
+        x, weight, bias, cos, sin, position, q_out, k_cache, v_cache, cache_len,
+        NQ=q_out.shape[-1] // head_dim, NKV=n_kv, D=head_dim, **constants,
+    )
+
+
+def decode_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, out: torch.Tensor):
+    """out (1, N) = x (1, K) @ weight (N, K).T + bias (N,), in one launch. Tiles: DECODE_LINEAR_TILE.
+    Returns the compiled kernel (its n_regs and n_spills)."""
+    n = weight.shape[0]
+    constants = _gemv_constants(weight, DECODE_LINEAR_TILE)
+    return _decode_linear_kernel[(triton.cdiv(n, constants["ROWS"]),)](x, weight, bias, out, N=n, **constants)
+
+
+# ---------------------------------------------------------------------------------------------
 # Attention with sinks: decode (one query a row, split over the keys) and prefill (flash attention)
 # ---------------------------------------------------------------------------------------------
 

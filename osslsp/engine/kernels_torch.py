@@ -51,6 +51,15 @@ def rope_and_cache(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, posi
     v_cache[:, positions] = heads[:, n_q + n_kv:].transpose(0, 1)
 
 
+def decode_qkv_rope(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                    position: torch.Tensor, q_out: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> None:
+    rope_and_cache(F.linear(x, weight, bias), cos, sin, position, q_out, k_cache, v_cache)
+
+
+def decode_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, out: torch.Tensor) -> None:
+    out.copy_(F.linear(x, weight, bias))
+
+
 def rope_and_cache_slots(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
                          slots: torch.Tensor, q_out: torch.Tensor, k_cache: torch.Tensor,
                          v_cache: torch.Tensor) -> None:

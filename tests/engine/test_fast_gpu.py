@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 pytestmark = pytest.mark.gpu
 if not torch.cuda.is_available():
@@ -214,6 +215,38 @@ def test_the_one_launch_router_picks_the_experts_and_weights_of_the_model():
             want_ids, want_weights = kernels_torch.DecodeRouter(4, torch.float16, DEVICE)(x, weight, bias)
             assert ids.tolist() == want_ids.tolist()
             assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_the_dense_gemvs_match_the_linear_path_at_gpt_oss_20b_shapes(preload, monkeypatch):
+    n_q, n_kv, head_dim, hidden, length, position = 64, 8, 64, 2880, 3000, 2047
+    generator = torch.Generator(DEVICE).manual_seed(7)
+    rows = (n_q + 2 * n_kv) * head_dim
+    x = torch.randn(1, hidden, device=DEVICE, generator=generator).half()
+    weight = (torch.randn(rows, hidden, device=DEVICE, generator=generator) * hidden ** -0.5).half()
+    bias = (torch.randn(rows, device=DEVICE, generator=generator) * 0.1).half()
+    angles = torch.arange(length, device=DEVICE)[:, None] * torch.rand(head_dim // 2, device=DEVICE,
+                                                                        generator=generator)[None]
+    cos, sin = angles.cos(), angles.sin()  # (T, D/2)
+    positions = torch.tensor([position], device=DEVICE)
+    monkeypatch.setattr(kernels, "DECODE_QKV_TILE", (*kernels.DECODE_QKV_TILE[:2], preload))
+    monkeypatch.setattr(kernels, "DECODE_LINEAR_TILE", (*kernels.DECODE_LINEAR_TILE[:2], preload))
+    got_q, want_q = (torch.empty(1, n_q * head_dim, dtype=torch.float16, device=DEVICE) for _ in range(2))
+    got_caches, want_caches = ([torch.zeros(n_kv, length, head_dim, dtype=torch.float16, device=DEVICE)
+                                for _ in range(2)] for _ in range(2))
+    kernels.decode_qkv_rope(x, weight, bias, cos, sin, positions, got_q, *got_caches)
+    kernels.rope_and_cache(F.linear(x, weight, bias), cos, sin, positions, want_q, *want_caches)
+    assert _relative_error(got_q, want_q) < 2e-3
+    for got, want in zip(got_caches, want_caches):
+        assert _relative_error(got[:, position], want[:, position]) < 2e-3
+        assert torch.count_nonzero(got) == torch.count_nonzero(got[:, position])  # only the position is written
+
+    attended = torch.randn(1, n_q * head_dim, device=DEVICE, generator=generator).half()
+    o_weight = (torch.randn(hidden, n_q * head_dim, device=DEVICE, generator=generator) * 64 ** -1).half()
+    o_bias = (torch.randn(hidden, device=DEVICE, generator=generator) * 0.1).half()
+    out = torch.empty(1, hidden, dtype=torch.float16, device=DEVICE)
+    kernels.decode_linear(attended, o_weight, o_bias, out)
+    assert _relative_error(out, F.linear(attended, o_weight, o_bias)) < 2e-3
 
 
 @pytest.mark.parametrize("combine_in_split", [True, False])

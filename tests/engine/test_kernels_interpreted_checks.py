@@ -202,8 +202,9 @@ def test_decode_attention_matches_the_reference(combine_in_split, window):
 
 @pytest.mark.parametrize("packed", [True, False])
 def test_decode_steps_through_the_triton_kernels_give_the_logits_of_the_torch_steps(packed):
-    """The runner's decode step wired to the Triton launches (attention with its combine in the
-    split kernel, the one-launch router, expert GEMVs that also write the next norm where packed),
+    """The runner's decode step wired to the Triton launches (the qkv GEMV with its rope, attention
+    with its combine in the split kernel, the o_proj GEMV, the one-launch router, expert GEMVs that
+    also write the next norm where packed),
     against the same step through the twins."""
     from osslsp.engine import gpt_oss_fast, tiny
 
@@ -295,3 +296,44 @@ def test_pairs_are_sorted_by_expert_in_one_program(n_tokens, block_m, n_real):
     assert (sorted_pairs[len(want_pairs):] == n_tokens * 4).all()  # spare capacity: padding slots
     assert block_expert[:len(want_blocks)].tolist() == want_blocks
     assert (block_expert[len(want_blocks):] == 8).all()  # blocks past the last expert's: no expert
+
+
+DENSE_TILES = [(rows, 4, preload) for rows in (4, 8, 16) for preload in (True, False)]
+
+
+@pytest.mark.parametrize("tile", DENSE_TILES)
+def test_the_qkv_gemv_rotates_and_writes_the_cache_as_linear_then_rope(tile, monkeypatch):
+    n_q, n_kv, head_dim, hidden, length, position = 4, 2, 16, 100, 12, 7  # K = 64 + 36 of a masked 64
+    rows = (n_q + 2 * n_kv) * head_dim
+    generator = torch.Generator().manual_seed(11)
+    x = torch.randn(1, hidden, generator=generator).half()
+    weight = (torch.randn(rows, hidden, generator=generator) * 0.1).half()
+    bias = (torch.randn(rows, generator=generator) * 0.1).half()
+    angles = torch.arange(length)[:, None] * torch.rand(head_dim // 2, generator=generator)[None]  # (T, D/2)
+    cos, sin = angles.cos(), angles.sin()
+    positions = torch.tensor([position])
+    monkeypatch.setattr(kernels, "DECODE_QKV_TILE", tile)
+    got_q, want_q = torch.empty(1, n_q * head_dim).half(), torch.empty(1, n_q * head_dim).half()
+    got_caches = [torch.zeros(n_kv, length, head_dim).half() for _ in range(2)]
+    want_caches = [torch.zeros(n_kv, length, head_dim).half() for _ in range(2)]
+    kernels.decode_qkv_rope(x, weight, bias, cos, sin, positions, got_q, *got_caches)
+    kernels_torch.decode_qkv_rope(x, weight, bias, cos, sin, positions, want_q, *want_caches)
+    assert _relative_error(got_q, want_q) < 2e-3
+    for got, want in zip(got_caches, want_caches):
+        assert _relative_error(got[:, position], want[:, position]) < 2e-3
+        assert not got[:, :position].any() and not got[:, position + 1:].any()  # only the position is written
+
+
+@pytest.mark.parametrize("tile", DENSE_TILES)
+@pytest.mark.parametrize(("n", "k"), [(96, 64), (64, 96), (36, 100)])  # 36 rows: a last program with spare rows
+def test_the_dense_gemv_matches_linear(tile, n, k, monkeypatch):
+    generator = torch.Generator().manual_seed(12)
+    x = torch.randn(1, k, generator=generator).half()
+    weight = (torch.randn(n, k, generator=generator) * 0.1).half()
+    bias = (torch.randn(n, generator=generator) * 0.1).half()
+    monkeypatch.setattr(kernels, "DECODE_LINEAR_TILE", tile)
+    got, want = torch.full((1, n + 4), 7.0).half(), torch.full((1, n + 4), 7.0).half()  # 4 past the end: untouched
+    kernels.decode_linear(x, weight, bias, got[:, :n])
+    kernels_torch.decode_linear(x, weight, bias, want[:, :n])
+    assert _relative_error(got, want) < 2e-3
+    assert (got[:, n:] == 7.0).all()
