@@ -68,7 +68,7 @@ def main() -> None:
     rows, groups, warps = inspect.signature(kernels.DecodeExpertsMxfp4).parameters["down_block"].default
     for norm, pdl in ((False, False), (True, False), (True, True)):
         constants = dict(H=H, I=I, TOP_K=K, BLOCK_M=rows, BLOCK_G=groups, NORM=norm,
-                         NORM_CHUNK=32 * warps * 8, ROW_LINES=triton.next_power_of_2(triton.cdiv(I // 2, 128)),
+                         BLOCK_H=triton.next_power_of_2(H), ROW_LINES=triton.next_power_of_2(triton.cdiv(I // 2, 128)),
                          PDL=pdl)
         kernel = compiled(kernels._down_gemv_kernel, DOWN, constants, warps)
         print(f"_down_gemv_kernel NORM={norm} PDL={pdl}: {resource_usage(kernel.asm['cubin'])}", flush=True)

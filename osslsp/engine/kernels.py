@@ -88,28 +88,17 @@ def _add_rmsnorm_kernel(Residual, Delta, Weight, Normed, Pairs16, n_cols, eps,
 
 
 @triton.jit
-def _add_rmsnorm_row(Residual, Delta, Weight, Normed, eps, H: tl.constexpr, CHUNK: tl.constexpr):
+def _add_rmsnorm_row(Residual, Delta, Weight, Normed, eps, H: tl.constexpr, BLOCK_H: tl.constexpr):
     """Residual (H,) += Delta (H,), which other programs of the launch wrote; Normed = its RMSNorm
-    (no word pairs: the next norm feeds qkv's projection or the LM head). Twice over the row in
-    chunks of CHUNK: the last program of a GEMV runs this, and a whole row in registers would set
-    the registers, hence the occupancy, of every program of that launch."""
-    squares = tl.zeros([CHUNK], tl.float32)
-    for first in tl.range(0, H, CHUNK):
-        cols = first + tl.arange(0, CHUNK)
-        mask = cols < H
-        # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`;
-        # .cg: Delta from L2, not from a stale L1 line
-        x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
-                                                                      cache_modifier=".cg")
-        tl.store(Residual + cols, x, mask=mask)
-        squares += x.to(tl.float32) * x.to(tl.float32)
-    inverse_rms = tl.rsqrt(tl.sum(squares, axis=0) / H + eps)
-    for first in tl.range(0, H, CHUNK):
-        cols = first + tl.arange(0, CHUNK)
-        mask = cols < H
-        x = tl.load(Residual + cols, mask=mask, other=0.0).to(tl.float32)  # this thread's own stores
-        w = tl.load(Weight + cols, mask=mask, other=0.0).to(tl.float32)
-        tl.store(Normed + cols, (w * (x * inverse_rms)).to(Normed.dtype.element_ty), mask=mask)
+    (no word pairs: the next norm feeds qkv's F.linear or the LM head)."""
+    cols = tl.arange(0, BLOCK_H)
+    mask = cols < H
+    # residual + delta in the activations' dtype, as the model's own `residual + hidden_states`;
+    # .cg: Delta from L2, not from a stale L1 line
+    x = tl.load(Residual + cols, mask=mask, other=0.0) + tl.load(Delta + cols, mask=mask, other=0.0,
+                                                                  cache_modifier=".cg")
+    tl.store(Residual + cols, x, mask=mask)
+    _rmsnorm_store(x, Weight, Normed, Normed, cols, mask, H, eps, False)
 
 
 @triton.jit
@@ -1087,7 +1076,7 @@ def _gate_up_gemv_kernel(XP, Words, Scales, scale_row, Bias, ExpertIds, ActPairs
 def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, ExpertWeights, Out,
                       Residual, NormWeight, Normed, Counter, eps,
                       H: tl.constexpr, I: tl.constexpr, TOP_K: tl.constexpr,
-                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, NORM: tl.constexpr, NORM_CHUNK: tl.constexpr,
+                      BLOCK_M: tl.constexpr, BLOCK_G: tl.constexpr, NORM: tl.constexpr, BLOCK_H: tl.constexpr,
                       ROW_LINES: tl.constexpr, PDL: tl.constexpr):
     # Every chosen expert in one program: out (H,) is written once, in the activations' dtype. With
     # NORM the last program to finish (an atomic ticket) adds out to Residual and writes the next
@@ -1113,7 +1102,7 @@ def _down_gemv_kernel(ActPairs, Words, Scales, scale_row, Bias, ExpertIds, Exper
     if NORM:
         tl.debug_barrier()  # every thread's rows are written before the ticket is taken
         if tl.atomic_add(Counter, 1, sem="acq_rel") == tl.num_programs(0) - 1:
-            _add_rmsnorm_row(Residual, Out, NormWeight, Normed, eps, H, NORM_CHUNK)
+            _add_rmsnorm_row(Residual, Out, NormWeight, Normed, eps, H, BLOCK_H)
             tl.store(Counter, 0)
 
 
@@ -1170,7 +1159,7 @@ class DecodeExpertsMxfp4(DecodeExperts):
             self.act_pairs, *_packed(down), down_bias, expert_ids, expert_weights, out,
             norm.residual, norm.weight, norm.normed, self.counter, norm.eps,
             H=self.hidden, I=self.intermediate, TOP_K=self.top_k, BLOCK_M=bm, BLOCK_G=bg,
-            NORM=then_norm is not None, NORM_CHUNK=32 * warps * 8,
+            NORM=then_norm is not None, BLOCK_H=triton.next_power_of_2(self.hidden),
             ROW_LINES=triton.next_power_of_2(triton.cdiv(self.intermediate // 2, 128)), num_warps=warps, **_pdl(),
         )
 
