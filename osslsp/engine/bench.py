@@ -184,25 +184,39 @@ def measure_ours(runner: Runner, device: torch.device, prompts: dict[int, list[i
 # -- correctness: ours against the model's own forward --------------------------------------------
 
 
-def reference_outputs(model, prompt: list[int]) -> tuple[torch.Tensor, list[int]]:
-    """Last-position logits (V,) of the model's forward and its greedy continuation."""
-    input_ids = torch.tensor([prompt], device=model.get_input_embeddings().weight.device)
+def reference_outputs(model, prompt: list[int]) -> tuple[torch.Tensor, list[int], torch.Tensor]:
+    """Last-position logits (V,) of the model's forward, its greedy continuation (N tokens), and the
+    logits (N, V) it gives each of them with the prompt and the tokens before it as input."""
+    device = model.get_input_embeddings().weight.device
     with torch.inference_mode():
-        logits = model(input_ids=input_ids).logits[0, -1].float()
-    return logits, _stock_generate(model, prompt, CHECK_TOKENS).tolist()
+        logits = model(input_ids=torch.tensor([prompt], device=device)).logits[0, -1].float()
+        tokens = _stock_generate(model, prompt, CHECK_TOKENS).tolist()
+        forced = torch.tensor([prompt + tokens[:-1]], device=device)
+        stepped = model(input_ids=forced, logits_to_keep=len(tokens)).logits[0].float()
+    return logits, tokens, stepped
 
 
-def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: list[int]) -> dict[str, object]:
+def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: list[int],
+            stepped: torch.Tensor) -> dict[str, object]:
+    """Ours against reference_outputs: the prompt's logits; the greedy continuation, as the tokens
+    agreeing before the first that differs; and every step fed the reference's tokens (so that one
+    near-tie, where a rounding flips the argmax, does not end the comparison): the largest relative
+    difference of a step's logits and the steps whose argmax agrees."""
     runner.cached_ids = []
-    ours = runner.prefill(prompt).to(logits.device)
+    ours = runner.prefill(prompt).reshape(-1).to(logits.device)
+    steps = [ours.float()] + [runner.decode_one(token).reshape(-1).float() for token in tokens[:-1]]
+    ours_stepped = torch.stack(steps).to(logits.device)  # (N, V)
     continuation = _complete(runner, prompt, CHECK_TOKENS)
     agree = next((i for i, (a, b) in enumerate(zip(continuation, tokens)) if a != b), min(len(tokens), len(continuation)))
+    stepped = stepped.to(logits.device)
     return {
         "logits_max_abs_diff": float((ours - logits).abs().max()),
         "logits_rel_diff": float((ours - logits).norm() / logits.norm()),
         "same_argmax": bool(ours.argmax() == logits.argmax()),
         "greedy_tokens_agreeing": agree,
         "greedy_tokens_compared": len(tokens),
+        "steps_logits_rel_diff_max": float(((ours_stepped - stepped).norm(dim=-1) / stepped.norm(dim=-1)).max()),
+        "steps_same_argmax": int((ours_stepped.argmax(-1) == stepped.argmax(-1)).sum()),
     }
 
 
@@ -316,8 +330,8 @@ def bench_main(args: argparse.Namespace) -> int:
                 _progress("stock recipe (grouped_mm)")
                 columns.append(measure_stock(model, "stock", prompts, keystroke, args.new_tokens, args.repeats,
                                              full=True))
-                logits, tokens = reference_outputs(model, middle)
-                reference = (logits.cpu(), tokens)
+                logits, tokens, stepped = reference_outputs(model, middle)
+                reference = (logits.cpu(), tokens, stepped.cpu())
             for column in columns:
                 column.figures["load_s"] = loaded.load_seconds
                 column.figures["ready_s"] = 0.0
@@ -334,7 +348,7 @@ def bench_main(args: argparse.Namespace) -> int:
         ours.figures["ready_s"] = ready_seconds
         columns.append(ours)
         if reference is not None:
-            checks[name] = compare(runner, middle, reference[0].to(device), reference[1])
+            checks[name] = compare(runner, middle, reference[0].to(device), reference[1], reference[2])
         _progress(f"{name}: {ours.figures}")
         environment = {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
