@@ -1315,6 +1315,22 @@ def _mxfp4_row_tile(Blocks, Scales, rows, row_ok, k0, n_in: tl.constexpr, BLOCK_
     return tl.reshape(values, (rows.shape[0], BLOCK_K)).to(dtype)
 
 
+@triton.jit
+def _mxfp4_rows_times_columns(Blocks, Scales, rows, row_ok, Columns, column_ok, n_in: tl.constexpr,
+                              BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """(BLOCK_N, BLOCK_M) float32 = packed rows `rows` (BLOCK_N, 1) of n_in inputs, unpacked, @ the
+    FP16 columns at Columns (1, BLOCK_M) (each a row of n_in contiguous values in memory; those not
+    column_ok (BLOCK_M,) read as 0)."""
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros([rows.shape[0], BLOCK_M], tl.float32)
+    for k0 in range(0, n_in, BLOCK_K):
+        columns = tl.load(Columns + k0 + ks[:, None], mask=((k0 + ks) < n_in)[:, None] & column_ok[None, :],
+                          other=0.0)  # (BLOCK_K, BLOCK_M)
+        acc = tl.dot(_mxfp4_row_tile(Blocks, Scales, rows, row_ok, k0, n_in, BLOCK_K, Columns.dtype.element_ty),
+                     columns, acc)
+    return acc
+
+
 @triton.jit(do_not_specialize=["n_pairs", "first_expert"])
 def _mxfp4_gate_up_gemm_t_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, first_expert,
                                  limit, alpha,
@@ -1329,14 +1345,8 @@ def _mxfp4_gate_up_gemm_t_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpe
     tokens = (pairs // TOP_K).to(tl.int64)
     rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # packed row: 2 unit + (0 gate, 1 up)
     row_ok = rows < 2 * I
-    weight_rows = expert * 2 * I + rows[:, None].to(tl.int64)  # (BLOCK_N, 1)
-    ks = tl.arange(0, BLOCK_K)
-    x_ptrs = X + tokens[None, :] * H + ks[:, None]  # (BLOCK_K, BLOCK_M): x^T
-    acc = tl.zeros([BLOCK_N, BLOCK_M], tl.float32)
-    for k0 in range(0, H, BLOCK_K):
-        x_t = tl.load(x_ptrs + k0, mask=((k0 + ks) < H)[:, None] & valid[None, :], other=0.0)
-        w = _mxfp4_row_tile(Blocks, Scales, weight_rows, row_ok[:, None], k0, H, BLOCK_K, X.dtype.element_ty)
-        acc = tl.dot(w, x_t, acc)
+    acc = _mxfp4_rows_times_columns(Blocks, Scales, expert * 2 * I + rows[:, None].to(tl.int64), row_ok[:, None],
+                                    X + tokens[None, :] * H, valid, H, BLOCK_M, BLOCK_K)  # (BLOCK_N, BLOCK_M)
     acc += tl.load(Bias + expert * 2 * I + rows, mask=row_ok, other=0.0)[:, None].to(tl.float32)
     gate, up = tl.split(tl.permute(tl.reshape(acc, (BLOCK_N // 2, 2, BLOCK_M)), (0, 2, 1)))  # (BLOCK_N/2, BLOCK_M)
     units = tl.program_id(1) * (BLOCK_N // 2) + tl.arange(0, BLOCK_N // 2)
@@ -1357,14 +1367,8 @@ def _mxfp4_down_gemm_t_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExper
         return
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
     col_ok = cols < H
-    weight_rows = expert * H + cols[:, None].to(tl.int64)  # (BLOCK_N, 1)
-    ks = tl.arange(0, BLOCK_K)
-    a_ptrs = Act + slots[None, :].to(tl.int64) * I + ks[:, None]  # (BLOCK_K, BLOCK_M): act^T
-    acc = tl.zeros([BLOCK_N, BLOCK_M], tl.float32)
-    for k0 in range(0, I, BLOCK_K):
-        a_t = tl.load(a_ptrs + k0, mask=((k0 + ks) < I)[:, None], other=0.0)
-        w = _mxfp4_row_tile(Blocks, Scales, weight_rows, col_ok[:, None], k0, I, BLOCK_K, Act.dtype.element_ty)
-        acc = tl.dot(w, a_t, acc)
+    acc = _mxfp4_rows_times_columns(Blocks, Scales, expert * H + cols[:, None].to(tl.int64), col_ok[:, None],
+                                    Act + slots[None, :].to(tl.int64) * I, valid, I, BLOCK_M, BLOCK_K)
     y = acc + tl.load(Bias + expert * H + cols, mask=col_ok, other=0.0)[:, None].to(tl.float32)
     y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[None, :].to(tl.float32)
     tl.store(PairOut + pairs[None, :].to(tl.int64) * H + cols[:, None], y.to(PairOut.dtype.element_ty),
