@@ -1298,16 +1298,23 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
 
 
 @triton.jit
-def _mxfp4_row_tile(Blocks, Scales, rows, row_ok, k0, n_in: tl.constexpr, BLOCK_K: tl.constexpr, dtype: tl.constexpr):
+def _mxfp4_row_scales(Scales, rows, row_ok, k0, n_in: tl.constexpr, BLOCK_K: tl.constexpr):
+    """The scale bytes (BLOCK_N, BLOCK_K/32) of inputs k0 .. k0 + BLOCK_K - 1 of the packed rows
+    `rows` (BLOCK_N, 1) (row_ok masks them; past n_in, 0)."""
+    groups = k0 // 32 + tl.arange(0, BLOCK_K // 32)
+    return tl.load(Scales + rows * (n_in // 32) + groups[None, :], mask=row_ok & (groups < n_in // 32)[None, :],
+                   other=0)
+
+
+@triton.jit
+def _mxfp4_row_tile(Blocks, scales, rows, row_ok, k0, n_in: tl.constexpr, BLOCK_K: tl.constexpr, dtype: tl.constexpr):
     """Weight tile (BLOCK_N, BLOCK_K) of inputs k0 .. k0 + BLOCK_K - 1 in order, from the packed
-    rows `rows` (BLOCK_N, 1) (row_ok masks them): each byte's two codes joined side by side
-    (even input, odd input), one scale per 32 inputs broadcast over its 16 bytes."""
+    rows `rows` (BLOCK_N, 1) (row_ok masks them) and their _mxfp4_row_scales: each byte's two
+    codes joined side by side (even input, odd input), one scale per 32 inputs broadcast over its
+    16 bytes."""
     bytes_ = k0 // 2 + tl.arange(0, BLOCK_K // 2)
     packed = tl.load(Blocks + rows * (n_in // 2) + bytes_[None, :], mask=row_ok & (bytes_ < n_in // 2)[None, :],
                      other=0)  # (BLOCK_N, BLOCK_K/2)
-    groups = k0 // 32 + tl.arange(0, BLOCK_K // 32)
-    scales = tl.load(Scales + rows * (n_in // 32) + groups[None, :], mask=row_ok & (groups < n_in // 32)[None, :],
-                     other=0)  # (BLOCK_N, BLOCK_K/32)
     factor = tl.reshape(tl.broadcast_to(_scale_factors(scales)[:, :, None], (rows.shape[0], BLOCK_K // 32, 16)),
                         (rows.shape[0], BLOCK_K // 2))
     low, high = _fp4_halves(packed)
@@ -1323,11 +1330,15 @@ def _mxfp4_rows_times_columns(Blocks, Scales, rows, row_ok, Columns, column_ok, 
     column_ok (BLOCK_M,) read as 0)."""
     ks = tl.arange(0, BLOCK_K)
     acc = tl.zeros([rows.shape[0], BLOCK_M], tl.float32)
+    scales = _mxfp4_row_scales(Scales, rows, row_ok, 0, n_in, BLOCK_K)
     for k0 in range(0, n_in, BLOCK_K):
         columns = tl.load(Columns + k0 + ks[:, None], mask=((k0 + ks) < n_in)[:, None] & column_ok[None, :],
                           other=0.0)  # (BLOCK_K, BLOCK_M)
-        acc = tl.dot(_mxfp4_row_tile(Blocks, Scales, rows, row_ok, k0, n_in, BLOCK_K, Columns.dtype.element_ty),
-                     columns, acc)
+        tile = _mxfp4_row_tile(Blocks, scales, rows, row_ok, k0, n_in, BLOCK_K, Columns.dtype.element_ty)
+        # The next step's scales, a step ahead: too narrow for the pipeliner's asynchronous copies,
+        # a load in the step that uses them would wait out its whole latency every step.
+        scales = _mxfp4_row_scales(Scales, rows, row_ok, k0 + BLOCK_K, n_in, BLOCK_K)
+        acc = tl.dot(tile, columns, acc)
     return acc
 
 
