@@ -1,13 +1,16 @@
-"""Time one layer's experts at a long prefill with MXFP4 experts (gpt-oss-20b shapes, 32 packed
-experts, top-4), in one process: the FP16-scratch path with per-chunk masks (4 chunks of 8
-experts, 5 small torch launches each on top of 2 unpacks and 2 grouped GEMMs) against the same
-path with the chunk's first expert given to the GEMMs (the default). Results checked equal.
+"""Time one layer's packed MXFP4 experts at a long prefill (gpt-oss-20b shapes, 32 experts, top-4):
+the default path (past 1,024 pairs: experts unpacked to FP16 scratch 8 at a time, then the FP16
+grouped GEMMs) against the transposed packed GEMMs (the unpacked weight tile as the MMA's first
+operand, kernels.MXFP4_LONG_PROMPT_TILES) at a sweep of tiles; and, as the bar, the same layer
+with FP16 experts at 2,048 tokens.
 
     PYTHONPATH=. python benchmarks/gpu_prefill_experts.py [--tokens 512,2048,8192]
 
-Two times a call: "eager" (triton.testing.do_bench: launches from Python, as a cold prefill runs
-them, so a slow host shows) and "graph" (do_bench_cudagraph: the kernels alone). Routing is random
-top-4 of 32 (about 256 pairs an expert at 2,048 tokens), the weights random N(0, 0.02).
+Times are CUDA-graph replays (do_bench_cudagraph: the kernels alone). Each candidate's output is
+checked against the default's first (relative error); one that fails, or fails to compile or run,
+prints why and the sweep goes on. Routing is random top-4 of 32 (about 256 pairs an expert at
+2,048 tokens), the weights random N(0, 0.02). Tiles: (BLOCK_M pairs, BLOCK_N weight rows, BLOCK_K,
+num_warps, num_stages); registers for sm_90 of each (no spills): benchmarks/sm90_registers.py.
 """
 
 from __future__ import annotations
@@ -15,50 +18,35 @@ from __future__ import annotations
 import argparse
 
 import torch
-from triton.testing import do_bench, do_bench_cudagraph
+from triton.testing import do_bench_cudagraph
 
 from osslsp.engine import kernels, mxfp4
 
 H, I, E, K = 2880, 2880, 32, 4
 SWIGLU = (7.0, 1.702)  # gpt-oss's limit and alpha
 DEVICE = torch.device("cuda")
-
-
-def dequantized_with_chunk_masks(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
-                                 limit: float, alpha: float) -> torch.Tensor:
-    """_prefill_experts_dequantized before the first-expert argument: each chunk's blocks picked by
-    torch ops on the block experts."""
-    n_pairs = expert_ids.numel()
-    config = next(tiles for most, tiles in kernels.PREFILL_EXPERTS_TILES if n_pairs <= most)
-    sorted_pairs, block_expert = kernels._align_pairs_by_expert(expert_ids, E, config[0])
-    act = torch.empty(sorted_pairs.shape[0], I, dtype=x.dtype, device=x.device)
-    pair_out = torch.empty(n_pairs, H, dtype=x.dtype, device=x.device)
-    chunk = kernels.DEQUANTIZED_EXPERTS_CHUNK
-    gate_up_chunk = torch.empty(chunk, 2 * I, H, dtype=x.dtype, device=x.device)
-    down_chunk = torch.empty(chunk, H, I, dtype=x.dtype, device=x.device)
-    for first in range(0, E, chunk):
-        in_chunk = (block_expert >= first) & (block_expert < first + chunk)
-        chunk_block_expert = torch.where(in_chunk, block_expert - first, chunk)
-        kernels._grouped_gemms(x, expert_weights, kernels.dequantize_mxfp4(gate_up, first, chunk, gate_up_chunk),
-                               gate_up_bias[first:first + chunk],
-                               kernels.dequantize_mxfp4(down, first, chunk, down_chunk),
-                               down_bias[first:first + chunk], sorted_pairs, chunk_block_expert, act, pair_out,
-                               limit, alpha, config)
-    return kernels._sum_pairs(pair_out, x.shape[0], None)
+MAX_ERROR = 1e-2  # both paths round the activations to FP16 once; a wrong tile is off by far more
+TILES = (  # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)
+    (64, 64, 64, 4, 3), (64, 64, 128, 4, 3), (64, 128, 64, 4, 3), (64, 128, 128, 8, 3), (128, 64, 64, 4, 3),
+    (128, 128, 64, 8, 3), (128, 128, 128, 8, 2), (128, 128, 64, 4, 4), (64, 128, 64, 8, 4), (128, 64, 128, 4, 2),
+)
 
 
 def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got.float() - want.float()).norm() / want.float().norm())
 
 
-def timed(call) -> str:
-    """'eager X ms, graph Y ms' of call()."""
-    eager = do_bench(call, warmup=5, rep=50)
+def graph_ms(call) -> float:
+    return do_bench_cudagraph(call, rep=50)
+
+
+def experts_with_tiles(tiles, routed, weights):
+    """prefill_experts with kernels.MXFP4_LONG_PROMPT_TILES = tiles (None: the default path)."""
+    kernels.MXFP4_LONG_PROMPT_TILES = tiles
     try:
-        graph = f"{do_bench_cudagraph(call, rep=50):.3f} ms"
-    except RuntimeError as error:  # a path that cannot be captured still gets its eager time
-        graph = f"not capturable ({str(error)[:60]})"
-    return f"eager {eager:.3f} ms, graph {graph}"
+        return kernels.prefill_experts(*routed, *weights, *SWIGLU)
+    finally:
+        kernels.MXFP4_LONG_PROMPT_TILES = None
 
 
 def main() -> None:
@@ -73,18 +61,40 @@ def main() -> None:
     weights = (gate_up, gate_up_bias, down, down_bias)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {kernels.triton.__version__}",
           flush=True)
+    best = {}
     for n_tokens in (int(n) for n in args.tokens.split(",")):
         x = torch.randn(n_tokens, H, device=DEVICE, generator=generator).half()
         values, ids = torch.randn(n_tokens, E, device=DEVICE, generator=generator).topk(K, dim=-1)
         routed = (x, ids, torch.softmax(values, -1).half())
-        want = kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None)
-        masked = dequantized_with_chunk_masks(*routed, *weights, *SWIGLU)
-        print(f"{n_tokens} tokens ({n_tokens * K} pairs): dequantized, chunk masks: "
-              f"{timed(lambda: dequantized_with_chunk_masks(*routed, *weights, *SWIGLU))} "
-              f"(err {relative_error(masked, want):.1e})", flush=True)
-        print(f"{n_tokens} tokens: dequantized, first expert given (default): "
-              f"{timed(lambda: kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None))}",
-              flush=True)
+        want = experts_with_tiles(None, routed, weights)
+        default = graph_ms(lambda: experts_with_tiles(None, routed, weights))
+        print(f"{n_tokens} tokens ({n_tokens * K} pairs): default {default:.3f} ms", flush=True)
+        if n_tokens == 2048:
+            fp16 = (mxfp4.dequantize(gate_up, torch.float16), gate_up_bias, mxfp4.dequantize(down, torch.float16),
+                    down_bias)
+            error = relative_error(kernels.prefill_experts(*routed, *fp16, *SWIGLU), want)
+            print(f"  FP16 experts (the bar): {graph_ms(lambda: kernels.prefill_experts(*routed, *fp16, *SWIGLU)):.3f}"
+                  f" ms (err {error:.1e})", flush=True)
+            del fp16
+            old = (64, 64, 128, 4, 3)  # the unpacking GEMMs with the weights second (MXFP4_PREFILL_EXPERTS_TILES)
+            print(f"  packed, weights second {old}: "
+                  f"{graph_ms(lambda: kernels.prefill_experts(*routed, *weights, *SWIGLU, config=old)):.3f} ms",
+                  flush=True)
+        for tiles in TILES:
+            try:
+                error = relative_error(experts_with_tiles(tiles, routed, weights), want)
+                if not error < MAX_ERROR:
+                    print(f"  weights first {tiles}: WRONG, err {error:.1e}", flush=True)
+                    continue
+                ms = graph_ms(lambda: experts_with_tiles(tiles, routed, weights))
+            except Exception as failure:  # noqa: BLE001 (out of resources, compile errors: the sweep goes on)
+                print(f"  weights first {tiles}: FAILED {type(failure).__name__}: {str(failure)[:120]}", flush=True)
+                continue
+            print(f"  weights first {tiles}: {ms:.3f} ms ({ms / default:.2f} x default, err {error:.1e})", flush=True)
+            if n_tokens not in best or ms < best[n_tokens][1]:
+                best[n_tokens] = (tiles, ms, default)
+    for n_tokens, (tiles, ms, default) in best.items():
+        print(f"best at {n_tokens} tokens: {tiles} {ms:.3f} ms, {ms / default:.2f} x default ({default:.3f} ms)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ and print each one's registers, spills (STACK) and shared memory, from the cubin
 (gpt-oss-20b shapes; pointer arguments 16-byte aligned, as at run time): decode attention's split
 kernel with the combine in its last program or not, the packed down GEMV writing the next norm
 or not, each with programmatic dependent launch (PDL: its wait, and the down GEMV's prefetches)
-and without.
+and without; and the transposed packed grouped GEMMs (weights as the MMA's first operand) at each
+tile of benchmarks/gpu_prefill_experts.py's sweep, with how their PTX's wgmma takes that operand.
 
     PYTHONPATH=. python benchmarks/sm90_registers.py
 
@@ -22,6 +23,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
+from gpu_prefill_experts import TILES
 from osslsp.engine import kernels
 
 TARGET = GPUTarget("cuda", 90, 32)
@@ -33,6 +35,11 @@ SPLIT = dict(Q="*fp16", KCache="*fp16", VCache="*fp16", Positions="*i64", Slots=
 DOWN = dict(ActPairs="*i32", Words="*i32", Scales="*u8", scale_row="i32", Bias="*fp16", ExpertIds="*i64",
             ExpertWeights="*fp16", Out="*fp16", Residual="*fp16", NormWeight="*fp16", Normed="*fp16",
             Counter="*i32", eps="fp32")
+
+GATE_UP_T = dict(X="*fp16", Blocks="*u8", Scales="*u8", Bias="*fp16", SortedPairs="*i32", BlockExpert="*i32",
+                 Act="*fp16", n_pairs="i32", first_expert="i32", limit="fp32", alpha="fp32")
+DOWN_T = dict(Act="*fp16", Blocks="*u8", Scales="*u8", Bias="*fp16", SortedPairs="*i32", BlockExpert="*i32",
+              PairWeights="*fp16", PairOut="*fp16", n_pairs="i32", first_expert="i32")
 
 
 def resource_usage(cubin: bytes) -> str:
@@ -76,6 +83,16 @@ def main() -> None:
             ptx = kernel.asm["ptx"]
             print(f"  its PTX: {ptx.count('griddepcontrol.wait')} wait, {ptx.count('griddepcontrol.launch_dependents')}"
                   f" launch_dependents, {ptx.count('prefetch.global.L2')} prefetches", flush=True)
+
+    for block_m, block_n, block_k, warps, stages in TILES:
+        constants = dict(H=H, I=I, E=32, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, PDL=True)
+        for fn, signature, extra in ((kernels._mxfp4_gate_up_gemm_t_kernel, GATE_UP_T, dict(TOP_K=K)),
+                                     (kernels._mxfp4_down_gemm_t_kernel, DOWN_T, {})):
+            kernel = compiled(fn, signature, {**constants, **extra}, warps, stages)
+            mma = next(line for line in kernel.asm["ptx"].splitlines() if "wgmma.mma_async" in line)
+            first = "registers" if mma.split("}, ")[1].startswith("{") else "shared memory"
+            print(f"{fn.__name__} {(block_m, block_n, block_k, warps, stages)}: {resource_usage(kernel.asm['cubin'])}, "
+                  f"{kernel.metadata.shared} B dynamic shared, first operand from {first}", flush=True)
 
 
 if __name__ == "__main__":

@@ -806,6 +806,10 @@ MXFP4_PREFILL_EXPERTS_TILES = (
     (256, (16, 64, 128, 4, 3)),
     (1024, (64, 64, 128, 4, 3)),
 )
+# Tiles (BLOCK_M pairs, BLOCK_N weight rows, BLOCK_K, num_warps, num_stages) of the transposed
+# packed GEMMs (_mxfp4_gate_up_gemm_t_kernel: the unpacked weights as the MMA's first operand) for
+# every prompt past the grouped GEMVs; None: the tiles above, then _prefill_experts_dequantized.
+MXFP4_LONG_PROMPT_TILES = None
 DEQUANTIZED_EXPERTS_CHUNK = 8  # experts unpacked to FP16 at a time: 0.4 GiB of scratch for gpt-oss-20b
 
 
@@ -825,6 +829,9 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     if packed and (config is None and n_pairs <= MXFP4_GROUPED_GEMV[0] or config is not None and len(config) == 4):
         return _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                      limit, alpha, config or MXFP4_GROUPED_GEMV[1], n_real)
+    weights_first = packed and config is None and MXFP4_LONG_PROMPT_TILES is not None
+    if weights_first:
+        config = MXFP4_LONG_PROMPT_TILES
     if packed and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0] and config is None:
         return _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                             limit, alpha, n_real)
@@ -835,27 +842,31 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     act = torch.empty(sorted_pairs.shape[0], gate_up.shape[1] // 2, dtype=x.dtype, device=x.device)  # (P, I)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
     _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
-                   pair_out, limit, alpha, config)
+                   pair_out, limit, alpha, config, weights_first=weights_first)
     return _sum_pairs(pair_out, n_tokens, n_real)
 
 
 def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
                    pair_out, limit: float, alpha: float, config: tuple[int, int, int, int, int],
-                   first_expert: int = 0) -> None:
+                   first_expert: int = 0, weights_first: bool = False) -> None:
     """act (P, I) = SwiGLU(gate/up GEMM), then pair_out (S, H) = weighted down GEMM, for the blocks
     of experts first_expert .. first_expert + E - 1, E = gate_up's experts (the weights given are
-    those experts'; the other blocks are skipped: they belong to another call)."""
+    those experts'; the other blocks are skipped: they belong to another call). weights_first
+    (packed weights only): the transposed kernels, whose BLOCK_N counts gate_up's packed rows
+    (BLOCK_N/2 units)."""
     n_experts, two_i, hidden = gate_up.shape
     intermediate = two_i // 2
     block_m, block_n, block_k, warps, stages = config
     packed = hasattr(gate_up, "blocks")
-    gate_up_kernel, down_kernel = ((_mxfp4_gate_up_gemm_kernel, _mxfp4_down_gemm_kernel) if packed
-                                   else (_expert_gate_up_gemm_kernel, _expert_down_gemm_kernel))
+    gate_up_kernel, down_kernel = (
+        (_mxfp4_gate_up_gemm_t_kernel, _mxfp4_down_gemm_t_kernel) if weights_first
+        else (_mxfp4_gate_up_gemm_kernel, _mxfp4_down_gemm_kernel) if packed
+        else (_expert_gate_up_gemm_kernel, _expert_down_gemm_kernel))
     gate_up_weight = (gate_up.blocks, gate_up.scales) if packed else (gate_up,)
     down_weight = (down.blocks, down.scales) if packed else (down,)
     n_pairs = pair_out.shape[0]
     n_blocks = block_expert.shape[0]
-    gate_up_kernel[(n_blocks, triton.cdiv(intermediate, block_n))](
+    gate_up_kernel[(n_blocks, triton.cdiv(two_i if weights_first else intermediate, block_n))](
         x, *gate_up_weight, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, first_expert, limit, alpha,
         H=hidden, I=intermediate, E=n_experts, TOP_K=n_pairs // x.shape[0],
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages, **_pdl(),
@@ -1407,6 +1418,101 @@ def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert,
     y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[:, None].to(tl.float32)
     tl.store(PairOut + pairs[:, None].to(tl.int64) * H + cols[None, :], y.to(PairOut.dtype.element_ty),
              mask=valid[:, None] & col_ok)
+
+
+# The same grouped GEMMs computed transposed, out^T (outputs, pairs) = W (outputs, in) @ x^T (in,
+# pairs): the unpacked weight tile is tl.dot's first operand. On Hopper, wgmma takes its first
+# operand from registers, where the tile is unpacked, and only its second (x^T, plain loads) from
+# shared memory, pipelined; as the second operand the tile would go through shared memory first.
+
+
+@triton.jit
+def _mxfp4_row_scales(Scales, rows, row_ok, k0, n_in: tl.constexpr, BLOCK_K: tl.constexpr):
+    """The scale bytes (BLOCK_N, BLOCK_K/32) of inputs k0 .. k0 + BLOCK_K - 1 of the packed rows
+    `rows` (BLOCK_N, 1) (row_ok masks them; past n_in, 0)."""
+    groups = k0 // 32 + tl.arange(0, BLOCK_K // 32)
+    return tl.load(Scales + rows * (n_in // 32) + groups[None, :], mask=row_ok & (groups < n_in // 32)[None, :],
+                   other=0)
+
+
+@triton.jit
+def _mxfp4_row_tile(Blocks, scales, rows, row_ok, k0, n_in: tl.constexpr, BLOCK_K: tl.constexpr, dtype: tl.constexpr):
+    """Weight tile (BLOCK_N, BLOCK_K) of inputs k0 .. k0 + BLOCK_K - 1 in order, from the packed
+    rows `rows` (BLOCK_N, 1) (row_ok masks them) and their _mxfp4_row_scales: each byte's two
+    codes joined side by side (even input, odd input), one scale per 32 inputs broadcast over its
+    16 bytes."""
+    bytes_ = k0 // 2 + tl.arange(0, BLOCK_K // 2)
+    packed = tl.load(Blocks + rows * (n_in // 2) + bytes_[None, :], mask=row_ok & (bytes_ < n_in // 2)[None, :],
+                     other=0)  # (BLOCK_N, BLOCK_K/2)
+    factor = tl.reshape(tl.broadcast_to(_scale_factors(scales)[:, :, None], (rows.shape[0], BLOCK_K // 32, 16)),
+                        (rows.shape[0], BLOCK_K // 2))
+    low, high = _fp4_halves(packed)
+    values = tl.join(_fp4_scaled(low, factor), _fp4_scaled(high, factor))  # (BLOCK_N, BLOCK_K/2, 2)
+    return tl.reshape(values, (rows.shape[0], BLOCK_K)).to(dtype)
+
+
+@triton.jit
+def _mxfp4_rows_times_columns(Blocks, Scales, rows, row_ok, Columns, column_ok, n_in: tl.constexpr,
+                              BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """(BLOCK_N, BLOCK_M) float32 = packed rows `rows` (BLOCK_N, 1) of n_in inputs, unpacked, @ the
+    FP16 columns at Columns (1, BLOCK_M) (each a row of n_in contiguous values in memory; those not
+    column_ok (BLOCK_M,) read as 0)."""
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros([rows.shape[0], BLOCK_M], tl.float32)
+    scales = _mxfp4_row_scales(Scales, rows, row_ok, 0, n_in, BLOCK_K)
+    for k0 in range(0, n_in, BLOCK_K):
+        columns = tl.load(Columns + k0 + ks[:, None], mask=((k0 + ks) < n_in)[:, None] & column_ok[None, :],
+                          other=0.0)  # (BLOCK_K, BLOCK_M)
+        tile = _mxfp4_row_tile(Blocks, scales, rows, row_ok, k0, n_in, BLOCK_K, Columns.dtype.element_ty)
+        # The next step's scales, a step ahead: too narrow for the pipeliner's asynchronous copies,
+        # a load in the step that uses them would wait out its whole latency every step.
+        scales = _mxfp4_row_scales(Scales, rows, row_ok, k0 + BLOCK_K, n_in, BLOCK_K)
+        acc = tl.dot(tile, columns, acc)
+    return acc
+
+
+@triton.jit(do_not_specialize=["n_pairs", "first_expert"])
+def _mxfp4_gate_up_gemm_t_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, first_expert,
+                                 limit, alpha,
+                                 H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
+                                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                                 PDL: tl.constexpr):
+    # Program (block of BLOCK_M pairs, BLOCK_N packed rows = BLOCK_N/2 units: gate row 2u, up 2u+1).
+    _inputs_ready(PDL)
+    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
+    if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
+        return
+    tokens = (pairs // TOP_K).to(tl.int64)
+    rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # packed row: 2 unit + (0 gate, 1 up)
+    row_ok = rows < 2 * I
+    acc = _mxfp4_rows_times_columns(Blocks, Scales, expert * 2 * I + rows[:, None].to(tl.int64), row_ok[:, None],
+                                    X + tokens[None, :] * H, valid, H, BLOCK_M, BLOCK_K)  # (BLOCK_N, BLOCK_M)
+    acc += tl.load(Bias + expert * 2 * I + rows, mask=row_ok, other=0.0)[:, None].to(tl.float32)
+    gate, up = tl.split(tl.permute(tl.reshape(acc, (BLOCK_N // 2, 2, BLOCK_M)), (0, 2, 1)))  # (BLOCK_N/2, BLOCK_M)
+    units = tl.program_id(1) * (BLOCK_N // 2) + tl.arange(0, BLOCK_N // 2)
+    tl.store(Act + slots[None, :].to(tl.int64) * I + units[:, None],
+             _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty), mask=(units < I)[:, None])
+
+
+@triton.jit(do_not_specialize=["n_pairs", "first_expert"])
+def _mxfp4_down_gemm_t_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
+                              first_expert,
+                              H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
+                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                              PDL: tl.constexpr):
+    # Program (block of BLOCK_M pairs, BLOCK_N hidden units).
+    _inputs_ready(PDL)
+    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
+    if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
+        return
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
+    col_ok = cols < H
+    acc = _mxfp4_rows_times_columns(Blocks, Scales, expert * H + cols[:, None].to(tl.int64), col_ok[:, None],
+                                    Act + slots[None, :].to(tl.int64) * I, valid, I, BLOCK_M, BLOCK_K)
+    y = acc + tl.load(Bias + expert * H + cols, mask=col_ok, other=0.0)[:, None].to(tl.float32)
+    y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[None, :].to(tl.float32)
+    tl.store(PairOut + pairs[None, :].to(tl.int64) * H + cols[:, None], y.to(PairOut.dtype.element_ty),
+             mask=col_ok[:, None] & valid[None, :])
 
 
 @triton.jit

@@ -337,3 +337,41 @@ def test_the_dense_gemv_matches_linear(tile, n, k, monkeypatch):
     kernels_torch.decode_linear(x, weight, bias, want[:, :n])
     assert _relative_error(got, want) < 2e-3
     assert (got[:, n:] == 7.0).all()
+
+
+WEIGHTS_FIRST_TILES = [(16, 64, 64, 4, 3), (32, 32, 32, 4, 2)]  # hidden 96: a partial K step and hidden tile
+
+
+@pytest.mark.parametrize("tiles", WEIGHTS_FIRST_TILES)
+def test_the_weights_first_gemms_match_the_reference(tiles, monkeypatch):
+    """The transposed packed GEMMs (weights as the first dot operand) through prefill_experts: 20
+    tokens (80 pairs, past the grouped GEMVs), of which the last 7 pad the call (n_real)."""
+    monkeypatch.setattr(kernels, "MXFP4_LONG_PROMPT_TILES", tiles)
+    n_real, bucket = 13, 20
+    x, top_ids, top_weights = _routed(bucket, 7, repeat_last_from=n_real)
+    args = (x, top_ids, top_weights, *_experts(), 7.0, 1.702)
+    assert top_ids.numel() > kernels.MXFP4_GROUPED_GEMV[0]  # the path under test
+    assert _relative_error(kernels.prefill_experts(*args), kernels_torch.prefill_experts(*args)) < 5e-3
+    real = torch.tensor([n_real])
+    padded = kernels.prefill_experts(*args, n_real=real)
+    assert _relative_error(padded, kernels_torch.prefill_experts(*args, n_real=real)) < 5e-3
+    assert torch.equal(padded[n_real:], padded[n_real - 1:n_real].expand(bucket - n_real, -1))
+
+
+def test_the_weights_first_gemms_compute_only_their_chunk_of_experts():
+    """Chunks of 3 experts of 8 (the last one short, one expert with no pair), each given its
+    first expert: together they compute every pair once."""
+    x, top_ids, top_weights = _routed_among(24, 11, 7)
+    gate_up, gate_up_bias, down, down_bias = _experts()
+    tiles = WEIGHTS_FIRST_TILES[0]
+    sorted_pairs, block_expert = kernels._align_pairs_by_expert(top_ids, 8, tiles[0])
+    act = torch.empty(sorted_pairs.shape[0], INTERMEDIATE, dtype=torch.float16)
+    pair_out = torch.full((top_ids.numel(), HIDDEN), float("nan"), dtype=torch.float16)
+    for first in range(0, 8, 3):
+        chunk = slice(first, first + 3)
+        kernels._grouped_gemms(x, top_weights, mxfp4.Mxfp4Weight(gate_up.blocks[chunk], gate_up.scales[chunk]),
+                               gate_up_bias[chunk], mxfp4.Mxfp4Weight(down.blocks[chunk], down.scales[chunk]),
+                               down_bias[chunk], sorted_pairs, block_expert, act, pair_out, 7.0, 1.702, tiles,
+                               first_expert=first, weights_first=True)
+    want = kernels_torch.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
+    assert _relative_error(kernels._sum_pairs(pair_out, 24, None), want) < 5e-3
