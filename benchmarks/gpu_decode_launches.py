@@ -8,8 +8,8 @@ The variants switch, one at a time and together:
   starts while the one before it finishes, loading or prefetching its weights meanwhile);
 - Triton projections: qkv (with its rotary embedding and cache write) and o_proj as Triton GEMVs
   that take part in PDL (`FastGptOssRunner.dense_gemvs`), against cuBLAS's F.linear;
-- decode attention's keys in 8, 16 (the default) or 32 splits a kv head (SlotsDecodeAttention.N_SPLIT,
-  the last with blocks of 32 keys, BLOCK_N, so that a 2k context fills them);
+- decode attention's keys in 16 splits of 64-key blocks a kv head, 32 of 32 (the default) or 64 of
+  16 (DecodeAttention's n_split, block_n);
 - and, as ablations of session 10's fusions: decode attention's combine in its own launch, and
   the next input norm in an add_rmsnorm launch of its own after the experts (FP16 experts always
   have that launch, kernels.DecodeExperts).
@@ -38,13 +38,13 @@ from osslsp.engine.gpt_oss_fast import FastGptOssRunner
 from osslsp.engine.loading import load_model
 from osslsp.models import resolve_model
 
-DEFAULT = dict(pdl=True, dense_gemvs=True, combine_in_split=True, next_norm_fused=True, splits=16, keys_a_block=64)
+DEFAULT = dict(pdl=True, dense_gemvs=True, combine_in_split=True, next_norm_fused=True, splits=32, keys_a_block=32)
 BASELINE = dict(DEFAULT, pdl=False, dense_gemvs=False)  # cuBLAS projections, every launch waiting
 VARIANTS = [("cuBLAS projections, no PDL", BASELINE),
             ("PDL", dict(BASELINE, pdl=True)),
             ("PDL + Triton projections (the default)", DEFAULT),
-            ("the default, keys in 32 splits of 32-key blocks", dict(DEFAULT, splits=32, keys_a_block=32)),
-            ("the default, keys in 8 splits", dict(DEFAULT, splits=8)),
+            ("the default, keys in 16 splits of 64-key blocks", dict(DEFAULT, splits=16, keys_a_block=64)),
+            ("the default, keys in 64 splits of 16-key blocks", dict(DEFAULT, splits=64, keys_a_block=16)),
             ("the default, combine in its own launch", dict(DEFAULT, combine_in_split=False)),
             ("the default, next norm in its own launch", dict(DEFAULT, next_norm_fused=False)),
             ("cuBLAS projections, no PDL (drift)", BASELINE)]
@@ -114,10 +114,9 @@ def steps(experts: str, started: float, budget: float) -> None:
             continue
         try:
             kernels.PDL, runner.dense_gemvs = variant["pdl"], variant["dense_gemvs"]
-            kernels.SlotsDecodeAttention.N_SPLIT = variant["splits"]
-            kernels.SlotsDecodeAttention.BLOCK_N = variant["keys_a_block"]
-            runner.decode_attention[device] = kernels.DecodeAttention(runner.n_q, runner.n_kv, runner.head_dim,
-                                                                      device, variant["combine_in_split"])
+            runner.decode_attention[device] = kernels.DecodeAttention(
+                runner.n_q, runner.n_kv, runner.head_dim, device, variant["combine_in_split"], variant["splits"],
+                variant["keys_a_block"])
             runner.decode_experts[device] = (fused_experts if variant["next_norm_fused"]
                                              else UnfusedNextNorm(fused_experts))
             runner.graph = None  # the previous capture's memory goes back before the next
@@ -132,8 +131,7 @@ def steps(experts: str, started: float, budget: float) -> None:
         except Exception as error:  # noqa: BLE001 - one broken variant must not hide the others
             print(f"{experts} decode step at 2k, {name}: failed: {type(error).__name__}: {str(error)[:200]}",
                   flush=True)
-    kernels.PDL, kernels.SlotsDecodeAttention.N_SPLIT = kernels._pdl_supported(), DEFAULT["splits"]
-    kernels.SlotsDecodeAttention.BLOCK_N = DEFAULT["keys_a_block"]
+    kernels.PDL = kernels._pdl_supported()
     del runner, model, fused_experts
     torch.cuda.empty_cache()
 

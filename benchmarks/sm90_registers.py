@@ -65,10 +65,10 @@ def compiled(fn, signature: dict[str, str], constants: dict, warps: int, stages:
 
 def main() -> None:
     group = NQ // NKV
-    attention = kernels.SlotsDecodeAttention
+    one_row = inspect.signature(kernels.DecodeAttention).parameters
     for combine, pdl in ((False, False), (True, False), (True, True)):
-        constants = dict(NKV=NKV, GROUP=group, GROUP_PAD=max(16, group), D=D, N_SPLIT=attention.N_SPLIT,
-                         BLOCK_N=attention.BLOCK_N, COMBINE=combine, GROUP_P2=group, PDL=pdl)
+        constants = dict(NKV=NKV, GROUP=group, GROUP_PAD=max(16, group), D=D, N_SPLIT=one_row["n_split"].default,
+                         BLOCK_N=one_row["block_n"].default, COMBINE=combine, GROUP_P2=group, PDL=pdl)
         kernel = compiled(kernels._decode_attention_split_kernel, SPLIT, constants, warps=4)
         print(f"_decode_attention_split_kernel COMBINE={combine} PDL={pdl}: {resource_usage(kernel.asm['cubin'])}",
               flush=True)
