@@ -175,9 +175,8 @@ class FastGptOssRunner:
         self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
-        self.graph_pick: torch.Tensor | None = None  # (1,) the graph's greedy pick, NON_FINITE for bad logits
-        self.picks: list[torch.Tensor] = []  # two pinned (1,) buffers the picks come back to, in turn
-        self.picked: list[torch.cuda.Event] = []  # when each of them holds its pick
+        self.host_picks: torch.Tensor | None = None  # (2,) pinned: the graph's greedy pick of position p at p % 2
+        self.picked: list[torch.cuda.Event] = []  # when each slot holds its pick
         self.uses = 0  # prefills and decode steps run: a greedy stream ends when another one runs
         self.prefill_graphs: list[_PrefillGraph] = []
         self._warm_up()
@@ -242,28 +241,24 @@ class FastGptOssRunner:
 
     @torch.inference_mode()
     def _capture_decode_graph(self) -> None:
-        """The decode step as one graph, ending with its greedy pick, which it also takes as the
-        next replay's token (see greedy_tokens); pinned buffers take each pick back to the host."""
+        """The decode step as one graph, ending with its greedy pick, which becomes the next
+        replay's token and lands in the pinned self.host_picks; the graph also advances the
+        position (see greedy_tokens)."""
+        self.host_picks = torch.zeros(2, dtype=torch.long, pin_memory=True)
+        pick = self.kernels.GreedyPick(self.device)
+        position = self.position[self.device]
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             for _ in range(2):  # warm-up runs on a side stream, as CUDA graph capture wants
-                self._pick_next(self._decode_step())
+                pick(self._decode_step(), self.token, position, self.host_picks, NON_FINITE)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.graph_logits = self._decode_step()  # (1, V), rewritten by every replay
-            self.graph_pick = self._pick_next(self.graph_logits)
-        self.picks = [torch.empty(1, dtype=torch.long, pin_memory=True) for _ in range(2)]  # (1,) each
+            pick(self.graph_logits, self.token, position, self.host_picks, NON_FINITE)
         self.picked = [torch.cuda.Event() for _ in range(2)]
         torch.cuda.synchronize(self.device)
-
-    def _pick_next(self, logits: torch.Tensor) -> torch.Tensor:
-        """The greedy pick of logits (1, V) as (1,), NON_FINITE where they are not all finite; the
-        pick (0 for bad logits: any id will do) becomes the next decode step's token."""
-        best = logits.argmax(dim=-1)  # (1,)
-        self.token.copy_(best)
-        return torch.where(torch.isfinite(logits).all(), best, NON_FINITE)
 
     @torch.inference_mode()
     def _capture_prefill_graphs(self) -> None:
@@ -362,12 +357,13 @@ class FastGptOssRunner:
         uses = self.uses
         try:
             self.token.fill_(token_id)
+            self.position[self.device].fill_(position)  # from here each replay advances it
             self._launch_step(position)
             while True:
                 if position + 1 < self.max_context:
                     self._launch_step(position + 1)  # on the token this step picks, before it is read
                 self.picked[position % 2].synchronize()
-                picked = int(self.picks[position % 2])
+                picked = int(self.host_picks[position % 2])
                 self.cached_ids.append(token_id)
                 yield picked
                 if picked == NON_FINITE or position + 1 >= self.max_context or self.uses != uses:
@@ -379,12 +375,9 @@ class FastGptOssRunner:
             raise
 
     def _launch_step(self, position: int) -> None:
-        """Replay the decode graph for the token in self.token at `position`; its pick comes back
-        to self.picks[position % 2], ready when self.picked[position % 2] is."""
-        for tensor in self.position.values():
-            tensor.fill_(position)
+        """Replay the decode graph for the token in self.token at `position` (in self.position);
+        its pick is in self.host_picks[position % 2] once self.picked[position % 2] is done."""
         self.graph.replay()
-        self.picks[position % 2].copy_(self.graph_pick, non_blocking=True)
         self.picked[position % 2].record()
 
     # -- steps ------------------------------------------------------------------------------------

@@ -1278,6 +1278,80 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
     return _sum_pairs(pair_out, n_tokens, n_real)
 
 
+# -- the greedy pick at the end of the decode graph ---------------------------------------------------
+
+
+@triton.jit
+def _greedy_pick_kernel(Logits, n_logits, PartMax, PartIndex, PartBad, Counter, Token, Position, HostPicks,
+                        non_finite, BLOCK: tl.constexpr, PROGRAMS_PAD: tl.constexpr, PDL: tl.constexpr):
+    # Each program scans its share of the logits (the running max, its first index, the count of
+    # values that are not finite); the last to finish (an atomic ticket) combines the shares and
+    # writes the pick three ways: as the next step's token, into the host's pinned buffer (slot
+    # position % 2, written across the bus: no copy launch) and by advancing the position, so that
+    # the next replay needs nothing from the host.
+    _inputs_ready(PDL)
+    program = tl.program_id(0)
+    share = tl.cdiv(n_logits, tl.num_programs(0))
+    end = tl.minimum(share * (program + 1), n_logits)
+    best = float("-inf")
+    best_index = n_logits
+    bad = 0
+    for start in range(share * program, end, BLOCK):
+        index = start + tl.arange(0, BLOCK)
+        valid = index < end
+        x = tl.load(Logits + index, mask=valid, other=float("-inf")).to(tl.float32)
+        bad += tl.sum((valid & ((x != x) | (tl.abs(x) == float("inf")))).to(tl.int32), axis=0)
+        block_best = tl.max(x, axis=0)
+        block_index = tl.min(tl.where(x == block_best, index, n_logits), axis=0)  # the first, as argmax
+        better = block_best > best
+        best_index = tl.where(better, block_index, best_index)
+        best = tl.where(better, block_best, best)
+    tl.store(PartMax + program, best)
+    tl.store(PartIndex + program, best_index)
+    tl.store(PartBad + program, bad)
+    tl.debug_barrier()  # the share is written before the ticket is taken
+    if tl.atomic_add(Counter, 1, sem="acq_rel") == tl.num_programs(0) - 1:
+        programs = tl.arange(0, PROGRAMS_PAD)
+        mine = programs < tl.num_programs(0)
+        # .cg: shares other programs wrote, read from L2 rather than a stale L1 line
+        maxima = tl.load(PartMax + programs, mask=mine, other=float("-inf"), cache_modifier=".cg")
+        indices = tl.load(PartIndex + programs, mask=mine, other=n_logits, cache_modifier=".cg")
+        any_bad = tl.sum(tl.load(PartBad + programs, mask=mine, other=0, cache_modifier=".cg"), axis=0) > 0
+        top = tl.max(maxima, axis=0)
+        pick = tl.min(tl.where(maxima == top, indices, n_logits), axis=0)
+        position = tl.load(Position)
+        tl.store(Token, tl.where(any_bad, 0, pick).to(Token.dtype.element_ty))  # any id will do after bad logits
+        tl.store(HostPicks + position % 2, tl.where(any_bad, non_finite, pick).to(HostPicks.dtype.element_ty))
+        tl.store(Position, position + 1)
+        tl.store(Counter, 0)
+
+
+GREEDY_PICK_PROGRAMS = 64  # programs of the greedy pick: ~3,100 of gpt-oss's 201,088 logits each
+
+
+class GreedyPick:
+    """The greedy pick of the decode graph's logits, in one launch (see _greedy_pick_kernel): it
+    replaces an argmax, a finiteness check, a token copy, the host's position fill and a
+    device-to-host copy, a dozen small launches a token."""
+
+    def __init__(self, device: torch.device):
+        self.part_max = torch.empty(GREEDY_PICK_PROGRAMS, dtype=torch.float32, device=device)
+        self.part_index = torch.empty(GREEDY_PICK_PROGRAMS, dtype=torch.int32, device=device)
+        self.part_bad = torch.empty(GREEDY_PICK_PROGRAMS, dtype=torch.int32, device=device)
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
+
+    def __call__(self, logits: torch.Tensor, token: torch.Tensor, position: torch.Tensor,
+                 host_picks: torch.Tensor, non_finite: int) -> None:
+        """logits (1, V) -> token (1,) long on the device: the argmax (0 if any logit is not
+        finite); host_picks (2,) long, pinned: slot position % 2 gets the argmax or non_finite;
+        position (1,) on the device: advanced by one."""
+        _greedy_pick_kernel[(GREEDY_PICK_PROGRAMS,)](
+            logits, logits.numel(), self.part_max, self.part_index, self.part_bad, self.counter, token, position,
+            host_picks, non_finite, BLOCK=1024, PROGRAMS_PAD=triton.next_power_of_2(GREEDY_PICK_PROGRAMS),
+            num_warps=4, **_pdl(),
+        )
+
+
 # -- the router at decode: logits, top-k and softmax of one token ------------------------------------
 
 
