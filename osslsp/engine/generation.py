@@ -102,21 +102,21 @@ def generate(
             return
         produced.append(token)
         yield token
-        if should_stop():
+        if should_stop() or len(produced) >= sampling.max_new_tokens:  # no step past the last token
             return
         if sampling.temperature <= 0 and isinstance(runner, GreedyRunner) and not (
                 constraint and constraint(produced) is not None):
             # The runner picks the next tokens itself; should a constraint apply again, the token
             # picked without it is dropped and that step's logits are asked for below.
-            for token in runner.greedy_tokens(produced[-1]):
+            for token in runner.greedy_tokens(produced[-1], sampling.max_new_tokens - len(produced)):
                 if token == NON_FINITE:
                     raise NonFiniteLogits()
-                if len(produced) >= sampling.max_new_tokens or token in stop_ids:
+                if token in stop_ids:
                     return
                 if constraint and constraint(produced) is not None:
                     break
                 produced.append(token)
                 yield token
-                if should_stop():
+                if should_stop() or len(produced) >= sampling.max_new_tokens:
                     return
         logits = decode_next(runner, prompt_ids, produced)

@@ -337,22 +337,26 @@ class FastGptOssRunner:
         return logits[0].float()  # (V,): a copy, so the next replay cannot change it
 
     @torch.inference_mode()
-    def greedy_tokens(self, token_id: int) -> Iterator[int]:
+    def greedy_tokens(self, token_id: int, most: int) -> Iterator[int]:
         """GreedyRunner.greedy_tokens. With the decode graph, each replay takes the token the one
         before picked on the device, and the next replay is launched before this one's pick is
-        read back: the GPU does not wait for the host between tokens. When the stream stops, the
-        replay launched ahead is dropped (its keys lie past cached_ids, so nothing reads them)."""
+        read back: the GPU does not wait for the host between tokens. When the stream stops early,
+        the replay launched ahead is dropped (its keys lie past cached_ids, so nothing reads them)."""
         if self.graph is None:
-            while True:
+            for _ in range(most):
                 picked = greedy_pick(self.decode_one(token_id))
                 uses = self.uses
                 yield picked
                 if picked == NON_FINITE or len(self.cached_ids) >= self.max_context or self.uses != uses:
                     return
                 token_id = picked
+            return
         position = len(self.cached_ids)
         if position >= self.max_context:
             raise ValueError(f"the context of {self.max_context} tokens is full")
+        if most <= 0:
+            return
+        end = min(self.max_context, position + most)  # the positions of this stream's steps end here
         self.uses += 1
         uses = self.uses
         try:
@@ -360,13 +364,13 @@ class FastGptOssRunner:
             self.position[self.device].fill_(position)  # from here each replay advances it
             self._launch_step(position)
             while True:
-                if position + 1 < self.max_context:
+                if position + 1 < end:
                     self._launch_step(position + 1)  # on the token this step picks, before it is read
                 self.picked[position % 2].synchronize()
                 picked = int(self.host_picks[position % 2])
                 self.cached_ids.append(token_id)
                 yield picked
-                if picked == NON_FINITE or position + 1 >= self.max_context or self.uses != uses:
+                if picked == NON_FINITE or position + 1 >= end or self.uses != uses:
                     return
                 token_id, position = picked, position + 1
         except BaseException as error:

@@ -36,11 +36,12 @@ NON_FINITE = -1  # a greedy pick from logits that are not all finite (FP16 overf
 class GreedyRunner(Runner, Protocol):
     """A runner that also continues greedily on its own, picking each token where its logits are."""
 
-    def greedy_tokens(self, token_id: int) -> Iterator[int]:
+    def greedy_tokens(self, token_id: int, most: int) -> Iterator[int]:
         """Append token_id to the cache as decode_one does, then yield the greedy token after it, and
         after that one, and so on (each appended in turn before the next is yielded); NON_FINITE
         for a step whose logits are not all finite, after which nothing more comes. The stream ends
-        when the context is full, or when a prefill or decode of this runner ran in between."""
+        after `most` tokens (no step is computed past them), when the context is full, or when a
+        prefill or decode of this runner ran in between."""
         ...
 
 

@@ -365,9 +365,12 @@ def test_the_greedy_stream_on_the_graph_gives_the_tokens_of_decode_steps(model):
         stepped.append(int(runner.decode_one(stepped[-1]).argmax()))
     runner.cached_ids = []
     first = int(runner.prefill(prompt).argmax())
-    streamed = [first] + list(runner.greedy_tokens(first))  # to the end of the 240-token context
+    streamed = [first] + list(runner.greedy_tokens(first, 100))  # to the end of the 240-token context
     assert streamed == stepped  # 41 tokens: the last pick needs no slot of its own
     assert len(runner.cached_ids) == 240
+    runner.cached_ids = []
+    first = int(runner.prefill(prompt).argmax())
+    assert list(runner.greedy_tokens(first, 6)) == stepped[1:7] and len(runner.cached_ids) == 206
     served = []
 
     def serve_another_request() -> bool:

@@ -113,8 +113,19 @@ def test_a_request_served_between_two_greedy_tokens_changes_no_token(model, prom
 def test_the_greedy_stream_ends_when_the_runner_runs_anything_else(model, prompt):
     runner = FastGptOssRunner(model, 256, kernels=kernels_torch)
     first = int(runner.prefill(prompt).argmax())
-    stream = runner.greedy_tokens(first)
+    stream = runner.greedy_tokens(first, NEW_TOKENS)
     picked = [next(stream), next(stream)]
     assert runner.cached_ids == prompt + [first, picked[0]]
     runner.prefill(prompt)
     assert list(stream) == []
+
+
+def test_the_greedy_stream_stops_after_the_tokens_asked_for(model, prompt):
+    """generate() asks for what is left of max_new_tokens: no step is computed past it."""
+    runner = FastGptOssRunner(model, 256, kernels=kernels_torch)
+    first = int(runner.prefill(prompt).argmax())
+    assert len(list(runner.greedy_tokens(first, 3))) == 3
+    assert len(runner.cached_ids) == PROMPT_LENGTH + 3
+    runner.cached_ids = []
+    assert len(list(generate(runner, prompt, Sampling(max_new_tokens=4), frozenset(), lambda: False))) == 4
+    assert len(runner.cached_ids) == PROMPT_LENGTH + 3  # the 4th token is yielded, never fed back
