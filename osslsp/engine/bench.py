@@ -200,8 +200,9 @@ def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: lis
             stepped: torch.Tensor) -> dict[str, object]:
     """Ours against reference_outputs: the prompt's logits; the greedy continuation, as the tokens
     agreeing before the first that differs; and every step fed the reference's tokens (so that one
-    near-tie, where a rounding flips the argmax, does not end the comparison): the largest relative
-    difference of a step's logits and the steps whose argmax agrees."""
+    near-tie, where a rounding flips the argmax, does not end the comparison): the median and the
+    largest relative difference of a step's logits, the step of the largest, and the steps whose
+    argmax agrees."""
     runner.cached_ids = []
     ours = runner.prefill(prompt).reshape(-1).to(logits.device)
     steps = [ours.float()] + [runner.decode_one(token).reshape(-1).float() for token in tokens[:-1]]
@@ -209,13 +210,16 @@ def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: lis
     continuation = _complete(runner, prompt, CHECK_TOKENS)
     agree = next((i for i, (a, b) in enumerate(zip(continuation, tokens)) if a != b), min(len(tokens), len(continuation)))
     stepped = stepped.to(logits.device)
+    step_diffs = (ours_stepped - stepped).norm(dim=-1) / stepped.norm(dim=-1)  # (N,)
     return {
         "logits_max_abs_diff": float((ours - logits).abs().max()),
         "logits_rel_diff": float((ours - logits).norm() / logits.norm()),
         "same_argmax": bool(ours.argmax() == logits.argmax()),
         "greedy_tokens_agreeing": agree,
         "greedy_tokens_compared": len(tokens),
-        "steps_logits_rel_diff_max": float(((ours_stepped - stepped).norm(dim=-1) / stepped.norm(dim=-1)).max()),
+        "steps_logits_rel_diff_median": float(step_diffs.median()),
+        "steps_logits_rel_diff_max": float(step_diffs.max()),
+        "steps_worst": int(step_diffs.argmax()),
         "steps_same_argmax": int((ours_stepped.argmax(-1) == stepped.argmax(-1)).sum()),
     }
 
