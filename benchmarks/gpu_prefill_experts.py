@@ -1,13 +1,14 @@
-"""Time one layer's packed MXFP4 experts at a long prefill (gpt-oss-20b shapes, 32 experts, top-4):
-the default path (past 1,024 pairs: experts unpacked to FP16 scratch 8 at a time, then the FP16
-grouped GEMMs) against the transposed packed GEMMs (the unpacked weight tile as the MMA's first
-operand, kernels.MXFP4_LONG_PROMPT_TILES) at a sweep of tiles; and, as the bar, the same layer
-with FP16 experts at 2,048 tokens.
+"""Time one layer's packed MXFP4 experts at prefills (gpt-oss-20b shapes, 32 experts, top-4), to
+place the boundary of kernels.MXFP4_PREFILL_EXPERTS_TILES: at each length the default path (the
+table's row for its pairs, past its last row the FP16 scratch), the weights-first packed GEMMs (the
+unpacked weight tile as the MMA's first operand) at a sweep of tiles, and the FP16 scratch path
+(experts unpacked to FP16 8 at a time, then the FP16 grouped GEMMs); and, as the bar, the same
+layer with FP16 experts at 2,048 tokens.
 
     PYTHONPATH=. python benchmarks/gpu_prefill_experts.py [--tokens 512,2048,8192]
 
 Times are CUDA-graph replays (do_bench_cudagraph: the kernels alone). Each candidate's output is
-checked against the default's first (relative error); one that fails, or fails to compile or run,
+checked against the scratch path's (relative error); one that fails, or fails to compile or run,
 prints why and the sweep goes on. Routing is random top-4 of 32 (about 256 pairs an expert at
 2,048 tokens), the weights random N(0, 0.02). Tiles: (BLOCK_M pairs, BLOCK_N weight rows, BLOCK_K,
 num_warps, num_stages); registers for sm_90 of each (no spills): benchmarks/sm90_registers.py.
@@ -40,13 +41,10 @@ def graph_ms(call) -> float:
     return do_bench_cudagraph(call, rep=50)
 
 
-def experts_with_tiles(tiles, routed, weights):
-    """prefill_experts with kernels.MXFP4_LONG_PROMPT_TILES = tiles (None: the default path)."""
-    kernels.MXFP4_LONG_PROMPT_TILES = tiles
-    try:
-        return kernels.prefill_experts(*routed, *weights, *SWIGLU)
-    finally:
-        kernels.MXFP4_LONG_PROMPT_TILES = None
+def default_path(n_pairs: int) -> str:
+    """What prefill_experts runs for n_pairs packed pairs by default."""
+    row = next((tiles for most, tiles in kernels.MXFP4_PREFILL_EXPERTS_TILES if n_pairs <= most), None)
+    return "FP16 scratch" if row is None else f"weights first {row}"
 
 
 def main() -> None:
@@ -66,9 +64,12 @@ def main() -> None:
         x = torch.randn(n_tokens, H, device=DEVICE, generator=generator).half()
         values, ids = torch.randn(n_tokens, E, device=DEVICE, generator=generator).topk(K, dim=-1)
         routed = (x, ids, torch.softmax(values, -1).half())
-        want = experts_with_tiles(None, routed, weights)
-        default = graph_ms(lambda: experts_with_tiles(None, routed, weights))
-        print(f"{n_tokens} tokens ({n_tokens * K} pairs): default {default:.3f} ms", flush=True)
+        want = kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None)
+        scratch = graph_ms(lambda: kernels._prefill_experts_dequantized(*routed, *weights, *SWIGLU, n_real=None))
+        error = relative_error(kernels.prefill_experts(*routed, *weights, *SWIGLU), want)
+        default = graph_ms(lambda: kernels.prefill_experts(*routed, *weights, *SWIGLU))
+        print(f"{n_tokens} tokens ({n_tokens * K} pairs): default ({default_path(n_tokens * K)}) {default:.3f} ms "
+              f"(err {error:.1e}), FP16 scratch {scratch:.3f} ms", flush=True)
         if n_tokens == 2048:
             fp16 = (mxfp4.dequantize(gate_up, torch.float16), gate_up_bias, mxfp4.dequantize(down, torch.float16),
                     down_bias)
@@ -76,25 +77,24 @@ def main() -> None:
             print(f"  FP16 experts (the bar): {graph_ms(lambda: kernels.prefill_experts(*routed, *fp16, *SWIGLU)):.3f}"
                   f" ms (err {error:.1e})", flush=True)
             del fp16
-            old = (64, 64, 128, 4, 3)  # the unpacking GEMMs with the weights second (MXFP4_PREFILL_EXPERTS_TILES)
-            print(f"  packed, weights second {old}: "
-                  f"{graph_ms(lambda: kernels.prefill_experts(*routed, *weights, *SWIGLU, config=old)):.3f} ms",
-                  flush=True)
         for tiles in TILES:
             try:
-                error = relative_error(experts_with_tiles(tiles, routed, weights), want)
+                error = relative_error(kernels.prefill_experts(*routed, *weights, *SWIGLU, config=tiles), want)
                 if not error < MAX_ERROR:
                     print(f"  weights first {tiles}: WRONG, err {error:.1e}", flush=True)
                     continue
-                ms = graph_ms(lambda: experts_with_tiles(tiles, routed, weights))
+                ms = graph_ms(lambda: kernels.prefill_experts(*routed, *weights, *SWIGLU, config=tiles))
             except Exception as failure:  # noqa: BLE001 (out of resources, compile errors: the sweep goes on)
                 print(f"  weights first {tiles}: FAILED {type(failure).__name__}: {str(failure)[:120]}", flush=True)
                 continue
-            print(f"  weights first {tiles}: {ms:.3f} ms ({ms / default:.2f} x default, err {error:.1e})", flush=True)
+            print(f"  weights first {tiles}: {ms:.3f} ms ({ms / default:.2f} x default, {ms / scratch:.2f} x scratch, "
+                  f"err {error:.1e})", flush=True)
             if n_tokens not in best or ms < best[n_tokens][1]:
-                best[n_tokens] = (tiles, ms, default)
-    for n_tokens, (tiles, ms, default) in best.items():
-        print(f"best at {n_tokens} tokens: {tiles} {ms:.3f} ms, {ms / default:.2f} x default ({default:.3f} ms)")
+                best[n_tokens] = (tiles, ms, default, scratch)
+    for n_tokens, (tiles, ms, default, scratch) in best.items():
+        print(f"best weights first at {n_tokens} tokens: {tiles} {ms:.3f} ms, {ms / default:.2f} x default "
+              f"({default_path(n_tokens * K)}, {default:.3f} ms), {ms / scratch:.2f} x FP16 scratch "
+              f"({scratch:.3f} ms)")
 
 
 if __name__ == "__main__":

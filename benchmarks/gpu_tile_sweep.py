@@ -6,7 +6,8 @@ against the current default's output:
    PREFILL_EXPERTS_TILES' last row): 8,192 (token, expert) pairs, random top-4 of 32 experts, FP16
    experts (E, 2I, H) and (E, H, I). gate/up and down are timed apart, in TFLOP/s of the pairs' work
    (padding rows not counted); the default and the best also as the MXFP4 long-prompt path runs
-   them (8 experts' weights a launch).
+   them (8 experts' weights a launch; packed experts past kernels.MXFP4_PREFILL_EXPERTS_TILES'
+   last row, 8,192 pairs).
 2. The packed decode GEMVs (kernels.DecodeExpertsMxfp4's gate_up_block and down_block: units a
    program, blocks a step, num_warps): one token's 4 experts a layer, 24 layers' packed weights in
    one replay (1.3 GB: a layer's 53 MB would otherwise sit in the 50 MB L2), the down GEMV writing

@@ -3,8 +3,9 @@ and print each one's registers, spills (STACK) and shared memory, from the cubin
 (gpt-oss-20b shapes; pointer arguments 16-byte aligned, as at run time): decode attention's split
 kernel with the combine in its last program or not, the packed down GEMV writing the next norm
 or not, each with programmatic dependent launch (PDL: its wait, and the down GEMV's prefetches)
-and without; and the transposed packed grouped GEMMs (weights as the MMA's first operand) at each
-tile of benchmarks/gpu_prefill_experts.py's sweep, with how their PTX's wgmma takes that operand.
+and without; and the packed grouped GEMMs of prompts (weights first: the MMA's first operand) at
+each tile of kernels.MXFP4_PREFILL_EXPERTS_TILES and of benchmarks/gpu_prefill_experts.py's sweep,
+with how their PTX's wgmma takes that operand.
 
     PYTHONPATH=. python benchmarks/sm90_registers.py
 
@@ -84,7 +85,8 @@ def main() -> None:
             print(f"  its PTX: {ptx.count('griddepcontrol.wait')} wait, {ptx.count('griddepcontrol.launch_dependents')}"
                   f" launch_dependents, {ptx.count('prefetch.global.L2')} prefetches", flush=True)
 
-    for block_m, block_n, block_k, warps, stages in TILES:
+    table = [tiles for _, tiles in kernels.MXFP4_PREFILL_EXPERTS_TILES]
+    for block_m, block_n, block_k, warps, stages in dict.fromkeys(table + list(TILES)):  # the table's first
         constants = dict(H=H, I=I, E=32, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, PDL=True)
         for fn, signature, extra in ((kernels._mxfp4_gate_up_gemm_t_kernel, GATE_UP_T, dict(TOP_K=K)),
                                      (kernels._mxfp4_down_gemm_t_kernel, DOWN_T, {})):

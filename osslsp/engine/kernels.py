@@ -801,16 +801,18 @@ PREFILL_EXPERTS_TILES = (
 )
 
 
-# (most pairs, tiles) for packed MXFP4 experts, which unpack each weight tile once per block of
-# BLOCK_M pairs; past the last row, prompts take _prefill_experts_dequantized.
+# (most pairs, tiles) for packed MXFP4 experts past the grouped GEMVs: the weights-first packed GEMMs
+# (_mxfp4_gate_up_gemm_t_kernel, _mxfp4_down_gemm_t_kernel), tiles (BLOCK_M pairs, BLOCK_N packed
+# weight rows, BLOCK_K, num_warps, num_stages). Past the last row, prompts take
+# _prefill_experts_dequantized. One layer of gpt-oss-20b (random top-4 of 32), CUDA graph replays on
+# an H200, 2026-12-02 (benchmarks/results/h200-2026-12-02-s11d-prefill.log): 512 tokens (2,048
+# pairs) 0.631 ms at (64, 64, 64, 4, 3) (0.620 at (128, 64, 64, 4, 3)) against 1.122 ms through
+# FP16 scratch; 2,048 tokens (8,192 pairs) 1.545 ms at (128, 128, 64, 4, 4) against 1.680; 8,192
+# tokens (32,768 pairs) 5.702 ms at that tile against 4.345 through FP16 scratch.
 MXFP4_PREFILL_EXPERTS_TILES = (
-    (256, (16, 64, 128, 4, 3)),
-    (1024, (64, 64, 128, 4, 3)),
+    (4096, (64, 64, 64, 4, 3)),
+    (8192, (128, 128, 64, 4, 4)),
 )
-# Tiles (BLOCK_M pairs, BLOCK_N weight rows, BLOCK_K, num_warps, num_stages) of the transposed
-# packed GEMMs (_mxfp4_gate_up_gemm_t_kernel: the unpacked weights as the MMA's first operand) for
-# every prompt past the grouped GEMVs; None: the tiles above, then _prefill_experts_dequantized.
-MXFP4_LONG_PROMPT_TILES = None
 DEQUANTIZED_EXPERTS_CHUNK = 8  # experts unpacked to FP16 at a time: 0.4 GiB of scratch for gpt-oss-20b
 
 
@@ -820,8 +822,9 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
                     n_real: torch.Tensor | None = None) -> torch.Tensor:
     """x (n, H); expert_ids/weights (n, K); gate_up (E, 2I, H); down (E, H, I) -> (n, H).
     gate_up and down are FP16 tensors, or packed MXFP4 (mxfp4.Mxfp4Weight: blocks and scales).
-    config: grouped-GEMM tiles (5 numbers), or for packed experts grouped-GEMV tiles (4 numbers,
-    see MXFP4_GROUPED_GEMV); by default chosen on the number of (token, expert) pairs.
+    config: grouped-GEMM tiles (5 numbers; for packed experts, the weights-first GEMMs' tiles, see
+    MXFP4_PREFILL_EXPERTS_TILES), or for packed experts grouped-GEMV tiles (4 numbers, see
+    MXFP4_GROUPED_GEMV); by default chosen on the number of (token, expert) pairs.
     n_real (1,) on the device: the tokens from this one on pad the call to a captured size; no
     expert weights are read for them and their rows come out equal to row n_real - 1."""
     n_tokens, hidden = x.shape
@@ -830,9 +833,6 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     if packed and (config is None and n_pairs <= MXFP4_GROUPED_GEMV[0] or config is not None and len(config) == 4):
         return _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                      limit, alpha, config or MXFP4_GROUPED_GEMV[1], n_real)
-    weights_first = packed and config is None and MXFP4_LONG_PROMPT_TILES is not None
-    if weights_first:
-        config = MXFP4_LONG_PROMPT_TILES
     if packed and n_pairs > MXFP4_PREFILL_EXPERTS_TILES[-1][0] and config is None:
         return _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                             limit, alpha, n_real)
@@ -843,31 +843,29 @@ def prefill_experts(x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: t
     act = torch.empty(sorted_pairs.shape[0], gate_up.shape[1] // 2, dtype=x.dtype, device=x.device)  # (P, I)
     pair_out = torch.empty(n_pairs, hidden, dtype=x.dtype, device=x.device)  # (S, H), row = token*K + slot
     _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
-                   pair_out, limit, alpha, config, weights_first=weights_first)
+                   pair_out, limit, alpha, config)
     return _sum_pairs(pair_out, n_tokens, n_real)
 
 
 def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, sorted_pairs, block_expert, act,
                    pair_out, limit: float, alpha: float, config: tuple[int, int, int, int, int],
-                   first_expert: int = 0, weights_first: bool = False) -> None:
+                   first_expert: int = 0) -> None:
     """act (P, I) = SwiGLU(gate/up GEMM), then pair_out (S, H) = weighted down GEMM, for the blocks
     of experts first_expert .. first_expert + E - 1, E = gate_up's experts (the weights given are
-    those experts'; the other blocks are skipped: they belong to another call). weights_first
-    (packed weights only): the transposed kernels, whose BLOCK_N counts gate_up's packed rows
-    (BLOCK_N/2 units)."""
+    those experts'; the other blocks are skipped: they belong to another call). Packed weights take
+    the weights-first kernels, whose gate/up BLOCK_N counts packed rows (BLOCK_N/2 units); FP16
+    weights the FP16 grouped GEMMs."""
     n_experts, two_i, hidden = gate_up.shape
     intermediate = two_i // 2
     block_m, block_n, block_k, warps, stages = config
     packed = hasattr(gate_up, "blocks")
-    gate_up_kernel, down_kernel = (
-        (_mxfp4_gate_up_gemm_t_kernel, _mxfp4_down_gemm_t_kernel) if weights_first
-        else (_mxfp4_gate_up_gemm_kernel, _mxfp4_down_gemm_kernel) if packed
-        else (_expert_gate_up_gemm_kernel, _expert_down_gemm_kernel))
+    gate_up_kernel, down_kernel = ((_mxfp4_gate_up_gemm_t_kernel, _mxfp4_down_gemm_t_kernel) if packed
+                                   else (_expert_gate_up_gemm_kernel, _expert_down_gemm_kernel))
     gate_up_weight = (gate_up.blocks, gate_up.scales) if packed else (gate_up,)
     down_weight = (down.blocks, down.scales) if packed else (down,)
     n_pairs = pair_out.shape[0]
     n_blocks = block_expert.shape[0]
-    gate_up_kernel[(n_blocks, triton.cdiv(two_i if weights_first else intermediate, block_n))](
+    gate_up_kernel[(n_blocks, triton.cdiv(two_i if packed else intermediate, block_n))](
         x, *gate_up_weight, gate_up_bias, sorted_pairs, block_expert, act, n_pairs, first_expert, limit, alpha,
         H=hidden, I=intermediate, E=n_experts, TOP_K=n_pairs // x.shape[0],
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages, **_pdl(),
@@ -881,9 +879,10 @@ def _grouped_gemms(x, expert_weights, gate_up, gate_up_bias, down, down_bias, so
 
 def _prefill_experts_dequantized(x, expert_ids, expert_weights, gate_up, gate_up_bias, down, down_bias,
                                  limit: float, alpha: float, n_real: torch.Tensor | None) -> torch.Tensor:
-    """prefill_experts for a long prompt on packed experts: DEQUANTIZED_EXPERTS_CHUNK experts at a
-    time unpacked to FP16 scratch, then the FP16 grouped GEMMs on that chunk's pairs. Unpacking once
-    beats unpacking in every block of pairs when there are many blocks an expert."""
+    """prefill_experts for packed experts past MXFP4_PREFILL_EXPERTS_TILES' last row: experts
+    DEQUANTIZED_EXPERTS_CHUNK at a time unpacked to FP16 scratch, then the FP16 grouped GEMMs on that
+    chunk's pairs. Unpacking once beats unpacking in every block of pairs when there are many blocks
+    an expert."""
     n_experts, two_i, hidden = gate_up.shape
     n_pairs = expert_ids.numel()
     config = next(tiles for most, tiles in PREFILL_EXPERTS_TILES if n_pairs <= most)
@@ -1417,88 +1416,11 @@ class DecodeRouter:
         return self.ids, self.weights
 
 
-@triton.jit
-def _mxfp4_weight_tiles(Blocks, Scales, col_rows, byte0, col_ok, n_bytes,
-                        BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, dtype: tl.constexpr):
-    """Weight tiles (BLOCK_K/2, BLOCK_N) for tl.dot from packed rows: even inputs, odd inputs.
-    col_rows (1, BLOCK_N): each output column's row index in the packed tensors. byte0 starts a
-    32-input block: the tile's BLOCK_K/32 scales a column are loaded once and broadcast."""
-    bytes_ = byte0 + tl.arange(0, BLOCK_K // 2)
-    packed = tl.load(Blocks + col_rows * n_bytes + bytes_[:, None], mask=(bytes_ < n_bytes)[:, None] & col_ok, other=0)
-    groups = byte0 // 16 + tl.arange(0, BLOCK_K // 32)
-    scales = tl.load(Scales + col_rows * (n_bytes // 16) + groups[:, None],
-                     mask=(groups < n_bytes // 16)[:, None] & col_ok, other=0)  # (BLOCK_K/32, BLOCK_N)
-    factor = tl.reshape(tl.broadcast_to(_scale_factors(scales)[:, None, :], (BLOCK_K // 32, 16, BLOCK_N)),
-                        (BLOCK_K // 2, BLOCK_N))
-    low, high = _fp4_halves(packed)
-    return _fp4_scaled(low, factor).to(dtype), _fp4_scaled(high, factor).to(dtype)
-
-
-@triton.jit(do_not_specialize=["n_pairs", "first_expert"])
-def _mxfp4_gate_up_gemm_kernel(X, Blocks, Scales, Bias, SortedPairs, BlockExpert, Act, n_pairs, first_expert,
-                               limit, alpha,
-                               H: tl.constexpr, I: tl.constexpr, E: tl.constexpr, TOP_K: tl.constexpr,
-                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
-    _inputs_ready(PDL)
-    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
-    if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
-        return
-    tokens = (pairs // TOP_K).to(tl.int64)
-    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # intermediate index
-    col_ok = (cols < I)[None, :]
-    gate_rows = expert * 2 * I + 2 * cols[None, :].to(tl.int64)  # (1, BLOCK_N)
-    ks = tl.arange(0, BLOCK_K // 2)
-    acc_gate = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    acc_up = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    for byte0 in range(0, H // 2, BLOCK_K // 2):
-        inputs = 2 * (byte0 + ks)
-        x_mask = valid[:, None] & (inputs < H)[None, :]
-        x_even = tl.load(X + tokens[:, None] * H + inputs[None, :], mask=x_mask, other=0.0)
-        x_odd = tl.load(X + tokens[:, None] * H + inputs[None, :] + 1, mask=x_mask, other=0.0)
-        gate_even, gate_odd = _mxfp4_weight_tiles(Blocks, Scales, gate_rows, byte0, col_ok, H // 2,
-                                                  BLOCK_N, BLOCK_K, X.dtype.element_ty)
-        up_even, up_odd = _mxfp4_weight_tiles(Blocks, Scales, gate_rows + 1, byte0, col_ok, H // 2,
-                                              BLOCK_N, BLOCK_K, X.dtype.element_ty)
-        acc_gate = tl.dot(x_odd, gate_odd, tl.dot(x_even, gate_even, acc_gate))
-        acc_up = tl.dot(x_odd, up_odd, tl.dot(x_even, up_even, acc_up))
-    gate = acc_gate + tl.load(Bias + expert * 2 * I + 2 * cols, mask=cols < I, other=0.0)[None, :].to(tl.float32)
-    up = acc_up + tl.load(Bias + expert * 2 * I + 2 * cols + 1, mask=cols < I, other=0.0)[None, :].to(tl.float32)
-    tl.store(Act + slots[:, None] * I + cols[None, :], _swiglu(gate, up, limit, alpha).to(Act.dtype.element_ty),
-             mask=col_ok)
-
-
-@triton.jit(do_not_specialize=["n_pairs", "first_expert"])
-def _mxfp4_down_gemm_kernel(Act, Blocks, Scales, Bias, SortedPairs, BlockExpert, PairWeights, PairOut, n_pairs,
-                            first_expert,
-                            H: tl.constexpr, I: tl.constexpr, E: tl.constexpr,
-                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
-    _inputs_ready(PDL)
-    expert, slots, pairs, valid = _block_pairs(BlockExpert, SortedPairs, n_pairs, first_expert, BLOCK_M)
-    if (expert < 0) | (expert >= E):  # another chunk's block, or past the last expert's padded rows
-        return
-    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # hidden index
-    col_ok = (cols < H)[None, :]
-    rows = expert * H + cols[None, :].to(tl.int64)  # (1, BLOCK_N)
-    ks = tl.arange(0, BLOCK_K // 2)
-    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    for byte0 in range(0, I // 2, BLOCK_K // 2):
-        inputs = 2 * (byte0 + ks)
-        a_ptrs = Act + slots[:, None].to(tl.int64) * I + inputs[None, :]
-        a_even = tl.load(a_ptrs, mask=(inputs < I)[None, :], other=0.0)
-        a_odd = tl.load(a_ptrs + 1, mask=(inputs < I)[None, :], other=0.0)
-        w_even, w_odd = _mxfp4_weight_tiles(Blocks, Scales, rows, byte0, col_ok, I // 2, BLOCK_N, BLOCK_K,
-                                            Act.dtype.element_ty)
-        acc = tl.dot(a_odd, w_odd, tl.dot(a_even, w_even, acc))
-    y = acc + tl.load(Bias + expert * H + cols, mask=cols < H, other=0.0)[None, :].to(tl.float32)
-    y = y * tl.load(PairWeights + pairs, mask=valid, other=0.0)[:, None].to(tl.float32)
-    tl.store(PairOut + pairs[:, None].to(tl.int64) * H + cols[None, :], y.to(PairOut.dtype.element_ty),
-             mask=valid[:, None] & col_ok)
-
-
-# The same grouped GEMMs computed transposed, out^T (outputs, pairs) = W (outputs, in) @ x^T (in,
-# pairs): the unpacked weight tile is tl.dot's first operand. On Hopper, wgmma takes its first
-# operand from registers, where the tile is unpacked, and only its second (x^T, plain loads) from
-# shared memory, pipelined; as the second operand the tile would go through shared memory first.
+# The packed grouped GEMMs (prompts past the grouped GEMVs, MXFP4_PREFILL_EXPERTS_TILES), computed
+# weights first: out^T (outputs, pairs) = W (outputs, in) @ x^T (in, pairs), the unpacked weight
+# tile as tl.dot's first operand. On Hopper, wgmma takes its first operand from registers, where
+# the tile is unpacked, and only its second (x^T, plain loads) from shared memory, pipelined; as the
+# second operand the tile would go through shared memory first (2.2x slower at 2,048 tokens).
 
 
 @triton.jit

@@ -104,12 +104,16 @@ def test_triton_mxfp4_experts_match_the_reference():
     down_bias = (torch.randn(8, 320, device=DEVICE, generator=generator) * 0.05).half()
     top_values, top_ids = torch.randn(300, 8, device=DEVICE, generator=generator).topk(4, dim=-1)
     top_weights = torch.softmax(top_values, -1).half()
-    x = torch.randn(300, 320, device=DEVICE, generator=generator).half()  # 320: a partial 128-byte tile
+    x = torch.randn(300, 320, device=DEVICE, generator=generator).half()  # 320: a partial 128-unit hidden tile
     want = kernels_torch.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
-    for n_tokens in (3, 60, 300):  # the keystroke, middle and prompt tiles
+    for n_tokens in (3, 60, 300):  # the grouped GEMVs, then the weights-first GEMMs' first row
         got = kernels.prefill_experts(x[:n_tokens], top_ids[:n_tokens], top_weights[:n_tokens], gate_up,
                                       gate_up_bias, down, down_bias, 7.0, 1.702)
         assert _relative_error(got, want[:n_tokens]) < 5e-3
+    for _, tiles in kernels.MXFP4_PREFILL_EXPERTS_TILES:  # each row's tiles
+        got = kernels.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702,
+                                      config=tiles)
+        assert _relative_error(got, want) < 5e-3, tiles
     for dtype in (torch.float16, torch.bfloat16):  # the word dot products read float16: bfloat16 is copied
         out = torch.empty(320, dtype=dtype, device=DEVICE)
         kernels.DecodeExpertsMxfp4(320, 256, 4, dtype, DEVICE)(

@@ -344,9 +344,10 @@ WEIGHTS_FIRST_TILES = [(16, 64, 64, 4, 3), (32, 32, 32, 4, 2)]  # hidden 96: a p
 
 @pytest.mark.parametrize("tiles", WEIGHTS_FIRST_TILES)
 def test_the_weights_first_gemms_match_the_reference(tiles, monkeypatch):
-    """The transposed packed GEMMs (weights as the first dot operand) through prefill_experts: 20
-    tokens (80 pairs, past the grouped GEMVs), of which the last 7 pad the call (n_real)."""
-    monkeypatch.setattr(kernels, "MXFP4_LONG_PROMPT_TILES", tiles)
+    """The packed GEMMs (weights as the first dot operand) through prefill_experts, tiles from
+    MXFP4_PREFILL_EXPERTS_TILES: 20 tokens (80 pairs, past the grouped GEMVs), of which the last 7
+    pad the call (n_real)."""
+    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", ((4096, tiles),))
     n_real, bucket = 13, 20
     x, top_ids, top_weights = _routed(bucket, 7, repeat_last_from=n_real)
     args = (x, top_ids, top_weights, *_experts(), 7.0, 1.702)
@@ -372,7 +373,7 @@ def test_the_weights_first_gemms_compute_only_their_chunk_of_experts():
         kernels._grouped_gemms(x, top_weights, mxfp4.Mxfp4Weight(gate_up.blocks[chunk], gate_up.scales[chunk]),
                                gate_up_bias[chunk], mxfp4.Mxfp4Weight(down.blocks[chunk], down.scales[chunk]),
                                down_bias[chunk], sorted_pairs, block_expert, act, pair_out, 7.0, 1.702, tiles,
-                               first_expert=first, weights_first=True)
+                               first_expert=first)
     want = kernels_torch.prefill_experts(x, top_ids, top_weights, gate_up, gate_up_bias, down, down_bias, 7.0, 1.702)
     assert _relative_error(kernels._sum_pairs(pair_out, 24, None), want) < 5e-3
 
@@ -397,3 +398,18 @@ def test_the_greedy_pick_takes_the_first_argmax_and_flags_logits_that_are_not_fi
         assert int(host_picks[(7 + case) % 2]) == want and int(position) == 8 + case
         assert int(token) == max(want, 0) and int(pick.counter) == 0
     assert want == -1 and int(host_picks[0]) != -5  # both slots written
+
+
+def test_packed_experts_take_the_weights_first_rows_then_the_scratch(monkeypatch):
+    """Past the grouped GEMVs, packed experts take the row of MXFP4_PREFILL_EXPERTS_TILES that holds
+    their pairs, past its last row the FP16 scratch; an explicit 5-number config, its tiles."""
+    rows = ((80, WEIGHTS_FIRST_TILES[0]), (160, WEIGHTS_FIRST_TILES[1]))
+    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", rows)
+    taken = []
+    monkeypatch.setattr(kernels, "_grouped_gemms", lambda *args, **kwargs: taken.append(args[12]))
+    monkeypatch.setattr(kernels, "_prefill_experts_dequantized", lambda *args: taken.append("scratch"))
+    experts = (*_experts(), 7.0, 1.702)
+    for n_tokens in (20, 21, 40, 41):  # 80, 84, 160, 164 pairs
+        kernels.prefill_experts(*_routed(n_tokens, 8), *experts)
+    kernels.prefill_experts(*_routed(41, 8), *experts, config=rows[0][1])
+    assert taken == [rows[0][1], rows[1][1], rows[1][1], "scratch", rows[0][1]]

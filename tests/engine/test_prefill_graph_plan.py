@@ -117,7 +117,7 @@ def test_a_padded_prefill_through_triton_gives_the_logits_of_the_twins(packed, n
     pairs on the device with the padding's marked."""
     from osslsp.engine import kernels
 
-    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", kernels.MXFP4_PREFILL_EXPERTS_TILES[:1])
+    monkeypatch.setattr(kernels, "MXFP4_PREFILL_EXPERTS_TILES", ((256, kernels.MXFP4_PREFILL_EXPERTS_TILES[0][1]),))
     tiles = kernels.MXFP4_PREFILL_EXPERTS_TILES if packed else kernels.PREFILL_EXPERTS_TILES
     assert 2 * bucket > tiles[0][0]  # the tiny model routes each token to 2 experts
     model = tiny.build_model(tiny.build_tokenizer()).half().eval()
