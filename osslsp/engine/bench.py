@@ -211,6 +211,17 @@ def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: lis
     agree = next((i for i, (a, b) in enumerate(zip(continuation, tokens)) if a != b), min(len(tokens), len(continuation)))
     stepped = stepped.to(logits.device)
     step_diffs = (ours_stepped - stepped).norm(dim=-1) / stepped.norm(dim=-1)  # (N,)
+    first_apart = {}  # what each side had at the first token the greedy continuations differ on
+    if agree < min(len(tokens), len(continuation)):
+        reference_top, ours_top = stepped[agree].topk(2), ours_stepped[agree].topk(2)
+        first_apart = {
+            "apart_reference_generated": tokens[agree],
+            "apart_reference_forward_argmax": int(reference_top.indices[0]),
+            "apart_reference_forward_top2_gap": float(reference_top.values[0] - reference_top.values[1]),
+            "apart_ours_streamed": continuation[agree],
+            "apart_ours_step_argmax": int(ours_top.indices[0]),
+            "apart_ours_step_top2_gap": float(ours_top.values[0] - ours_top.values[1]),
+        }
     return {
         "logits_max_abs_diff": float((ours - logits).abs().max()),
         "logits_rel_diff": float((ours - logits).norm() / logits.norm()),
@@ -221,6 +232,8 @@ def compare(runner: Runner, prompt: list[int], logits: torch.Tensor, tokens: lis
         "steps_logits_rel_diff_max": float(step_diffs.max()),
         "steps_worst": int(step_diffs.argmax()),
         "steps_same_argmax": int((ours_stepped.argmax(-1) == stepped.argmax(-1)).sum()),
+        "reference_generated_as_its_forward": int(sum(int(t) == token for t, token in zip(stepped.argmax(-1), tokens))),
+        **first_apart,
     }
 
 
