@@ -175,8 +175,9 @@ class FastGptOssRunner:
         self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
-        self.host_picks: torch.Tensor | None = None  # (2,) pinned: the graph's greedy pick of position p at p % 2
-        self.picked: list[torch.cuda.Event] = []  # when each slot holds its pick
+        self.graph_pick: torch.Tensor | None = None  # (1,) the graph's greedy pick, NON_FINITE for bad logits
+        self.picks: list[torch.Tensor] = []  # two pinned (1,) buffers the picks come back to, in turn
+        self.picked: list[torch.cuda.Event] = []  # when each of them holds its pick
         self.uses = 0  # prefills and decode steps run: a greedy stream ends when another one runs
         self.prefill_graphs: list[_PrefillGraph] = []
         self._warm_up()
@@ -242,21 +243,23 @@ class FastGptOssRunner:
     @torch.inference_mode()
     def _capture_decode_graph(self) -> None:
         """The decode step as one graph, ending with its greedy pick, which becomes the next
-        replay's token and lands in the pinned self.host_picks; the graph also advances the
-        position (see greedy_tokens)."""
-        self.host_picks = torch.zeros(2, dtype=torch.long, pin_memory=True)
+        replay's token; the graph also advances the position (see greedy_tokens). Pinned buffers
+        take each pick back to the host, by a copy on the stream: a pick the kernel wrote into host
+        memory itself could still be on its way when the host, woken by the replay's end, reads it."""
         pick = self.kernels.GreedyPick(self.device)
         position = self.position[self.device]
+        self.graph_pick = torch.zeros(1, dtype=torch.long, device=self.device)
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             for _ in range(2):  # warm-up runs on a side stream, as CUDA graph capture wants
-                pick(self._decode_step(), self.token, position, self.host_picks, NON_FINITE)
+                pick(self._decode_step(), self.token, position, self.graph_pick, NON_FINITE)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.graph_logits = self._decode_step()  # (1, V), rewritten by every replay
-            pick(self.graph_logits, self.token, position, self.host_picks, NON_FINITE)
+            pick(self.graph_logits, self.token, position, self.graph_pick, NON_FINITE)
+        self.picks = [torch.empty(1, dtype=torch.long, pin_memory=True) for _ in range(2)]  # (1,) each
         self.picked = [torch.cuda.Event() for _ in range(2)]
         torch.cuda.synchronize(self.device)
 
@@ -367,7 +370,7 @@ class FastGptOssRunner:
                 if position + 1 < end:
                     self._launch_step(position + 1)  # on the token this step picks, before it is read
                 self.picked[position % 2].synchronize()
-                picked = int(self.host_picks[position % 2])
+                picked = int(self.picks[position % 2])
                 self.cached_ids.append(token_id)
                 yield picked
                 if picked == NON_FINITE or position + 1 >= end or self.uses != uses:
@@ -380,8 +383,9 @@ class FastGptOssRunner:
 
     def _launch_step(self, position: int) -> None:
         """Replay the decode graph for the token in self.token at `position` (in self.position);
-        its pick is in self.host_picks[position % 2] once self.picked[position % 2] is done."""
+        its pick comes back to self.picks[position % 2], ready when self.picked[position % 2] is."""
         self.graph.replay()
+        self.picks[position % 2].copy_(self.graph_pick, non_blocking=True)
         self.picked[position % 2].record()
 
     # -- steps ------------------------------------------------------------------------------------

@@ -1281,12 +1281,11 @@ def _prefill_experts_gemv(x, expert_ids, expert_weights, gate_up, gate_up_bias, 
 
 
 @triton.jit
-def _greedy_pick_kernel(Logits, n_logits, PartMax, PartIndex, PartBad, Counter, Token, Position, HostPicks,
+def _greedy_pick_kernel(Logits, n_logits, PartMax, PartIndex, PartBad, Counter, Token, Position, Pick,
                         non_finite, BLOCK: tl.constexpr, PROGRAMS_PAD: tl.constexpr, PDL: tl.constexpr):
     # Each program scans its share of the logits (the running max, its first index, the count of
-    # values that are not finite); the last to finish (an atomic ticket) combines the shares and
-    # writes the pick three ways: as the next step's token, into the host's pinned buffer (slot
-    # position % 2, written across the bus: no copy launch) and by advancing the position, so that
+    # values that are not finite); the last to finish (an atomic ticket) combines the shares,
+    # writes the pick (for the host) and the next step's token, and advances the position, so that
     # the next replay needs nothing from the host.
     _inputs_ready(PDL)
     program = tl.program_id(0)
@@ -1318,10 +1317,9 @@ def _greedy_pick_kernel(Logits, n_logits, PartMax, PartIndex, PartBad, Counter, 
         any_bad = tl.sum(tl.load(PartBad + programs, mask=mine, other=0, cache_modifier=".cg"), axis=0) > 0
         top = tl.max(maxima, axis=0)
         pick = tl.min(tl.where(maxima == top, indices, n_logits), axis=0)
-        position = tl.load(Position)
         tl.store(Token, tl.where(any_bad, 0, pick).to(Token.dtype.element_ty))  # any id will do after bad logits
-        tl.store(HostPicks + position % 2, tl.where(any_bad, non_finite, pick).to(HostPicks.dtype.element_ty))
-        tl.store(Position, position + 1)
+        tl.store(Pick, tl.where(any_bad, non_finite, pick).to(Pick.dtype.element_ty))
+        tl.store(Position, tl.load(Position) + 1)
         tl.store(Counter, 0)
 
 
@@ -1330,8 +1328,8 @@ GREEDY_PICK_PROGRAMS = 64  # programs of the greedy pick: ~3,100 of gpt-oss's 20
 
 class GreedyPick:
     """The greedy pick of the decode graph's logits, in one launch (see _greedy_pick_kernel): it
-    replaces an argmax, a finiteness check, a token copy, the host's position fill and a
-    device-to-host copy, a dozen small launches a token."""
+    replaces an argmax, a finiteness check, a token copy and the host's position fill, a dozen small
+    launches a token."""
 
     def __init__(self, device: torch.device):
         self.part_max = torch.empty(GREEDY_PICK_PROGRAMS, dtype=torch.float32, device=device)
@@ -1339,14 +1337,13 @@ class GreedyPick:
         self.part_bad = torch.empty(GREEDY_PICK_PROGRAMS, dtype=torch.int32, device=device)
         self.counter = torch.zeros(1, dtype=torch.int32, device=device)
 
-    def __call__(self, logits: torch.Tensor, token: torch.Tensor, position: torch.Tensor,
-                 host_picks: torch.Tensor, non_finite: int) -> None:
-        """logits (1, V) -> token (1,) long on the device: the argmax (0 if any logit is not
-        finite); host_picks (2,) long, pinned: slot position % 2 gets the argmax or non_finite;
-        position (1,) on the device: advanced by one."""
+    def __call__(self, logits: torch.Tensor, token: torch.Tensor, position: torch.Tensor, pick: torch.Tensor,
+                 non_finite: int) -> None:
+        """logits (1, V) -> pick (1,) long: their argmax, or non_finite if any is not finite; token
+        (1,) long: the argmax (0 after bad logits); position (1,): advanced by one. All on the device."""
         _greedy_pick_kernel[(GREEDY_PICK_PROGRAMS,)](
             logits, logits.numel(), self.part_max, self.part_index, self.part_bad, self.counter, token, position,
-            host_picks, non_finite, BLOCK=1024, PROGRAMS_PAD=triton.next_power_of_2(GREEDY_PICK_PROGRAMS),
+            pick, non_finite, BLOCK=1024, PROGRAMS_PAD=triton.next_power_of_2(GREEDY_PICK_PROGRAMS),
             num_warps=4, **_pdl(),
         )
 

@@ -417,3 +417,24 @@ def test_kernels_with_programmatic_dependent_launch_give_the_logits_without_it(m
     runner.graph = None
     runner._capture_decode_graph()
     assert torch.equal(logits(), with_pdl)
+
+
+def test_the_greedy_pick_of_gpt_oss_20b_logits_is_their_argmax():
+    """The decode graph's one-launch pick over gpt-oss-20b's 201,088 logits (several blocks a
+    program): the argmax as torch takes it (the first of ties, also across programs' shares), the
+    next token, the position advanced; NON_FINITE for an inf."""
+    generator = torch.Generator(DEVICE).manual_seed(17)
+    greedy_pick = kernels.GreedyPick(DEVICE)
+    token, position = torch.zeros(1, dtype=torch.long, device=DEVICE), torch.tensor([2048], device=DEVICE)
+    pick = torch.zeros(1, dtype=torch.long, device=DEVICE)
+    for case in range(6):
+        logits = (torch.randn(1, 201_088, device=DEVICE, generator=generator) * 3).half()
+        if case == 1:
+            logits[0, 190_000] = logits[0, 5] = 20.0  # tied across two programs' shares: the first wins
+        if case == 2:
+            logits[0, 3_141] = logits[0, 3_142] = 20.0  # tied across a share boundary
+        if case == 5:
+            logits[0, 100_000] = float("inf")
+        greedy_pick(logits, token, position, pick, -1)
+        want = int(logits.argmax()) if bool(torch.isfinite(logits).all()) else -1
+        assert (int(pick), int(token), int(position)) == (want, max(want, 0), 2049 + case), case

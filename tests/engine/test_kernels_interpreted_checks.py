@@ -379,12 +379,12 @@ def test_the_weights_first_gemms_compute_only_their_chunk_of_experts():
 
 
 def test_the_greedy_pick_takes_the_first_argmax_and_flags_logits_that_are_not_finite():
-    """The decode graph's last launch: the first of tied maxima becomes the next token and lands in
-    the host's slot position % 2, and the position advances; a NaN or an inf anywhere makes the
-    pick NON_FINITE (token 0). Logits of 5,000: several programs, a partial block in each."""
+    """The decode graph's last launch: the first of tied maxima is the pick and the next token, and
+    the position advances; a NaN or an inf anywhere makes the pick NON_FINITE (token 0). Logits of
+    5,000: several programs, a partial block in each."""
     generator = torch.Generator().manual_seed(13)
-    pick = kernels.GreedyPick(torch.device("cpu"))
-    token, position, host_picks = torch.zeros(1, dtype=torch.long), torch.tensor([7]), torch.full((2,), -5)
+    greedy_pick = kernels.GreedyPick(torch.device("cpu"))
+    token, position, pick = torch.zeros(1, dtype=torch.long), torch.tensor([7]), torch.full((1,), -5)
     for case in range(4):
         logits = torch.randn(1, 5000, generator=generator).half()
         if case == 1:
@@ -393,11 +393,11 @@ def test_the_greedy_pick_takes_the_first_argmax_and_flags_logits_that_are_not_fi
             logits[0, 2500] = float("nan")
         if case == 3:
             logits[0, 4999] = float("-inf")
-        pick(logits, token, position, host_picks, -1)
+        greedy_pick(logits, token, position, pick, -1)
         want = int(logits.argmax()) if bool(torch.isfinite(logits).all()) else -1
-        assert int(host_picks[(7 + case) % 2]) == want and int(position) == 8 + case
-        assert int(token) == max(want, 0) and int(pick.counter) == 0
-    assert want == -1 and int(host_picks[0]) != -5  # both slots written
+        assert int(pick) == want and int(token) == max(want, 0) and int(position) == 8 + case
+        assert int(greedy_pick.counter) == 0
+    assert want == -1
 
 
 def test_packed_experts_take_the_weights_first_rows_then_the_scratch(monkeypatch):
