@@ -6,14 +6,15 @@ kernels' own GEMVs (kernels.decode_qkv_rope, kernels.decode_linear) at each tile
 2. o_proj: F.linear (2880, 4096), against decode_linear.
 3. A layer's two: qkv then o_proj, today's against the fastest tiles of 1 and 2.
 
-Each tile (ROWS, num_warps, PRELOAD) is run with kernels.PDL on and off. One replay is a CUDA graph
+Each tile (ROWS, num_warps) is run with kernels.PDL on and off. One replay is a CUDA graph
 of 24 layers' distinct weights (1.3 GB: one layer's would stay in the H200's 50 MB L2), timed with
 triton.testing.do_bench on graph.replay; us a layer and TB/s of weight bytes read. Every variant's
 output is first checked against the F.linear path (max abs difference), and its registers and
 spills printed; a variant that fails to compile prints its error and the sweep goes on. Each
 variant compiles in well under a second, so the whole run should take under 90 s. Compiled by
-Triton 3.9 for sm_90, PRELOAD takes 40-170 registers a thread, except ROWS 16 at 4 warps: ~250,
-and spills for o_proj's K = 4096.
+Triton 3.9 for sm_90, the tiles take 40-170 registers a thread, except ROWS 16 at 4 warps: ~250,
+and spills for o_proj's K = 4096. (A variant that prefetched the weights to L2 and read them in a
+K loop was slower at every tile on the H200, 2026-12-02, `results/h200-2026-12-02-s11c-dense.log`.)
 
     PYTHONPATH=. python3 benchmarks/gpu_dense_gemv.py
 
@@ -35,7 +36,7 @@ H, NQ, NKV, D = 2880, 64, 8, 64
 QKV_ROWS = (NQ + 2 * NKV) * D  # 5120
 LAYERS = 24
 CACHE_LEN, POSITION = 4096, 1234
-TILES = [(rows, num_warps, preload) for preload in (True, False) for rows in (4, 8, 16) for num_warps in (4, 8)]
+TILES = [(rows, num_warps) for rows in (4, 8, 16) for num_warps in (4, 8)]
 TOLERANCE = 0.02  # max abs difference to F.linear's outputs (values of a few units: fp16 rounding, sum order)
 DEVICE = torch.device("cuda")
 
@@ -92,7 +93,7 @@ class Inputs:
         self.out.zero_()
 
 
-def _set(tile: tuple[int, int, bool], pdl: bool) -> None:
+def _set(tile: tuple[int, int], pdl: bool) -> None:
     kernels.DECODE_QKV_TILE = kernels.DECODE_LINEAR_TILE = tile
     kernels.PDL = pdl
 

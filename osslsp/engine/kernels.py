@@ -194,59 +194,43 @@ def rope_and_cache_slots(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
 # ---------------------------------------------------------------------------------------------
 # Decode GEMVs of the FP16 attention projections: qkv with its rotary embedding and cache write, o_proj
 # ---------------------------------------------------------------------------------------------
-# cuBLAS cannot start before the kernel in front of it has finished; these read (or prefetch)
-# their weights before `_inputs_ready`, while it still runs. A tile is (ROWS, num_warps, PRELOAD):
-# ROWS output rows a program; with PRELOAD the program's whole (ROWS, K) weight slice is loaded into
-# registers first (ROWS * K fp16 over 32 num_warps threads, which must fit without spills; K in two
-# power-of-two pieces, the second masked: 2880 = 2048 + 832 of 1024, a third less than 4096),
-# otherwise the slice's 128-byte lines are prefetched to L2 and read in (ROWS, BLOCK_K) tiles after
-# `_inputs_ready`.
-# The fastest of 12 tiles each on the H200 (benchmarks/gpu_dense_gemv.py, with PDL): qkv 9.7 us a
+# cuBLAS cannot start before the kernel in front of it has finished; these load their weights
+# before `_inputs_ready`, while it still runs. A tile is (ROWS, num_warps): ROWS output rows a
+# program, whose whole (ROWS, K) weight slice is loaded into registers first (ROWS * K fp16 over 32
+# num_warps threads, which must fit without spills; K in two power-of-two pieces, the second
+# masked: 2880 = 2048 + 832 of 1024, a third less than 4096).
+# The fastest of 6 tiles each on the H200 (benchmarks/gpu_dense_gemv.py, with PDL): qkv 9.7 us a
 # layer with its rope and cache write (cuBLAS + rope_and_cache: ~12.5), o_proj 7.1 us (cuBLAS: 12.2).
-DECODE_QKV_TILE = (4, 4, True)  # decode_qkv_rope: (ROWS, num_warps, PRELOAD); ROWS even, dividing D
-DECODE_LINEAR_TILE = (8, 4, True)  # decode_linear
-GEMV_TILE_ELEMENTS = 16  # weights a thread reads a K step without PRELOAD: two 16-byte loads
+# Prefetching the slice to L2 instead and reading it in a K loop after `_inputs_ready` was slower at
+# every tile (qkv 10.4-18.9 us, o_proj 10.4-23.6).
+DECODE_QKV_TILE = (4, 4)  # decode_qkv_rope: (ROWS, num_warps); ROWS even, dividing D
+DECODE_LINEAR_TILE = (8, 4)  # decode_linear
 
 
 @triton.jit
 def _gemv_rows(X, W, rows, ROWS: tl.constexpr, K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr,
-               BLOCK_K: tl.constexpr, LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr,
                PDL: tl.constexpr):
-    """W[rows] (ROWS, K) @ X (K,) -> (ROWS,) float32; the weights read (PRELOAD) or prefetched to L2
-    before `_inputs_ready`, X (which the previous kernel writes) after it. K = K_HEAD (a power of
-    two) + what K_TAIL (a power of two, or 0) holds."""
+    """W[rows] (ROWS, K) @ X (K,) -> (ROWS,) float32; the weights loaded before `_inputs_ready`, X
+    (which the previous kernel writes) after it. K = K_HEAD (a power of two) + what K_TAIL (a power
+    of two, or 0) holds."""
     row_at = W + rows[:, None] * K  # (ROWS, 1)
-    if PRELOAD:
-        cols = tl.arange(0, K_HEAD)[None, :]
-        w = tl.load(row_at + cols)  # (ROWS, K_HEAD)
-        if K_TAIL > 0:
-            tail = K_HEAD + tl.arange(0, K_TAIL)[None, :]
-            w_tail = tl.load(row_at + tail, mask=tail < K, other=0.0)  # (ROWS, K_TAIL)
-        _inputs_ready(PDL)
-        dot = tl.sum(w.to(tl.float32) * tl.load(X + cols).to(tl.float32), axis=1)
-        if K_TAIL > 0:
-            x_tail = tl.load(X + tail, mask=tail < K, other=0.0)
-            dot += tl.sum(w_tail.to(tl.float32) * x_tail.to(tl.float32), axis=1)
-    else:
-        # Every line a row touches: one element a line, and its last element for a row that does
-        # not start on a line.
-        _prefetch_l2(row_at + tl.minimum(tl.arange(0, LINES)[None, :] * LINE, K - 1), PDL)
-        _inputs_ready(PDL)
-        acc = tl.zeros([ROWS, BLOCK_K], tl.float32)
-        for start in range(0, K, BLOCK_K):
-            cols = start + tl.arange(0, BLOCK_K)[None, :]
-            w = tl.load(row_at + cols, mask=cols < K, other=0.0)  # (ROWS, BLOCK_K)
-            x = tl.load(X + cols, mask=cols < K, other=0.0)
-            acc += w.to(tl.float32) * x.to(tl.float32)
-        dot = tl.sum(acc, axis=1)
+    cols = tl.arange(0, K_HEAD)[None, :]
+    w = tl.load(row_at + cols)  # (ROWS, K_HEAD)
+    if K_TAIL > 0:
+        tail = K_HEAD + tl.arange(0, K_TAIL)[None, :]
+        w_tail = tl.load(row_at + tail, mask=tail < K, other=0.0)  # (ROWS, K_TAIL)
+    _inputs_ready(PDL)
+    dot = tl.sum(w.to(tl.float32) * tl.load(X + cols).to(tl.float32), axis=1)
+    if K_TAIL > 0:
+        x_tail = tl.load(X + tail, mask=tail < K, other=0.0)
+        dot += tl.sum(w_tail.to(tl.float32) * x_tail.to(tl.float32), axis=1)
     return dot
 
 
 @triton.jit
 def _decode_qkv_rope_kernel(X, W, Bias, Cos, Sin, Position, QOut, KCache, VCache, cache_len,
                             NQ: tl.constexpr, NKV: tl.constexpr, D: tl.constexpr, ROWS: tl.constexpr,
-                            K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr, BLOCK_K: tl.constexpr,
-                            LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
+                            K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr, PDL: tl.constexpr):
     # A program owns ROWS rows of one head: the dims `half` of its first half and their rope
     # partners D/2 further, interleaved (element 2i: half[i], 2i+1: half[i] + D/2).
     PARTS: tl.constexpr = D // ROWS
@@ -255,7 +239,7 @@ def _decode_qkv_rope_kernel(X, W, Bias, Cos, Sin, Position, QOut, KCache, VCache
     half = first_dim + tl.arange(0, ROWS // 2)  # (ROWS/2,)
     element = tl.arange(0, ROWS)
     rows = head * D + first_dim + element // 2 + (element % 2) * (D // 2)
-    y = _gemv_rows(X, W, rows, ROWS, K, K_HEAD, K_TAIL, BLOCK_K, LINES, LINE, PRELOAD, PDL)
+    y = _gemv_rows(X, W, rows, ROWS, K, K_HEAD, K_TAIL, PDL)
     # qkv rounded to the activations' dtype after the bias, as the model's F.linear output is
     y = (y + tl.load(Bias + rows).to(tl.float32)).to(X.dtype.element_ty).to(tl.float32)
     first, second = tl.split(tl.reshape(y, (ROWS // 2, 2)))  # (ROWS/2,) each
@@ -276,26 +260,21 @@ def _decode_qkv_rope_kernel(X, W, Bias, Cos, Sin, Position, QOut, KCache, VCache
 
 @triton.jit
 def _decode_linear_kernel(X, W, Bias, Out, N: tl.constexpr, ROWS: tl.constexpr,
-                          K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr, BLOCK_K: tl.constexpr,
-                          LINES: tl.constexpr, LINE: tl.constexpr, PRELOAD: tl.constexpr, PDL: tl.constexpr):
+                          K: tl.constexpr, K_HEAD: tl.constexpr, K_TAIL: tl.constexpr, PDL: tl.constexpr):
     wanted = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     rows = tl.minimum(wanted, N - 1)  # the last program's spare rows read row N-1 again and store nothing
-    y = _gemv_rows(X, W, rows, ROWS, K, K_HEAD, K_TAIL, BLOCK_K, LINES, LINE, PRELOAD, PDL)
+    y = _gemv_rows(X, W, rows, ROWS, K, K_HEAD, K_TAIL, PDL)
     y = y + tl.load(Bias + rows).to(tl.float32)
     tl.store(Out + wanted, y.to(Out.dtype.element_ty), mask=wanted < N)
 
 
-def _gemv_constants(weight: torch.Tensor, tile: tuple[int, int, bool]) -> dict:
+def _gemv_constants(weight: torch.Tensor, tile: tuple[int, int]) -> dict:
     """The launch constants of a _gemv_rows kernel on weight (N, K) with `tile`."""
-    rows, num_warps, preload = tile
+    rows, num_warps = tile
     k = weight.shape[1]
     k_head = 1 << (k.bit_length() - 1)  # the largest power of two <= K
-    line = 128 // weight.element_size()
-    lines = triton.cdiv(k, line) + (k % line != 0)  # a row that does not start on a line spans one more
     return {"ROWS": rows, "K": k, "K_HEAD": k_head, "K_TAIL": triton.next_power_of_2(k - k_head) if k > k_head else 0,
-            "BLOCK_K": min(triton.next_power_of_2(k), 32 * num_warps * GEMV_TILE_ELEMENTS // rows),
-            "LINES": triton.next_power_of_2(lines), "LINE": line, "PRELOAD": preload, "num_warps": num_warps,
-            **_pdl()}
+            "num_warps": num_warps, **_pdl()}
 
 
 def decode_qkv_rope(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,

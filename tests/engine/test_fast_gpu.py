@@ -221,8 +221,7 @@ def test_the_one_launch_router_picks_the_experts_and_weights_of_the_model():
             assert torch.allclose(weights.float(), want_weights.float(), atol=1e-3)
 
 
-@pytest.mark.parametrize("preload", [True, False])
-def test_the_dense_gemvs_match_the_linear_path_at_gpt_oss_20b_shapes(preload, monkeypatch):
+def test_the_dense_gemvs_match_the_linear_path_at_gpt_oss_20b_shapes():
     n_q, n_kv, head_dim, hidden, length, position = 64, 8, 64, 2880, 3000, 2047
     generator = torch.Generator(DEVICE).manual_seed(7)
     rows = (n_q + 2 * n_kv) * head_dim
@@ -233,8 +232,6 @@ def test_the_dense_gemvs_match_the_linear_path_at_gpt_oss_20b_shapes(preload, mo
                                                                         generator=generator)[None]
     cos, sin = angles.cos(), angles.sin()  # (T, D/2)
     positions = torch.tensor([position], device=DEVICE)
-    monkeypatch.setattr(kernels, "DECODE_QKV_TILE", (*kernels.DECODE_QKV_TILE[:2], preload))
-    monkeypatch.setattr(kernels, "DECODE_LINEAR_TILE", (*kernels.DECODE_LINEAR_TILE[:2], preload))
     got_q, want_q = (torch.empty(1, n_q * head_dim, dtype=torch.float16, device=DEVICE) for _ in range(2))
     got_caches, want_caches = ([torch.zeros(n_kv, length, head_dim, dtype=torch.float16, device=DEVICE)
                                 for _ in range(2)] for _ in range(2))

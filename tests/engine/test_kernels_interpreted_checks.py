@@ -298,7 +298,7 @@ def test_pairs_are_sorted_by_expert_in_one_program(n_tokens, block_m, n_real):
     assert (block_expert[len(want_blocks):] == 8).all()  # blocks past the last expert's: no expert
 
 
-DENSE_TILES = [(rows, 4, preload) for rows in (4, 8, 16) for preload in (True, False)]
+DENSE_TILES = [(rows, 4) for rows in (4, 8, 16)]
 
 
 @pytest.mark.parametrize("tile", DENSE_TILES)
