@@ -7,6 +7,9 @@ What makes it fast, against `generate()`:
   the device, no host sync), and the whole decode step is one CUDA graph replay; greedy decoding
   picks each token inside that graph, which the next replay reads, launched before the host has
   read the pick (greedy_tokens);
+- every Triton kernel starts while the one before it finishes (programmatic dependent launch,
+  kernels.py) and loads its weights meanwhile; the decode step's attention projections are Triton
+  GEMVs for that reason (cuBLAS waits for the kernel before it);
 - prefill runs grouped GEMMs over (token, expert) pairs sorted by expert, flash attention with
   sinks and windows, and the LM head on the last position only; a prompt replays the CUDA graph
   of a fixed size that holds it (PREFILL_GRAPH_BUCKETS), so the host launches one graph, not
