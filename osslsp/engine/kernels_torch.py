@@ -161,3 +161,16 @@ class DecodeRouter:
         top_values, top_ids = torch.topk(F.linear(x, weight, bias), self.top_k)  # (K,)
         return top_ids, torch.softmax(top_values, dim=-1, dtype=top_values.dtype)
 
+
+
+class GreedyPick:
+    def __init__(self, device: torch.device):
+        pass
+
+    def __call__(self, logits, token, position, pick, non_finite: int) -> None:
+        """As kernels.GreedyPick, in device ops only (it can be captured in a CUDA graph)."""
+        best = logits.reshape(-1).argmax().reshape(1)  # (1,)
+        finite = torch.isfinite(logits).all()
+        token.copy_(torch.where(finite, best, 0))
+        pick.copy_(torch.where(finite, best, non_finite))
+        position.add_(1)

@@ -397,6 +397,9 @@ def test_the_greedy_pick_takes_the_first_argmax_and_flags_logits_that_are_not_fi
         want = int(logits.argmax()) if bool(torch.isfinite(logits).all()) else -1
         assert int(pick) == want and int(token) == max(want, 0) and int(position) == 8 + case
         assert int(greedy_pick.counter) == 0
+        twin = [torch.zeros(1, dtype=torch.long), torch.tensor([7 + case]), torch.zeros(1, dtype=torch.long)]
+        kernels_torch.GreedyPick(torch.device("cpu"))(logits, *twin, -1)
+        assert [int(t) for t in twin] == [int(token), int(position), int(pick)]
     assert want == -1
 
 
