@@ -58,9 +58,8 @@ def _align_few_pairs_kernel(ExpertIds, NReal, SortedPairs, BlockExpert, n_pairs,
                  mask=(blocks < CAPACITY // BLOCK_M) & (blocks < (first + CHUNK) // BLOCK_M))
 
 
-
 def align_before(expert_ids: torch.Tensor, n_experts: int, block_m: int,
-                           n_real: torch.Tensor | None = None):
+                 n_real: torch.Tensor | None = None):
     """Sort (token, slot) pairs by expert and pad each expert's run to a multiple of block_m, on the
     device with no host sync. expert_ids (n, K) -> sorted_pairs (P,) int32 (pad value n*K) and
     block_expert (P / block_m,) int32 (n_experts past the end). n_real (1,): tokens from this one

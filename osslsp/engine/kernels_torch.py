@@ -162,7 +162,6 @@ class DecodeRouter:
         return top_ids, torch.softmax(top_values, dim=-1, dtype=top_values.dtype)
 
 
-
 class GreedyPick:
     def __init__(self, device: torch.device):
         pass
