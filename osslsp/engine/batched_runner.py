@@ -18,6 +18,8 @@ Long prompt chunks go through the fast runner's prefill (flash attention) into t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from types import ModuleType
 
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from osslsp.engine import kernels_torch
-from osslsp.engine.gpt_oss_fast import FastGptOssRunner, unsupported_reason
+from osslsp.engine.gpt_oss_fast import FastGptOssRunner, kernels_compile_only, unsupported_reason
 
 log = logging.getLogger(__name__)
 
@@ -205,17 +207,28 @@ class BatchedGptOssRunner:
         fails to compile or capture is skipped."""
         fast, layer = self.fast, self.fast.layers[0]
         generator = torch.Generator(self.device).manual_seed(0)
+        runs = {}  # by (size, tiles): one call of the experts
         for size in self.sizes:
             if size == 1:
                 continue  # one row takes the decode GEMVs
             x = torch.randn(size, fast.embed.shape[1], device=self.device, generator=generator).to(fast.dtype)
             expert_ids, expert_weights = fast._route(x, layer)  # (size, K) each
+            for tiles in EXPERT_TILE_CANDIDATES:
+                runs[size, tiles] = functools.partial(
+                    self.kernels.prefill_experts, x, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
+                    layer.down, layer.down_bias, fast.limit, fast.alpha, config=tiles)  # -> (size, H)
+        compile_only = kernels_compile_only(self.kernels)
+        if compile_only is not None:
+            with compile_only():  # every candidate's variants at once
+                for run in runs.values():
+                    with contextlib.suppress(Exception):  # the timing below skips the candidate, says why
+                        run()
+        for size in self.sizes:
+            if size == 1:
+                continue
             timings = {}
             for tiles in EXPERT_TILE_CANDIDATES:
-                def run(tiles=tiles):
-                    return self.kernels.prefill_experts(x, expert_ids, expert_weights, layer.gate_up, layer.gate_up_bias,
-                                                        layer.down, layer.down_bias, fast.limit, fast.alpha,
-                                                        config=tiles)  # (size, H)
+                run = runs[size, tiles]
                 try:
                     timings[tiles] = self._graph_milliseconds(run)
                 except Exception as error:  # noqa: BLE001 (Triton's resource errors have no common type)
@@ -257,8 +270,13 @@ class BatchedGptOssRunner:
         pool = torch.cuda.graph_pool_handle()
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
+        compile_only = kernels_compile_only(self.kernels)
+        if compile_only is not None:
+            with compile_only():  # every size's variants at once
+                for size in self.sizes:
+                    self._step(size)
         with torch.cuda.stream(stream):
-            for size in self.sizes:  # warm-up (compiles every variant) on a side stream, as capture wants
+            for size in self.sizes:  # warm-up on a side stream, as capture wants
                 self._step(size)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         torch.cuda.synchronize(self.device)

@@ -83,6 +83,9 @@ def set_experts_implementation(model, name: str) -> None:
 # like real ones (the experts skip them), so a size every 256 tokens to 2048 and every 512 to
 # PREFILL_CHUNK: at most a quarter of padding past 1024 tokens, an eighth near 2k and 4k.
 PREFILL_GRAPH_BUCKETS = (16, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096)
+# The eager prefills that compile each tile size of the experts (>1024, >64 and fewer tokens), where
+# no prefill graphs are captured (their own sizes' warm-ups compile what they use).
+WARM_UP_LENGTHS = (1100, 300, 60)
 # Longer prompts go through the layers this many tokens at a time: an 8k prompt's activations in one
 # piece (about 1.2 GiB with packed experts) would not fit next to the weights on a 16 GB card.
 PREFILL_CHUNK = 4096
@@ -93,6 +96,12 @@ def prefill_graph_buckets(max_context: int, chunk: int) -> list[int]:
     PREFILL_GRAPH_BUCKETS below the largest piece a prefill runs (min(chunk, max_context)), then that."""
     largest = min(chunk, max_context)
     return [bucket for bucket in PREFILL_GRAPH_BUCKETS if bucket < largest] + [largest]
+
+
+def kernels_compile_only(kernels: ModuleType):
+    """The kernels' compile_only context (see kernels.compile_only), or None for kernels with
+    nothing to compile (kernels_torch)."""
+    return getattr(kernels, "compile_only", None)
 
 
 def plan_prefill(n_new: int, buckets: list[int], chunk: int) -> list[tuple[int, int | None]]:
@@ -183,11 +192,15 @@ class FastGptOssRunner:
         self.picked: list[torch.cuda.Event] = []  # when each of them holds its pick
         self.uses = 0  # prefills and decode steps run: a greedy stream ends when another one runs
         self.prefill_graphs: list[_PrefillGraph] = []
-        self._warm_up()
         if devices == {self.device} and self.device.type == "cuda":  # a graph spans one GPU; split models
-            self._capture_decode_graph()  # run eagerly
+            self._compile_kernels(prefill_graphs)                      # run eagerly
+            self._capture_decode_graph()
             if prefill_graphs:
-                self._capture_prefill_graphs()
+                self._capture_prefill_graphs()  # each size runs eagerly before its capture
+            else:
+                self._warm_up()
+        else:
+            self._warm_up()
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -231,10 +244,28 @@ class FastGptOssRunner:
         half = self.head_dim // 2
         return cos[0, :, :half].contiguous().to(device), sin[0, :, :half].contiguous().to(device)
 
+    def _compile_kernels(self, prefill_graphs: bool) -> None:
+        """Compile, in parallel, the kernel variants of the steps the start-up runs next: a dry pass
+        of them in which every launch only compiles."""
+        compile_only = kernels_compile_only(self.kernels)
+        if compile_only is None:
+            return
+        if prefill_graphs:
+            lengths = prefill_graph_buckets(self.max_context, PREFILL_CHUNK)
+        else:  # _warm_up's prefills, the last one's 5 new tokens after a shared prefix
+            lengths = [min(length, self.max_context - 8) for length in WARM_UP_LENGTHS] + [5]
+        with compile_only(), torch.inference_mode():
+            self.kernels.GreedyPick(self.device)(self._decode_step(), self.token, self.position[self.device],
+                                                 torch.empty_like(self.token), NON_FINITE)
+            for length in lengths:
+                ids, positions, n_real = self._prefill_graph_inputs(length)
+                self._prefill_step(ids, positions, n_real=n_real if prefill_graphs else None)
+        torch.cuda.synchronize(self.device)
+
     def _warm_up(self) -> None:
         """Compile every kernel variant once (prefills of each tile size, one decode)."""
         vocab = self.embed.shape[0]
-        for length in (1100, 300, 60):  # expert tiles for >1024, >64 and fewer tokens
+        for length in WARM_UP_LENGTHS:
             self.cached_ids = []
             self.prefill([index % vocab for index in range(min(length, self.max_context - 8))])
         self.prefill(list(range(56)) + [1, 2, 3, 4, 5])  # prefix reuse: a few tokens

@@ -12,7 +12,10 @@ product, which is what makes the decode GEMVs run near memory bandwidth.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import triton
@@ -66,6 +69,45 @@ def _prefetch_l2(pointers, PDL: tl.constexpr):
     if PDL:
         tl.inline_asm_elementwise("prefetch.global.L2 [$1]; mov.u32 $0, 0;", "=r,l", [pointers],
                                   dtype=tl.int32, is_pure=False, pack=1)
+
+# ---------------------------------------------------------------------------------------------
+# Compiling every variant a start-up needs at once
+# ---------------------------------------------------------------------------------------------
+# A first start (empty Triton cache) compiles some 35 variants of these kernels. Compiled one at a
+# time, as launches meet them, that took 29-40 s on an H200 host; Triton's compiler releases the GIL
+# for most of a compile, so a pool of threads compiles them side by side.
+
+
+@contextlib.contextmanager
+def compile_only(threads: int | None = None) -> Iterator[None]:
+    """Within it, a launch of any kernel of this module compiles the variant it needs on a pool of
+    `threads` (default: the CPUs, at most 16) and returns without running: a dry pass of a
+    start-up's steps then compiles all their variants in parallel, and the real steps after it
+    find them compiled. The dry pass's kernels write nothing, so its steps must not act on their
+    outputs (no host reads, no indexing by them). On leaving it every compile has finished; a
+    variant that failed to compile is left to the real launch, which reports the error."""
+    try:
+        from triton.runtime._async_compile import AsyncCompileMode, FutureKernel  # Triton 3.4 and later
+    except ImportError:  # an older Triton: the real steps compile one variant at a time
+        yield
+        return
+    kernels = [value for value in globals().values() if isinstance(value, triton.runtime.jit.JITFunction)]
+    workers = threads or min(16, os.cpu_count() or 1)
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="triton-compile") as pool, \
+                AsyncCompileMode(pool, ignore_errors=True):
+            for kernel in kernels:  # kernel[grid](...) calls the instance's `run`, this one
+                kernel.run = lambda *args, kernel=kernel, warmup, **kwargs: type(kernel).run(
+                    kernel, *args, warmup=True, **kwargs)
+            yield
+    finally:
+        for kernel in kernels:
+            kernel.__dict__.pop("run", None)
+            for cache in kernel.device_caches.values():  # (kernel_cache, ...): drop failed compiles, so
+                failed = [key for key, value in cache[0].items() if isinstance(value, FutureKernel)]
+                for key in failed:  # that a real launch compiles them again and reports the error
+                    del cache[0][key]
+
 
 # ---------------------------------------------------------------------------------------------
 # RMSNorm with the residual add in front of it

@@ -3,6 +3,8 @@ against Transformers on a small gpt-oss with the kernels' real head size. Skippe
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +12,7 @@ import torch.nn.functional as F
 pytestmark = pytest.mark.gpu
 if not torch.cuda.is_available():
     pytest.skip("needs a CUDA GPU", allow_module_level=True)
-pytest.importorskip("triton")
+triton = pytest.importorskip("triton")
 
 from transformers import GptOssConfig, GptOssForCausalLM  # noqa: E402
 
@@ -435,3 +437,48 @@ def test_the_greedy_pick_of_gpt_oss_20b_logits_is_their_argmax():
         greedy_pick(logits, token, position, pick, -1)
         want = int(logits.argmax()) if bool(torch.isfinite(logits).all()) else -1
         assert (int(pick), int(token), int(position)) == (want, max(want, 0), 2049 + case), case
+
+
+def _compiled_variants() -> int:
+    device = torch.cuda.current_device()
+    return sum(len(value.device_caches[device][0]) for value in vars(kernels).values()
+               if isinstance(value, triton.runtime.jit.JITFunction))
+
+
+def test_a_launch_in_compile_only_compiles_and_writes_nothing():
+    residual = torch.randn(3, 200, device=DEVICE, dtype=torch.float16)
+    delta, weight = torch.randn_like(residual), torch.rand(200, device=DEVICE, dtype=torch.float16)
+    normed = torch.zeros_like(residual)
+    before = residual.clone()
+    compiled = _compiled_variants()
+    with kernels.compile_only(threads=2):
+        kernels.add_rmsnorm(residual, delta, weight, 1e-5, normed)
+    assert torch.equal(residual, before) and not normed.any()
+    assert _compiled_variants() == compiled + 1
+    kernels.add_rmsnorm(residual, delta, weight, 1e-5, normed)  # the variant compiled above, run
+    assert _compiled_variants() == compiled + 1
+    torch.testing.assert_close(residual, before + delta)
+
+
+@pytest.mark.parametrize("experts", ["fp16", "mxfp4"])
+def test_the_start_ups_dry_pass_compiles_every_variant_its_steps_launch(model, experts, monkeypatch):
+    """On a model shape no other test compiles for: after the parallel dry pass, the start-up's
+    real steps (decode graph, every prefill graph size) and served requests compile nothing."""
+    config = copy.deepcopy(model.config)
+    config.hidden_size = config.intermediate_size = 384
+    after_dry_pass = []
+    compile_kernels = FastGptOssRunner._compile_kernels
+
+    def counted(runner, prefill_graphs):
+        compile_kernels(runner, prefill_graphs)
+        after_dry_pass.append(_compiled_variants())
+
+    monkeypatch.setattr(FastGptOssRunner, "_compile_kernels", counted)
+    compiled = _compiled_variants()
+    runner = _fresh_runner(config, experts, 1024)
+    assert after_dry_pass[0] > compiled
+    prompt = torch.randint(0, 1000, (700,), generator=torch.Generator().manual_seed(8)).tolist()
+    for ids in (prompt, prompt[:650] + [3] * 9, prompt[:40]):
+        first = int(runner.prefill(ids).argmax())
+        list(runner.greedy_tokens(first, 4))
+    assert _compiled_variants() == after_dry_pass[0]
