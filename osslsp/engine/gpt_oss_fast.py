@@ -185,6 +185,9 @@ class FastGptOssRunner:
             for d in devices
         }
         self.decode_router = {d: kernels.DecodeRouter(self.top_k, self.dtype, d) for d in devices}
+        # Held for the decode graph's life: the graph reads and writes the pick's buffers (its ticket
+        # counter too), so they must not go back to the allocator for other tensors to take.
+        self.greedy_picker = kernels.GreedyPick(self.device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_logits: torch.Tensor | None = None
         self.graph_pick: torch.Tensor | None = None  # (1,) the graph's greedy pick, NON_FINITE for bad logits
@@ -255,8 +258,8 @@ class FastGptOssRunner:
         else:  # _warm_up's prefills, the last one's 5 new tokens after a shared prefix
             lengths = [min(length, self.max_context - 8) for length in WARM_UP_LENGTHS] + [5]
         with compile_only(), torch.inference_mode():
-            self.kernels.GreedyPick(self.device)(self._decode_step(), self.token, self.position[self.device],
-                                                 torch.empty_like(self.token), NON_FINITE)
+            self.greedy_picker(self._decode_step(), self.token, self.position[self.device],
+                               torch.empty_like(self.token), NON_FINITE)
             for length in lengths:
                 ids, positions, n_real = self._prefill_graph_inputs(length)
                 self._prefill_step(ids, positions, n_real=n_real if prefill_graphs else None)
@@ -278,9 +281,8 @@ class FastGptOssRunner:
     def _capture_decode_graph(self) -> None:
         """The decode step as one graph, ending with its greedy pick, which becomes the next
         replay's token; the graph also advances the position (see greedy_tokens). Pinned buffers
-        take each pick back to the host, by a copy on the stream: a pick the kernel wrote into host
-        memory itself could still be on its way when the host, woken by the replay's end, reads it."""
-        pick = self.kernels.GreedyPick(self.device)
+        take each pick back to the host, by a copy on the stream."""
+        pick = self.greedy_picker
         position = self.position[self.device]
         self.graph_pick = torch.zeros(1, dtype=torch.long, device=self.device)
         stream = torch.cuda.Stream(self.device)

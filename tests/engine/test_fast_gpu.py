@@ -362,6 +362,8 @@ def test_the_greedy_stream_on_the_graph_gives_the_tokens_of_decode_steps(model):
     prompt = torch.randint(0, 1000, (200,), generator=torch.Generator().manual_seed(5)).tolist()
     runner = make_runner(model, 240)
     assert runner.graph is not None
+    # small tensors of sevens: they would take any buffer the decode graph uses but the runner let go
+    sevens = [torch.full((64,), 7, dtype=torch.int32, device=DEVICE) for _ in range(256)]
     token = int(runner.prefill(prompt).argmax())
     stepped = [token]
     for _ in range(40):  # positions 200..239: the context's last slot
@@ -385,6 +387,7 @@ def test_the_greedy_stream_on_the_graph_gives_the_tokens_of_decode_steps(model):
     runner.cached_ids = []
     produced = list(generate(runner, prompt, Sampling(max_new_tokens=30), frozenset(), serve_another_request))
     assert produced == stepped[:30]
+    assert all(bool((seven == 7).all()) for seven in sevens)  # nothing its graph uses was let go
 
 
 def test_kernels_with_programmatic_dependent_launch_give_the_logits_without_it(model, monkeypatch):
