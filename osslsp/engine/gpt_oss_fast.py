@@ -15,6 +15,10 @@ What makes it fast, against `generate()`:
   of a fixed size that holds it (PREFILL_GRAPH_BUCKETS), so the host launches one graph, not
   ~1,000 kernels.
 
+At start, a dry pass of the steps about to run compiles every kernel variant they use, in parallel
+(kernels.compile_only: a first start took 29-40 s compiling them one at a time); then the graphs
+are captured.
+
 Weights stay those of the model (no copy): at start the expert weights are transposed in place to
 (E, out, in), and q/k/v become views of one fused matrix. The model keeps working through its own
 forward afterwards (its experts are switched to `grouped_mm`, which reads either layout).
