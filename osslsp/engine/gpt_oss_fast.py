@@ -199,14 +199,14 @@ class FastGptOssRunner:
         self.picked: list[torch.cuda.Event] = []  # when each of them holds its pick
         self.uses = 0  # prefills and decode steps run: a greedy stream ends when another one runs
         self.prefill_graphs: list[_PrefillGraph] = []
-        if devices == {self.device} and self.device.type == "cuda":  # a graph spans one GPU; split models
-            self._compile_kernels(prefill_graphs)                      # run eagerly
+        if devices == {self.device} and self.device.type == "cuda":
+            self._compile_kernels(prefill_graphs)
             self._capture_decode_graph()
             if prefill_graphs:
                 self._capture_prefill_graphs()  # each size runs eagerly before its capture
             else:
                 self._warm_up()
-        else:
+        else:  # the CPU, or a model split over GPUs (a graph spans one GPU): eager steps only
             self._warm_up()
 
     # -- setup ------------------------------------------------------------------------------------
