@@ -45,7 +45,8 @@ def convert(llama_cpp: Path, checkpoint: Path, gguf: Path) -> float:
         return 0.0
     started = time.perf_counter()
     partial = gguf.with_suffix(".partial")
-    env = {**os.environ, "PYTHONPATH": f"{llama_cpp / 'gguf-py'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    paths = [str(llama_cpp / "gguf-py"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     subprocess.run([sys.executable, str(llama_cpp / "convert_hf_to_gguf.py"), str(checkpoint),
                     "--outfile", str(partial), "--outtype", "f16"], env=env, check=True)
     partial.rename(gguf)

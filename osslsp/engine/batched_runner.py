@@ -207,10 +207,9 @@ class BatchedGptOssRunner:
         fails to compile or capture is skipped."""
         fast, layer = self.fast, self.fast.layers[0]
         generator = torch.Generator(self.device).manual_seed(0)
+        sizes = [size for size in self.sizes if size > 1]  # one row takes the decode GEMVs
         runs = {}  # by (size, tiles): one call of the experts
-        for size in self.sizes:
-            if size == 1:
-                continue  # one row takes the decode GEMVs
+        for size in sizes:
             x = torch.randn(size, fast.embed.shape[1], device=self.device, generator=generator).to(fast.dtype)
             expert_ids, expert_weights = fast._route(x, layer)  # (size, K) each
             for tiles in EXPERT_TILE_CANDIDATES:
@@ -223,9 +222,7 @@ class BatchedGptOssRunner:
                 for run in runs.values():
                     with contextlib.suppress(Exception):  # the timing below skips the candidate, says why
                         run()
-        for size in self.sizes:
-            if size == 1:
-                continue
+        for size in sizes:
             timings = {}
             for tiles in EXPERT_TILE_CANDIDATES:
                 run = runs[size, tiles]
